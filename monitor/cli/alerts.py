@@ -1,0 +1,7 @@
+"""`leakmon alerts` (placeholder until its owner lands it)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    sub.add_parser("alerts", help="(not yet available)")

@@ -1,0 +1,7 @@
+"""`leakmon once` (placeholder until its owner lands it)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    sub.add_parser("once", help="(not yet available)")

@@ -1,0 +1,7 @@
+"""`leakmon rules` (placeholder until its owner lands it)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    sub.add_parser("rules", help="(not yet available)")

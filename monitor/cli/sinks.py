@@ -1,0 +1,7 @@
+"""`leakmon sinks` (placeholder until its owner lands it)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    sub.add_parser("sinks", help="(not yet available)")

@@ -1,0 +1,181 @@
+"""The TOML configuration: loading, defaults and validation with errors that name the key.
+
+Sources (`[[sources]]`) and sinks (`[[sinks]]`) are kept as raw tables here; the collector and
+sink registries validate their own keys, so this module knows nothing of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from monitor.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str | int | float, *, where: str = "duration") -> float:
+    """Seconds in "90", "30s", "5m", "2h", "7d" or "1w"; ConfigError naming `where` otherwise."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a duration like '5m', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ConfigError(
+                f"{where}: {value!r} is not a duration; use a number with s, m, h, d or w, e.g. '5m'"
+            )
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"]
+    if seconds < 0:
+        raise ConfigError(f"{where}: a duration cannot be negative ({value!r})")
+    return seconds
+
+
+@dataclass(slots=True)
+class MatchingConfig:
+    phone_region: str = "FR"  # default region for phone numbers written without +CC
+    max_document_mb: float = 64.0  # larger documents are cut to this size and flagged
+    max_archive_members: int = 1000
+    max_unpacked_mb: float = 256.0  # total bytes unpacked from one archive (zip-bomb cap)
+    max_archive_depth: int = 2  # archives inside archives
+
+
+@dataclass(slots=True)
+class StoreConfig:
+    evidence: bool = False  # keep raw content (compressed, 0600) for `retention_days`
+    retention_days: int = 30
+
+
+@dataclass(slots=True)
+class NetworkConfig:
+    user_agent: str = "leakmon/0.1 (+https://github.com/leakmon/leakmon)"
+    timeout: float = 30.0
+    max_response_mb: float = 32.0
+    retries: int = 3
+    tor_proxy: str = "socks5h://127.0.0.1:9050"
+
+
+@dataclass(slots=True)
+class DaemonConfig:
+    log_level: str = "info"
+    log_format: str = "text"  # text | json
+    metrics_listen: str = ""  # e.g. "127.0.0.1:9464"; empty: no metrics endpoint
+    outbox_every: str = "30s"
+    prune_every: str = "1h"
+    shutdown_timeout: str = "30s"
+
+
+@dataclass(slots=True)
+class Config:
+    path: Path | None
+    base_dir: Path  # relative paths in the file are resolved against this
+    state_dir: Path | None
+    rules: list[Path] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    sinks: list[dict[str, Any]] = field(default_factory=list)
+
+    def resolve(self, value: str | Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(os.path.expanduser(str(value)))
+        return p if p.is_absolute() else self.base_dir / p
+
+
+_T = TypeVar("_T")
+
+
+def _section(table: Any, cls: type[_T], where: str) -> _T:
+    if table is None:
+        return cls()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(table).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(fields)}"
+        )
+    defaults = cls()
+    for key, value in table.items():
+        expected = type(getattr(defaults, key))
+        ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
+        if not ok or isinstance(value, bool) != (expected is bool):
+            raise ConfigError(
+                f"{where}.{key}: expected {expected.__name__}, got {value!r}"
+            )
+    return cls(**table)
+
+
+_TOP_KEYS = {"state_dir", "rules", "fingerprints", "matching", "store", "network", "daemon",
+             "sources", "sinks"}
+
+
+def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
+    where = str(path) if path else "config"
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown top-level key(s) {', '.join(unknown)}")
+    base = path.parent.resolve() if path else Path.cwd()
+    cfg = Config(path=path, base_dir=base, state_dir=None)
+    if "state_dir" in data:
+        cfg.state_dir = cfg.resolve(_expect(data["state_dir"], str, f"{where}: state_dir"))
+    rules = data.get("rules", [])
+    if isinstance(rules, str):
+        rules = [rules]
+    cfg.rules = [cfg.resolve(_expect(r, str, f"{where}: rules")) for r in rules]
+    cfg.fingerprints = [_expect(f, str, f"{where}: fingerprints")
+                        for f in data.get("fingerprints", [])]
+    cfg.matching = _section(data.get("matching"), MatchingConfig, f"{where}: [matching]")
+    cfg.store = _section(data.get("store"), StoreConfig, f"{where}: [store]")
+    cfg.network = _section(data.get("network"), NetworkConfig, f"{where}: [network]")
+    cfg.daemon = _section(data.get("daemon"), DaemonConfig, f"{where}: [daemon]")
+    for key in ("sources", "sinks"):
+        tables = data.get(key, [])
+        if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+            raise ConfigError(f"{where}: {key} must be written as [[{key}]] tables")
+        names = [t.get("name") for t in tables]
+        for i, t in enumerate(tables):
+            if not isinstance(t.get("name"), str) or not t["name"]:
+                raise ConfigError(f"{where}: [[{key}]] number {i + 1} has no name")
+            if not isinstance(t.get("type"), str):
+                raise ConfigError(f"{where}: [[{key}]] {t['name']!r} has no type")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"{where}: duplicate {key} name(s): {', '.join(dupes)}")
+        setattr(cfg, key, tables)
+    return cfg
+
+
+def _expect(value: Any, typ: type, where: str) -> Any:
+    if not isinstance(value, typ):
+        raise ConfigError(f"{where}: expected {typ.__name__}, got {value!r}")
+    return value
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Load and validate a config file; `None` gives the built-in defaults."""
+    if path is None:
+        return parse_config({})
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {p}: {e.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: invalid TOML: {e}") from None
+    return parse_config(data, path=p)

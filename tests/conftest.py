@@ -1,0 +1,14 @@
+"""Shared test set-up: nothing here may reach beyond 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """Each test gets its own state dir and no inherited key or state location."""
+    monkeypatch.delenv("LEAKMON_FINGERPRINT_KEY", raising=False)
+    monkeypatch.setenv("LEAKMON_STATE_DIR", str(tmp_path / "state"))
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
