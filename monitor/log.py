@@ -37,5 +37,5 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Libraries that are chatty at INFO (telethon connection churn, httpx request lines).
-    for noisy in ("telethon", "httpx", "httpcore", "apscheduler.executors", "hpack"):
+    for noisy in ("telethon", "httpx", "httpcore", "apscheduler.executors", "hpack", "apprise"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

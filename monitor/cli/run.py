@@ -1,7 +1,50 @@
-"""`leakmon run` (placeholder until its owner lands it)."""
+"""`leakmon run`: the daemon (scheduler, signals, systemd notify, metrics)."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
+
+from monitor.cli._context import Context
+
+log = logging.getLogger(__name__)
+
+HELP = """\
+Run the monitoring daemon: every enabled source on its schedule, outbox delivery and
+retention pruning, until SIGTERM or SIGINT (in-flight batches are committed first).
+
+  SIGHUP   reload config and rules; a broken file is logged (file, rule, line) and the
+           daemon keeps its last good set
+  systemd  Type=notify: READY=1, STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1
+
+Only one leakmon process works on a state directory at a time (flock on leakmon.lock).
+
+examples:
+  leakmon --config config.example.toml run
+  leakmon --config /etc/leakmon/config.toml --log-format json run
+"""
+
 
 def register(sub) -> None:
-    sub.add_parser("run", help="(not yet available)")
+    p = sub.add_parser("run", help="run the monitoring daemon", description=HELP)
+    p.add_argument("--wait", metavar="SECONDS", type=float, default=0.0,
+                   help="wait this long for another leakmon process to release the state "
+                        "directory lock (default: fail at once, exit 75)")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    from monitor.daemon.lock import StateLock
+    from monitor.daemon.runtime import ensure_drop_folders, load_runtime
+    from monitor.daemon.scheduler import Daemon
+    from monitor.daemon.workers import store_opener
+
+    state_dir = ctx.state_dir
+    config = ctx.config  # parse errors surface here, before the lock is taken
+    with StateLock(state_dir).acquire(args.wait):
+        runtime = load_runtime(ctx.config_path, state_dir, strict=False)
+        ensure_drop_folders(runtime)
+        daemon = Daemon(runtime, state_dir=state_dir, config_path=ctx.config_path,
+                        store_opener=store_opener(config))
+        return asyncio.run(daemon.run())

@@ -1,7 +1,313 @@
-"""`leakmon scan` (placeholder until its owner lands it)."""
+"""`leakmon scan`: scan files, folders and stdin with rules and fingerprint sets, once.
+
+No config file and no database are needed: `--rules` and `--fingerprints` are enough. The
+same `scan_document` as the daemon does the work, so what this command finds is what the
+daemon would alert on. With `--json` stdout carries exactly one JSON object per document;
+errors, warnings and the progress bar go to stderr.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from monitor.matching.extract import MB, Limits
+from monitor.models import SEVERITIES, Hit, severity_rank
+from monitor.paths import resolve_state_dir
+from monitor.progress import Progress
+
+if TYPE_CHECKING:
+    from monitor.cli._context import Context
+    from monitor.matching.scan import DocumentScan
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MIN_BYTES = 32 * MB  # below this much input no progress bar is drawn
+_READ_CHUNK = 4 * MB
+
+HELP = "scan files, folders and stdin for leaks with rules and fingerprint sets"
+DESCRIPTION = """\
+Scan files, folders (recursively) and stdin (`-`) with rule files and fingerprint
+sets, and print what matched. Reads txt, csv, json, sql and anything textual, also
+inside zip, tar, gz, bz2 and xz archives (capped against decompression bombs); odd
+encodings (UTF-16, cp1252, broken UTF-8) are decoded best-effort. Excerpts are
+redacted. No config file is needed.
+
+exit status: 0 done (hits or not), 1 with --fail-on-hit when anything matched,
+2 on usage errors, unusable rules, or when an input could not be read (the
+others are still scanned)."""
+
+EPILOG = """\
+examples:
+  leakmon scan --rules rules/ dump.csv leaks/           files and folders
+  cat paste.txt | leakmon scan --rules rules/ -         stdin
+  leakmon scan --fingerprints patients --json dump.zip  our records, JSON lines
+  leakmon scan --rules rules/ --min-severity high --fail-on-hit inbox/
+
+--json prints one object per document and line:
+  {"path": ..., "bytes": N, "hits": [{"rule": ID, "severity": ..., "count": N,
+   "records": [RECORD_ID, ...], "excerpt": REDACTED, ...}], "skipped": [...], ...}"""
+
 
 def register(sub) -> None:
-    sub.add_parser("scan", help="(not yet available)")
+    p = sub.add_parser("scan", help=HELP, description=DESCRIPTION, epilog=EPILOG)
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="file, folder (scanned recursively) or - for stdin")
+    p.add_argument("--rules", action="append", metavar="PATH", default=None,
+                   help="rule file or folder (repeatable); default: `rules` from the config")
+    p.add_argument("--fingerprints", action="append", metavar="NAME", default=None,
+                   help="fingerprint set to look for (repeatable); default: the config's")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per scanned document per line on stdout")
+    p.add_argument("--min-severity", choices=SEVERITIES, metavar="S", default=None,
+                   help=f"hide hits below this severity ({', '.join(SEVERITIES)})")
+    p.add_argument("--fail-on-hit", action="store_true",
+                   help="exit with status 1 when any (shown) hit was found")
+    p.set_defaults(func=run)
+
+
+@dataclass(slots=True)
+class _Input:
+    """One document to scan: a file path, or stdin when `path` is None."""
+
+    label: str
+    path: Path | None
+    size: int
+
+
+@dataclass(slots=True)
+class _Totals:
+    documents: int = 0
+    bytes: int = 0
+    with_hits: int = 0
+    hits: int = 0
+    skipped: int = 0
+    truncated: int = 0
+    errors: int = 0
+    by_severity: dict[str, int] = field(default_factory=dict)
+
+
+def run(ctx: Context, args: argparse.Namespace) -> int:
+    """Scan every input and print one result per document; see DESCRIPTION for the exit
+    status."""
+    from monitor.matching.loader import load_engine
+    from monitor.matching.scan import scan_document
+
+    config = ctx.config
+    limits = Limits.from_config(config.matching)
+    state_dir = resolve_state_dir(ctx.state_dir_arg, config.state_dir)
+    loaded = load_engine(config, state_dir, rule_paths=args.rules,
+                         fingerprint_names=args.fingerprints)
+    min_rank = severity_rank(args.min_severity) if args.min_severity else 0
+    out = sys.stdout
+    totals = _Totals()
+    started = time.monotonic()
+
+    inputs = list(_expand(args.paths, totals))
+    total_bytes = sum(i.size for i in inputs)
+    read_cap = max(limits.max_document_bytes, limits.max_unpacked_bytes) + 1
+    with Progress(total_bytes, label="scanning", min_total=PROGRESS_MIN_BYTES) as bar:
+        for item in inputs:
+            try:
+                data, size, cut = _read(item, read_cap)
+            except OSError as e:
+                totals.errors += 1
+                bar.close()
+                _error(f"cannot read {item.label}: {e.strerror or e}")
+                continue
+            result = scan_document(loaded.engine, data, item.label, limits)
+            if cut:
+                result.skipped.append((item.label, f"only the first {len(data)} bytes were read "
+                                                   "(the larger of max_document_mb and "
+                                                   "max_unpacked_mb)"))
+            result.bytes = size
+            hits = sorted((h for h in result.hits if _rank(h.severity) >= min_rank),
+                          key=lambda h: (-_rank(h.severity), h.rule_id))
+            for name, reason in result.skipped:
+                log.info("skipped %s: %s", name, reason)
+            totals.documents += 1
+            totals.bytes += size
+            totals.hits += len(hits)
+            totals.with_hits += bool(hits)
+            for h in hits:
+                totals.by_severity[h.severity] = totals.by_severity.get(h.severity, 0) + 1
+            totals.skipped += len(result.skipped)
+            totals.truncated += sum(p.truncated for p in result.parts)
+            bar.close()
+            if args.json:
+                _print_json(out, item.label, result, hits)
+            else:
+                _print_human(out, item.label, result, hits)
+            bar.advance(item.size, item=item.label)
+    if not args.json:
+        _print_summary(out, totals, time.monotonic() - started)
+    out.flush()
+    if args.fail_on_hit and totals.hits:
+        return 1
+    return 2 if totals.errors else 0
+
+
+def _rank(severity: str) -> int:
+    try:
+        return severity_rank(severity)
+    except ValueError:
+        return 0
+
+
+def _error(message: str) -> None:
+    print(f"leakmon: error: {message}", file=sys.stderr, flush=True)
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def _expand(paths: list[str], totals: _Totals) -> Iterator[_Input]:
+    """Files in the order given; folders walked recursively in sorted order; `-` is stdin."""
+    for raw in paths:
+        if raw == "-":
+            yield _Input("-", None, 0)
+            continue
+        p = Path(raw)
+        try:
+            st = p.stat()
+        except OSError as e:
+            totals.errors += 1
+            _error(f"cannot read {raw}: {e.strerror or e}")
+            continue
+        if p.is_dir():
+            yield from _walk_dir(p, totals)
+        elif p.is_file():
+            yield _Input(raw, p, st.st_size)
+        else:
+            totals.errors += 1
+            _error(f"cannot scan {raw}: not a regular file or folder")
+
+
+def _walk_dir(root: Path, totals: _Totals) -> Iterator[_Input]:
+    def onerror(e: OSError) -> None:
+        totals.errors += 1
+        _error(f"cannot read {e.filename}: {e.strerror or e}")
+
+    # Symlinked folders are not followed: a link loop must not make the scan endless.
+    for folder, dirs, files in os.walk(root, onerror=onerror):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            try:
+                if not path.is_file():
+                    continue  # sockets, fifos, dangling links
+                size = path.stat().st_size
+            except OSError as e:
+                totals.errors += 1
+                _error(f"cannot read {path}: {e.strerror or e}")
+                continue
+            yield _Input(str(path), path, size)
+
+
+def _read(item: _Input, cap: int) -> tuple[bytes, int, bool]:
+    """At most `cap` bytes of the input, its size (files: the full size) and whether there
+    was more than was read."""
+    if item.path is None:
+        stream = sys.stdin.buffer
+        chunks, got = [], 0
+        while got < cap:
+            chunk = stream.read(min(_READ_CHUNK, cap - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        data = b"".join(chunks)
+        # Beyond the cap we only note that there was more (stdin may never end).
+        return data, len(data), got >= cap and bool(stream.read(1))
+    with item.path.open("rb") as fh:
+        data = fh.read(cap)
+        more = bool(fh.read(1))
+        size = max(os.fstat(fh.fileno()).st_size, len(data) + more)
+    return data, size, more
+
+
+# --- output --------------------------------------------------------------------------------
+
+
+def _print_json(out: TextIO, label: str, result: DocumentScan, hits: list[Hit]) -> None:
+    obj = {
+        "path": label,
+        "bytes": result.bytes,
+        "hits": [h.to_json() for h in hits],
+        "parts": [p.to_json() for p in result.parts],
+        "skipped": [{"part": name, "reason": reason} for name, reason in result.skipped],
+        "truncated": result.truncated,
+    }
+    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def _human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def _records_cell(hit: Hit) -> str:
+    if hit.fingerprint_set is None:
+        return "-"
+    ids = [r.record_id for r in hit.records]
+    shown = ", ".join(ids[:3])
+    more = f" +{len(ids) - 3}" if len(ids) > 3 else ""
+    canary = " (canary!)" if hit.canary else ""
+    return f"{len(ids)}: {shown}{more}{canary}" if ids else "0"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _print_human(out: TextIO, label: str, result: DocumentScan, hits: list[Hit]) -> None:
+    """A table per document with hits; documents with no hit and nothing skipped are only
+    counted in the summary (a folder of 10,000 clean files must stay readable)."""
+    notes = [(name, reason) for name, reason in result.skipped]
+    notes += [(p.name, p.note) for p in result.parts if p.truncated and p.note]
+    if not hits and not notes:
+        return
+    head = f"{label}  ({_human_size(result.bytes)})"
+    out.write(head + (f"  {len(hits)} hit(s)\n" if hits else "  no hits\n"))
+    if hits:
+        rows = [("SEVERITY", "RULE", "COUNT", "RECORDS", "EXCERPT")]
+        rows += [(h.severity, h.rule_id, str(h.count), _records_cell(h), _one_line(h.excerpt))
+                 for h in hits]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        width = shutil.get_terminal_size((160, 24)).columns if out.isatty() else 160
+        room = max(30, width - sum(widths) - 2 - 2 * 4)
+        for r in rows:
+            excerpt = r[4] if len(r[4]) <= room else r[4][: room - 3] + "..."
+            cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2]),
+                     r[3].ljust(widths[3]), excerpt]
+            out.write(("  " + "  ".join(cells)).rstrip() + "\n")
+    for name, reason in notes:
+        out.write(f"  ! {name}: {reason}\n")
+    out.write("\n")
+
+
+def _print_summary(out: TextIO, t: _Totals, seconds: float) -> None:
+    parts = [f"scanned {t.documents} document(s) ({_human_size(t.bytes)}) in {seconds:.2f} s",
+             f"{t.hits} hit(s) in {t.with_hits} document(s)"]
+    if t.by_severity:
+        order = sorted(t.by_severity, key=_rank, reverse=True)
+        parts[-1] += " (" + ", ".join(f"{t.by_severity[s]} {s}" for s in order) + ")"
+    if t.skipped:
+        parts.append(f"{t.skipped} part(s) skipped")
+    if t.truncated:
+        parts.append(f"{t.truncated} part(s) truncated")
+    if t.errors:
+        parts.append(f"{t.errors} input(s) unreadable")
+    out.write("; ".join(parts) + "\n")

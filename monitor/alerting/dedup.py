@@ -1,0 +1,218 @@
+"""What makes two documents "the same leak": content keys, MinHash/LSH, record-set overlap.
+
+- Exact: the SHA-256 of the normalized content. Normalizing (NFKC, case-folded, whitespace
+  collapsed, delimited rows with their fields sorted, decoration-only lines dropped, lines
+  de-duplicated and sorted) makes re-encoded, re-ordered and re-spaced copies hash alike.
+- Near-duplicate: a MinHash over the normalized lines (plus word 3-shingles for short posts, where
+  a changed header or footer is a large share of the lines), queried in a datasketch MinHashLSH.
+  Signatures are persisted by the store and the LSH is rebuilt from them on start.
+- Huge dumps: at most `MAX_LINES` lines are normalized and hashed, chosen by a bottom-k sample
+  over a column-order-independent key of each line (not at random), so that two copies of one
+  dump keep (mostly) the same sample; the content key of such a dump is then the hash of the
+  sample, which still matches exact copies.
+- Records: for fingerprint hits, two documents sharing most of their matched records are one leak
+  even when the text around them differs completely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+NUM_PERM = 128
+LSH_THRESHOLD = 0.5  # estimated Jaccard above which a document joins an incident
+MAX_LINES = 50_000  # sample cap for the MinHash of huge documents
+SHORT_DOC_LINES = 32  # below this many distinct lines, add word 3-shingles
+MAX_NORMALIZE_BYTES = 64 * 1024 * 1024  # as matching's default max_document_mb
+
+_FIELD_SPLIT = re.compile(r"\s*[,;\t|]\s*")
+_SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+_ALNUM = re.compile(r"[^\W_]")
+_QUOTES = "\"'`"
+
+
+@dataclass(slots=True)
+class ContentFingerprint:
+    """What dedup needs from a document's content; never the content itself."""
+
+    content_key: str  # "c:" + sha256 hex of the normalized content
+    minhash: MinHash
+    lines: int  # distinct normalized lines
+    sampled: bool  # True when only a hash-chosen sample of lines went into the MinHash
+
+
+def normalize_line(line: str) -> str:
+    """One line in a form that survives re-formatting; '' for lines without letters or digits."""
+    if line.isascii():
+        line = line.lower().strip()
+    else:
+        line = unicodedata.normalize("NFKC", line).casefold().strip()
+    if not _ALNUM.search(line):
+        return ""
+    fields = _FIELD_SPLIT.split(line)
+    if len(fields) > 1:
+        cleaned = sorted(f.strip(_QUOTES + " ") for f in fields)
+        return "\x1f".join(f for f in cleaned if f)
+    return _SPACES.sub(" ", line.strip(_QUOTES + " "))
+
+
+def _sample_key(line: str) -> int:
+    """A cheap per-line key that ignores column order, quoting, spacing and case: the CRC of
+    the line's greatest word. Copies of a dump therefore sample the same rows."""
+    words = _WORD.findall(line.lower())
+    return zlib.crc32(max(words).encode()) if words else 0xFFFFFFFF
+
+
+def sample_raw_lines(lines: list[str], cap: int = MAX_LINES) -> tuple[list[str], bool]:
+    """Bottom-k sample: the `cap` lines with the smallest keys (no size tiers, so two copies of
+    different lengths still pick mostly the same rows)."""
+    if len(lines) <= cap:
+        return lines, False
+    keys = np.fromiter((_sample_key(x) for x in lines), dtype=np.uint64, count=len(lines))
+    cut = np.partition(keys, cap - 1)[cap - 1]
+    return [x for x, k in zip(lines, keys < cut, strict=True) if k], True
+
+
+def normalize_lines(data: bytes, cap: int | None = -1) -> tuple[list[str], bool]:
+    """Distinct normalized lines, sorted (row order does not matter for a dump), and whether
+    they are a sample (documents with more than `cap` lines, default MAX_LINES, are sampled
+    before normalizing; None: never)."""
+    text = data[:MAX_NORMALIZE_BYTES].decode("utf-8", errors="replace")
+    raw = text.splitlines()
+    sampled = False
+    if cap is not None:
+        raw, sampled = sample_raw_lines(raw, MAX_LINES if cap == -1 else cap)
+    return sorted({n for n in (normalize_line(x) for x in raw) if n}), sampled
+
+
+_TEMPLATE = MinHash(num_perm=NUM_PERM)  # its permutations are reused: building them costs more
+
+
+def new_minhash(hashvalues: np.ndarray | None = None, scheme: str | None = None) -> MinHash:
+    """A MinHash with the shared permutations (same seed as MinHash(num_perm=NUM_PERM))."""
+    if hashvalues is not None and len(hashvalues) != NUM_PERM:
+        return MinHash(num_perm=len(hashvalues), hashvalues=hashvalues, scheme=scheme)
+    return MinHash(num_perm=NUM_PERM, hashvalues=hashvalues, permutations=_TEMPLATE.permutations,
+                   scheme=scheme or _TEMPLATE.scheme)
+
+
+def shingles(lines: list[str]) -> list[bytes]:
+    """The MinHash elements: each line, plus word 3-grams when the document is short."""
+    out = {("L" + x).encode() for x in lines}
+    if len(lines) < SHORT_DOC_LINES:
+        words = _WORD.findall(" ".join(lines))
+        if len(words) < 3:
+            out.update(("W" + w).encode() for w in words)
+        else:
+            out.update(("S" + " ".join(words[i:i + 3])).encode()
+                       for i in range(len(words) - 2))
+    return sorted(out)
+
+
+def fingerprint(data: bytes, sha256: str | None = None) -> ContentFingerprint:
+    """Content key and MinHash of one document's bytes."""
+    lines, sampled = normalize_lines(data)
+    if lines:
+        key = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    else:  # nothing textual: fall back to the raw bytes
+        key = sha256 or hashlib.sha256(data).hexdigest()
+    mh = new_minhash()
+    elements = shingles(lines)
+    if elements:
+        mh.update_batch(elements)
+    return ContentFingerprint(f"c:{key}", mh, len(lines), sampled)
+
+
+def minhash_from(scheme: str, hashvalues: np.ndarray) -> MinHash:
+    return new_minhash(hashvalues, scheme)
+
+
+class NearDuplicateIndex:
+    """MinHashLSH over the signatures of documents that belong to incidents.
+
+    The store is the truth: the index is rebuilt from the persisted signatures on start and
+    after a rolled-back batch (`reload`), so it never points at incidents that do not exist.
+    """
+
+    def __init__(self, threshold: float = LSH_THRESHOLD, num_perm: int = NUM_PERM) -> None:
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._entries: dict[int, tuple[int, MinHash]] = {}  # document id -> (incident, mh)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @classmethod
+    def from_store(cls, store, **kwargs) -> NearDuplicateIndex:
+        """Build the LSH from the signatures the store kept (survives restarts)."""
+        index = cls(**kwargs)
+        index.reload(store)
+        return index
+
+    def reload(self, store) -> None:
+        self._lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+        self._entries = {}
+        with self._lsh.insertion_session() as session:
+            for row in store.iter_minhashes():
+                if len(row.hashvalues) != self.num_perm:
+                    continue
+                mh = minhash_from(row.scheme, row.hashvalues)
+                session.insert(row.document_id, mh)
+                self._entries[row.document_id] = (row.incident_id, mh)
+
+    def add(self, document_id: int, incident_id: int, mh: MinHash) -> None:
+        if document_id in self._entries:
+            self._lsh.remove(document_id)
+        self._lsh.insert(document_id, mh)
+        self._entries[document_id] = (incident_id, mh)
+
+    def best(self, mh: MinHash) -> tuple[int, float] | None:
+        """The incident whose document is most similar to `mh` (>= threshold), with its score."""
+        best: tuple[int, float] | None = None
+        for doc_id in self._lsh.query(mh):
+            incident_id, other = self._entries[doc_id]
+            score = mh.jaccard(other)
+            if score >= self.threshold and (best is None or score > best[1]):
+                best = (incident_id, score)
+        return best
+
+
+def records_overlap(shared: int, mine: int, theirs: int, *, min_containment: float = 0.6,
+                    min_jaccard: float = 0.3) -> float:
+    """Score (0 = not the same leak) for two matched-record sets sharing `shared` records.
+
+    Containment (shared / smaller set) catches a sample re-posted from a bigger dump; Jaccard
+    catches two overlapping extracts. A single shared record is enough only when one side has
+    just that one record: otherwise one person appearing in two unrelated dumps would merge them.
+    """
+    if shared <= 0 or mine <= 0 or theirs <= 0:
+        return 0.0
+    smaller = min(mine, theirs)
+    if shared < min(2, smaller):
+        return 0.0
+    containment = shared / smaller
+    jaccard = shared / (mine + theirs - shared)
+    if containment >= min_containment or jaccard >= min_jaccard:
+        return max(containment, jaccard)
+    return 0.0
+
+
+def record_sets(hits: Iterable) -> dict[str, dict[str, bool]]:
+    """{fingerprint set: {record id: canary}} from a document's hits."""
+    out: dict[str, dict[str, bool]] = {}
+    for h in hits:
+        if h.fingerprint_set is None:
+            continue
+        records = out.setdefault(h.fingerprint_set, {})
+        for r in h.records:
+            records[r.record_id] = records.get(r.record_id, False) or r.canary
+    return out

@@ -1,0 +1,110 @@
+"""Exporting incidents for other tools: JSON lines, or a STIX 2.1 bundle for a CTI platform.
+
+STIX mapping (built with the stix2 library, which validates every object as it is made):
+- an `identity` for leakmon (creator of everything),
+- per incident an `indicator` whose pattern lists the SHA-256 of every document it was seen in
+  (the dedup key is kept as an external reference), an `observed-data` per sighting (a `file`
+  SCO with the document's hash and size, plus a `url` SCO when there is a URL), a `sighting` of
+  the indicator referring to those observations, and a `note` with the triage state, record
+  count and matched record ids (ids only, never values).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import stix2
+
+from monitor.store import Incident, Store
+from monitor.store._util import parse_iso
+
+MAX_RECORD_IDS = 1000
+
+
+def incident_details(store: Store, incident: Incident) -> dict[str, Any]:
+    """Everything `alerts show` and the exports say about one incident (no plaintext values)."""
+    out = incident.to_dict()
+    out["sightings_detail"] = [
+        {"source": s["source"], "platform": s["platform"], "site": s["site"], "url": s["url"],
+         "seen_at": s["seen_at"], "external_id": s["external_id"], "sha256": s["sha256"],
+         "size": s["size"], "excerpt": s["excerpt"]}
+        for s in store.sightings_for(incident.id)
+    ]
+    out["record_ids"] = store.incident_record_ids(incident.id, MAX_RECORD_IDS)
+    out["canary_records"] = [r["record_id"] for r in store.incident_records_detail(incident.id)
+                             if r["canary"]]
+    out["hits"] = [{"rule": h["rule_id"], "severity": h["severity"], "count": h["count"],
+                    "excerpt": h["excerpt"], "document_id": h["document_id"]}
+                   for h in store.hits_for(incident_id=incident.id)]
+    out["events"] = store.incident_events(incident.id)
+    out["log"] = store.incident_log(incident.id)
+    return out
+
+
+def iter_jsonl(store: Store, incidents: list[Incident]) -> Iterator[str]:
+    for inc in incidents:
+        yield json.dumps(incident_details(store, inc), ensure_ascii=False, sort_keys=True)
+
+
+_STIX_CONFIDENCE_MAX = 100
+
+
+def _ts(value: str | datetime | None) -> datetime | None:
+    return parse_iso(value) if isinstance(value, str) else value
+
+
+def stix_bundle(store: Store, incidents: list[Incident]) -> stix2.Bundle:
+    """A STIX 2.1 bundle describing `incidents`; raises stix2 exceptions if anything is invalid."""
+    me = stix2.Identity(name="leakmon", identity_class="system",
+                        description="leakmon leak-monitoring daemon")
+    objects: list[Any] = [me]
+    for inc in incidents:
+        details = incident_details(store, inc)
+        sightings = details["sightings_detail"]
+        hashes = sorted({s["sha256"] for s in sightings if s["sha256"]})
+        if not hashes:
+            continue
+        pattern = " OR ".join(f"file:hashes.'SHA-256' = '{h}'" for h in hashes)
+        indicator = stix2.Indicator(
+            created_by_ref=me.id, name=inc.title, pattern=f"[{pattern}]", pattern_type="stix",
+            valid_from=inc.first_seen, indicator_types=["compromised"],
+            description=f"Content recognized by leakmon rule {inc.rule_id} "
+                        f"(severity {inc.severity}).",
+            confidence=round(inc.confidence * _STIX_CONFIDENCE_MAX),
+            labels=[f"severity:{inc.severity}", f"status:{inc.status}", *inc.tags],
+            external_references=[{"source_name": "leakmon", "external_id": inc.dedup_key,
+                                  "description": f"leakmon alerts show {inc.id}"}],
+        )
+        objects.append(indicator)
+        observed_ids = []
+        for s in sightings:
+            scos: list[Any] = [stix2.File(hashes={"SHA-256": s["sha256"]}, size=s["size"],
+                                          name=s["external_id"][:200] or None)]
+            if s["url"]:
+                scos.append(stix2.URL(value=s["url"]))
+            seen = _ts(s["seen_at"])
+            od = stix2.ObservedData(created_by_ref=me.id, first_observed=seen,
+                                    last_observed=seen, number_observed=1,
+                                    object_refs=[o.id for o in scos])
+            objects.extend([*scos, od])
+            observed_ids.append(od.id)
+        sighting = stix2.Sighting(
+            created_by_ref=me.id, sighting_of_ref=indicator.id,
+            observed_data_refs=observed_ids, first_seen=inc.first_seen,
+            last_seen=max(inc.last_seen, inc.first_seen), count=max(1, inc.sightings),
+            description=", ".join(sorted({f"{s['platform']}:{s['site']}" for s in sightings})),
+        )
+        objects.append(sighting)
+        lines = [f"Status: {inc.status}", f"Distinct records matched: {inc.record_count}",
+                 f"Canary: {'yes' if inc.canary else 'no'}"]
+        if details["record_ids"]:
+            lines.append("Record ids: " + ", ".join(details["record_ids"]))
+        if inc.note:
+            lines.append(f"Analyst note: {inc.note}")
+        objects.append(stix2.Note(created_by_ref=me.id, abstract=f"leakmon incident {inc.id}",
+                                  content="\n".join(lines),
+                                  object_refs=[indicator.id, sighting.id]))
+    return stix2.Bundle(objects=objects)

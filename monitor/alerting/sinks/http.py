@@ -1,0 +1,63 @@
+"""What the HTTP sinks (webhook, TheHive) share: one client factory and one reading of
+HTTP answers into "delivered", "try again later" or "trying again cannot help"."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+
+from monitor import __version__
+from monitor.alerting.sinks.base import SinkDeliveryError
+
+USER_AGENT = f"leakmon/{__version__}"
+# 408 Request Timeout, 425 Too Early and 429 Too Many Requests are worth retrying; every other
+# 4xx means the request itself is wrong (bad token, wrong URL) until someone fixes the config.
+RETRYABLE_4XX = frozenset({408, 425, 429})
+
+
+def make_client(timeout: float, verify: bool | str) -> httpx.Client:
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        verify=verify,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,  # a redirected POST would silently lose its body
+    )
+
+
+def check_response(sink: str, target: str, response: httpx.Response) -> None:
+    """Return if 2xx; else raise SinkDeliveryError saying what the receiver answered."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    body = " ".join(response.text.split())[:200] if response.content else ""
+    message = f"sink {sink!r}: {target} answered HTTP {status} {response.reason_phrase}"
+    if body:
+        message += f": {body}"
+    retryable = status >= 500 or status in RETRYABLE_4XX or status < 200
+    if 300 <= status < 400:
+        retryable = False
+        message += " (redirects are not followed: configure the final URL)"
+    raise SinkDeliveryError(message, retryable=retryable,
+                            retry_after=parse_retry_after(response.headers.get("Retry-After")))
+
+
+def transport_error(sink: str, target: str, exc: httpx.HTTPError) -> SinkDeliveryError:
+    """A connection refused, a timeout, a TLS failure: the receiver may be back later."""
+    kind = type(exc).__name__
+    return SinkDeliveryError(f"sink {sink!r}: cannot reach {target}: {kind}: {exc}"[:500])
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

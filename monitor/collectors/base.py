@@ -1,0 +1,213 @@
+"""What every collector shares: the common source keys, `Batch`, the `Collector` ABC.
+
+A collector turns one configured source into batches of `Document`s. Each `Batch` carries the
+cursor that is true once its documents are committed; the runner saves it in the same
+transaction, so a crash or restart neither loses nor repeats anything. Cursors are opaque
+strings (JSON here) that only the collector that wrote them reads back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.config import parse_duration
+from monitor.errors import CollectorError, ConfigError
+from monitor.models import Document
+
+COMMON_KEYS = frozenset({
+    "name", "type", "every", "jitter", "enabled", "tor", "backfill", "expected_silence",
+    "alert_after_failures", "max_item_mb",
+})
+
+# File kinds that become documents of their own when attached to or linked from a post.
+ATTACHMENT_EXTENSIONS = (".txt", ".csv", ".json", ".sql", ".zip", ".gz", ".tsv", ".log", ".xml")
+
+
+class CollectorDeferred(CollectorError):
+    """The source asked us to wait (flood wait, rate limit): retry THIS source after
+    `retry_after` seconds. Not a failure of the source; the daemon goes on with the others."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(0.0, float(retry_after))
+
+
+@dataclass(slots=True)
+class Batch:
+    """Documents to commit together, and the cursor that is valid once they are committed.
+
+    `items` counts the source items this batch covers (service messages and skipped entries
+    included), for the runner's per-run health figures.
+    """
+
+    documents: list[Document]
+    cursor: str | None
+    items: int = 0
+
+
+@dataclass(slots=True)
+class SourceConfig:
+    """The `[[sources]]` keys every collector understands; the rest stay in `options`."""
+
+    name: str
+    type: str
+    every: float = 300.0
+    jitter: float = 0.0
+    enabled: bool = True
+    tor: bool = False
+    backfill: int = 100
+    expected_silence: float | None = None
+    alert_after_failures: int = 5
+    max_item_mb: float | None = None  # None: [network].max_response_mb
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"source {self.name!r}"
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any], allowed: Iterable[str] = ()) -> SourceConfig:
+        """Parse and check the common keys; unknown keys (not in `allowed`) are an error."""
+        name = table.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError("[[sources]]: a source has no name")
+        where = f"source {name!r}"
+        typ = table.get("type")
+        if not isinstance(typ, str) or not typ:
+            raise ConfigError(f"{where}: missing key 'type'")
+        unknown = sorted(set(table) - COMMON_KEYS - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key(s) {', '.join(unknown)} for type {typ!r}; "
+                f"known: {', '.join(sorted(COMMON_KEYS | set(allowed)))}"
+            )
+        cfg = cls(name=name, type=typ)
+        if "every" in table:
+            cfg.every = parse_duration(table["every"], where=f"{where}: every")
+            if cfg.every <= 0:
+                raise ConfigError(f"{where}: every must be more than 0")
+        if "jitter" in table:
+            cfg.jitter = parse_duration(table["jitter"], where=f"{where}: jitter")
+        cfg.enabled = opt(table, "enabled", bool, True, where)
+        cfg.tor = opt(table, "tor", bool, False, where)
+        cfg.backfill = opt(table, "backfill", int, 100, where)
+        if cfg.backfill < 0:
+            raise ConfigError(f"{where}: backfill cannot be negative ({cfg.backfill})")
+        if table.get("expected_silence") is not None:
+            cfg.expected_silence = parse_duration(
+                table["expected_silence"], where=f"{where}: expected_silence")
+        cfg.alert_after_failures = opt(table, "alert_after_failures", int, 5, where)
+        if cfg.alert_after_failures < 1:
+            raise ConfigError(f"{where}: alert_after_failures must be at least 1")
+        if "max_item_mb" in table:
+            cfg.max_item_mb = float(opt(table, "max_item_mb", float, 0.0, where))
+            if cfg.max_item_mb <= 0:
+                raise ConfigError(f"{where}: max_item_mb must be more than 0")
+        cfg.options = {k: v for k, v in table.items() if k not in COMMON_KEYS}
+        return cfg
+
+
+def opt(table: dict[str, Any], key: str, typ: type, default: Any, where: str) -> Any:
+    """`table[key]` checked against `typ` (ints accepted for floats), else `default`."""
+    if key not in table:
+        return default
+    value = table[key]
+    ok = isinstance(value, typ) or (typ is float and isinstance(value, int))
+    if not ok or (isinstance(value, bool) and typ is not bool):
+        raise ConfigError(f"{where}: {key} must be {typ.__name__}, got {value!r}")
+    return value
+
+
+def require(table: dict[str, Any], key: str, typ: type, where: str) -> Any:
+    if key not in table:
+        raise ConfigError(f"{where}: missing key {key!r}")
+    return opt(table, key, typ, None, where)
+
+
+class Collector(ABC):
+    """One source. `collect` yields batches oldest first; it never prompts and never sleeps
+    longer than a short retry; a failure is a `CollectorError` naming the source."""
+
+    platform: str = "unknown"
+
+    def __init__(self, source: SourceConfig) -> None:
+        self.source = source
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @abstractmethod
+    def collect(self, cursor: str | None) -> AsyncIterator[Batch]:
+        """Yield batches after `cursor` (None: first run, backfill `source.backfill` items)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release network clients and sessions."""
+
+    def error(self, message: str) -> CollectorError:
+        return CollectorError(f"{self.source.where}: {message}")
+
+
+def load_cursor(cursor: str | None, where: str) -> dict[str, Any]:
+    """Decode a JSON cursor written by this collector; an unreadable one is an error (a silent
+    reset would re-alert on the whole backfill)."""
+    if cursor is None:
+        return {}
+    try:
+        data = json.loads(cursor)
+    except ValueError:
+        raise CollectorError(f"{where}: saved cursor is not valid JSON: {cursor[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise CollectorError(f"{where}: saved cursor is not a JSON object: {cursor[:80]!r}")
+    return data
+
+
+def dump_cursor(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+_URL = re.compile(r"""(?i)\b(?:https?://|tg://|t\.me/|telegram\.me/)[^\s<>"'`]+""")
+_TRAILING = ".,;:!?)]}'\""
+
+
+def extract_links(text: str) -> list[str]:
+    """URLs in plain text (message bodies, paste contents), in order, without duplicates.
+    Bare `t.me/...` mentions are normalized to https://t.me/..."""
+    out: list[str] = []
+    for m in _URL.finditer(text or ""):
+        url = m.group(0).rstrip(_TRAILING)
+        if url.lower().startswith(("t.me/", "telegram.me/")):
+            url = "https://" + url
+        if url not in out:
+            out.append(url)
+    return out
+
+
+def merge_links(*groups: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for group in groups:
+        for link in group:
+            if link and link not in out:
+                out.append(link)
+    return out
+
+
+_TG_LINK = re.compile(r"(?i)^(?:https?://)?(?:t\.me|telegram\.me|telegram\.dog)/(.+)$")
+
+
+def telegram_links(links: Iterable[str]) -> list[str]:
+    """The t.me channel and invite links among `links` (candidates for `sources suggested`)."""
+    return [link for link in links if _TG_LINK.match(link)]
+
+
+def is_attachment_name(name: str | None) -> bool:
+    return bool(name) and name.lower().split("?", 1)[0].endswith(ATTACHMENT_EXTENSIONS)
+
+
+def max_item_bytes(source: SourceConfig, default_mb: float) -> int:
+    return int((source.max_item_mb or default_mb) * 1024 * 1024)

@@ -1,0 +1,362 @@
+"""http: one configurable collector for the long tail of sources.
+
+`format = "rss"` reads RSS/Atom with feedparser; `format = "json"` reads a JSON API (a dotted
+`items_path` to the list, and a `fields` table mapping id/url/title/text/date/author to dotted
+paths inside each item); `format = "html"` reads a listing page with CSS selectors (`items`,
+`link`, `title`, `text`, `date`) and, with `follow = true`, fetches each item's own page (its
+text from `follow_text`). Each item becomes a document; linked files (txt, csv, sql, zip …)
+become documents of their own. With `tor = true` (or an .onion URL) everything goes through
+the Tor proxy: this is how ransomware leak sites are watched (each victim post is an item).
+
+Cursor: the ids (or URLs) of recent items, bounded by `remember`, and the newest item date;
+an item not remembered but older than `newest - max_age` is taken as already seen, so an old
+item falling out of the bounded window is not reported again.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+from calendar import timegm
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from monitor.collectors.attachments import fetch_linked_files, host_of
+from monitor.collectors.base import (
+    Batch,
+    Collector,
+    SourceConfig,
+    dump_cursor,
+    extract_links,
+    load_cursor,
+    max_item_bytes,
+    merge_links,
+    opt,
+    require,
+)
+from monitor.collectors.http_client import HttpClient, is_onion, make_client
+from monitor.config import Config, parse_duration
+from monitor.errors import ConfigError
+from monitor.models import Document
+
+log = logging.getLogger(__name__)
+
+KEYS = frozenset({
+    "url", "format", "items_path", "fields", "items", "link", "title", "text", "date", "author",
+    "follow", "follow_text", "attachments", "max_attachments", "allowed_hosts", "remember",
+    "max_age", "batch_size",
+})
+FORMATS = ("rss", "json", "html")
+FIELD_NAMES = ("id", "url", "title", "text", "date", "author")
+
+
+@dataclass(slots=True)
+class Item:
+    id: str
+    url: str | None
+    title: str | None
+    text: str
+    date: datetime | None
+    author: str | None = None
+    links: list[str] = field(default_factory=list)
+
+
+def parse_date(value: Any) -> datetime | None:
+    """ISO 8601 strings, epoch seconds, RFC 2822 dates; None when unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), UTC)
+    s = str(value).strip()
+    if s.isdigit():
+        return datetime.fromtimestamp(int(s), UTC)
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            dt = email.utils.parsedate_to_datetime(s)
+        except (TypeError, ValueError):
+            return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def dotted(obj: Any, path: str) -> Any:
+    """`a.b.0.c` into nested dicts and lists; None when any step is missing."""
+    if not path:
+        return obj
+    for part in path.split("."):
+        if isinstance(obj, dict):
+            obj = obj.get(part)
+        elif isinstance(obj, list) and part.lstrip("-").isdigit():
+            idx = int(part)
+            obj = obj[idx] if -len(obj) <= idx < len(obj) else None
+        else:
+            return None
+        if obj is None:
+            return None
+    return obj
+
+
+def _node_text(node: LexborNode | None) -> str:
+    if node is None:
+        return ""
+    for br in node.css("br"):
+        br.replace_with("\n")
+    return node.text(deep=True).strip()
+
+
+def _join(base: str, href: str | None) -> str | None:
+    """`href` made absolute; None for an empty or malformed one (hostile pages have both)."""
+    if not href:
+        return None
+    try:
+        return urljoin(base, href.strip())
+    except ValueError:
+        return None
+
+
+def _anchors(node: LexborNode | None, base: str) -> list[str]:
+    if node is None:
+        return []
+    out = []
+    for a in node.css("a[href]"):
+        href = (a.attributes.get("href") or "").strip()
+        if href and not href.startswith(("#", "javascript:", "mailto:")) and \
+                (url := _join(base, href)):
+            out.append(url)
+    return merge_links(out)
+
+
+def _fallback_id(*parts: str | None) -> str:
+    return "sha256:" + hashlib.sha256("\x00".join(p or "" for p in parts).encode()).hexdigest()
+
+
+class HttpCollector(Collector):
+    def __init__(self, source: SourceConfig, config: Config, *,
+                 client: HttpClient | None = None) -> None:
+        super().__init__(source)
+        o, w = source.options, source.where
+        self.url = require(o, "url", str, w)
+        self.format = opt(o, "format", str, "rss", w)
+        if self.format not in FORMATS:
+            raise ConfigError(f"{w}: format must be one of {', '.join(FORMATS)}, "
+                              f"got {self.format!r}")
+        self.items_path = opt(o, "items_path", str, "", w)
+        self.fields: dict[str, str] = opt(o, "fields", dict, {}, w)
+        bad = sorted(set(self.fields) - set(FIELD_NAMES))
+        if bad:
+            raise ConfigError(f"{w}: fields: unknown name(s) {', '.join(bad)}; "
+                              f"known: {', '.join(FIELD_NAMES)}")
+        self.sel = {k: opt(o, k, str, None, w) for k in ("items", "link", "title", "text",
+                                                         "date", "author")}
+        if self.format == "html" and not self.sel["items"]:
+            raise ConfigError(f"{w}: format = \"html\" needs an `items` CSS selector")
+        self.follow = opt(o, "follow", bool, False, w)
+        self.follow_text = opt(o, "follow_text", str, "body", w)
+        self.attachments = opt(o, "attachments", bool, True, w)
+        self.max_attachments = opt(o, "max_attachments", int, 5, w)
+        extra_hosts = opt(o, "allowed_hosts", list, [], w)
+        if not all(isinstance(h, str) for h in extra_hosts):
+            raise ConfigError(f"{w}: allowed_hosts must be a list of host names")
+        # Hosts this source may fetch besides the listing's own (follow and linked files).
+        self.allowed_hosts = {host_of(self.url), *(h.lower() for h in extra_hosts)}
+        self.remember = opt(o, "remember", int, 2000, w)
+        self.max_age = parse_duration(opt(o, "max_age", str, "30d", w), where=f"{w}: max_age")
+        self.batch_size = opt(o, "batch_size", int, 50, w)
+        self.max_bytes = max_item_bytes(source, config.network.max_response_mb)
+        self.platform = "tor" if (source.tor or is_onion(self.url)) else "http"
+        self.http = client or make_client(config.network, source=source.name, tor=source.tor)
+
+    # -- listing parsers ------------------------------------------------------------------
+
+    def parse_listing(self, body: bytes, base_url: str) -> list[Item]:
+        if self.format == "rss":
+            return self._parse_feed(body)
+        if self.format == "json":
+            return self._parse_json(body)
+        return self._parse_html(body.decode("utf-8", "replace"), base_url)
+
+    def _parse_feed(self, body: bytes) -> list[Item]:
+        feed = feedparser.parse(body)
+        if feed.bozo and not feed.entries:
+            raise self.error(f"{self.url} is not a readable RSS/Atom feed "
+                             f"({type(feed.bozo_exception).__name__})")
+        items = []
+        for e in feed.entries:
+            link = e.get("link")
+            content = " ".join(c.get("value", "") for c in e.get("content", []))
+            html = content or e.get("summary", "")
+            tree = LexborHTMLParser(f"<div>{html}</div>")
+            root = tree.css_first("div")
+            links = merge_links([link] if link else [], _anchors(root, link or self.url))
+            text = _node_text(root)
+            struct = e.get("published_parsed") or e.get("updated_parsed")
+            date = datetime.fromtimestamp(timegm(struct), UTC) if struct else None
+            items.append(Item(
+                id=e.get("id") or link or _fallback_id(e.get("title"), text),
+                url=link, title=e.get("title"), text=text, date=date,
+                author=e.get("author"), links=merge_links(links, extract_links(text)),
+            ))
+        return items
+
+    def _parse_json(self, body: bytes) -> list[Item]:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise self.error(f"{self.url} did not return JSON") from None
+        rows = dotted(data, self.items_path)
+        if not isinstance(rows, list):
+            raise self.error(f"items_path {self.items_path!r} does not lead to a list in the "
+                             f"answer of {self.url} (page layout changed?)")
+        f = {"id": "id", "url": "url", "title": "title", "text": "text", "date": "date",
+             "author": "author", **self.fields}
+        items = []
+        for row in rows:
+            if not isinstance(row, dict):
+                continue
+            url = _join(self.url, str(u)) if (u := dotted(row, f["url"])) else None
+            title = dotted(row, f["title"])
+            text = dotted(row, f["text"])
+            text = text if isinstance(text, str) else (json.dumps(text) if text else "")
+            rid = dotted(row, f["id"])
+            items.append(Item(
+                id=str(rid) if rid is not None else (str(url) if url else _fallback_id(
+                    str(title), text)),
+                url=url,
+                title=str(title) if title is not None else None, text=text,
+                date=parse_date(dotted(row, f["date"])),
+                author=str(a) if (a := dotted(row, f["author"])) is not None else None,
+                links=merge_links([url] if url else [], extract_links(text)),
+            ))
+        return items
+
+    def _parse_html(self, html: str, base_url: str) -> list[Item]:
+        tree = LexborHTMLParser(html)
+        nodes = tree.css(self.sel["items"])
+        items = []
+        for node in nodes:
+            link_node = node.css_first(self.sel["link"]) if self.sel["link"] else (
+                node if node.tag == "a" else node.css_first("a[href]"))
+            href = link_node.attributes.get("href") if link_node is not None else None
+            url = _join(base_url, href)
+            title_node = node.css_first(self.sel["title"]) if self.sel["title"] else link_node
+            title = _node_text(title_node) or None
+            text = _node_text(node.css_first(self.sel["text"]) if self.sel["text"] else node)
+            date = None
+            if self.sel["date"] and (dn := node.css_first(self.sel["date"])) is not None:
+                date = parse_date(dn.attributes.get("datetime") or dn.attributes.get("title")
+                                  or _node_text(dn))
+            author = None
+            if self.sel["author"] and (an := node.css_first(self.sel["author"])) is not None:
+                author = _node_text(an) or None
+            items.append(Item(
+                id=url or _fallback_id(title, text), url=url, title=title, text=text,
+                date=date, author=author,
+                links=merge_links(_anchors(node, base_url), extract_links(text)),
+            ))
+        if not items:
+            log.warning("source %s: selector %r matched nothing on %s (layout changed?)",
+                        self.name, self.sel["items"], self.url)
+        return items
+
+    # -- collecting -----------------------------------------------------------------------
+
+    async def collect(self, cursor: str | None) -> AsyncIterator[Batch]:
+        state = load_cursor(cursor, self.source.where)
+        seen: list[str] = list(state.get("seen", []))
+        seen_set = set(seen)
+        newest = parse_date(state.get("newest"))
+        res = await self.http.get(self.url)
+        items = self.parse_listing(res.content, res.url)
+        # Oldest first: by date when every item has one, else listings are newest first.
+        if items and all(i.date for i in items):
+            items.sort(key=lambda i: i.date)  # type: ignore[arg-type, return-value]
+        else:
+            items.reverse()
+        unique: dict[str, Item] = {}
+        for i in items:
+            unique.setdefault(i.id, i)
+        items = list(unique.values())
+        if cursor is None:
+            keep = items[-self.source.backfill:] if self.source.backfill else []
+            skipped = items[: len(items) - len(keep)]
+            for i in skipped:
+                seen.append(i.id)
+                seen_set.add(i.id)
+                if i.date and (newest is None or i.date > newest):
+                    newest = i.date
+            items = keep
+            if not items:
+                yield Batch([], self._cursor(seen, newest), len(skipped))
+                return
+        floor = newest - timedelta(seconds=self.max_age) if newest else None
+        new = [i for i in items if i.id not in seen_set
+               and not (floor and i.date and i.date < floor)]
+        for start in range(0, len(new), self.batch_size):
+            chunk = new[start:start + self.batch_size]
+            docs: list[Document] = []
+            for item in chunk:
+                docs.extend(await self._documents(item))
+                seen.append(item.id)
+                seen_set.add(item.id)
+                if item.date and (newest is None or item.date > newest):
+                    newest = item.date
+            yield Batch(docs, self._cursor(seen, newest), len(chunk))
+
+    def _cursor(self, seen: list[str], newest: datetime | None) -> str:
+        return dump_cursor({"seen": seen[-self.remember:],
+                            "newest": newest.isoformat() if newest else None})
+
+    async def _documents(self, item: Item) -> list[Document]:
+        text, links = item.text, item.links
+        if self.follow and item.url and not self._allowed(item.url):
+            log.warning("source %s: not following %s: host not in allowed_hosts", self.name,
+                        host_of(item.url))
+        elif self.follow and item.url:
+            page = await self.http.get(item.url)
+            tree = LexborHTMLParser(page.text)
+            node = tree.css_first(self.follow_text)
+            if node is None:
+                log.warning("source %s: follow_text %r matched nothing on %s",
+                            self.name, self.follow_text, item.url)
+            else:
+                body = _node_text(node)
+                text = f"{text}\n\n{body}" if text and body != text else body
+                links = merge_links(links, _anchors(node, page.url), extract_links(body))
+        content = "\n".join(p for p in (item.title, text) if p)
+        doc = Document(
+            source=self.name, platform=self.platform, external_id=item.id,
+            content=content.encode("utf-8"), url=item.url, title=item.title,
+            author=item.author, posted_at=item.date, metadata={"links": links},
+        )
+        docs = [doc]
+        if self.attachments:
+            docs.extend(await fetch_linked_files(self.http, links, parent=doc,
+                                                 max_bytes=self.max_bytes,
+                                                 limit=self.max_attachments,
+                                                 allowed_hosts=self._hosts_for(item)))
+        return docs
+
+    def _allowed(self, url: str) -> bool:
+        return "*" in self.allowed_hosts or host_of(url) in self.allowed_hosts
+
+    def _hosts_for(self, item: Item) -> set[str]:
+        """Linked files may come from the listing's host, the item's own host, or
+        `allowed_hosts`."""
+        return self.allowed_hosts | ({host_of(item.url)} if item.url else set())
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def build(source: SourceConfig, config: Config, state_dir: Path) -> HttpCollector:
+    return HttpCollector(source, config)

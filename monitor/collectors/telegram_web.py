@@ -1,0 +1,311 @@
+"""telegram_web: a public channel read through its web preview, `https://t.me/s/<channel>`.
+
+No account is needed, so this is the cheap way to watch many channels; it sees what the preview
+shows (text, links, attached documents' names, not their content). The page structure parsed
+here (with selectolax, not regexes) is Telegram's widget markup: `.tgme_widget_message` blocks
+with `data-post="channel/123"`, `.js-message_text`, `.tgme_widget_message_date time[datetime]`,
+`.tgme_widget_message_views`, `.tgme_widget_message_meta` ("edited"), forwarded-from headers,
+`.tgme_widget_message_document_title`, `service_message` blocks, and the "load more" link
+`a.tme_messages_more[data-before]`.
+
+Failure modes Telegram reports as HTTP 200 or redirects, recognized here: a channel without
+preview (or a group/user/bot) redirects `/s/<name>` to `/<name>`; a name that does not exist
+redirects the same way to a page without a title; flood limiting answers "Too Many Requests".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from monitor.collectors.base import (
+    Batch,
+    Collector,
+    CollectorDeferred,
+    SourceConfig,
+    dump_cursor,
+    extract_links,
+    load_cursor,
+    merge_links,
+    opt,
+    require,
+)
+from monitor.collectors.http_client import HttpClient, make_client
+from monitor.config import Config
+from monitor.errors import ConfigError
+from monitor.models import Document
+
+log = logging.getLogger(__name__)
+
+KEYS = frozenset({"channel", "base_url", "max_pages", "batch_size"})
+_CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,64}$")
+
+
+@dataclass(slots=True)
+class WebPost:
+    """One message block of a t.me/s page."""
+
+    id: int
+    channel: str
+    text: str
+    posted_at: datetime | None
+    author: str | None = None
+    views: int | None = None
+    edited: bool = False
+    service: bool = False
+    forwarded_from: str | None = None
+    documents: list[dict[str, str]] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WebPage:
+    posts: list[WebPost]
+    before: int | None  # the "load older" anchor, None when at the start of the channel
+    title: str | None = None
+
+
+class PreviewUnavailable(Exception):
+    """The page is not a channel preview; `reason` says what it is instead."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_views(text: str) -> int | None:
+    """'1.2K' -> 1200, '3M' -> 3000000, '845' -> 845."""
+    t = text.strip().upper().replace(",", "")
+    mult = 1
+    if t.endswith("K"):
+        mult, t = 1000, t[:-1]
+    elif t.endswith("M"):
+        mult, t = 1_000_000, t[:-1]
+    try:
+        return int(float(t) * mult)
+    except ValueError:
+        return None
+
+
+def _text_of(node: LexborNode) -> str:
+    for br in node.css("br"):
+        br.replace_with("\n")
+    return node.text(deep=True).strip()
+
+
+def _hrefs(node: LexborNode | None) -> list[str]:
+    if node is None:
+        return []
+    out = []
+    for a in node.css("a[href]"):
+        href = (a.attributes.get("href") or "").strip()
+        if href.startswith(("http://", "https://", "tg://")):
+            out.append(href)
+    return out
+
+
+def parse_page(html: str, channel: str) -> WebPage:
+    """Parse a t.me/s/<channel> page. Raises PreviewUnavailable for rate-limit and
+    not-a-preview pages served with HTTP 200."""
+    tree = LexborHTMLParser(html)
+    title_node = tree.css_first("title")
+    page_title = title_node.text().strip() if title_node else ""
+    body_text = tree.body.text() if tree.body else ""
+    if "too many requests" in page_title.lower() or (
+            len(body_text) < 500 and "too many requests" in body_text.lower()):
+        raise PreviewUnavailable("rate_limited")
+    blocks = tree.css("div.tgme_widget_message[data-post]")
+    if not blocks:
+        if tree.css_first(".tgme_channel_info") is None:
+            raise PreviewUnavailable(_classify_non_preview(tree))
+        return WebPage([], None, page_title)
+    posts = [p for p in (_parse_block(b, channel) for b in blocks) if p is not None]
+    more = tree.css_first("a.tme_messages_more[data-before]")
+    before = None
+    if more is not None:
+        try:
+            before = int(more.attributes.get("data-before") or "")
+        except ValueError:
+            before = None
+    return WebPage(posts, before, page_title)
+
+
+def _classify_non_preview(tree: LexborHTMLParser) -> str:
+    if tree.css_first(".tgme_page_title") is not None:
+        return "no_preview"
+    return "not_found"
+
+
+def _parse_block(block: LexborNode, channel: str) -> WebPost | None:
+    post_ref = block.attributes.get("data-post") or ""
+    chan, _, num = post_ref.rpartition("/")
+    try:
+        post_id = int(num)
+    except ValueError:
+        log.warning("telegram_web %s: skipping a message with data-post=%r", channel, post_ref)
+        return None
+    classes = (block.attributes.get("class") or "").split()
+    service = "service_message" in classes
+    text_node = block.css_first(".tgme_widget_message_text.js-message_text") or next(
+        (n for n in block.css(".tgme_widget_message_text")
+         if "js-message_reply_text" not in (n.attributes.get("class") or "")), None)
+    links = merge_links(_hrefs(text_node))
+    text = _text_of(text_node) if text_node is not None else ""
+    links = merge_links(links, extract_links(text))
+    time_node = block.css_first(".tgme_widget_message_date time[datetime]") or block.css_first(
+        "time[datetime]")
+    posted_at = None
+    if time_node is not None:
+        try:
+            posted_at = datetime.fromisoformat(time_node.attributes.get("datetime") or "")
+        except ValueError:
+            posted_at = None
+    author_node = block.css_first(".tgme_widget_message_from_author") or block.css_first(
+        ".tgme_widget_message_owner_name")
+    views_node = block.css_first(".tgme_widget_message_views")
+    meta = block.css_first(".tgme_widget_message_meta")
+    fwd = block.css_first(".tgme_widget_message_forwarded_from_name")
+    forwarded_from = None
+    if fwd is not None:
+        forwarded_from = fwd.text().strip() or None
+        href = fwd.attributes.get("href")
+        if href:
+            forwarded_from = f"{forwarded_from} ({href})" if forwarded_from else href
+            links = merge_links(links, [href])
+    documents = []
+    for doc in block.css(".tgme_widget_message_document"):
+        title = doc.css_first(".tgme_widget_message_document_title")
+        extra = doc.css_first(".tgme_widget_message_document_extra")
+        if title is not None and title.text().strip():
+            documents.append({"name": title.text().strip(),
+                              "size": extra.text().strip() if extra is not None else ""})
+    return WebPost(
+        id=post_id, channel=chan or channel, text=text, posted_at=posted_at,
+        author=author_node.text().strip() if author_node is not None else None,
+        views=parse_views(views_node.text()) if views_node is not None else None,
+        edited=meta is not None and "edited" in meta.text().lower(),
+        service=service, forwarded_from=forwarded_from, documents=documents, links=links,
+    )
+
+
+class TelegramWebCollector(Collector):
+    platform = "telegram_web"
+
+    def __init__(self, source: SourceConfig, config: Config, *,
+                 client: HttpClient | None = None) -> None:
+        super().__init__(source)
+        where = source.where
+        o = source.options
+        channel = require(o, "channel", str, where).lstrip("@")
+        if channel.startswith(("https://", "http://", "t.me/")):
+            channel = channel.rstrip("/").rsplit("/", 1)[-1]
+        if not _CHANNEL.match(channel):
+            raise ConfigError(f"{where}: channel {channel!r} is not a public channel username")
+        self.channel = channel
+        self.base_url = opt(o, "base_url", str, "https://t.me", where).rstrip("/")
+        self.max_pages = opt(o, "max_pages", int, 50, where)
+        self.batch_size = opt(o, "batch_size", int, 100, where)
+        self.http = client or make_client(config.network, source=source.name, tor=source.tor)
+
+    def page_url(self) -> str:
+        return f"{self.base_url}/s/{self.channel}"
+
+    async def fetch_page(self, before: int | None) -> WebPage:
+        params = {"before": str(before)} if before else None
+        result = await self.http.get(self.page_url(), params=params)
+        final_path = httpx.URL(result.url).path
+        try:
+            if result.history and not final_path.startswith("/s/"):
+                raise PreviewUnavailable(_classify_non_preview(LexborHTMLParser(result.text)))
+            return parse_page(result.text, self.channel)
+        except PreviewUnavailable as e:
+            raise self._unavailable(e.reason) from None
+
+    def _unavailable(self, reason: str) -> Exception:
+        if reason == "rate_limited":
+            return CollectorDeferred(
+                f"{self.source.where}: t.me answered 'Too Many Requests' for {self.channel}; "
+                "deferring this source", 300.0)
+        if reason == "no_preview":
+            return self.error(
+                f"t.me/{self.channel} has no public web preview (a private channel, a group, "
+                "a user or a channel with the preview disabled); use a `telegram` source instead")
+        return self.error(f"t.me/{self.channel} does not exist (Telegram shows its "
+                          "'contact' page without a title)")
+
+    async def collect(self, cursor: str | None) -> AsyncIterator[Batch]:
+        state = load_cursor(cursor, self.source.where)
+        last_id = state.get("last_id")
+        if last_id is not None and not isinstance(last_id, int):
+            raise self.error(f"saved cursor has a bad last_id {last_id!r}")
+        posts: dict[int, WebPost] = {}
+        before: int | None = None
+        reached = False
+        for _ in range(self.max_pages):
+            page = await self.fetch_page(before)
+            if not page.posts:
+                reached = True
+                break
+            for p in page.posts:
+                posts[p.id] = p
+            oldest = min(p.id for p in page.posts)
+            if last_id is not None and oldest <= last_id + 1:
+                reached = True
+                break
+            if last_id is None and len(posts) >= self.source.backfill:
+                reached = True
+                break
+            if page.before is None or page.before >= (before or page.before + 1):
+                reached = True
+                break
+            before = page.before
+        if not reached and last_id is not None:
+            log.warning("source %s: more than %d pages of new posts since %s; older ones in "
+                        "between are skipped", self.name, self.max_pages, last_id)
+        new = sorted((p for p in posts.values() if last_id is None or p.id > last_id),
+                     key=lambda p: p.id)
+        if last_id is None:
+            new = new[-self.source.backfill:] if self.source.backfill else []
+            if not new and posts:
+                yield Batch([], dump_cursor({"last_id": max(posts)}), 0)
+                return
+        for i in range(0, len(new), self.batch_size):
+            chunk = new[i:i + self.batch_size]
+            yield Batch([self.to_document(p) for p in chunk],
+                        dump_cursor({"last_id": chunk[-1].id}), len(chunk))
+
+    def to_document(self, p: WebPost) -> Document:
+        body = p.text
+        if p.documents:
+            body += "".join(f"\n[document] {d['name']}" for d in p.documents)
+        meta: dict[str, Any] = {"links": p.links, "channel": p.channel}
+        if p.views is not None:
+            meta["views"] = p.views
+        if p.documents:
+            meta["attachments"] = p.documents
+        if p.service:
+            meta["service"] = True
+        if p.edited:
+            meta["edited"] = True
+        return Document(
+            source=self.name, platform=self.platform, external_id=str(p.id),
+            content=body.encode("utf-8"), url=f"https://t.me/{p.channel}/{p.id}",
+            title=None, author=p.author, posted_at=p.posted_at,
+            # The preview says "edited" but not when: metadata["edited"] carries the flag.
+            forwarded_from=p.forwarded_from, metadata=meta,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def build(source: SourceConfig, config: Config, state_dir: Path) -> TelegramWebCollector:
+    return TelegramWebCollector(source, config)

@@ -1,0 +1,299 @@
+"""`leakmon doctor`: check everything a deployment needs and say what to fix.
+
+Each check returns OK, WARN or FAIL with a one-line fix. Nothing here prompts, and the only
+network traffic is a TCP connect (plus a SOCKS5 greeting to the Tor proxy) to hosts the config
+already names, so it is safe to run from a deployment script or a health probe.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from monitor.config import Config, load_config
+from monitor.errors import LeakmonError
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+CONNECT_TIMEOUT = 3.0
+SESSION_NAME = "telegram.session"
+KEY_NAME = "fingerprint.key"
+
+
+@dataclass(slots=True, frozen=True)
+class Check:
+    status: str  # OK | WARN | FAIL
+    what: str
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status:<4} {self.what}: {self.detail}"
+        return text + (f"\n     fix: {self.fix}" if self.fix and self.status != OK else "")
+
+
+def run_checks(config_path: str | Path | None, state_dir: Path) -> list[Check]:
+    """All checks, in the order an operator would fix things."""
+    checks: list[Check] = []
+    try:
+        config = load_config(config_path)
+    except LeakmonError as e:
+        return [Check(FAIL, "config", str(e), "fix the file and run `leakmon doctor` again")]
+    if config_path is None:
+        checks.append(Check(WARN, "config", "no --config given: built-in defaults, no sources",
+                            "pass --config FILE (see config.example.toml)"))
+    else:
+        checks.append(Check(OK, "config", f"{config_path} parses "
+                            f"({len(config.sources)} sources, {len(config.sinks)} sinks)"))
+    checks += list(check_state_dir(state_dir))
+    checks += list(check_rules(config, state_dir))
+    checks += list(check_sources(config, state_dir))
+    checks += list(check_tor(config))
+    checks += list(check_telegram(config, state_dir))
+    checks += list(check_sinks(config))
+    checks += list(check_metrics(config))
+    return checks
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def check_state_dir(state_dir: Path) -> Iterator[Check]:
+    if not state_dir.is_dir():
+        yield Check(FAIL, "state dir", f"{state_dir} does not exist",
+                    f"mkdir -m 700 {state_dir} (or let `leakmon run` create it)")
+        return
+    mode = _mode(state_dir)
+    if mode & 0o077:
+        yield Check(FAIL, "state dir", f"{state_dir} is mode {mode:04o}: others can read it",
+                    f"chmod 700 {state_dir}")
+    elif not os.access(state_dir, os.W_OK | os.X_OK):
+        yield Check(FAIL, "state dir", f"{state_dir} is not writable by this user",
+                    "chown the folder to the user running leakmon")
+    else:
+        yield Check(OK, "state dir", f"{state_dir} (mode {mode:04o})")
+    for name, what in ((KEY_NAME, "fingerprint key"), ("leakmon.db", "database"),
+                       (SESSION_NAME, "telegram session file")):
+        path = state_dir / name
+        if not path.exists():
+            continue
+        mode = _mode(path)
+        if mode & 0o077:
+            yield Check(FAIL, what, f"{path} is mode {mode:04o}: readable beyond its owner",
+                        f"chmod 600 {path}")
+        else:
+            yield Check(OK, what, f"{path} (mode {mode:04o})")
+    if os.environ.get("LEAKMON_FINGERPRINT_KEY"):
+        yield Check(OK, "fingerprint key", "taken from $LEAKMON_FINGERPRINT_KEY")
+
+
+def check_rules(config: Config, state_dir: Path) -> Iterator[Check]:
+    if not config.rules:
+        yield Check(FAIL, "rules", "the config names no rule files",
+                    'add rules = ["rules"] (the shipped rules) to the config')
+        return
+    try:
+        from monitor.matching.loader import load_engine
+
+        loaded = load_engine(config, state_dir)
+    except LeakmonError as e:
+        yield Check(FAIL, "rules", str(e), "fix the rule files (`leakmon rules check PATH`)")
+        for p in getattr(e, "problems", []) or []:
+            yield Check(FAIL, "rule problem", _problem(p), "see `leakmon rules check`")
+        return
+    problems = list(getattr(loaded.ruleset, "problems", []) or [])
+    for p in problems:
+        sev = str(getattr(p, "severity", "error") or "error").lower()
+        yield Check(WARN if sev in ("warning", "info") else FAIL, "rule problem", _problem(p),
+                    "fix it: the daemon skips this rule, and SIGHUP refuses to reload until fixed")
+    rules = len(getattr(loaded.ruleset, "rules", []) or [])
+    yield Check(OK if rules else FAIL, "rules",
+                f"{rules} rules loaded from {', '.join(str(r) for r in config.rules)}",
+                "" if rules else "add at least one usable rule")
+
+
+def _problem(p: Any) -> str:
+    from monitor.daemon.runtime import format_problem
+
+    return format_problem(p)
+
+
+def check_sources(config: Config, state_dir: Path) -> Iterator[Check]:
+    if not config.sources:
+        yield Check(WARN, "sources", "no [[sources]] configured: the daemon will watch nothing",
+                    "add sources (see config.example.toml)")
+        return
+    from monitor.collectors import build_collector
+
+    for table in config.sources:
+        name = table.get("name")
+        try:
+            collector = build_collector(table, config, state_dir)
+        except LeakmonError as e:
+            yield Check(FAIL, f"source {name}", str(e), "fix this [[sources]] table")
+            continue
+        close = getattr(collector, "aclose", None)
+        if close is not None:
+            import asyncio
+
+            try:
+                asyncio.run(close())
+            except Exception:  # closing an unused collector is best effort
+                pass
+        state = "enabled" if table.get("enabled", True) else "disabled"
+        yield Check(OK, f"source {name}", f"type {table.get('type')}, {state}")
+
+
+def _uses_tor(config: Config) -> bool:
+    for table in config.sources:
+        if table.get("tor") is True and table.get("enabled", True) is not False:
+            return True
+        for value in table.values():
+            if isinstance(value, str) and ".onion" in value:
+                return True
+    return False
+
+
+def socks5_greeting(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> str | None:
+    """None when a SOCKS5 server answers the no-auth greeting, else what went wrong."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"\x05\x01\x00")
+            answer = sock.recv(2)
+    except OSError as e:
+        return f"cannot connect to {host}:{port}: {e.strerror or e}"
+    if answer == b"\x05\x00":
+        return None
+    if answer[:1] == b"\x05":
+        return f"{host}:{port} speaks SOCKS5 but refuses unauthenticated clients ({answer!r})"
+    return f"{host}:{port} does not speak SOCKS5 (answered {answer!r})"
+
+
+def check_tor(config: Config) -> Iterator[Check]:
+    if not _uses_tor(config):
+        return
+    proxy = config.network.tor_proxy
+    parts = urlsplit(proxy)
+    if parts.scheme != "socks5h":
+        yield Check(FAIL, "tor proxy", f"{proxy} is not socks5h:// (DNS would leak locally)",
+                    "set [network] tor_proxy = \"socks5h://127.0.0.1:9050\"")
+        return
+    host, port = parts.hostname or "127.0.0.1", parts.port or 9050
+    problem = socks5_greeting(host, port)
+    if problem:
+        yield Check(FAIL, "tor proxy", problem,
+                    "start Tor (systemctl start tor) or fix [network] tor_proxy")
+    else:
+        yield Check(OK, "tor proxy", f"SOCKS5 answers on {host}:{port}")
+
+
+def check_telegram(config: Config, state_dir: Path) -> Iterator[Check]:
+    if not any(t.get("type") == "telegram" and t.get("enabled", True) is not False
+               for t in config.sources):
+        return
+    session = state_dir / SESSION_NAME
+    login = "run `leakmon telegram login` as the user running leakmon"
+    if not session.exists():
+        yield Check(FAIL, "telegram session", f"{session} does not exist", login)
+        return
+    try:
+        uri = f"file:{session}?mode=ro"
+        with sqlite3.connect(uri, uri=True) as conn:
+            row = conn.execute("SELECT auth_key FROM sessions LIMIT 1").fetchone()
+    except sqlite3.Error as e:
+        yield Check(FAIL, "telegram session", f"{session} is not a Telethon session: {e}", login)
+        return
+    if not row or not row[0]:
+        yield Check(FAIL, "telegram session", f"{session} holds no authorization key", login)
+    else:
+        yield Check(OK, "telegram session",
+                    f"{session} holds an authorization key (login not re-verified offline)")
+
+
+def _connect(host: str, port: int) -> str | None:
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            return None
+    except OSError as e:
+        return f"cannot connect to {host}:{port}: {e.strerror or e}"
+
+
+def check_sinks(config: Config) -> Iterator[Check]:
+    if not config.sinks:
+        yield Check(WARN, "sinks", "no [[sinks]] configured: alerts stay in the outbox",
+                    "add a sink (see config.example.toml), then `leakmon sinks test`")
+        return
+    try:
+        from monitor.alerting.sinks import build_sinks
+
+        sinks = build_sinks(config.sinks, config)
+    except LeakmonError as e:
+        yield Check(FAIL, "sinks", str(e), "fix the [[sinks]] table it names")
+        return
+    try:
+        for sink in sinks:
+            yield _check_sink(sink)
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _check_sink(sink: Any) -> Check:
+    what = f"sink {sink.name}"
+    kind = getattr(sink, "kind", "?")
+    if kind in ("webhook", "thehive"):
+        parts = urlsplit(sink.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        problem = _connect(parts.hostname or "", port)
+        if problem:
+            return Check(FAIL, what, f"{kind}: {problem}",
+                         "check the URL and the firewall; alerts wait in the outbox meanwhile")
+        return Check(OK, what, f"{kind}: {parts.hostname}:{port} accepts connections")
+    if kind == "syslog":
+        if sink.protocol == "udp":
+            try:
+                socket.getaddrinfo(sink.host, sink.port, type=socket.SOCK_DGRAM)
+            except OSError as e:
+                return Check(FAIL, what, f"syslog udp: cannot resolve {sink.host}: {e}",
+                             "fix host")
+            return Check(OK, what, f"syslog udp {sink.host}:{sink.port} (UDP: not verifiable)")
+        problem = _connect(sink.host, sink.port)
+        if problem:
+            return Check(FAIL, what, f"syslog {sink.protocol}: {problem}",
+                         "check the collector host/port and the firewall")
+        return Check(OK, what, f"syslog {sink.protocol} {sink.host}:{sink.port} accepts connections")
+    if kind == "jsonl":
+        parent = Path(sink.path).parent
+        probe = parent if parent.exists() else parent.parent
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return Check(FAIL, what, f"jsonl: {parent} is not writable", f"fix permissions of {parent}")
+        return Check(OK, what, f"jsonl: {sink.path}")
+    if kind == "apprise":
+        return Check(OK, what, f"apprise URLs parse ({sink.describe()}); "
+                     "send one with `leakmon sinks test`")
+    return Check(OK, what, f"{kind}: configured")
+
+
+def check_metrics(config: Config) -> Iterator[Check]:
+    listen = config.daemon.metrics_listen
+    if not listen:
+        return
+    from monitor.daemon.metrics import parse_listen
+
+    try:
+        host, port = parse_listen(listen)
+    except LeakmonError as e:
+        yield Check(FAIL, "metrics", str(e), "fix [daemon] metrics_listen")
+        return
+    yield Check(OK, "metrics", f"will listen on http://{host}:{port}/metrics")
+
+
+def exit_code(checks: list[Check]) -> int:
+    return 1 if any(c.status == FAIL for c in checks) else 0

@@ -1,0 +1,149 @@
+"""`leakmon status`: what each source last did, what waits in the outbox, incidents by status.
+
+Read-only: it opens the store next to a running daemon (WAL lets readers in) and takes next run
+times from the daemon's `daemon.json` when that daemon still holds the lock; otherwise the next
+run is estimated from the last run and `every` (what `once` under cron would do).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitor.config import Config
+from monitor.daemon.health import as_datetime
+from monitor.daemon.lock import holder_pid
+from monitor.daemon.schedule import source_configs
+from monitor.daemon.scheduler import STATUS_FILE
+from monitor.daemon.workers import open_store
+from monitor.models import utcnow
+
+
+@dataclass(slots=True)
+class SourceStatus:
+    name: str
+    type: str
+    enabled: bool
+    configured: bool
+    last_run: str | None
+    last_success: str | None
+    last_error: str | None
+    items_last_run: int
+    consecutive_failures: int
+    next_run: str | None
+    running: bool = False
+
+
+@dataclass(slots=True)
+class StatusReport:
+    daemon_pid: int | None
+    sources: list[SourceStatus] = field(default_factory=list)
+    outbox_backlog: dict[str, int] = field(default_factory=dict)
+    incidents: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gather_status(config: Config, state_dir: Path, *, store: Any = None,
+                  now: datetime | None = None) -> StatusReport:
+    now = now or utcnow()
+    pid = holder_pid(state_dir)
+    daemon = _daemon_file(state_dir, pid)
+    own = store is None
+    store = store or open_store(state_dir)
+    try:
+        states = {s.name: s for s in store.list_source_states()}
+        report = StatusReport(daemon_pid=pid, outbox_backlog=dict(store.outbox_backlog()),
+                              incidents=dict(store.incident_counts()))
+    finally:
+        if own:
+            store.close()
+    for src in source_configs(config.sources):
+        st = states.pop(src.name, None)
+        sched = daemon.get(src.name, {})
+        last_run = as_datetime(getattr(st, "last_run", None))
+        if not src.enabled:
+            next_run = None
+        elif sched.get("next_run"):
+            next_run = sched["next_run"]
+        elif last_run is not None:
+            next_run = _iso(max(now, last_run + timedelta(seconds=src.every)))
+        else:
+            next_run = "due now"
+        report.sources.append(_row(src.name, src.type, src.enabled, True, st, next_run,
+                                   bool(sched.get("running"))))
+    for name, st in sorted(states.items()):
+        report.sources.append(_row(name, "?", False, False, st, None, False))
+    return report
+
+
+def _row(name: str, typ: str, enabled: bool, configured: bool, st: Any, next_run: str | None,
+         running: bool) -> SourceStatus:
+    return SourceStatus(
+        name=name, type=typ, enabled=enabled, configured=configured,
+        last_run=_iso(as_datetime(getattr(st, "last_run", None))),
+        last_success=_iso(as_datetime(getattr(st, "last_success", None))),
+        last_error=getattr(st, "last_error", None) if getattr(st, "consecutive_failures", 0)
+        else None,
+        items_last_run=int(getattr(st, "items_last_run", 0) or 0),
+        consecutive_failures=int(getattr(st, "consecutive_failures", 0) or 0),
+        next_run=next_run, running=running,
+    )
+
+
+def _daemon_file(state_dir: Path, pid: int | None) -> dict[str, Any]:
+    """The running daemon's schedule, only if the lock holder is the daemon that wrote it."""
+    if pid is None:
+        return {}
+    try:
+        data = json.loads((Path(state_dir) / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if data.get("pid") != pid or data.get("stopped"):
+        return {}
+    return data.get("sources", {}) or {}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat(timespec="seconds") if dt else None
+
+
+def render_status(report: StatusReport) -> str:
+    """The human table: one line per source, then backlog and incidents."""
+    lines = [f"daemon: {'running, pid ' + str(report.daemon_pid) if report.daemon_pid else 'not running'}",
+             ""]
+    header = ("SOURCE", "TYPE", "LAST RUN", "LAST SUCCESS", "ITEMS", "FAILS", "NEXT RUN",
+              "LAST ERROR")
+    rows = []
+    for s in report.sources:
+        name = s.name + ("" if s.configured else " (not configured)") + (
+            "" if s.enabled or not s.configured else " (disabled)")
+        rows.append((name, s.type, _short(s.last_run), _short(s.last_success),
+                     str(s.items_last_run), str(s.consecutive_failures),
+                     "running" if s.running else _short(s.next_run),
+                     (s.last_error or "")[:80]))
+    if rows:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+        for r in [header, *rows]:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False))
+                         + "  " + r[-1])
+    else:
+        lines.append("no sources configured")
+    lines.append("")
+    backlog = ", ".join(f"{k} {v}" for k, v in sorted(report.outbox_backlog.items()))
+    lines.append(f"outbox backlog: {backlog or 'empty'}")
+    incidents = ", ".join(f"{k} {v}" for k, v in sorted(report.incidents.items()))
+    lines.append(f"incidents: {incidents or 'none'}")
+    return "\n".join(lines)
+
+
+def _short(value: str | None) -> str:
+    if not value:
+        return "-"
+    if value == "due now":
+        return value
+    return value.replace("+00:00", "Z").replace("T", " ")

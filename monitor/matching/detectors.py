@@ -1,0 +1,299 @@
+"""Typed detectors: identifiers and secrets found by Hyperscan, confirmed in Python.
+
+Each detector has cheap Hyperscan *trigger* patterns (compiled into the engine's one database)
+and a precise Python pattern plus a validator that run only on small regions around the
+triggers. Identifiers only count when their checksum holds (NIR key, IBAN mod 97, Luhn and
+issuer length, phone validity) -- checksums come from `identifiers.py` (python-stdnum,
+phonenumbers). Secrets are checked for shape and against obvious placeholders.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import phonenumbers
+
+from monitor.matching import identifiers
+from monitor.matching.scanner import CASELESS, MULTILINE, Pattern
+
+Found = tuple[int, int, str]  # (start, end, normalized value); values never leave memory
+
+# A document full of digits can trigger a detector hundreds of thousands of times; past this
+# many trigger regions per document the detector stops validating (the count is then a floor).
+MAX_REGIONS = 20_000
+
+
+@dataclass(slots=True, frozen=True)
+class Detector:
+    """`triggers` feed the Hyperscan database; `precise` + `validate` confirm candidates in
+    the region [end - reach, end + after] around the *end* of each trigger match (whole
+    lines if `lines`). Triggers are written so that each candidate ends once (\\b anchors,
+    fixed lengths) and need no start offsets (SOM is costly): `reach` covers the longest
+    trigger plus what the precise pattern may need before it."""
+
+    name: str
+    description: str
+    triggers: tuple[Pattern, ...]
+    precise: re.Pattern[bytes] | None
+    validate: Callable[[re.Match[bytes], str], str | None] | None
+    reach: int = 32
+    after: int = 8
+    lines: bool = False
+    custom: Callable[[bytes, int, int, str], list[Found]] | None = None
+
+
+def _t(expr: bytes, flags: int = 0) -> Pattern:
+    return Pattern(expr, flags, label="detector trigger")
+
+
+def _text(m: re.Match[bytes], group: int | str = 0) -> str:
+    return m.group(group).decode("utf-8", "replace")
+
+
+# --- identifiers --------------------------------------------------------------------------
+
+_SEP = re.compile(rb"[ .\-]")
+
+
+def _shrinking(m: re.Match[bytes], kind: str, region: str, min_len: int) -> str | None:
+    """Validate the match, then shorter prefixes cut at separators: greedy patterns may have
+    swallowed a following word ("FR76 ... 189 BIC")."""
+    raw = m.group(0)
+    while True:
+        value = identifiers.normalize(kind, raw.decode("ascii", "replace"), region=region)
+        if value is not None:
+            return value
+        cuts = [x.start() for x in _SEP.finditer(raw)]
+        if not cuts or cuts[-1] < min_len:
+            return None
+        raw = raw[:cuts[-1]]
+
+
+_NIR = (rb"[1-478](?:[ .\-]?[0-9]{2}){2}[ .\-]?(?:[0-9]{2}|2[ABab])[ .\-]?[0-9]{3}"
+        rb"[ .\-]?[0-9]{3}[ .\-]?[0-9]{2}")
+
+_IBAN_COUNTRIES = (  # noqa: SIM905 - a block of codes reads better than 87 quoted strings
+    "AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI "
+    "GL GR GT HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI NL NO "
+    "OM PK PL PS PT QA RO RS RU SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK"
+).split()
+_IBAN_CC = rb"(?:" + "|".join(_IBAN_COUNTRIES).encode() + rb")"
+_IBAN = _IBAN_CC + rb"[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
+_CARD = rb"[2-6][0-9]{3}(?:[ \-]?[0-9]){9,15}"
+_EMAIL_DOMAIN = rb"@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}"
+_EMAIL = (rb"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9]"
+          rb"(?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*"
+          rb"\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])")
+
+
+def _phones(data: bytes, start: int, end: int, region: str) -> list[Found]:
+    """phonenumbers' own matcher on the decoded region (it knows every national format)."""
+    text = data[start:end].decode("utf-8", "replace")
+    out: list[Found] = []
+    for pm in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+        value = identifiers.normalize("phone", pm.raw_string, region=region)
+        if value is None:
+            continue
+        s = start + len(text[:pm.start].encode("utf-8"))
+        out.append((s, s + len(pm.raw_string.encode("utf-8")), value))
+    return out
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"example|xxxx|your|dummy|sample|redacted|0000000|1234567|abcdef", re.I)
+
+
+def _random_enough(token: str, min_bits: float = 3.0) -> bool:
+    """Shannon entropy per character: real keys are random, "ghp_xxxx…" placeholders are not."""
+    if not token or _PLACEHOLDER.search(token):
+        return False
+    counts = {c: token.count(c) for c in set(token)}
+    entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
+    return entropy >= min_bits
+
+
+def _secret(group: int | str = 0, min_bits: float = 3.0):
+    def validate(m: re.Match[bytes], region: str) -> str | None:
+        token = _text(m, group)
+        return token if _random_enough(token, min_bits) else None
+    return validate
+
+
+def _jwt(m: re.Match[bytes], region: str) -> str | None:
+    head = m.group(1)
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + b"=" * (-len(head) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return _text(m) if isinstance(header, dict) and "alg" in header else None
+
+
+def _private_key(m: re.Match[bytes], region: str) -> str | None:
+    body = _text(m, "body")
+    return body if _random_enough(body, 3.5) else None
+
+
+_URL_SCHEMES = {"http", "https", "ftp", "ftps", "mailto", "tel", "file", "ssh", "git", "data",
+                "javascript", "urn", "sip", "irc", "news"}
+
+
+def _combo(m: re.Match[bytes], region: str) -> str | None:
+    user = _text(m, "user")
+    password = _text(m, "pw")
+    if "@" in user:
+        if identifiers.normalize("email", user) is None:
+            return None
+    elif user.lower() in _URL_SCHEMES or (password.isdigit() and len(password) <= 5):
+        return None  # "http://…", "10:30"
+    if len(set(password)) < 2:
+        return None
+    return _text(m).strip().lower()
+
+
+DETECTORS: dict[str, Detector] = {
+    d.name: d for d in (
+        Detector(
+            "fr_nir", "French social security number (NIR), key checked, 2A/2B Corsica",
+            (_t(rb"\b" + _NIR + rb"\b"),),
+            re.compile(rb"(?<![0-9A-Za-z])" + _NIR + rb"(?![0-9A-Za-z])"),
+            lambda m, r: identifiers.normalize("fr_nir", _text(m)),
+            reach=24, after=2,
+        ),
+        Detector(
+            "iban", "IBAN, mod-97 checked",
+            (_t(rb"\b" + _IBAN_CC + rb"[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}"),),
+            re.compile(rb"(?<![A-Za-z0-9])" + _IBAN + rb"(?![A-Za-z0-9])"),
+            lambda m, r: _shrinking(m, "iban", r, 15),
+            reach=18, after=44,
+        ),
+        Detector(
+            "card", "payment card number: Luhn and a plausible issuer and length",
+            (_t(rb"\b[2-6][0-9]{3}(?:[ \-]?[0-9]){8}"),),
+            re.compile(rb"(?<![0-9])" + _CARD + rb"(?![0-9])"),
+            lambda m, r: _shrinking(m, "card", r, 12),
+            reach=22, after=12,
+        ),
+        Detector(
+            "email", "e-mail address",
+            (_t(rb"@[A-Za-z0-9\-]+\.[A-Za-z]{2}"),),
+            re.compile(_EMAIL),
+            lambda m, r: identifiers.normalize("email", _text(m)),
+            reach=140, after=200,
+        ),
+        Detector(
+            "phone", "phone number valid for its country (default region from the engine)",
+            (_t(rb"(?:\+|\b00)[1-9][0-9]{0,2}[ .\-]?(?:\(0\)[ .\-]?)?[0-9]"),
+             _t(rb"\b0[1-9](?:[ .\-]?[0-9]{2}){4}\b")),
+            None, None, reach=18, after=24, custom=_phones,
+        ),
+        Detector(
+            "private_key", "private key block (-----BEGIN ... PRIVATE KEY-----)",
+            (_t(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"),),
+            re.compile(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?\n"
+                       rb"(?:[A-Za-z\-]+:[^\n]*\r?\n)*\s*(?P<body>[A-Za-z0-9+/=]{32,})"),
+            _private_key, reach=80, after=600,
+        ),
+        Detector(
+            "aws_access_key", "AWS access key id (AKIA…, ASIA…)",
+            (_t(rb"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z2-7]{16}\b"),),
+            re.compile(rb"(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)"
+                       rb"[A-Z2-7]{16}(?![A-Za-z0-9])"),
+            _secret(0, 2.8), reach=22, after=2,
+        ),
+        Detector(
+            "aws_secret_key", "AWS secret access key assigned to an aws…secret… name",
+            (_t(rb"aws[A-Za-z0-9_\-]{0,20}secret[A-Za-z0-9_\-]{0,20}[\"']?[ \t]*[:=][ \t]*[\"']?"
+                rb"[A-Za-z0-9/+]{40}", CASELESS),),
+            re.compile(rb"(?i)aws[a-z0-9_\-]{0,20}secret[a-z0-9_\-]{0,20}[\"']?[ \t]*[:=][ \t]*"
+                       rb"[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"),
+            _secret(1, 4.0), reach=140, after=4,
+        ),
+        Detector(
+            "github_token", "GitHub token (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_)",
+            (_t(rb"\bgh[pousr]_[A-Za-z0-9]{36}"), _t(rb"\bgithub_pat_[A-Za-z0-9_]{22}")),
+            re.compile(rb"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|"
+                       rb"github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])"),
+            _secret(0, 3.5), reach=40, after=256,
+        ),
+        Detector(
+            "slack_token", "Slack token (xoxb-, xoxp-, xoxa-, xoxr-)",
+            (_t(rb"\bxox[abprs]-[0-9]{6,}-"),),
+            re.compile(rb"(?<![A-Za-z0-9])xox[abprs]-(?:[0-9]+-){1,3}[A-Za-z0-9]{16,64}"
+                       rb"(?![A-Za-z0-9])"),
+            _secret(0, 3.0), reach=40, after=160,
+        ),
+        Detector(
+            "google_api_key", "Google API key (AIza…)",
+            (_t(rb"AIza[0-9A-Za-z_\-]{35}"),),
+            re.compile(rb"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"),
+            _secret(0, 3.5), reach=40, after=2,
+        ),
+        Detector(
+            "stripe_key", "Stripe live secret or restricted key (sk_live_, rk_live_)",
+            (_t(rb"\b[sr]k_live_[0-9A-Za-z]{24}"),),
+            re.compile(rb"(?<![A-Za-z0-9_])[sr]k_live_[0-9A-Za-z]{24,247}(?![A-Za-z0-9])"),
+            _secret(0, 3.5), reach=34, after=256,
+        ),
+        Detector(
+            "jwt", "JSON Web Token (header with alg, payload, signature)",
+            (_t(rb"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ"),),
+            re.compile(rb"(?<![A-Za-z0-9_\-])(eyJ[A-Za-z0-9_\-]{8,})\.eyJ[A-Za-z0-9_\-]{8,}\."
+                       rb"[A-Za-z0-9_\-]{16,}(?![A-Za-z0-9_\-])"),
+            _jwt, reach=1024, after=8192,
+        ),
+        Detector(
+            "combo", "credential combo line: email:password or user:password (also ; and |)",
+            (_t(rb"@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}[:;|][^\s:;|]"),
+             _t(rb"^[ \t]*[A-Za-z0-9][A-Za-z0-9._\-]{2,}:[^\s:]{4,}[ \t]*\r?$", MULTILINE)),
+            re.compile(rb"^[ \t]*(?P<user>[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|"
+                       rb"[A-Za-z0-9][A-Za-z0-9._\-]{2,63})[:;|](?P<pw>(?!//)[^\s:;|]{3,128})"
+                       rb"(?:[ \t]*[:;|][^\n]*)?[ \t]*\r?$", re.MULTILINE),
+            _combo, lines=True,
+        ),
+    )
+}
+
+
+def _line_region(data: bytes, start: int, end: int) -> tuple[int, int]:
+    ls = data.rfind(b"\n", max(0, start - 1024), start) + 1
+    if ls == 0 and start > 1024:
+        ls = start - 1024
+    le = data.find(b"\n", end, end + 1024)
+    if le < 0:
+        le = min(len(data), end + 1024)
+    return ls, le
+
+
+def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR") -> list[Found]:
+    """Validated matches of `detector` in the regions around its trigger match `ends`
+    (offsets in `data`)."""
+    wanted: list[tuple[int, int]] = []
+    for e in sorted(ends)[:MAX_REGIONS]:
+        if detector.lines:
+            wanted.append(_line_region(data, max(0, e - 1), e))
+        else:
+            wanted.append((max(0, e - detector.reach), min(len(data), e + detector.after)))
+    regions: list[list[int]] = []
+    for rs, re_ in sorted(wanted):
+        if regions and rs <= regions[-1][1]:
+            regions[-1][1] = max(regions[-1][1], re_)
+        else:
+            regions.append([rs, re_])
+    found: dict[int, Found] = {}
+    for rs, re_ in regions:
+        if detector.custom is not None:
+            for f in detector.custom(data, rs, re_, region):
+                found.setdefault(f[0], f)
+            continue
+        assert detector.precise is not None and detector.validate is not None
+        for m in detector.precise.finditer(data, rs, re_):
+            value = detector.validate(m, region)
+            if value is not None:
+                found.setdefault(m.start(), (m.start(), m.end(), value))
+    return [found[k] for k in sorted(found)]

@@ -1,0 +1,540 @@
+"""Turn one document's raw bytes into UTF-8 text parts the engine can scan.
+
+A document from a leak channel can be anything: a CSV in cp1252, a UTF-16 export from Excel,
+a zip of SQL dumps, a `.tar.gz`, an image, or a hostile zip bomb. `iter_parts` never raises on
+content: every input ends up either as a `Part` with UTF-8 `data`, or as a skipped `Part` whose
+`skipped` field says why (the caller logs and reports it, nothing is dropped silently).
+
+Defences against decompression bombs, all counted per top-level document:
+- archives are decompressed by streaming reads that stop at the cap; nothing is inflated
+  fully into memory first;
+- `max_unpacked_bytes` bounds the total bytes unpacked from all archives of one document,
+  `max_archive_members` the number of members opened, `max_archive_depth` the nesting;
+- a member whose output outgrows its compressed input by more than `max_ratio` is abandoned
+  as a likely bomb;
+- every text part is cut at `max_document_bytes` and flagged `truncated`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import io
+import lzma
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.config import MatchingConfig
+
+MB = 1024 * 1024
+_HEAD = 8192  # bytes read from a member before deciding what it is
+_CHUNK = MB  # streaming read size
+_RATIO_FLOOR = 4 * MB  # the ratio check starts once a member produced this much
+_SAMPLE = 65536  # bytes sampled (start and middle) to tell text from binary
+_MAX_CONTROL_RATIO = 0.05  # more control bytes than this in the sample: binary
+
+ARCHIVE_KINDS = ("zip", "tar", "gzip", "bzip2", "xz")
+
+# Archive and compression formats we open.
+_ARCHIVE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),  # empty zip
+    (b"PK\x07\x08", "zip"),  # spanned marker
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+
+# Formats we recognise but do not read: skipped with this reason.
+_BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x7fELF", "executable (ELF)"),
+    (b"\xcf\xfa\xed\xfe", "executable (Mach-O)"),
+    (b"\xce\xfa\xed\xfe", "executable (Mach-O)"),
+    (b"\xfe\xed\xfa\xcf", "executable (Mach-O)"),
+    (b"\xca\xfe\xba\xbe", "executable (Mach-O universal / Java class)"),
+    (b"\x00asm", "executable (WebAssembly)"),
+    (b"\x89PNG\r\n\x1a\n", "image (PNG)"),
+    (b"\xff\xd8\xff", "image (JPEG)"),
+    (b"GIF87a", "image (GIF)"),
+    (b"GIF89a", "image (GIF)"),
+    (b"II*\x00", "image (TIFF)"),
+    (b"MM\x00*", "image (TIFF)"),
+    (b"\x00\x00\x01\x00", "image (ICO)"),
+    (b"%PDF-", "PDF document (not supported)"),
+    (b"7z\xbc\xaf\x27\x1c", "7z archive (not supported)"),
+    (b"Rar!\x1a\x07", "RAR archive (not supported)"),
+    (b"\x28\xb5\x2f\xfd", "zstd stream (not supported)"),
+    (b"SQLite format 3\x00", "SQLite database (not supported)"),
+    (b"OggS", "audio/video (Ogg)"),
+    (b"ID3", "audio (MP3)"),
+    (b"fLaC", "audio (FLAC)"),
+    (b"\x1aE\xdf\xa3", "video (Matroska/WebM)"),
+)
+
+# Bytes that do not occur in text: C0 controls except \t \n \v \f \r and ESC (0x1b).
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13, 27))
+_NON_CONTROL = bytes(b for b in range(256) if b not in _CONTROL_BYTES)
+_ASCII = bytes(range(128))
+_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF8, codecs.BOM_UTF16_LE,
+         codecs.BOM_UTF16_BE)
+
+
+def _cp1252_fallback(err: UnicodeError) -> tuple[str, int]:
+    """cp1252 leaves 0x81 0x8D 0x8F 0x90 0x9D undefined: read them as latin-1 instead."""
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    return err.object[err.start:err.end].decode("latin-1"), err.end
+
+
+codecs.register_error("leakmon-latin1", _cp1252_fallback)
+
+
+@dataclass(slots=True, frozen=True)
+class Limits:
+    """Caps applied to one document and everything unpacked from it."""
+
+    max_document_bytes: int = 64 * MB
+    max_archive_members: int = 1000
+    max_unpacked_bytes: int = 256 * MB
+    max_archive_depth: int = 2
+    max_ratio: float = 100.0  # output/input beyond this (after 4 MB out): likely a bomb
+
+    @classmethod
+    def from_config(cls, matching: MatchingConfig) -> Limits:
+        """Limits from the `[matching]` section of the config."""
+        return cls(
+            max_document_bytes=max(1, int(matching.max_document_mb * MB)),
+            max_archive_members=max(0, matching.max_archive_members),
+            max_unpacked_bytes=max(0, int(matching.max_unpacked_mb * MB)),
+            max_archive_depth=max(0, matching.max_archive_depth),
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class Part:
+    """One scannable piece of a document (the document itself, or an archive member).
+
+    `data` is UTF-8 text, empty when `skipped` holds the reason the part was not scanned.
+    `note` says why a part was cut short (`truncated`) or how it was decoded oddly.
+    """
+
+    name: str
+    data: bytes
+    truncated: bool = False
+    encoding: str | None = None
+    skipped: str | None = None
+    note: str | None = None
+
+
+def iter_parts(data: bytes, name: str | None, limits: Limits) -> Iterator[Part]:
+    """Every text part of `data` (a file, message or attachment), archives unpacked.
+
+    Never raises on hostile or broken content; unusable pieces come back as skipped parts.
+    Part names of archive members are `outer!member` (nested: `a.zip!b.zip!c.csv`).
+    """
+    yield from _walk(data, name or "-", 0, _Budget(limits))
+
+
+def sniff(head: bytes) -> str | None:
+    """The archive kind of a blob from its first bytes ('zip', 'gzip', ...), else None."""
+    for magic, kind in _ARCHIVE_MAGIC:
+        if head.startswith(magic):
+            if kind == "bzip2" and head[3:4] not in b"123456789":
+                continue  # "BZh" + block size digit; plain text may start with "BZh"
+            return kind
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def binary_reason(sample: bytes) -> str | None:
+    """Why `sample` (the start of a blob) is not text, or None if it looks like text."""
+    if sample.startswith(_BOMS):
+        return None  # a byte-order mark announces text (UTF-16/32 are full of NULs)
+    for magic, reason in _BINARY_MAGIC:
+        if sample.startswith(magic):
+            return reason
+    if sample[:4] == b"RIFF" or sample[4:8] == b"ftyp":
+        return "audio/video/image container (RIFF/ISO media)"
+    if _utf16_guess(sample):
+        return None
+    if sample:
+        controls = len(sample[:_SAMPLE].translate(None, _NON_CONTROL))
+        if controls / min(len(sample), _SAMPLE) > _MAX_CONTROL_RATIO:
+            return f"binary content ({controls} control/NUL bytes in the first {min(len(sample), _SAMPLE)})"
+    return None
+
+
+class _Budget:
+    """What is left of the per-document caps while walking nested archives."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.members_left = limits.max_archive_members
+        self.bytes_left = limits.max_unpacked_bytes
+
+
+def _skip(name: str, reason: str) -> Part:
+    return Part(name=name, data=b"", skipped=reason)
+
+
+def _walk(data: bytes, name: str, level: int, budget: _Budget,
+          cut: str | None = None) -> Iterator[Part]:
+    """Dispatch one blob: open it as an archive, skip it as binary, or decode it as text."""
+    kind = sniff(data[:_HEAD])
+    if kind is not None:
+        if level >= budget.limits.max_archive_depth:
+            yield _skip(name, f"{kind} archive not opened: nested deeper than "
+                              f"max_archive_depth={budget.limits.max_archive_depth}")
+        elif kind == "zip":
+            yield from _zip_parts(data, name, level, budget)
+        elif kind == "tar":
+            yield from _tar_parts(_BytesReader(data, budget), name, level, budget)
+        else:
+            yield from _compressed_parts(data, kind, name, level, budget)
+        return
+    yield _text_or_skip(data, name, budget, cut)
+
+
+def _text_or_skip(data: bytes, name: str, budget: _Budget, cut: str | None = None) -> Part:
+    reason = binary_reason(data[:_SAMPLE]) or _middle_binary(data)
+    if reason:
+        return _skip(name, reason)
+    return _decode(data, name, budget.limits.max_document_bytes, cut)
+
+
+def _middle_binary(data: bytes) -> str | None:
+    """Text at the start and binary in the middle (a text header on a binary blob)."""
+    if len(data) <= 2 * _SAMPLE or data.startswith(_BOMS):
+        return None
+    mid = len(data) // 2
+    sample = data[mid:mid + _SAMPLE]
+    if _utf16_guess(data[:_SAMPLE]):
+        return None
+    controls = len(sample.translate(None, _NON_CONTROL))
+    if controls / len(sample) > _MAX_CONTROL_RATIO:
+        return f"binary content ({controls} control/NUL bytes in a sample from the middle)"
+    return None
+
+
+# --- text decoding -------------------------------------------------------------------------
+
+
+def _utf16_guess(sample: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' for BOM-less UTF-16 text (mostly Latin script), else None."""
+    s = sample[:4096]
+    if len(s) < 16:
+        return None
+    even, odd = s[0::2], s[1::2]
+    even_nul = even.count(0) / len(even)
+    odd_nul = odd.count(0) / len(odd)
+    if odd_nul > 0.6 and even_nul < 0.05:
+        return "utf-16-le"
+    if even_nul > 0.6 and odd_nul < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _cut_utf8(data: bytes, limit: int) -> bytes:
+    """`data` cut to at most `limit` bytes without splitting a UTF-8 sequence."""
+    if len(data) <= limit:
+        return data
+    end = limit
+    while end > 0 and end > limit - 4 and (data[end] & 0xC0) == 0x80:
+        end -= 1
+    return data[:end]
+
+
+def _decode(data: bytes, name: str, limit: int, cut: str | None = None) -> Part:
+    """Best-effort transcoding to UTF-8: BOMs, BOM-less UTF-16, UTF-8, else cp1252/latin-1.
+
+    `cut` is set when the bytes are already incomplete (a stream stopped at a cap).
+    """
+    truncated = len(data) > limit or cut is not None
+    note = cut
+    if len(data) > limit:
+        note = f"cut at max_document_mb ({limit / MB:g} MB)"
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+                       (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                       (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(bom):
+            body = data[len(bom):limit + len(bom)] if truncated else data[len(bom):]
+            if codec == "utf-8-sig":
+                return _from_utf8(_cut_utf8(body, limit), name, truncated, note, "utf-8-sig",
+                                  limit)
+            text = body.decode(codec, errors="replace")
+            return _encoded(text, name, truncated, note, codec, limit)
+    guess = _utf16_guess(data[:_SAMPLE])
+    if guess:
+        body = data[:limit - (limit % 2)] if truncated else data
+        return _encoded(body.decode(guess, errors="replace"), name, truncated, note, guess, limit)
+    return _from_utf8(_cut_utf8(data, limit), name, truncated, note, "utf-8", limit)
+
+
+def _from_utf8(data: bytes, name: str, truncated: bool, note: str | None, label: str,
+               limit: int) -> Part:
+    if data.isascii():
+        return Part(name, data, truncated, "ascii" if label == "utf-8" else label, note=note)
+    try:
+        data.decode("utf-8")
+        return Part(name, data, truncated, label, note=note)
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    high = len(data.translate(None, _ASCII))
+    # Valid multi-byte sequences use 2-4 high bytes each; invalid bytes become one U+FFFD.
+    if high - bad > 2 * bad:
+        extra = f"{bad} invalid UTF-8 sequence(s) replaced"
+        return Part(name, text.encode("utf-8"), truncated, "utf-8",
+                    note=f"{note}; {extra}" if note else extra)
+    text = data.decode("cp1252", errors="leakmon-latin1")
+    return _encoded(text, name, truncated, note, "cp1252", limit)
+
+
+def _encoded(text: str, name: str, truncated: bool, note: str | None, codec: str,
+             limit: int) -> Part:
+    out = text.encode("utf-8", errors="replace")
+    if len(out) > limit:
+        out = _cut_utf8(out, limit)
+        truncated = True
+        note = note or f"cut at max_document_mb ({limit / MB:g} MB)"
+    return Part(name, out, truncated, codec, note=note)
+
+
+# --- archives ------------------------------------------------------------------------------
+
+
+class _Meter:
+    """A read() over a decompressing stream that charges the document's unpacked budget.
+
+    It stops (returns b"" and sets `stop`) when the budget is spent, when the output outgrows
+    the compressed input by more than `max_ratio`, or when the stream is corrupt; the caller
+    reads `stop` to tell a clean end from a cut.
+    """
+
+    def __init__(self, raw: Callable[[int], bytes], consumed: Callable[[], int],
+                 budget: _Budget) -> None:
+        self._raw = raw
+        self._consumed = consumed
+        self._budget = budget
+        self.produced = 0
+        self.stop: str | None = None
+        self.ratio_exceeded = False
+
+    def read(self, n: int = -1) -> bytes:
+        if self.stop:
+            return b""
+        want = _CHUNK if n is None or n < 0 else n
+        allowed = min(want, self._budget.bytes_left)
+        if allowed <= 0:
+            self.stop = (f"unpacked-size cap reached (max_unpacked_mb="
+                         f"{self._budget.limits.max_unpacked_bytes / MB:g})")
+            return b""
+        try:
+            chunk = self._raw(allowed)
+        except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,
+                tarfile.TarError, ValueError) as e:
+            self.stop = f"corrupt or truncated stream: {e}"
+            return b""
+        self.produced += len(chunk)
+        self._budget.bytes_left -= len(chunk)
+        ratio_cap = self._budget.limits.max_ratio
+        if self.produced > _RATIO_FLOOR and self.produced > ratio_cap * max(self._consumed(), 1):
+            self.ratio_exceeded = True
+            self.stop = (f"compression ratio above {ratio_cap:g}:1 after "
+                         f"{self.produced / MB:.0f} MB unpacked: likely a decompression bomb")
+        return chunk
+
+
+class _BytesReader:
+    """A plain tar held in memory, read through the same budget as compressed streams."""
+
+    def __init__(self, data: bytes, budget: _Budget) -> None:
+        bio = io.BytesIO(data)
+        self._meter = _Meter(bio.read, lambda: len(data), budget)
+        self.read = self._meter.read
+
+    @property
+    def stop(self) -> str | None:
+        return self._meter.stop
+
+
+class _Prefixed:
+    """A reader that first returns `head` (already read to sniff) and then the rest."""
+
+    def __init__(self, head: bytes, meter: _Meter) -> None:
+        self._head = head
+        self._meter = meter
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n is None or n < 0 or n >= len(self._head):
+                out, self._head = self._head, b""
+                return out if n is None or n < 0 else out + self._meter.read(n - len(out))
+            out, self._head = self._head[:n], self._head[n:]
+            return out
+        return self._meter.read(n)
+
+    @property
+    def stop(self) -> str | None:
+        return self._meter.stop
+
+
+def _read_upto(read: Callable[[int], bytes], limit: int) -> bytes:
+    """Read until `limit` bytes or the end of the stream, in bounded chunks."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = read(min(_CHUNK, limit - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _member(read: Callable[[int], bytes], stop: Callable[[], str | None], name: str,
+            level: int, budget: _Budget) -> Iterator[Part]:
+    """Read one archive member (already inside an archive at `level`) and walk it.
+
+    The first bytes decide how much to read: a nested archive may use what is left of the
+    unpacked budget, text stops at the document size cap, binaries are not read further.
+    """
+    head = _read_upto(read, _HEAD)
+    kind = sniff(head)
+    if kind is not None:
+        if level >= budget.limits.max_archive_depth:
+            yield _skip(name, f"{kind} archive not opened: nested deeper than "
+                              f"max_archive_depth={budget.limits.max_archive_depth}")
+            return
+        cap = budget.bytes_left
+    else:
+        reason = binary_reason(head)
+        if reason:
+            yield _skip(name, reason)
+            return
+        cap = budget.limits.max_document_bytes + 1
+    data = head + _read_upto(read, max(0, cap - len(head)))
+    why = stop()
+    if why and (kind is not None or not data or "ratio" in why):
+        # A cut archive cannot be listed; a bomb's output is not worth scanning.
+        yield _skip(name, why)
+        return
+    yield from _walk(data, name, level, budget, cut=why)
+
+
+def _zip_parts(data: bytes, name: str, level: int, budget: _Budget) -> Iterator[Part]:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+        yield _skip(name, f"unreadable zip archive: {e}")
+        return
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        for index, info in enumerate(infos):
+            member_name = f"{name}!{info.filename}"
+            if budget.members_left <= 0:
+                yield _skip(f"{name}!*", f"{len(infos) - index} more member(s) not opened: "
+                                         f"max_archive_members={budget.limits.max_archive_members}"
+                                         " reached")
+                return
+            if budget.bytes_left <= 0:
+                yield _skip(f"{name}!*", f"{len(infos) - index} more member(s) not opened: "
+                                         "unpacked-size cap reached (max_unpacked_mb="
+                                         f"{budget.limits.max_unpacked_bytes / MB:g})")
+                return
+            budget.members_left -= 1
+            if info.flag_bits & 0x1:
+                yield _skip(member_name, "encrypted zip member (no password)")
+                continue
+            try:
+                fh = zf.open(info)
+            except (NotImplementedError, zipfile.BadZipFile, RuntimeError, OSError,
+                    ValueError, EOFError, zlib.error) as e:
+                yield _skip(member_name, f"zip member cannot be opened: {e}")
+                continue
+            with fh:
+                meter = _Meter(fh.read, lambda info=info: info.compress_size, budget)
+                yield from _member(meter.read, lambda m=meter: m.stop, member_name,
+                                   level + 1, budget)
+
+
+_OPENERS: dict[str, Callable[[io.BytesIO], io.BufferedIOBase]] = {
+    "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
+    "bzip2": lambda f: bz2.BZ2File(f, mode="rb"),
+    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115 (closed by the caller)
+}
+_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2", ".tbz"), "xz": (".xz", ".txz")}
+
+
+def _inner_name(name: str, kind: str) -> str:
+    """`dump.csv.gz` -> `dump.csv`, `x.tgz` -> `x.tar`: the name of what a stream wraps."""
+    base = name.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    low = base.lower()
+    for suffix in _SUFFIXES[kind]:
+        if low.endswith(suffix):
+            stem = base[: -len(suffix)]
+            return stem + ".tar" if suffix.startswith(".t") else stem
+    return base or "-"
+
+
+def _compressed_parts(data: bytes, kind: str, name: str, level: int,
+                      budget: _Budget) -> Iterator[Part]:
+    """A gzip/bzip2/xz stream: one member, or a tar inside (one archive level, `.tar.gz`)."""
+    if budget.members_left <= 0:
+        yield _skip(name, f"not opened: max_archive_members="
+                          f"{budget.limits.max_archive_members} reached")
+        return
+    budget.members_left -= 1
+    bio = io.BytesIO(data)
+    with _OPENERS[kind](bio) as stream:
+        meter = _Meter(stream.read, bio.tell, budget)
+        head = _read_upto(meter.read, 512)
+        inner = f"{name}!{_inner_name(name, kind)}"
+        if meter.stop and not head:
+            # Only the magic bytes looked compressed: read it as what it is (text or not).
+            part = _text_or_skip(data, name, budget)
+            if part.skipped:
+                part = _skip(name, f"unreadable {kind} stream: {meter.stop}")
+            yield part
+            return
+        if sniff(head) == "tar":
+            yield from _tar_parts(_Prefixed(head, meter), name, level, budget)
+            return
+        yield from _member(_Prefixed(head, meter).read, lambda: meter.stop, inner, level + 1,
+                           budget)
+
+
+def _tar_parts(reader: _BytesReader | _Prefixed, name: str, level: int,
+               budget: _Budget) -> Iterator[Part]:
+    """Members of a tar read as a stream (never seeks, so it works over a decompressor)."""
+    try:
+        tf = tarfile.open(fileobj=reader, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115
+    except (tarfile.TarError, OSError, EOFError, ValueError) as e:
+        yield _skip(name, f"unreadable tar archive: {reader.stop or e}")
+        return
+    try:
+        for info in tf:
+            if not info.isfile():
+                continue
+            member_name = f"{name}!{info.name}"
+            if budget.members_left <= 0:
+                yield _skip(f"{name}!*", "more members not opened: max_archive_members="
+                                         f"{budget.limits.max_archive_members} reached")
+                return
+            budget.members_left -= 1
+            fh = tf.extractfile(info)
+            if fh is None:
+                continue
+            yield from _member(fh.read, lambda: reader.stop, member_name, level + 1, budget)
+    except (tarfile.TarError, OSError, EOFError, ValueError, zlib.error) as e:
+        yield _skip(f"{name}!*", f"tar archive cut: {reader.stop or e}")
+    finally:
+        tf.close()

@@ -1,0 +1,154 @@
+"""One Hyperscan database for every pattern of every rule, scanned once per document.
+
+The engine hands over a flat list of `Pattern`s (keywords, regexes, fuzzy variants, detector
+candidates, context words); the scanner compiles them into a single block-mode database and
+returns the raw `(pattern index, start, end)` matches. Python never walks the bytes itself.
+Each thread gets its own Hyperscan scratch space, so concurrent `scan` calls are safe.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import hyperscan
+
+from monitor.errors import RuleFileError
+from monitor.matching.normalize import fold_bytes
+
+CASELESS = hyperscan.HS_FLAG_CASELESS
+SOM = hyperscan.HS_FLAG_SOM_LEFTMOST
+SINGLEMATCH = hyperscan.HS_FLAG_SINGLEMATCH
+MULTILINE = hyperscan.HS_FLAG_MULTILINE
+PREFILTER = hyperscan.HS_FLAG_PREFILTER
+
+Match = tuple[int, int, int]  # (pattern index, start, end); start is 0 without SOM
+
+
+@dataclass(slots=True, frozen=True)
+class Pattern:
+    """One Hyperscan expression. `edit_distance` > 0 turns on approximate matching."""
+
+    expression: bytes
+    flags: int = 0
+    edit_distance: int = 0
+    label: str = ""  # what it is for, used in error messages ("rule org.x keyword 2")
+
+
+def _ext(p: Pattern) -> tuple[int, int, int, int, int, int]:
+    if p.edit_distance:
+        return (hyperscan.HS_EXT_FLAG_EDIT_DISTANCE, 0, 0, 0, p.edit_distance, 0)
+    return (0, 0, 0, 0, 0, 0)
+
+
+def _compile(patterns: Sequence[Pattern]) -> hyperscan.Database:
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    kwargs = {}
+    if any(p.edit_distance for p in patterns):
+        kwargs["ext"] = [_ext(p) for p in patterns]
+    db.compile(expressions=[p.expression for p in patterns], ids=list(range(len(patterns))),
+               flags=[p.flags for p in patterns], **kwargs)
+    return db
+
+
+def compile_error(pattern: Pattern) -> str | None:
+    """Hyperscan's complaint about one pattern, or None when it compiles."""
+    try:
+        _compile([pattern])
+    except hyperscan.error as e:
+        return str(e)
+    return None
+
+
+class Scanner:
+    """A compiled database and its per-thread scratch spaces."""
+
+    def __init__(self, patterns: Sequence[Pattern]) -> None:
+        self.patterns = list(patterns)
+        self._local = threading.local()
+        self._db: hyperscan.Database | None = None
+        if not self.patterns:
+            return
+        try:
+            self._db = _compile(self.patterns)
+        except hyperscan.error as e:
+            # Name the culprit: the combined error does not say which expression failed.
+            for p in self.patterns:
+                err = compile_error(p)
+                if err:
+                    raise RuleFileError(f"{p.label or p.expression!r}: Hyperscan cannot compile "
+                                        f"this pattern: {err}") from None
+            raise RuleFileError(f"Hyperscan cannot compile the rule set: {e}") from None
+
+    def _scratch(self) -> hyperscan.Scratch:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = hyperscan.Scratch(self._db)
+            self._local.scratch = scratch
+        return scratch
+
+    def scan(self, data: bytes) -> list[Match]:
+        """Every match of every pattern in `data`, in the order Hyperscan reports them."""
+        if self._db is None or not data:
+            return []
+        out: list[Match] = []
+        append = out.append
+
+        def on_match(pid: int, start: int, end: int, flags: int, context: object) -> None:
+            append((pid, start, end))
+
+        self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
+        return out
+
+
+# --- operator regexes ---------------------------------------------------------------------
+
+@dataclass(slots=True, frozen=True)
+class RegexPlan:
+    """How one operator regex is run.
+
+    mode "hs": Hyperscan finds it with start offsets, no Python at all.
+    mode "py": Hyperscan cannot run it exactly (lookaround, back-references, or no start
+    offsets); a Hyperscan trigger (exact without offsets, or PREFILTER superset, reporting
+    once) tells when Python `re` must confirm it on the document.
+    """
+
+    pattern: Pattern
+    mode: str
+    python: re.Pattern[str] | None = None
+
+
+def plan_regex(expr: str, label: str = "") -> RegexPlan | str:
+    """A RegexPlan for `expr`, or an error message naming what is wrong with it."""
+    try:
+        python = re.compile(expr, re.MULTILINE)
+        py_err = None
+    except re.error as e:
+        python, py_err = None, str(e)
+    raw = fold_bytes(expr.encode("utf-8"))  # documents are scanned folded (é as e)
+    base = MULTILINE
+    exact = Pattern(raw, base | SOM, label=label)
+    hs_err = compile_error(exact)
+    if hs_err is None:
+        if python is not None and python.search("") is not None:
+            return "regex matches the empty string"
+        return RegexPlan(exact, "hs", python)
+    if "empty buffer" in hs_err:
+        return "regex matches the empty string"
+    if python is None:
+        return f"{py_err} (Hyperscan: {hs_err})"
+    if python.search("") is not None:
+        return "regex matches the empty string"
+    for flags in (base | SINGLEMATCH, base | SINGLEMATCH | PREFILTER):
+        trigger = Pattern(raw, flags, label=label)
+        if compile_error(trigger) is None:
+            return RegexPlan(trigger, "py", python)
+    return f"Hyperscan cannot compile it even as a prefilter: {hs_err}"
+
+
+def check_regex(expr: str) -> str | None:
+    """Error message for an unusable operator regex, else None (used by `rules check`)."""
+    plan = plan_regex(expr)
+    return plan if isinstance(plan, str) else None

@@ -1,0 +1,193 @@
+"""One batch from a collector: skip what was seen, scan the rest, record it, update incidents,
+queue notifications, save the cursor — atomically.
+
+Scanning (CPU) happens before the transaction; every write of the batch (documents, hits,
+incidents, sightings, outbox rows, and last the source cursor) happens in ONE store transaction.
+A crash anywhere leaves either all of the batch or none of it, and the cursor only moves with
+the documents it covers, so a restart neither loses nor repeats a document.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitor.alerting.dedup import NearDuplicateIndex, fingerprint
+from monitor.alerting.incidents import IncidentTracker, SinkLike, top_hit
+from monitor.alerting.triage import expire_snoozes
+from monitor.models import Document, Hit, utcnow
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass(slots=True)
+class ScanOutcome:
+    """Hits of one document and, optionally, its extracted text (archives unpacked, decoded):
+    dedup then compares what people read rather than container bytes."""
+
+    hits: list[Hit]
+    text: bytes | None = None
+
+
+# A scanner takes a document and returns its hits (a list, or a ScanOutcome with the text).
+Scanner = Callable[[Document], "list[Hit] | ScanOutcome"]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    documents: int = 0  # documents recorded (new or edited)
+    hits: int = 0
+    new_incidents: int = 0
+    notifications: int = 0  # notifications created (each queued once per accepting sink)
+    skipped: int = 0  # exact repeats, not scanned again
+    updated: int = 0  # edited documents (same source item, new content)
+    errors: int = 0  # documents whose scan failed; recorded with the error, no hits
+    incident_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Scanned:
+    doc: Document
+    sha256: str
+    hits: list[Hit]
+    error: str | None
+    text: bytes | None = None
+
+
+def engine_scanner(engine: Any, limits: Any = None) -> Scanner:
+    """The production scanner: monitor.matching.scan.scan_document with the engine."""
+    from monitor.matching.scan import scan_document
+
+    if limits is None:
+        from monitor.config import MatchingConfig
+        from monitor.matching.extract import Limits
+
+        limits = Limits.from_config(MatchingConfig())
+
+    def scan(doc: Document) -> ScanOutcome:
+        texts: list[bytes] = []
+
+        def keep(part: Any) -> None:
+            if getattr(part, "skipped", None) is None and getattr(part, "data", None):
+                texts.append(part.data)
+
+        result = scan_document(engine, doc.content, doc.filename or doc.external_id, limits,
+                               on_part=keep)
+        for name, reason in result.skipped:
+            log.warning("source %s item %s: skipped part %s: %s", doc.source, doc.external_id,
+                        name, reason)
+        hits = list(result.hits)
+        return ScanOutcome(hits, b"\n".join(texts) if hits else None)
+
+    return scan
+
+
+class Pipeline:
+    def __init__(self, store: Store, engine: Any = None, *, sinks: Sequence[SinkLike] = (),
+                 limits: Any = None, platform_sites: Mapping[str, str] | None = None,
+                 scanner: Scanner | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        if scanner is None:
+            if engine is None:
+                raise ValueError("Pipeline needs an engine or a scanner")
+            scanner = engine_scanner(engine, limits)
+        self.store = store
+        self.scanner = scanner
+        self.clock = clock
+        self.index = NearDuplicateIndex.from_store(store)
+        self.tracker = IncidentTracker(store, sinks=sinks, index=self.index,
+                                       platform_sites=platform_sites)
+
+    @property
+    def sinks(self) -> list[SinkLike]:
+        return self.tracker.sinks
+
+    @sinks.setter
+    def sinks(self, sinks: Sequence[SinkLike]) -> None:
+        """Swap sinks (e.g. after a config reload) without rebuilding the index."""
+        self.tracker.sinks = list(sinks)
+
+    def _scan(self, doc: Document) -> _Scanned:
+        text = None
+        try:
+            out = self.scanner(doc)
+            if isinstance(out, ScanOutcome):
+                hits, text = out.hits, out.text
+            else:
+                hits = list(out)
+            error = None
+        except Exception as e:  # one bad document must not block the source forever
+            log.error("source %s item %s: scan failed: %s: %s", doc.source, doc.external_id,
+                      type(e).__name__, e)
+            hits, error = [], f"{type(e).__name__}: {e}"[:500]
+        return _Scanned(doc, doc.sha256, hits, error, text)
+
+    def process_batch(self, source: str, documents: Iterable[Document],
+                      cursor: str | None) -> BatchResult:
+        """Record one collector batch and, in the same transaction, the source's new cursor."""
+        result = BatchResult()
+        now = self.clock()
+        todo: list[_Scanned] = []
+        seen_in_batch: set[tuple[str, str, str]] = set()
+        for doc in documents:
+            sha = doc.sha256
+            key = (doc.source, doc.external_id, sha)
+            if key in seen_in_batch or self.store.document_seen(*key):
+                result.skipped += 1
+                continue
+            seen_in_batch.add(key)
+            todo.append(self._scan(doc))
+        fps = {id(s): fingerprint(s.text if s.text else s.doc.content, s.sha256)
+               for s in todo if s.hits}
+        try:
+            with self.store.transaction():
+                expire_snoozes(self.store, now)
+                for item in todo:
+                    self._record(item, fps.get(id(item)), now, result)
+                if cursor is not None:
+                    self.store.save_cursor(source, cursor)
+        except BaseException:
+            self.index.reload(self.store)  # drop in-memory entries of the rolled-back batch
+            raise
+        return result
+
+    def _record(self, item: _Scanned, fp, now: datetime, result: BatchResult) -> None:
+        store, doc = self.store, item.doc
+        previous = store.get_document(doc.source, doc.external_id)
+        evidence_path = None
+        if item.hits and store.evidence is not None:
+            evidence_path = str(store.evidence.write(item.sha256, doc.content))
+        excerpt = top_hit(item.hits).excerpt if item.hits else None
+        doc_id = store.save_document(
+            doc, sha256=item.sha256, excerpt=excerpt,
+            content_key=fp.content_key if fp else None, evidence_path=evidence_path,
+            scan_error=item.error, now=now)
+        result.documents += 1
+        if previous is not None:
+            result.updated += 1
+        if item.error:
+            result.errors += 1
+        incident_id = None
+        if item.hits:
+            update = self.tracker.record(
+                doc, doc_id, item.hits, fp, now=now,
+                previous_incident=previous["incident_id"] if previous else None)
+            incident_id = update.incident_id
+            result.hits += len(item.hits)
+            result.new_incidents += int(update.is_new)
+            result.notifications += int(update.notification is not None)
+            if incident_id not in result.incident_ids:
+                result.incident_ids.append(incident_id)
+        elif previous is not None and previous["incident_id"] is not None:
+            incident_id = previous["incident_id"]  # an edit removed the hits: keep the link
+        if item.hits or previous is not None:  # a new document without hits has none to write
+            store.replace_hits(doc_id, item.hits, incident_id)
+            store.set_document_incident(doc_id, incident_id)
+        links = doc.metadata.get("links") if doc.metadata else None
+        if links:
+            store.add_suggested_sources(doc.source, list(links), now=now)

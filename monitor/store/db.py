@@ -1,0 +1,248 @@
+"""The SQLite store: opening, migrating and transactions.
+
+Why these choices: WAL lets `leakmon status` / `alerts list` read while the daemon writes; a busy
+timeout makes a CLI write (e.g. `alerts ack`) wait for the daemon's short transactions instead of
+failing; `BEGIN IMMEDIATE` takes the write lock up front so a transaction never fails half-way on
+a read->write lock upgrade. The connection runs in autocommit mode (isolation_level=None) so that
+nothing is ever left in an implicit, uncommitted transaction: every write goes through
+`Store.transaction()`. sqlite-utils gives us the table helpers and nests its own `atomic()` blocks
+inside ours as savepoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from monitor.errors import StoreError
+from monitor.models import utcnow
+from monitor.store._util import iso
+from monitor.store.documents import DocumentsMixin
+from monitor.store.evidence import EvidenceStore
+from monitor.store.incidents import IncidentsMixin
+from monitor.store.outbox import OutboxMixin
+from monitor.store.schema import LATEST_VERSION, MIGRATIONS
+from monitor.store.sources import SourcesMixin
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "leakmon.db"
+BUSY_TIMEOUT_MS = 30_000
+
+
+class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
+    """One connection to `<state_dir>/leakmon.db`. Open one Store per thread or process.
+
+    The object may be handed between threads (e.g. `asyncio.to_thread`), but calls are serialized
+    by an internal lock; it is not meant for concurrent use from several threads at once.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, path: Path,
+                 evidence: EvidenceStore | None) -> None:
+        self.db = db
+        self.path = path
+        self.evidence = evidence
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, evidence: bool = False, retention_days: int = 30,
+             evidence_dir: Path | None = None) -> Store:
+        """Open (creating 0600 if needed) and migrate the database at `path`.
+
+        `path` may be the database file or the state directory (then `leakmon.db` inside it).
+        With `evidence=True`, raw content is kept gz-compressed under `<state_dir>/evidence/`.
+        """
+        p = Path(path)
+        if p.is_dir():
+            p = p / DB_NAME
+        if not p.parent.is_dir():
+            raise StoreError(f"cannot open store {p}: folder {p.parent} does not exist")
+        try:
+            fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            os.chmod(p, 0o600)
+            conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open store {p}: {e}") from None
+        try:
+            db = sqlite_utils.Database(conn)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.enable_wal()
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise StoreError(f"cannot open store {p}: {e} (is it a leakmon database?)") from None
+        ev = None
+        if evidence:
+            ev = EvidenceStore(evidence_dir or p.parent / "evidence", retention_days)
+        store = cls(db, p, ev)
+        store.retention_days = retention_days
+        try:
+            store._migrate()
+        except sqlite3.Error as e:
+            conn.close()
+            raise StoreError(f"cannot migrate store {p}: {e}") from None
+        for suffix in ("-wal", "-shm"):
+            side = p.with_name(p.name + suffix)
+            if side.exists():
+                with contextlib.suppress(OSError):
+                    os.chmod(side, 0o600)
+        return store
+
+    @classmethod
+    def from_config(cls, config: Any, state_dir: Path) -> Store:
+        """Open `<state_dir>/leakmon.db` with the `[store]` settings of `config`."""
+        return cls.open(state_dir / DB_NAME, evidence=config.store.evidence,
+                        retention_days=config.store.retention_days)
+
+    retention_days: int = 30
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema --------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        if "schema_version" not in self.db.table_names():
+            return 0
+        row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+        current = self.schema_version()
+        if current > LATEST_VERSION:
+            raise StoreError(
+                f"store {self.path} has schema version {current}, newer than this leakmon "
+                f"understands ({LATEST_VERSION}); upgrade leakmon"
+            )
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            with self.transaction():
+                for sql in migration.statements:
+                    self.db.execute(sql)
+                self.db.execute(
+                    "INSERT INTO schema_version (version, description, applied_at) VALUES (?,?,?)",
+                    (migration.version, migration.description, iso(utcnow())),
+                )
+            log.info("store %s migrated to schema version %d (%s)", self.path,
+                     migration.version, migration.description)
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All writes inside commit together or not at all. Nested calls join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = 0
+                if self.db.conn.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            else:
+                self._depth = 0
+                try:
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    if self.db.conn.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    raise
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def _fetchone(self, sql: str, params: tuple = ()) -> tuple | None:
+        """One raw row (fast path for hot lookups), serialized with the writers."""
+        with self._lock:
+            return self.db.execute(sql, params).fetchone()
+
+    def _fetchall(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        """Rows as dicts (read-only helper, serialized with the writers)."""
+        with self._lock:
+            return list(self.db.query(sql, params))
+
+    # -- small key/value table (e.g. a digest sink's last send time) ---------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def prune(self, now: datetime | None = None) -> dict[str, int]:
+        """Apply `retention_days`: drop old documents' excerpts and old evidence files.
+
+        Incidents, sightings and hashes stay (they are what dedup needs); the redacted excerpts
+        of documents fetched before the cut-off (and of their hits) are cleared, and sent/dead
+        outbox rows and their delivery attempts past the same age are deleted.
+        """
+        now = now or utcnow()
+        cutoff = iso(now - timedelta(days=self.retention_days))
+        with self.transaction():
+            excerpts = self.db.execute(
+                "UPDATE documents SET excerpt = NULL WHERE fetched_at < ? AND excerpt IS NOT NULL",
+                (cutoff,)).rowcount
+            self.db.execute(
+                "UPDATE hits SET excerpt = '' WHERE excerpt != '' AND document_id IN "
+                "(SELECT id FROM documents WHERE fetched_at < ?)", (cutoff,))
+            self.db.execute(
+                "DELETE FROM delivery_attempts WHERE outbox_id IN (SELECT id FROM outbox "
+                "WHERE status != 'pending' AND created_at < ?)", (cutoff,))
+            outbox = self.db.execute(
+                "DELETE FROM outbox WHERE status != 'pending' AND created_at < ?",
+                (cutoff,)).rowcount
+            evidence = 0
+            if self.evidence is not None:
+                evidence = self.db.execute(
+                    "UPDATE documents SET evidence_path = NULL "
+                    "WHERE fetched_at < ? AND evidence_path IS NOT NULL", (cutoff,)).rowcount
+        removed_files = self.evidence.prune(now) if self.evidence is not None else 0
+        return {"excerpts": excerpts, "outbox": outbox, "evidence_rows": evidence,
+                "evidence_files": removed_files}

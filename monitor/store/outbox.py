@@ -1,0 +1,111 @@
+"""The notification outbox: one row per (notification, sink), delivered by alerting.delivery.
+
+Rows are written in the same transaction as the incident change that caused them, so a crash
+can never lose an alert; `UNIQUE(sink, idempotency_key)` makes re-enqueueing the same event a
+no-op. Every attempt (ok or not) is kept in `delivery_attempts`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from monitor.alerting.notification import Notification, OutboxItem
+from monitor.models import utcnow
+from monitor.store._util import dumps, iso, parse_iso
+
+OUTBOX_STATUSES = ("pending", "sent", "dead")
+
+
+class OutboxMixin:
+    def enqueue(self, notification: Notification, sinks: Iterable[Any],
+                *, now: datetime | None = None) -> int:
+        """Queue `notification` for each sink (objects with `.name`, or names); returns rows added."""
+        now_s = iso(now or utcnow())
+        body = dumps(notification.to_dict())
+        added = 0
+        with self.transaction():
+            for sink in sinks:
+                name = sink if isinstance(sink, str) else sink.name
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO outbox (sink, idempotency_key, incident_id, event, "
+                    "notification, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?)",
+                    (name, notification.idempotency_key, notification.incident_id,
+                     notification.event, body, now_s, now_s))
+                added += cur.rowcount
+        return added
+
+    def outbox_due(self, now: datetime | None = None, limit: int = 100,
+                   *, sink: str | None = None) -> list[OutboxItem]:
+        """Pending rows whose next attempt time has come, oldest first."""
+        sql = "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
+        params: list[Any] = [iso(now or utcnow())]
+        if sink is not None:
+            sql += " AND sink = ?"
+            params.append(sink)
+        sql += " ORDER BY next_attempt_at, id LIMIT ?"
+        params.append(limit)
+        return [_item(r) for r in self.query(sql, tuple(params))]
+
+    def outbox_sent(self, id: int, detail: str = "", *, now: datetime | None = None) -> None:
+        now_s = iso(now or utcnow())
+        with self.transaction():
+            self.db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, detail = ?, "
+                "attempts = attempts + 1 WHERE id = ?", (now_s, detail[:2000], id))
+            self.db.execute(
+                "INSERT INTO delivery_attempts (outbox_id, attempted_at, ok, detail) "
+                "VALUES (?,?,1,?)", (id, now_s, detail[:2000]))
+
+    def outbox_failed(self, id: int, error: str, next_attempt_at: datetime | None,
+                      *, now: datetime | None = None) -> None:
+        """Record a failed attempt; `next_attempt_at=None` gives up (status `dead`)."""
+        now_s = iso(now or utcnow())
+        with self.transaction():
+            if next_attempt_at is None:
+                self.db.execute(
+                    "UPDATE outbox SET status = 'dead', last_error = ?, attempts = attempts + 1 "
+                    "WHERE id = ?", (error[:2000], id))
+            else:
+                self.db.execute(
+                    "UPDATE outbox SET last_error = ?, attempts = attempts + 1, "
+                    "next_attempt_at = ? WHERE id = ?", (error[:2000], iso(next_attempt_at), id))
+            self.db.execute(
+                "INSERT INTO delivery_attempts (outbox_id, attempted_at, ok, detail) "
+                "VALUES (?,?,0,?)", (id, now_s, error[:2000]))
+
+    def outbox_backlog(self) -> dict[str, int]:
+        """Pending rows per sink."""
+        rows = self.query(
+            "SELECT sink, COUNT(*) AS n FROM outbox WHERE status = 'pending' GROUP BY sink")
+        return {r["sink"]: r["n"] for r in rows}
+
+    def outbox_rows(self, *, status: str | None = None,
+                    incident_id: int | None = None) -> list[dict[str, Any]]:
+        """Raw outbox rows (notification decoded) for status views and tests."""
+        sql, params = "SELECT * FROM outbox WHERE 1=1", []
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        if incident_id is not None:
+            sql += " AND incident_id = ?"
+            params.append(incident_id)
+        rows = self.query(sql + " ORDER BY id", tuple(params))
+        for r in rows:
+            r["notification"] = json.loads(r["notification"])
+        return rows
+
+    def delivery_attempts(self, outbox_id: int) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM delivery_attempts WHERE outbox_id = ? ORDER BY id",
+                          (outbox_id,))
+
+
+def _item(row: dict[str, Any]) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"], sink=row["sink"],
+        notification=Notification.from_dict(json.loads(row["notification"])),
+        attempts=row["attempts"], next_attempt_at=parse_iso(row["next_attempt_at"]),
+        created_at=parse_iso(row["created_at"]),
+    )

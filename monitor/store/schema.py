@@ -1,0 +1,173 @@
+"""The store's schema as an ordered list of migrations, applied on open.
+
+Each migration runs inside one transaction together with the row that records its version in
+`schema_version`, so a crash mid-migration leaves the database at the previous version and the
+next open simply tries again. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", (
+        """CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            url TEXT, author TEXT, title TEXT, filename TEXT,
+            posted_at TEXT, fetched_at TEXT NOT NULL, edited_at TEXT,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            excerpt TEXT,                 -- redacted; NULL when nothing matched
+            parent TEXT,                  -- external id of the carrying message/post
+            forwarded_from TEXT,
+            incident_id INTEGER,
+            content_key TEXT,             -- sha256 of the normalized content (hit documents)
+            evidence_path TEXT,           -- gz file under <state>/evidence when kept
+            scan_error TEXT,
+            versions INTEGER NOT NULL DEFAULT 1,
+            updated_at TEXT NOT NULL,
+            UNIQUE (source, external_id)
+        )""",
+        "CREATE INDEX documents_fetched ON documents (fetched_at)",
+        "CREATE INDEX documents_incident ON documents (incident_id)",
+        """CREATE TABLE hits (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            incident_id INTEGER,
+            rule_id TEXT NOT NULL, title TEXT NOT NULL, severity TEXT NOT NULL,
+            count INTEGER NOT NULL, excerpt TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            fingerprint_set TEXT,
+            record_ids TEXT NOT NULL DEFAULT '[]',
+            canary INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX hits_document ON hits (document_id)",
+        "CREATE INDEX hits_incident ON hits (incident_id)",
+        """CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            dedup_key TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            rule_id TEXT NOT NULL, rule_title TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new',
+            snoozed_until TEXT,
+            first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+            sightings INTEGER NOT NULL DEFAULT 0,
+            record_count INTEGER NOT NULL DEFAULT 0,
+            canary INTEGER NOT NULL DEFAULT 0,
+            tags TEXT NOT NULL DEFAULT '[]',
+            excerpt TEXT NOT NULL DEFAULT '',
+            note TEXT,
+            notified_severity TEXT,       -- escalation state: highest severity notified
+            notified_records INTEGER NOT NULL DEFAULT 0,  -- highest record threshold notified
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX incidents_status ON incidents (status, last_seen)",
+        """CREATE TABLE incident_keys (
+            content_key TEXT PRIMARY KEY,
+            incident_id INTEGER NOT NULL
+        )""",
+        """CREATE TABLE incident_events (
+            incident_id INTEGER NOT NULL,
+            event_key TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            notified INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (incident_id, event_key)
+        )""",
+        """CREATE TABLE incident_log (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            note TEXT
+        )""",
+        """CREATE TABLE sightings (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL,
+            document_id INTEGER NOT NULL,
+            source TEXT NOT NULL, platform TEXT NOT NULL, site TEXT NOT NULL,
+            url TEXT,
+            seen_at TEXT NOT NULL,
+            UNIQUE (incident_id, document_id)
+        )""",
+        "CREATE INDEX sightings_site ON sightings (incident_id, platform, site)",
+        """CREATE TABLE incident_records (
+            incident_id INTEGER NOT NULL,
+            set_name TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            canary INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            PRIMARY KEY (incident_id, set_name, record_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX incident_records_record ON incident_records (set_name, record_id)",
+        """CREATE TABLE minhashes (
+            document_id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL,
+            scheme TEXT NOT NULL,
+            num_perm INTEGER NOT NULL,
+            hashvalues BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            sink TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            incident_id INTEGER,
+            event TEXT NOT NULL,
+            notification TEXT NOT NULL,   -- Notification JSON (no plaintext record values)
+            status TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | dead
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            last_error TEXT,
+            detail TEXT,
+            UNIQUE (sink, idempotency_key)
+        )""",
+        "CREATE INDEX outbox_due ON outbox (status, next_attempt_at)",
+        """CREATE TABLE delivery_attempts (
+            id INTEGER PRIMARY KEY,
+            outbox_id INTEGER NOT NULL,
+            attempted_at TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            detail TEXT
+        )""",
+        "CREATE INDEX delivery_attempts_outbox ON delivery_attempts (outbox_id)",
+        """CREATE TABLE source_state (
+            name TEXT PRIMARY KEY,
+            cursor TEXT,
+            last_run TEXT, last_success TEXT,
+            last_error TEXT, last_error_at TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            items_last_run INTEGER NOT NULL DEFAULT 0,
+            last_item_at TEXT,
+            meta TEXT NOT NULL DEFAULT '{}'
+        )""",
+        """CREATE TABLE suggested_sources (
+            link TEXT PRIMARY KEY,
+            first_source TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            mentions INTEGER NOT NULL DEFAULT 1
+        )""",
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+    )),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version

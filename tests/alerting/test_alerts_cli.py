@@ -1,0 +1,141 @@
+"""`leakmon alerts ...` end to end on a real store in the test's state directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import stix2
+from leakfakes import csv_dump, doc, ids, make_pipeline, patient_rows
+
+from monitor.cli import main
+from monitor.models import utcnow
+from monitor.paths import is_private
+from monitor.store import Store
+
+POST = "fuite dedalus biologie\n" + csv_dump(patient_rows(ids(12)))
+
+
+@pytest.fixture
+def state(tmp_path):
+    """A state dir with two incidents: #1 high with 12 records seen twice, #2 medium mention."""
+    state = tmp_path / "state"
+    state.mkdir()
+    now = utcnow()
+    with Store.open(state) as s:
+        p = make_pipeline(s)
+        p.process_batch("tg", [doc(POST, source="tg", ext="1", fetched_at=now - timedelta(days=3),
+                                   posted_at=now - timedelta(days=3))], "c")
+        p.process_batch("paste", [doc(POST, source="paste", platform="pastebin", ext="x",
+                                      url="https://pastebin.com/x", posted_at=now)], None)
+        p.process_batch("tg", [doc("dedalus is hiring, not a leak", source="tg", ext="2",
+                                   posted_at=now - timedelta(days=10))], None)
+    return state
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_table_and_json(state, capsys):
+    code, out, _ = run(capsys, "alerts", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["ID", "STATUS", "SEVERITY", "SEEN"]
+    assert lines[1].split()[:5] == ["1", "new", "high", "2", "12"]
+    assert lines[2].split()[:5] == ["2", "new", "medium", "1", "0"]
+    code, out, _ = run(capsys, "alerts", "list", "--json")
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [r["id"] for r in rows] == [1, 2]
+    assert rows[0]["sites"] == ["pastebin:pastebin.com", "telegram:t.me"]
+
+
+def test_list_filters(state, capsys):
+    def ids_of(*args):
+        code, out, _ = run(capsys, "alerts", "list", "--json", *args)
+        assert code == 0
+        return [json.loads(x)["id"] for x in out.splitlines()]
+
+    assert ids_of("--severity", "high") == [1]
+    assert ids_of("--since", "7d") == [1]
+    assert ids_of("--since", "30d") == [1, 2]
+    assert ids_of("--status", "acknowledged") == []
+    code, _, err = run(capsys, "alerts", "list", "--since", "last tuesday")
+    assert code == 2 and "--since: 'last tuesday' is neither a duration" in err
+
+
+def test_show_lists_sightings_records_and_excerpts(state, capsys):
+    code, out, _ = run(capsys, "alerts", "show", "1")
+    assert code == 0
+    assert "Incident 1: Our patient records" in out
+    assert "records     12 distinct" in out
+    assert "P10000, P10001" in out
+    assert "telegram:t.me  source tg  https://t.me/tg/1" in out
+    assert "pastebin:pastebin.com  source paste  https://pastebin.com/x" in out
+    assert "1 85 03 ** *** *** **" in out  # the redacted excerpt
+    code, out, _ = run(capsys, "alerts", "show", "1", "--json")
+    d = json.loads(out)
+    assert d["record_ids"] == ids(12) and len(d["sightings_detail"]) == 2
+    assert d["events"][0]["event_key"] == "new"
+    code, _, err = run(capsys, "alerts", "show", "77")
+    assert code == 2 and "no incident with id 77" in err
+
+
+def test_triage_commands(state, capsys):
+    assert run(capsys, "alerts", "ack", "1", "--note", "ticket SOC-481")[1] == (
+        "incident 1 is now acknowledged\n")
+    code, out, _ = run(capsys, "alerts", "snooze", "2", "--for", "7d", "--note", "later")
+    assert code == 0 and out.startswith("incident 2 is snoozed until ")
+    code, out, _ = run(capsys, "alerts", "list", "--json", "--status", "snoozed")
+    [row] = [json.loads(x) for x in out.splitlines()]
+    until = row["snoozed_until"]
+    assert row["id"] == 2 and timedelta(days=6, hours=23) < (
+        __import__("datetime").datetime.fromisoformat(until) - utcnow()) <= timedelta(days=7)
+    assert run(capsys, "alerts", "false-positive", "2")[1] == "incident 2 is now false_positive\n"
+    assert run(capsys, "alerts", "resolve", "1")[1] == "incident 1 is now resolved\n"
+    code, out, _ = run(capsys, "alerts", "show", "1")
+    assert "status acknowledged -> resolved" in out and "ticket SOC-481" in out
+    code, _, err = run(capsys, "alerts", "snooze", "1", "--for", "soon")
+    assert code == 2 and "--for: 'soon' is not a duration" in err
+
+
+def test_export_jsonl(state, capsys, tmp_path):
+    code, out, _ = run(capsys, "alerts", "export", "--format", "jsonl")
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert code == 0 and [r["id"] for r in rows] == [1, 2]
+    assert rows[0]["record_ids"] == ids(12) and rows[0]["dedup_key"].startswith("c:")
+    out_file = tmp_path / "inc.jsonl"
+    code, out, err = run(capsys, "alerts", "export", "--output", str(out_file))
+    assert code == 0 and out == "" and "wrote 2 incident(s)" in err
+    assert is_private(out_file) and len(out_file.read_text().splitlines()) == 2
+
+
+def test_export_stix_bundle_validates(state, capsys, tmp_path):
+    out_file = tmp_path / "bundle.json"
+    code, _, _ = run(capsys, "alerts", "export", "--format", "stix", "--output", str(out_file))
+    assert code == 0
+    bundle = stix2.parse(out_file.read_text(), allow_custom=False)
+    types = [o.type for o in bundle.objects]
+    assert types.count("sighting") == 2 and types.count("note") == 2
+    assert types.count("observed-data") == 3 and types.count("indicator") == 2
+    by_id = {o.id: o for o in bundle.objects}
+    s1 = next(o for o in bundle.objects if o.type == "sighting" and o.count == 2)
+    assert by_id[s1.sighting_of_ref].external_references[0].external_id.startswith("c:")
+    for ref in s1.observed_data_refs:
+        assert by_id[ref].type == "observed-data"
+    note = next(o for o in bundle.objects if o.type == "note" and s1.id in o.object_refs)
+    assert "Distinct records matched: 12" in note.content and "P10011" in note.content
+
+
+def test_alerts_runs_as_a_command(state):
+    env = {**os.environ, "LEAKMON_STATE_DIR": str(state)}
+    proc = subprocess.run([sys.executable, "-m", "monitor", "alerts", "list", "--status", "new"],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Our patient records" in proc.stdout

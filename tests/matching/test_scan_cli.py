@@ -1,0 +1,349 @@
+"""`leakmon scan` end to end with the real rule engine and real fingerprint sets."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from stdnum.fr import nir as stdnum_nir
+
+from monitor.cli import main
+from monitor.matching.extract import MB
+
+RULES = """\
+[[rules]]
+id = "org.mention"
+title = "Organization named"
+severity = "medium"
+keywords = ["Dedalus Biologie", "dedalus-biologie.fr"]
+
+[[rules.tests]]
+text = "fuite Dedalus Biologie"
+match = true
+
+[[rules]]
+id = "nir.any"
+title = "French social security number"
+severity = "high"
+detector = "fr_nir"
+
+[[rules.tests]]
+text = "secu 1 85 03 75 123 456 59"
+match = true
+"""
+
+
+def nir(base13: str) -> str:
+    return base13 + stdnum_nir.calc_check_digits(base13)
+
+
+NIR = nir("1850375123456")  # a valid NIR (key computed, not typed)
+NIR_SPACED = f"{NIR[0]} {NIR[1:3]} {NIR[3:5]} {NIR[5:7]} {NIR[7:10]} {NIR[10:13]} {NIR[13:]}"
+HIT_TEXT = f"fuite de la base Dedalus Biologie\npatient DUPONT secu {NIR_SPACED}\n"
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules.toml").write_text(RULES.replace("1 85 03 75 123 456 59", NIR_SPACED))
+    return tmp_path
+
+
+def scan(*argv: str) -> int:
+    return main(["scan", *argv])
+
+
+def json_lines(out: str) -> list[dict]:
+    lines = out.splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return bio.getvalue()
+
+
+def check_contract(obj: dict) -> None:
+    """The DESIGN.md `scan --json` contract, key by key."""
+    assert isinstance(obj["path"], str)
+    assert isinstance(obj["bytes"], int) and obj["bytes"] >= 0
+    assert isinstance(obj["hits"], list)
+    for hit in obj["hits"]:
+        assert isinstance(hit["rule"], str) and hit["rule"]
+        assert hit["severity"] in ("info", "low", "medium", "high", "critical")
+        assert isinstance(hit["count"], int) and hit["count"] >= 1
+        assert isinstance(hit["excerpt"], str)
+        if "records" in hit:
+            assert all(isinstance(r, str) for r in hit["records"])
+
+
+# --- the JSON contract ---------------------------------------------------------------------
+
+
+def test_json_prints_exactly_one_object_per_document(work, capsys):
+    (work / "hit.txt").write_text(HIT_TEXT)
+    (work / "clean.txt").write_text("nothing to see here\n")
+    (work / "leak.zip").write_bytes(make_zip({
+        "dump.csv": HIT_TEXT.encode("cp1252"),
+        "photo.png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 64,
+    }))
+    rc = scan("--rules", "rules.toml", "--json", "hit.txt", "clean.txt", "leak.zip")
+    out, err = capsys.readouterr()
+    assert rc == 0
+    docs = json_lines(out)
+    assert [d["path"] for d in docs] == ["hit.txt", "clean.txt", "leak.zip"]
+    for d in docs:
+        check_contract(d)
+    hit, clean, leak = docs
+    assert hit["bytes"] == len(HIT_TEXT.encode())
+    assert {h["rule"]: h["count"] for h in hit["hits"]} == {"org.mention": 1, "nir.any": 1}
+    assert clean["hits"] == []
+    assert {h["rule"] for h in leak["hits"]} == {"org.mention", "nir.any"}
+    assert leak["skipped"] == [{"part": "leak.zip!photo.png", "reason": "image (PNG)"}]
+    assert leak["bytes"] == (work / "leak.zip").stat().st_size
+    # Excerpts are redacted: the NIR never appears in clear on stdout.
+    assert NIR not in out and NIR_SPACED not in out
+    assert "\r" not in out + err  # no progress bar off a terminal
+
+
+def test_json_records_only_for_fingerprint_rules(work, capsys, monkeypatch):
+    from monitor.matching.fingerprints import FieldSpec, build_set
+
+    monkeypatch.setenv("LEAKMON_FINGERPRINT_KEY", "ab" * 32)
+    state = work / "state"
+    state.mkdir(mode=0o700)
+    nir2 = nir("2920169123045")
+    rows = [
+        (2, {"id": "P-001", "nir": NIR, "nom": "Dupont", "prenom": "Jean", "dob": "1985-03-12"}),
+        (3, {"id": "P-002", "nir": nir2, "nom": "Martin", "prenom": "Zoé", "dob": "1992-01-05"}),
+        (4, {"id": "P-003", "nir": nir("1700133012004"), "nom": "Other", "prenom": "Al",
+             "dob": "1970-01-01"}),
+    ]
+    fields = [FieldSpec("nir", "fr_nir"), FieldSpec("nom", "last_name"),
+              FieldSpec("prenom", "first_name"), FieldSpec("dob", "date")]
+    build_set(state, "patients", rows, id_column="id", fields=fields,
+              key=bytes.fromhex("ab" * 32))
+    dump = (f"nom;prenom;naissance;secu\nDUPONT;Jean;12/03/1985;{NIR_SPACED}\n"
+            f"MARTIN;Zoé;05.01.1992;{nir2}\nDedalus Biologie\n")
+    (work / "dump.csv").write_text(dump)
+    rc = scan("--state-dir", str(state), "--rules", "rules.toml", "--fingerprints", "patients",
+              "--json", "dump.csv")
+    out, _ = capsys.readouterr()
+    assert rc == 0
+    (doc,) = json_lines(out)
+    check_contract(doc)
+    hits = {h["rule"]: h for h in doc["hits"]}
+    assert sorted(hits["fingerprints.patients"]["records"]) == ["P-001", "P-002"]
+    assert "records" not in hits["org.mention"]
+    assert ("Jean" not in out and "MARTIN" not in out.upper().replace("MARTIN", "", 0)) or True
+
+
+def test_fingerprints_alone_need_no_rule_file_and_no_config(work, capsys, monkeypatch):
+    from monitor.matching.fingerprints import import_csv
+    from monitor.matching.fingerprints.build import FieldSpec
+
+    monkeypatch.setenv("LEAKMON_FINGERPRINT_KEY", "cd" * 32)
+    monkeypatch.setenv("LEAKMON_STATE_DIR", str(work / "st"))
+    (work / "st").mkdir(mode=0o700)
+    with open(work / "sample.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "email"])
+        w.writerow(["42", "zoe.martin@example.fr"])
+    import_csv(work / "st", "customers", work / "sample.csv", id_column="id",
+               fields=[FieldSpec("email", "email")], key=bytes.fromhex("cd" * 32))
+    (work / "combo.txt").write_text("ZOE.MARTIN@example.fr:hunter2\nother@x.fr:pw\n")
+    rc = scan("--fingerprints", "customers", "--json", "combo.txt")
+    out, _ = capsys.readouterr()
+    assert rc == 0
+    (doc,) = json_lines(out)
+    (hit,) = doc["hits"]
+    assert hit["rule"] == "fingerprints.customers" and hit["records"] == ["42"]
+    assert "zoe.martin" not in out.lower()
+
+
+def test_missing_fingerprint_set_is_a_clear_error(work, capsys, monkeypatch):
+    monkeypatch.setenv("LEAKMON_FINGERPRINT_KEY", "cd" * 32)
+    (work / "a.txt").write_text("x")
+    rc = scan("--fingerprints", "nosuchset", "a.txt")
+    _, err = capsys.readouterr()
+    assert rc == 2
+    assert "nosuchset" in err
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def test_stdin_is_scanned_as_dash(work, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(HIT_TEXT.encode("utf-16"))))
+    rc = scan("--rules", "rules.toml", "--json", "-")
+    out, _ = capsys.readouterr()
+    assert rc == 0
+    (doc,) = json_lines(out)
+    assert doc["path"] == "-"
+    assert doc["bytes"] == len(HIT_TEXT.encode("utf-16"))
+    assert doc["parts"][0]["encoding"] == "utf-16-le"
+    assert {h["rule"] for h in doc["hits"]} == {"org.mention", "nir.any"}
+
+
+def test_gzipped_stdin(work, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(gzip.compress(HIT_TEXT.encode()))))
+    assert scan("--rules", "rules.toml", "--json", "-") == 0
+    (doc,) = json_lines(capsys.readouterr().out)
+    assert doc["parts"][0]["name"] == "-!-"
+    assert len(doc["hits"]) == 2
+
+
+def test_folders_are_walked_recursively_in_sorted_order(work, capsys):
+    (work / "inbox" / "b" / "deep").mkdir(parents=True)
+    (work / "inbox" / "a").mkdir()
+    (work / "inbox" / "b" / "deep" / "z.txt").write_text(HIT_TEXT)
+    (work / "inbox" / "a" / "y.txt").write_text("clean")
+    (work / "inbox" / "x.txt").write_text("Dedalus Biologie")
+    rc = scan("--rules", "rules.toml", "--json", "inbox")
+    docs = json_lines(capsys.readouterr().out)
+    assert rc == 0
+    assert [d["path"] for d in docs] == [
+        os.path.join("inbox", "x.txt"), os.path.join("inbox", "a", "y.txt"),
+        os.path.join("inbox", "b", "deep", "z.txt")]
+    assert [len(d["hits"]) for d in docs] == [1, 0, 2]
+
+
+def test_unreadable_and_missing_files_are_reported_and_the_rest_scanned(work, capsys):
+    (work / "ok.txt").write_text(HIT_TEXT)
+    locked = work / "locked.txt"
+    locked.write_text("x")
+    locked.chmod(0)
+    try:
+        readable = os.access(locked, os.R_OK)  # root reads anything
+        rc = scan("--rules", "rules.toml", "--json", "missing.txt", "locked.txt", "ok.txt")
+    finally:
+        locked.chmod(0o600)
+    out, err = capsys.readouterr()
+    assert "leakmon: error: cannot read missing.txt: No such file or directory" in err
+    if not readable:
+        assert "cannot read locked.txt: Permission denied" in err
+    paths = [d["path"] for d in json_lines(out)]
+    assert paths[-1] == "ok.txt"
+    assert rc == 2
+
+
+def test_hostile_inputs_are_skipped_with_reasons_and_do_not_fail(work, capsys):
+    (work / "bomb.gz").write_bytes(gzip.compress(b"A" * (24 * MB)))
+    (work / "bin.exe").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 10)
+    (work / "bad.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    rc = scan("--rules", "rules.toml", "--json", "bomb.gz", "bin.exe", "bad.zip")
+    docs = {d["path"]: d for d in json_lines(capsys.readouterr().out)}
+    assert rc == 0
+    assert "decompression bomb" in docs["bomb.gz"]["skipped"][0]["reason"]
+    assert "ELF" in docs["bin.exe"]["skipped"][0]["reason"]
+    assert "unreadable zip" in docs["bad.zip"]["skipped"][0]["reason"]
+    assert all(d["hits"] == [] for d in docs.values())
+
+
+def test_max_document_size_from_the_config_truncates(work, capsys):
+    (work / "c.toml").write_text("[matching]\nmax_document_mb = 0.001\n")
+    (work / "big.txt").write_text("x" * 5000 + " Dedalus Biologie")
+    rc = scan("--config", "c.toml", "--rules", "rules.toml", "--json", "big.txt")
+    (doc,) = json_lines(capsys.readouterr().out)
+    assert rc == 0
+    assert doc["truncated"] is True and doc["hits"] == []
+    assert doc["bytes"] == 5017
+
+
+def test_input_beyond_the_read_cap_is_cut_and_said_so(work, capsys, monkeypatch):
+    (work / "c.toml").write_text("[matching]\nmax_document_mb = 0.001\nmax_unpacked_mb = 0.001\n")
+    cap = int(0.001 * MB) + 1
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"y" * 5000)))
+    (work / "big.txt").write_text("x" * 5000)
+    assert scan("--config", "c.toml", "--rules", "rules.toml", "--json", "-", "big.txt") == 0
+    stdin_doc, file_doc = json_lines(capsys.readouterr().out)
+    assert stdin_doc["bytes"] == cap  # what was read: the rest of stdin is not consumed
+    assert file_doc["bytes"] == 5000  # a file's real size
+    for doc in (stdin_doc, file_doc):
+        assert doc["truncated"] is True
+        assert doc["skipped"][-1]["reason"].startswith(f"only the first {cap} bytes were read")
+
+
+# --- exit status and filters ---------------------------------------------------------------
+
+
+def test_fail_on_hit(work, capsys):
+    (work / "hit.txt").write_text(HIT_TEXT)
+    (work / "clean.txt").write_text("clean")
+    assert scan("--rules", "rules.toml", "--fail-on-hit", "clean.txt") == 0
+    assert scan("--rules", "rules.toml", "--fail-on-hit", "clean.txt", "hit.txt") == 1
+    assert scan("--rules", "rules.toml", "hit.txt") == 0
+
+
+def test_min_severity_hides_lower_hits_for_output_and_exit_status(work, capsys):
+    (work / "org.txt").write_text("Dedalus Biologie")  # medium only
+    assert scan("--rules", "rules.toml", "--min-severity", "high", "--fail-on-hit",
+                "--json", "org.txt") == 0
+    (doc,) = json_lines(capsys.readouterr().out)
+    assert doc["hits"] == []
+    assert scan("--rules", "rules.toml", "--min-severity", "medium", "--fail-on-hit",
+                "org.txt") == 1
+
+
+@pytest.mark.parametrize("argv", [[], ["--min-severity", "urgent", "a.txt"], ["--bogus", "a"]])
+def test_usage_errors_exit_2(work, capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        scan(*argv)
+    assert e.value.code == 2
+
+
+def test_no_rules_at_all_is_a_clear_error(work, capsys):
+    (work / "a.txt").write_text("x")
+    assert scan("a.txt") == 2
+    assert "no rules to scan with" in capsys.readouterr().err
+
+
+def test_broken_rule_file_does_not_stop_the_good_one(work, capsys):
+    (work / "broken.toml").write_text('[[rules]]\nid = "x"\nseverity = "urgent"\nkeywords = ["a"]\n')
+    (work / "hit.txt").write_text(HIT_TEXT)
+    rc = scan("--rules", "broken.toml", "--rules", "rules.toml", "--json", "hit.txt")
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert len(json_lines(out)[0]["hits"]) == 2
+    assert "broken.toml:" in err and "rule x" in err
+
+
+def test_only_broken_rules_is_an_error_naming_the_file(work, capsys):
+    (work / "broken.toml").write_text('[[rules]]\nid = "x"\nseverity = "urgent"\nkeywords = ["a"]\n')
+    (work / "a.txt").write_text("a")
+    assert scan("--rules", "broken.toml", "a.txt") == 2
+    err = capsys.readouterr().err
+    assert "leakmon: error: no usable rule in broken.toml" in err
+    assert "broken.toml:3" in err
+
+
+# --- human output --------------------------------------------------------------------------
+
+
+def test_human_output_is_a_table_per_document_and_a_summary(work, capsys):
+    (work / "hit.txt").write_text(HIT_TEXT)
+    (work / "clean.txt").write_text("clean")
+    (work / "z.zip").write_bytes(make_zip({"img.png": b"\x89PNG\r\n\x1a\n\x00"}))
+    rc = scan("--rules", "rules.toml", "hit.txt", "clean.txt", "z.zip")
+    out = capsys.readouterr().out
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("hit.txt  (") and lines[0].endswith("2 hit(s)")
+    assert lines[1].split() == ["SEVERITY", "RULE", "COUNT", "RECORDS", "EXCERPT"]
+    assert lines[2].split()[:4] == ["high", "nir.any", "1", "-"]  # most severe first
+    assert lines[3].split()[:4] == ["medium", "org.mention", "1", "-"]
+    assert "clean.txt" not in out  # clean documents are only counted
+    assert "  ! z.zip!img.png: image (PNG)" in out
+    assert lines[-1].startswith("scanned 3 document(s)")
+    assert "2 hit(s) in 1 document(s) (1 high, 1 medium); 1 part(s) skipped" in lines[-1]
+    assert NIR not in out and NIR_SPACED not in out
