@@ -1,0 +1,1 @@
+"""The leakmon benchmark: corpus generator (`bench.corpus`) and harness (`bench.run`)."""

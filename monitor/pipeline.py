@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.alerting.dedup import NearDuplicateIndex, fingerprint
+from monitor.alerting.dedup import ContentFingerprint, NearDuplicateIndex, fingerprint
 from monitor.alerting.incidents import IncidentTracker, SinkLike, top_hit
 from monitor.alerting.triage import expire_snoozes
 from monitor.models import Document, Hit, utcnow
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(slots=True)
@@ -112,7 +111,7 @@ class Pipeline:
         """Swap sinks (e.g. after a config reload) without rebuilding the index."""
         self.tracker.sinks = list(sinks)
 
-    def _scan(self, doc: Document) -> _Scanned:
+    def _scan(self, doc: Document, sha256: str) -> _Scanned:
         text = None
         try:
             out = self.scanner(doc)
@@ -125,11 +124,16 @@ class Pipeline:
             log.error("source %s item %s: scan failed: %s: %s", doc.source, doc.external_id,
                       type(e).__name__, e)
             hits, error = [], f"{type(e).__name__}: {e}"[:500]
-        return _Scanned(doc, doc.sha256, hits, error, text)
+        return _Scanned(doc, sha256, hits, error, text)
 
     def process_batch(self, source: str, documents: Iterable[Document],
                       cursor: str | None) -> BatchResult:
-        """Record one collector batch and, in the same transaction, the source's new cursor."""
+        """Record one collector batch and, in the same transaction, the source's new cursor.
+
+        `source` is the source name the cursor belongs to; `cursor=None` leaves it unchanged.
+        A document whose scan raised is recorded with `scan_error` (and counts as seen), so one
+        hostile item cannot stall its source; any other exception rolls the whole batch back.
+        """
         result = BatchResult()
         now = self.clock()
         todo: list[_Scanned] = []
@@ -141,7 +145,7 @@ class Pipeline:
                 result.skipped += 1
                 continue
             seen_in_batch.add(key)
-            todo.append(self._scan(doc))
+            todo.append(self._scan(doc, sha))
         fps = {id(s): fingerprint(s.text if s.text else s.doc.content, s.sha256)
                for s in todo if s.hits}
         try:
@@ -156,7 +160,8 @@ class Pipeline:
             raise
         return result
 
-    def _record(self, item: _Scanned, fp, now: datetime, result: BatchResult) -> None:
+    def _record(self, item: _Scanned, fp: ContentFingerprint | None, now: datetime,
+                result: BatchResult) -> None:
         store, doc = self.store, item.doc
         previous = store.get_document(doc.source, doc.external_id)
         evidence_path = None

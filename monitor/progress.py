@@ -81,7 +81,8 @@ class Progress:
             sizes = _human(self.done) + (f"/{_human(self.total)}" if self.total else "")
             parts.append(f"{sizes}  {_human(self.done / elapsed)}/s")
         else:
-            parts.append(f"{self.done}" + (f"/{self.total}" if self.total else "") + f" {self.unit}")
+            parts.append(f"{self.done:,}" + (f"/{self.total:,}" if self.total else "")
+                         + f" {self.unit}  {self.done / elapsed:,.0f} {self.unit}/s")
         if self.item:
             item = self.item if len(self.item) <= 40 else "..." + self.item[-37:]
             parts.append(item)

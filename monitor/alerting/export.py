@@ -12,12 +12,14 @@ STIX mapping (built with the stix2 library, which validates every object as it i
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import stix2
 
+from monitor.models import utcnow
 from monitor.store import Incident, Store
 from monitor.store._util import parse_iso
 
@@ -50,16 +52,29 @@ def iter_jsonl(store: Store, incidents: list[Incident]) -> Iterator[str]:
 
 
 _STIX_CONFIDENCE_MAX = 100
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # fixed, so the identity object never changes
 
 
 def _ts(value: str | datetime | None) -> datetime | None:
     return parse_iso(value) if isinstance(value, str) else value
 
 
-def stix_bundle(store: Store, incidents: list[Incident]) -> stix2.Bundle:
+_NS = uuid.UUID("5b0c7a52-6f1e-4d8e-9a51-3c0a3f7e2b10")  # leakmon's STIX id namespace
+
+
+def _sid(kind: str, *parts: str) -> str:
+    """Deterministic STIX ids: re-exporting an incident yields the same objects (a TIP then
+    records a new version instead of a duplicate)."""
+    return f"{kind}--{uuid.uuid5(_NS, '|'.join(parts))}"
+
+
+def stix_bundle(store: Store, incidents: list[Incident], *,
+                now: datetime | None = None) -> stix2.Bundle:
     """A STIX 2.1 bundle describing `incidents`; raises stix2 exceptions if anything is invalid."""
-    me = stix2.Identity(name="leakmon", identity_class="system",
-                        description="leakmon leak-monitoring daemon")
+    now = now or utcnow()
+    me = stix2.Identity(id=_sid("identity", "leakmon"), name="leakmon", identity_class="system",
+                        description="leakmon leak-monitoring daemon", created=_EPOCH,
+                        modified=_EPOCH)
     objects: list[Any] = [me]
     for inc in incidents:
         details = incident_details(store, inc)
@@ -68,8 +83,10 @@ def stix_bundle(store: Store, incidents: list[Incident]) -> stix2.Bundle:
         if not hashes:
             continue
         pattern = " OR ".join(f"file:hashes.'SHA-256' = '{h}'" for h in hashes)
+        created = min(inc.first_seen, now)
+        stamps = {"created": created, "modified": max(now, created)}
         indicator = stix2.Indicator(
-            created_by_ref=me.id, name=inc.title, pattern=f"[{pattern}]", pattern_type="stix",
+            id=_sid("indicator", inc.dedup_key), **stamps, created_by_ref=me.id, name=inc.title, pattern=f"[{pattern}]", pattern_type="stix",
             valid_from=inc.first_seen, indicator_types=["compromised"],
             description=f"Content recognized by leakmon rule {inc.rule_id} "
                         f"(severity {inc.severity}).",
@@ -86,13 +103,16 @@ def stix_bundle(store: Store, incidents: list[Incident]) -> stix2.Bundle:
             if s["url"]:
                 scos.append(stix2.URL(value=s["url"]))
             seen = _ts(s["seen_at"])
-            od = stix2.ObservedData(created_by_ref=me.id, first_observed=seen,
+            od = stix2.ObservedData(id=_sid("observed-data", inc.dedup_key, s["sha256"],
+                                            s["source"], s["external_id"]), **stamps,
+                                    created_by_ref=me.id, first_observed=seen,
                                     last_observed=seen, number_observed=1,
                                     object_refs=[o.id for o in scos])
             objects.extend([*scos, od])
             observed_ids.append(od.id)
         sighting = stix2.Sighting(
-            created_by_ref=me.id, sighting_of_ref=indicator.id,
+            id=_sid("sighting", inc.dedup_key), **stamps, created_by_ref=me.id,
+            sighting_of_ref=indicator.id,
             observed_data_refs=observed_ids, first_seen=inc.first_seen,
             last_seen=max(inc.last_seen, inc.first_seen), count=max(1, inc.sightings),
             description=", ".join(sorted({f"{s['platform']}:{s['site']}" for s in sightings})),
@@ -104,7 +124,8 @@ def stix_bundle(store: Store, incidents: list[Incident]) -> stix2.Bundle:
             lines.append("Record ids: " + ", ".join(details["record_ids"]))
         if inc.note:
             lines.append(f"Analyst note: {inc.note}")
-        objects.append(stix2.Note(created_by_ref=me.id, abstract=f"leakmon incident {inc.id}",
+        objects.append(stix2.Note(id=_sid("note", inc.dedup_key), **stamps,
+                                  created_by_ref=me.id, abstract=f"leakmon incident {inc.id}",
                                   content="\n".join(lines),
                                   object_refs=[indicator.id, sighting.id]))
     return stix2.Bundle(objects=objects)

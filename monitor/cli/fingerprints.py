@@ -19,6 +19,9 @@ from monitor.matching.fingerprints import (
 from monitor.matching.fingerprints.build import MAX_LISTED, ProblemCount
 from monitor.matching.identifiers import KINDS
 from monitor.matching.keys import key_id, load_key
+from monitor.progress import Progress
+
+PROGRESS_MIN_BYTES = 5 * 1024 * 1024  # smaller CSVs import in a few seconds: no bar
 
 IMPORT_HELP = f"""\
 Build fingerprint set NAME from a CSV file with a header row. Each --field value is
@@ -77,28 +80,12 @@ def register(sub) -> None:
     rm.set_defaults(func=cmd_remove)
 
 
-class _Progress:
-    """Rows imported so far, on stderr, only when stderr is a terminal."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.active = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, rows: int) -> None:
-        if self.active:
-            print(f"\r{self.label}: {rows:,} rows read", end="", file=sys.stderr, flush=True)
-            self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            print(file=sys.stderr)
-
-
 def _lines(problem: ProblemCount) -> str:
+    """"line 4" or "lines 4, 9 and 12 more" (CSV line numbers, header = line 1)."""
     shown = ", ".join(str(r) for r in problem.rows)
     more = problem.count - len(problem.rows)
-    return f"{shown}{f' and {more} more' if more > 0 else ''}"
+    word = "line" if problem.count == 1 else "lines"
+    return f"{word} {shown}{f' and {more} more' if more > 0 else ''}"
 
 
 def _print_report(report: ImportReport, csv_path: Path, fields: list[FieldSpec]) -> None:
@@ -113,12 +100,12 @@ def _print_report(report: ImportReport, csv_path: Path, fields: list[FieldSpec])
         print(f"warning: {warning}", file=err)
     if report.unusable_rows.count:
         print(f"warning: {report.unusable_rows.count} row(s) with unusable values, kept with "
-              f"their other fields: lines {_lines(report.unusable_rows)}", file=err)
+              f"their other fields: {_lines(report.unusable_rows)}", file=err)
         for column, problem in report.unusable.items():
-            print(f"  column {column!r}: {problem.count} (lines {_lines(problem)})", file=err)
+            print(f"  column {column!r}: {problem.count} ({_lines(problem)})", file=err)
     if report.no_usable_field.count:
         print(f"warning: {report.no_usable_field.count} row(s) without any usable value, left "
-              f"out: lines {_lines(report.no_usable_field)}", file=err)
+              f"out: {_lines(report.no_usable_field)}", file=err)
     for label, problem in (("empty id", report.empty_id), ("duplicate id", report.duplicate_id)):
         for line in problem.rows:
             print(f"error: {csv_path}: line {line}: {label}; row left out", file=err)
@@ -132,14 +119,17 @@ def cmd_import(ctx, args: argparse.Namespace) -> int:
     region = (args.region or ctx.config.matching.phone_region).upper()
     state_dir = ctx.state_dir
     key = load_key(state_dir, create=True)
-    progress = _Progress(f"importing {args.name}")
     try:
+        big = args.csv.stat().st_size >= PROGRESS_MIN_BYTES
+    except OSError:
+        big = False  # import_csv reports the unreadable file
+    with Progress(None, label=f"importing {args.name}", unit="rows",
+                  enabled=big and sys.stderr.isatty()) as bar:
         report = import_csv(state_dir, args.name, args.csv, id_column=args.id_column,
                             fields=fields, key=key, canary_column=args.canary_column,
                             delimiter=args.delimiter, encoding=args.encoding, region=region,
-                            replace=args.replace, progress=progress)
-    finally:
-        progress.done()
+                            replace=args.replace,
+                            progress=lambda rows: bar.advance(rows - bar.done))
     _print_report(report, args.csv, fields)
     return 1 if report.errors else 0
 

@@ -134,7 +134,7 @@ def cmd_test(ctx: Context, args: argparse.Namespace) -> int:
     line = f"{counts['passed']} passed, {counts['failed']} failed"
     if counts["skipped"]:
         line += f", {counts['skipped']} skipped"
-    line += f" ({len(ruleset.rules)} rules"
+    line += f" ({len(ruleset.rules)} rule{'s' if len(ruleset.rules) != 1 else ''}"
     line += f", {untested} without examples)" if untested else ")"
     if ruleset.errors:
         line += f"; {len(ruleset.errors)} rule file error(s): fix them with `leakmon rules check`"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from monitor.matching.extract import MB, Limits
+from monitor.matching.extract import MB, Limits, printable
 from monitor.models import SEVERITIES, Hit, severity_rank
 from monitor.paths import resolve_state_dir
 from monitor.progress import Progress
@@ -43,8 +43,8 @@ encodings (UTF-16, cp1252, broken UTF-8) are decoded best-effort. Excerpts are
 redacted. No config file is needed.
 
 exit status: 0 done (hits or not), 1 with --fail-on-hit when anything matched,
-2 on usage errors, unusable rules, or when an input could not be read (the
-others are still scanned)."""
+2 on usage errors, unusable rules, or when an input could not be read or
+scanned (the others are still scanned)."""
 
 EPILOG = """\
 examples:
@@ -95,6 +95,17 @@ class _Totals:
     errors: int = 0
     by_severity: dict[str, int] = field(default_factory=dict)
 
+    def add(self, result: DocumentScan, hits: list[Hit]) -> None:
+        """Count one scanned document (`hits`: those shown, after --min-severity)."""
+        self.documents += 1
+        self.bytes += result.bytes
+        self.hits += len(hits)
+        self.with_hits += bool(hits)
+        for h in hits:
+            self.by_severity[h.severity] = self.by_severity.get(h.severity, 0) + 1
+        self.skipped += len(result.skipped)
+        self.truncated += sum(p.truncated for p in result.parts)
+
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
     """Scan every input and print one result per document; see DESCRIPTION for the exit
@@ -124,7 +135,15 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
                 bar.close()
                 _error(f"cannot read {item.label}: {e.strerror or e}")
                 continue
-            result = scan_document(loaded.engine, data, item.label, limits)
+            try:
+                result = scan_document(loaded.engine, data, item.label, limits)
+            except Exception as e:  # one document must not end the scan of all the others
+                log.debug("scan of %s failed", item.label, exc_info=True)
+                totals.errors += 1
+                bar.close()
+                _error(f"scanning {item.label} failed: {type(e).__name__}: {e} "
+                       "(a bug: please report it; --log-level debug shows the traceback)")
+                continue
             if cut:
                 result.skipped.append((item.label, f"only the first {len(data)} bytes were read "
                                                    "(the larger of max_document_mb and "
@@ -134,14 +153,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
                           key=lambda h: (-_rank(h.severity), h.rule_id))
             for name, reason in result.skipped:
                 log.info("skipped %s: %s", name, reason)
-            totals.documents += 1
-            totals.bytes += size
-            totals.hits += len(hits)
-            totals.with_hits += bool(hits)
-            for h in hits:
-                totals.by_severity[h.severity] = totals.by_severity.get(h.severity, 0) + 1
-            totals.skipped += len(result.skipped)
-            totals.truncated += sum(p.truncated for p in result.parts)
+            totals.add(result, hits)
             bar.close()
             if args.json:
                 _print_json(out, item.label, result, hits)
@@ -164,7 +176,7 @@ def _rank(severity: str) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"leakmon: error: {message}", file=sys.stderr, flush=True)
+    print(f"leakmon: error: {printable(message)}", file=sys.stderr, flush=True)
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -247,7 +259,7 @@ def _print_json(out: TextIO, label: str, result: DocumentScan, hits: list[Hit]) 
         "skipped": [{"part": name, "reason": reason} for name, reason in result.skipped],
         "truncated": result.truncated,
     }
-    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    out.write(json.dumps(obj, ensure_ascii=False).translate(_JSON_UNSAFE) + "\n")
 
 
 def _human_size(n: float) -> str:
@@ -269,17 +281,24 @@ def _records_cell(hit: Hit) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace collapsed, and anything a terminal would interpret shown escaped."""
+    return printable(" ".join(text.split()))
+
+
+# JSON escapes C0 controls itself; DEL and C1 controls (U+009B is a CSI on some terminals)
+# and the bidi overrides are escaped too, so that `--json` on a terminal is inert.
+_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), *range(0x202A, 0x202F),
+                                             *range(0x2066, 0x206A), 0x2028, 0x2029)}
 
 
 def _print_human(out: TextIO, label: str, result: DocumentScan, hits: list[Hit]) -> None:
     """A table per document with hits; documents with no hit and nothing skipped are only
     counted in the summary (a folder of 10,000 clean files must stay readable)."""
-    notes = [(name, reason) for name, reason in result.skipped]
-    notes += [(p.name, p.note) for p in result.parts if p.truncated and p.note]
+    notes = [(printable(name), printable(reason)) for name, reason in result.skipped]
+    notes += [(printable(p.name), p.note) for p in result.parts if p.truncated and p.note]
     if not hits and not notes:
         return
-    head = f"{label}  ({_human_size(result.bytes)})"
+    head = f"{'- (stdin)' if label == '-' else printable(label)}  ({_human_size(result.bytes)})"
     out.write(head + (f"  {len(hits)} hit(s)\n" if hits else "  no hits\n"))
     if hits:
         rows = [("SEVERITY", "RULE", "COUNT", "RECORDS", "EXCERPT")]

@@ -7,6 +7,7 @@ already names, so it is safe to run from a deployment script or a health probe.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sqlite3
@@ -22,6 +23,7 @@ from monitor.errors import LeakmonError
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 CONNECT_TIMEOUT = 3.0
+TELEGRAM_TIMEOUT = 20.0
 SESSION_NAME = "telegram.session"
 KEY_NAME = "fingerprint.key"
 
@@ -112,7 +114,8 @@ def check_rules(config: Config, state_dir: Path) -> Iterator[Check]:
     for p in problems:
         sev = str(getattr(p, "severity", "error") or "error").lower()
         yield Check(WARN if sev in ("warning", "info") else FAIL, "rule problem", _problem(p),
-                    "fix it: the daemon skips this rule, and SIGHUP refuses to reload until fixed")
+                    "the daemon skips this rule and refuses a SIGHUP reload until it is fixed; "
+                    "re-check with `leakmon rules check`")
     rules = len(getattr(loaded.ruleset, "rules", []) or [])
     yield Check(OK if rules else FAIL, "rules",
                 f"{rules} rules loaded from {', '.join(str(r) for r in config.rules)}",
@@ -141,8 +144,6 @@ def check_sources(config: Config, state_dir: Path) -> Iterator[Check]:
             continue
         close = getattr(collector, "aclose", None)
         if close is not None:
-            import asyncio
-
             try:
                 asyncio.run(close())
             except Exception:  # closing an unused collector is best effort
@@ -212,9 +213,57 @@ def check_telegram(config: Config, state_dir: Path) -> Iterator[Check]:
         return
     if not row or not row[0]:
         yield Check(FAIL, "telegram session", f"{session} holds no authorization key", login)
-    else:
-        yield Check(OK, "telegram session",
-                    f"{session} holds an authorization key (login not re-verified offline)")
+        return
+    yield Check(OK, "telegram session", f"{session} holds an authorization key")
+    yield check_telegram_login(config, state_dir)
+
+
+def check_telegram_login(config: Config, state_dir: Path) -> Check:
+    """Ask Telegram whether the session is still logged in (never prompts).
+
+    Only while no other leakmon process holds the state lock: two clients on one Telethon
+    session file corrupt it, and the daemon's own client proves the login anyway.
+    """
+    from monitor.daemon.lock import StateLock, holder_pid
+    from monitor.errors import LockBusyError
+
+    what, login = "telegram login", "run `leakmon telegram login` as the user running leakmon"
+    pid = holder_pid(state_dir)
+    busy = Check(WARN, what, f"not re-verified: leakmon (pid {pid}) is using the session",
+                 "see `leakmon status` for the telegram sources' last errors, or stop the "
+                 "daemon and run doctor again")
+    if pid is not None:
+        return busy
+    try:
+        from monitor.collectors.telegram import api_credentials
+
+        api_id, api_hash = api_credentials(config)
+        with StateLock(state_dir).acquire(0):
+            authorized = asyncio.run(_telegram_authorized(state_dir, api_id, api_hash))
+    except LockBusyError:
+        return busy
+    except LeakmonError as e:
+        return Check(FAIL, what, str(e), "set api_id/api_hash (see config.example.toml)")
+    except (OSError, TimeoutError) as e:
+        return Check(FAIL, what, f"cannot reach Telegram to verify the session: "
+                     f"{type(e).__name__}: {e}", "check the network / firewall (TCP 443)")
+    if authorized:
+        return Check(OK, what, "Telegram says the session is authorized")
+    return Check(FAIL, what, "Telegram says the session is NOT authorized (logged out or "
+                 "revoked)", login)
+
+
+async def _telegram_authorized(state_dir: Path, api_id: int, api_hash: str) -> bool:
+    from telethon import TelegramClient
+
+    client = TelegramClient(str(state_dir / SESSION_NAME.removesuffix(".session")), api_id,
+                            api_hash, connection_retries=1, retry_delay=0, timeout=10,
+                            receive_updates=False)
+    try:
+        await asyncio.wait_for(client.connect(), TELEGRAM_TIMEOUT)
+        return bool(await asyncio.wait_for(client.is_user_authorized(), TELEGRAM_TIMEOUT))
+    finally:
+        await client.disconnect()
 
 
 def _connect(host: str, port: int) -> str | None:

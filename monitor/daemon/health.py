@@ -98,7 +98,7 @@ def _notification(
         platform=schedule.type,
         source=schedule.name,
         excerpt=excerpt,
-        link=f"leakmon status   # source {schedule.name}",
+        link="leakmon status",
     )
 
 

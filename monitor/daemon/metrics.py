@@ -104,7 +104,8 @@ def _esc(value: str) -> str:
 
 
 def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def parse_listen(value: str) -> tuple[str, int]:

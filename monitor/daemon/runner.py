@@ -26,6 +26,7 @@ from monitor.models import utcnow
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 500
+_UNDELIVERABLE: set[str] = set()  # operator alerts already reported as having no sink
 
 
 @dataclass(slots=True)
@@ -62,12 +63,17 @@ class PipelineHost:
         self._built_for: Any = None
         self._pipeline: Any = None
 
-    def process(self, store: Any, source: str, documents: list, cursor: str | None) -> Any:
+    def process(self, store: Any, source: str, documents: list,
+                cursor: str | None) -> tuple[Any, float]:
+        """The batch's BatchResult and the seconds `process_batch` took (build time excluded,
+        so the MB/s metric measures scanning and storing only)."""
         runtime = self.runtime
         if self._built_for is not runtime:
             self._pipeline = self._factory(store, runtime)
             self._built_for = runtime
-        return self._pipeline.process_batch(source, documents, cursor)
+        started = time.perf_counter()
+        result = self._pipeline.process_batch(source, documents, cursor)
+        return result, time.perf_counter() - started
 
 
 def make_pipeline(store: Any, runtime: Any) -> Any:
@@ -94,8 +100,10 @@ def raise_health_alerts(store: Any, source: SourceConfig, sinks: list[Any],
     for note in health_notifications(source, state, now=now):
         targets = accepting_sinks(sinks, note)
         if not targets:
-            log.warning("source %s: %s, but no sink accepts operator alerts", source.name,
-                        note.title)
+            if note.idempotency_key not in _UNDELIVERABLE:  # say it once per episode
+                _UNDELIVERABLE.add(note.idempotency_key)
+                log.warning("source %s: %s, but no sink accepts operator alerts",
+                            source.name, note.title)
             continue
         added = store.enqueue(note, targets)
         count += int(bool(added)) if isinstance(added, bool | int) else 1
@@ -143,18 +151,20 @@ class SourceRunner:
             log.exception("source %s: run failed unexpectedly", name)
         await self._finish(source, result)
         self.metrics.run(name, result.outcome)
-        log.info("source %s: run %s: %d items, %d documents, %d hits%s", name, result.outcome,
-                 result.items, result.documents, result.hits,
-                 f" ({result.error})" if result.error else "")
+        log.log(logging.INFO if result.ok else logging.WARNING,
+                "source %s: run %s: %d items, %d documents, %d hits%s", name, result.outcome,
+                result.items, result.documents, result.hits,
+                f" ({result.error})" if result.error else "",
+                extra={"source": name, "outcome": result.outcome, "items": result.items,
+                       "documents": result.documents, "hits": result.hits,
+                       "batches": result.batches})
         return result
 
     async def _commit(self, name: str, batch: Any, result: RunResult) -> None:
         documents = list(batch.documents)
         nbytes = sum(len(d.content) for d in documents)
-        started = time.perf_counter()
-        outcome = await self.thread.call(
+        outcome, seconds = await self.thread.call(
             lambda s: self.host.process(s, name, documents, batch.cursor))
-        seconds = time.perf_counter() - started
         hits = _count(getattr(outcome, "hits", 0))
         incidents = _count(getattr(outcome, "new_incidents", 0))
         committed = _count(getattr(outcome, "documents", len(documents)))

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.daemon.health import as_datetime
 from monitor.daemon.metrics import Metrics, MetricsServer, parse_listen
 from monitor.daemon.runner import PipelineHost, RunResult, SourceRunner
 from monitor.daemon.runtime import ReloadError, Runtime, load_runtime
@@ -112,8 +114,11 @@ class Daemon:
             logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
         self._install_signals(loop)
         self.collectors = self._build_collectors(self.runtime, {})
+        names = [s.name for s in self.runtime.enabled_sources]
+        last_runs = await self.pipeline_thread.call(
+            lambda store: {n: as_datetime(store.get_source_state(n).last_run) for n in names})
         self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
-        self._sync_jobs(initial=True)
+        self._sync_jobs(initial=True, last_runs=last_runs)
         self.scheduler.start()
         await self._start_metrics()
         self._spawn(self._heartbeat())
@@ -186,8 +191,14 @@ class Daemon:
 
     # ---- jobs ------------------------------------------------------------------------------
 
-    def _sync_jobs(self, *, initial: bool = False, old: Runtime | None = None) -> None:
-        """Make the scheduler's jobs match `self.runtime` (added, changed, removed sources)."""
+    def _sync_jobs(self, *, initial: bool = False, old: Runtime | None = None,
+                   last_runs: dict[str, datetime | None] | None = None) -> None:
+        """Make the scheduler's jobs match `self.runtime` (added, changed, removed sources).
+
+        A new job first runs when the source is due (`last_run + every`, so a restart does not
+        hammer a rate-limited API), spread by up to `jitter` so that fifty channels do not
+        all hit t.me in the same second.
+        """
         assert self.scheduler is not None
         now = datetime.now(UTC)
         wanted = {s.name: s for s in self.runtime.enabled_sources}
@@ -201,7 +212,11 @@ class Daemon:
             existing = self.scheduler.get_job(job_id)
             trigger = IntervalTrigger(seconds=src.every, jitter=src.jitter or None, timezone=UTC)
             if existing is None:
-                first = now + timedelta(seconds=self._start_delay + 0.05 * i)
+                first = now + timedelta(seconds=self._start_delay + 0.05 * i
+                                        + random.uniform(0, src.jitter))
+                last = (last_runs or {}).get(src.name)
+                if last is not None:
+                    first = max(first, last + timedelta(seconds=src.every))
                 self.scheduler.add_job(
                     self._source_job, trigger, args=[src.name], id=job_id, name=job_id,
                     max_instances=1, coalesce=True, misfire_grace_time=int(max(60, src.every)),
@@ -301,13 +316,23 @@ class Daemon:
                 new = await asyncio.to_thread(
                     self._loader, self.config_path, self.state_dir, strict=True)
                 collectors = self._build_collectors(new, self._reusable(new))
-            except LeakmonError as e:
+            except Exception as e:  # any failure keeps the last good set running
                 self.reloads_failed += 1
                 self.metrics.reloads["failed"] += 1
+                if not isinstance(e, LeakmonError):
+                    log.exception("reload failed unexpectedly")
+                    e = ReloadError(f"{type(e).__name__}: {e}")
                 log.error("reload rejected, still running the previous configuration: %s", e)
                 for problem in getattr(e, "problems", []) or []:
                     log.error("reload problem: %s", problem)
                 self.notifier.ready(f"reload FAILED ({e}); " + self.status_line())
+                return False
+            if self._stopping:  # SIGTERM arrived while loading: do not swap any more
+                for sink in new.sinks:
+                    sink.close()
+                for name, collector in collectors.items():
+                    if self.collectors.get(name) is not collector:
+                        await _aclose(collector, name)
                 return False
             old, old_collectors = self.runtime, self.collectors
             self.runtime, self.host.runtime = new, new
@@ -342,9 +367,11 @@ class Daemon:
                 out[src.name] = self._collector_factory(
                     runtime.tables[src.name], runtime.config, self.state_dir)
             except LeakmonError as e:
-                problems.append(f"source {src.name!r}: {e}")
+                where = f"source {src.name!r}"
+                problems.append(str(e) if str(e).startswith(where) else f"{where}: {e}")
         if problems:
-            raise ReloadError(f"{len(problems)} source(s) cannot be built", problems)
+            raise ReloadError(f"{len(problems)} source(s) cannot be built: "
+                              + "; ".join(problems), problems)
         return out
 
     # ---- reporting -------------------------------------------------------------------------
@@ -403,7 +430,7 @@ class Daemon:
                 job = self.scheduler.get_job(source_job_id(src.name))
                 nrt = getattr(job, "next_run_time", None) if job else None
                 sources[src.name] = {
-                    "next_run": nrt.isoformat() if nrt else None,
+                    "next_run": nrt.isoformat(timespec="seconds") if nrt else None,
                     "running": src.name in self.running,
                 }
         data = {"pid": os.getpid(), "updated_at": utcnow().isoformat(), "stopped": stopped,

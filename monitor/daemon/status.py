@@ -39,7 +39,8 @@ class SourceStatus:
 
 @dataclass(slots=True)
 class StatusReport:
-    daemon_pid: int | None
+    daemon_pid: int | None  # the running daemon, if any
+    lock_holder: int | None = None  # whoever holds the state lock (a daemon or a `once` pass)
     sources: list[SourceStatus] = field(default_factory=list)
     outbox_backlog: dict[str, int] = field(default_factory=dict)
     incidents: dict[str, int] = field(default_factory=dict)
@@ -52,12 +53,14 @@ def gather_status(config: Config, state_dir: Path, *, store: Any = None,
                   now: datetime | None = None) -> StatusReport:
     now = now or utcnow()
     pid = holder_pid(state_dir)
-    daemon = _daemon_file(state_dir, pid)
+    daemon_data = _daemon_file(state_dir, pid)
+    daemon = daemon_data.get("sources", {}) or {}
     own = store is None
     store = store or open_store(state_dir)
     try:
         states = {s.name: s for s in store.list_source_states()}
-        report = StatusReport(daemon_pid=pid, outbox_backlog=dict(store.outbox_backlog()),
+        report = StatusReport(daemon_pid=pid if daemon_data else None, lock_holder=pid,
+                              outbox_backlog=dict(store.outbox_backlog()),
                               incidents=dict(store.incident_counts()))
     finally:
         if own:
@@ -105,7 +108,7 @@ def _daemon_file(state_dir: Path, pid: int | None) -> dict[str, Any]:
         return {}
     if data.get("pid") != pid or data.get("stopped"):
         return {}
-    return data.get("sources", {}) or {}
+    return data
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -114,8 +117,13 @@ def _iso(dt: datetime | None) -> str | None:
 
 def render_status(report: StatusReport) -> str:
     """The human table: one line per source, then backlog and incidents."""
-    lines = [f"daemon: {'running, pid ' + str(report.daemon_pid) if report.daemon_pid else 'not running'}",
-             ""]
+    if report.daemon_pid:
+        state = f"running, pid {report.daemon_pid}"
+    elif report.lock_holder:
+        state = f"not running (a `leakmon once` pass, pid {report.lock_holder}, is working)"
+    else:
+        state = "not running"
+    lines = [f"daemon: {state}", ""]
     header = ("SOURCE", "TYPE", "LAST RUN", "LAST SUCCESS", "ITEMS", "FAILS", "NEXT RUN",
               "LAST ERROR")
     rows = []

@@ -19,19 +19,14 @@ from typing import Any, Protocol
 from monitor.errors import RuleFileError
 from monitor.matching import detectors as det
 from monitor.matching import fuzzy
-from monitor.matching.normalize import (
-    FoldedDoc,
-    at_boundaries,
-    canon,
-    edges_are_words,
-    keyword_pattern,
-)
+from monitor.matching.normalize import at_boundaries, canon, edges_are_words, keyword_patterns
 from monitor.matching.redact import redact
 from monitor.matching.rules import Rule, RuleSet
 from monitor.matching.scanner import CASELESS, SOM, Pattern, Scanner, plan_regex
 from monitor.models import Hit, RecordMatch
 
 EXCERPT_CHARS = 200
+_BLANKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]+")
 _MARGIN = 48  # extra bytes redacted then dropped, so identifiers cut at the edge are masked
 
 
@@ -45,14 +40,13 @@ class FingerprintSetLike(Protocol):
 
 Span = tuple[int, int, str | None]  # start, end, detector value (None for text matches)
 
-# Roles, one per pattern index (offsets from Hyperscan are in the folded document):
-#   ("kw", rule, canon keyword, left, right)   keyword: verified exactly, boundary-checked
-#   ("leet", rule, left, right)                leet/separator variant, boundary-checked
+# Roles, one per pattern index:
+#   ("kw", rule, left, right)                  keyword variant or leet form, boundary-checked
 #   ("approx", rule, keyword, threshold, left, right)   edit-distance candidate, scored
 #   ("rx", rule)                               operator regex, exact in Hyperscan
 #   ("rxpy", rule, regex index)                trigger: confirm with Python re
 #   ("det", detector name)                     detector trigger (end offsets only)
-#   ("word", word index, canon word, left, right)   a near/exclude context word
+#   ("word", word index)                       a near/exclude context word
 
 
 @dataclass(slots=True)
@@ -65,44 +59,39 @@ class _CompiledRule:
 
 
 class _ScanState:
-    """Per-scan caches: mapped spans, confirmed word positions, detector results."""
+    """Per-scan caches: confirmed word positions, detector findings, fingerprint matches."""
 
-    __slots__ = ("_dets", "_fps", "_mapped", "_text", "_words", "by_pid", "data", "doc", "engine")
+    __slots__ = ("_dets", "_fps", "_text", "_words", "by_pid", "data", "engine", "overflow")
 
-    def __init__(self, engine: Engine, doc: FoldedDoc, by_pid: dict[int, list[tuple[int, int]]]):
-        self.engine, self.doc, self.data, self.by_pid = engine, doc, doc.data, by_pid
-        self._mapped: dict[int, list[tuple[int, int]]] = {}
+    def __init__(self, engine: Engine, data: bytes, by_pid: dict[int, list[tuple[int, int]]],
+                 overflow: dict[int, int] | None = None):
+        self.engine, self.data, self.by_pid = engine, data, by_pid
+        self.overflow = overflow or {}
         self._words: dict[int, list[int]] = {}
-        self._dets: dict[str, list[Span]] = {}
+        self._dets: dict[str, det.Findings] = {}
         self._fps: dict[str, list[RecordMatch]] = {}
         self._text: str | None = None
 
-    def spans(self, pid: int) -> list[tuple[int, int]]:
-        """Matches of pattern `pid` as offsets in the original bytes."""
-        if pid not in self._mapped:
-            self._mapped[pid] = self.doc.spans(self.by_pid.get(pid, []))
-        return self._mapped[pid]
-
-    def verified(self, pid: int, expected: str, left: bool, right: bool) -> list[tuple[int, int]]:
-        """Keyword matches that fold to exactly `expected` and sit on word boundaries."""
-        data = self.data
-        return [(s, e) for s, e in self.spans(pid)
-                if at_boundaries(data, s, e, left, right)
-                and canon(data[s:e].decode("utf-8", "replace")) == expected]
-
     def word_positions(self, word: int) -> list[int]:
+        """Start offsets of context word `word` on word boundaries, sorted."""
         if word not in self._words:
-            pid, expected, left, right = self.engine._word_pids[word]
-            self._words[word] = sorted(s for s, _ in self.verified(pid, expected, left, right))
+            pids, left, right = self.engine._word_pids[word]
+            data = self.data
+            self._words[word] = sorted(
+                s for pid in pids for s, e in self.by_pid.get(pid, ())
+                if at_boundaries(data, s, e, left, right))
         return self._words[word]
 
-    def detector(self, name: str) -> list[Span]:
+    def detector(self, name: str) -> det.Findings:
         if name not in self._dets:
             ends: list[int] = []
+            unseen = 0
             for pid in self.engine._det_pids.get(name, ()):
-                ends.extend(self.doc.end(e) for _, e in self.by_pid.get(pid, ()))
+                ends.extend(e for _, e in self.by_pid.get(pid, ()))
+                unseen += self.overflow.get(pid, 0)
             self._dets[name] = (det.find(det.DETECTORS[name], self.data, ends,
-                                         self.engine.phone_region) if ends else [])
+                                         self.engine.phone_region, unseen)
+                                if ends else det.Findings([]))
         return self._dets[name]
 
     def fingerprints(self, name: str) -> list[RecordMatch]:
@@ -142,7 +131,7 @@ class Engine:
         self._rules_by_detector: dict[str, list[int]] = {}
         self._fingerprint_rules: list[int] = []
         self._word_index: dict[str, int] = {}
-        self._word_pids: list[tuple[int, str, bool, bool]] = []
+        self._word_pids: list[tuple[list[int], bool, bool]] = []
         self._scanner: Scanner | None = None
 
     # --- building -----------------------------------------------------------------------
@@ -187,10 +176,10 @@ class Engine:
         if key not in self._word_index:
             left, right = edges_are_words(word)
             idx = len(self._word_pids)
-            pid = self._add(Pattern(keyword_pattern(word), CASELESS | SOM, label=f"word {word!r}"),
-                            ("word", idx))
+            pids = [self._add(Pattern(expr, CASELESS | SOM, label=f"word {word!r}"), ("word", idx))
+                    for expr in keyword_patterns(word)]
             self._word_index[key] = idx
-            self._word_pids.append((pid, key, left, right))
+            self._word_pids.append((pids, left, right))
         return self._word_index[key]
 
     def _add_rule(self, rule: Rule) -> None:
@@ -204,15 +193,15 @@ class Engine:
             return
         for kw in rule.keywords:
             left, right = edges_are_words(kw)
-            cr.pids.append(self._add(Pattern(keyword_pattern(kw), CASELESS | SOM,
-                                             label=f"{where} keyword {kw!r}"),
-                                     ("kw", ri, canon(kw), left, right)))
+            for expr in keyword_patterns(kw):
+                cr.pids.append(self._add(Pattern(expr, CASELESS | SOM,
+                                                 label=f"{where} keyword {kw!r}"),
+                                         ("kw", ri, left, right)))
             if rule.fuzzy is None or rule.fuzzy >= 100:
                 continue
-            leet = fuzzy.leet_pattern(kw)
-            if leet is not None:
+            for leet in fuzzy.leet_patterns(kw):
                 cr.pids.append(self._add(Pattern(leet, CASELESS | SOM, label=f"{where} leet {kw!r}"),
-                                         ("leet", ri, left, right)))
+                                         ("kw", ri, left, right)))
             dist = fuzzy.edit_distance_for(kw, rule.fuzzy)
             if dist:
                 cr.pids.append(self._add(
@@ -248,13 +237,16 @@ class Engine:
         return len(self._patterns)
 
     def raw_scan(self, data: bytes) -> int:
-        """Only folding and the Hyperscan pass (for benchmarks): the number of raw matches."""
-        return len(self._scanner.scan(FoldedDoc(data).folded)) if self._scanner else 0
+        """Only the Hyperscan pass (for benchmarks): the number of raw matches."""
+        if self._scanner is None:
+            return 0
+        buckets, overflow = self._scanner.scan(data)
+        return sum(map(len, buckets.values())) + sum(overflow.values())
 
     def _fingerprint_hits(self, data: bytes) -> list[Hit]:
         if not self._fingerprint_rules:
             return []
-        state = _ScanState(self, FoldedDoc(data), {})
+        state = _ScanState(self, data, {})
         return [h for ri in self._fingerprint_rules
                 if (h := self._evaluate(self._compiled[ri], state)) is not None]
 
@@ -262,15 +254,7 @@ class Engine:
         """Every rule that fires on `data` (UTF-8 text of one document part), in rule order."""
         if self._scanner is None or not data:
             return self._fingerprint_hits(data)
-        doc = FoldedDoc(data)
-        raw = self._scanner.scan(doc.folded)
-        by_pid: dict[int, list[tuple[int, int]]] = {}
-        for pid, s, e in raw:
-            bucket = by_pid.get(pid)
-            if bucket is None:
-                by_pid[pid] = [(s, e)]
-            else:
-                bucket.append((s, e))
+        by_pid, overflow = self._scanner.scan(data)
         touched: set[int] = set(self._fingerprint_rules)
         roles = self._roles
         for pid in by_pid:
@@ -282,7 +266,7 @@ class Engine:
                 touched.add(role[1])
         if not touched:
             return []
-        state = _ScanState(self, doc, by_pid)
+        state = _ScanState(self, data, by_pid, overflow)
         hits = []
         for ri in sorted(touched):
             hit = self._evaluate(self._compiled[ri], state)
@@ -298,14 +282,20 @@ class Engine:
         rule = cr.rule
         if rule.fingerprints:
             records = state.fingerprints(rule.fingerprints)
-            if len(records) < rule.min_records:
+            # A canary is a planted fake record: any sighting of one is critical, whatever
+            # the rule's own threshold and severity say.
+            canary = any(r.canary for r in records)
+            if len(records) < rule.min_records and not canary:
                 return None
-            return Hit(rule_id=rule.id, title=rule.title, severity=rule.severity,
+            return Hit(rule_id=rule.id, title=rule.title,
+                       severity="critical" if canary else rule.severity,
                        count=len(records), tags=rule.tags, fingerprint_set=rule.fingerprints,
                        records=records,
                        excerpt=f"{len(records)} record(s) of fingerprint set "
                                f"{rule.fingerprints!r} recognized")
         spans = self._spans(cr, state)
+        det_spans, scale = self._detector_spans(cr, state)
+        spans.extend(det_spans)
         if not spans:
             return None
         if any(state.word_positions(w) for w in cr.exclude):
@@ -316,7 +306,10 @@ class Engine:
                 return None
         kept = _non_overlapping(spans)
         values = {v for _, _, v in kept if v is not None}
-        count = len(values) + sum(1 for _, _, v in kept if v is None)
+        # Detector values: distinct, extrapolated when validation was capped. Text matches
+        # past the per-pattern cap were counted, not checked: added as they are.
+        count = (round(len(values) * scale) + sum(1 for _, _, v in kept if v is None)
+                 + sum(state.overflow.get(pid, 0) for pid in cr.pids))
         if count < rule.min_count:
             return None
         first = kept[0]
@@ -332,25 +325,31 @@ class Engine:
             role = self._roles[pid]
             kind = role[0]
             if kind == "kw":
-                spans.extend((s, e, None) for s, e in state.verified(pid, role[2], role[3], role[4]))
-            elif kind == "leet":
                 left, right = role[2], role[3]
-                spans.extend((s, e, None) for s, e in state.spans(pid)
+                spans.extend((s, e, None) for s, e in state.by_pid[pid]
                              if at_boundaries(data, s, e, left, right))
             elif kind == "rx":
-                spans.extend((s, e, None) for s, e in state.spans(pid))
+                spans.extend((s, e, None) for s, e in state.by_pid[pid])
             elif kind == "rxpy":
                 spans.extend(state.python_matches(cr.py_regexes[role[2]]))
             elif kind == "approx":
                 _, _, keyword, threshold, left, right = role
-                for s, e in state.spans(pid):
+                for s, e in state.by_pid[pid]:
                     if at_boundaries(data, s, e, left, right):
                         cand = data[s:e].decode("utf-8", "replace")
                         if fuzzy.score(cand, keyword) >= threshold:
                             spans.append((s, e, None))
-        for name in cr.rule.detectors:
-            spans.extend(state.detector(name))
         return spans
+
+    @staticmethod
+    def _detector_spans(cr: _CompiledRule, state: _ScanState) -> tuple[list[Span], float]:
+        spans: list[Span] = []
+        scale = 1.0
+        for name in cr.rule.detectors:
+            findings = state.detector(name)
+            spans.extend(findings.found)
+            scale = max(scale, findings.scale)
+        return spans, scale
 
 
 def _near(spans: list[Span], words: tuple[int, ...], window: int, state: _ScanState) -> list[Span]:
@@ -379,28 +378,31 @@ def _non_overlapping(spans: list[Span]) -> list[Span]:
 
 
 def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS) -> str:
-    """About `width` characters around data[start:end], redacted, on one line."""
-    ctx = max(0, (width - min(end - start, width)) // 2)
+    """About `width` characters around data[start:end], redacted, on one line.
+
+    A wider window is redacted first (so an identifier cut by the window edge is still
+    recognized and masked), with markers around the match; the final cut is made around the
+    markers, since redaction may change lengths.
+    """
+    end = min(end, start + width)
+    ctx = max(0, (width - (end - start)) // 2)
     a = max(0, start - ctx - _MARGIN)
     b = min(len(data), end + ctx + _MARGIN)
-    while a > 0 and (data[a] & 0xC0) == 0x80:
-        a -= 1
-    text = redact(data[a:b].decode("utf-8", "replace"))
-    if a > 0:
-        text = _drop_head(text, _MARGIN)
-    if b < len(data):
-        text = _drop_tail(text, _MARGIN)
-    text = "".join(c if c.isprintable() else " " for c in text)
-    text = " ".join(text.split())
-    return ("…" if a > 0 else "") + text + ("…" if b < len(data) else "")
-
-
-def _drop_head(text: str, n: int) -> str:
-    cut = text.find(" ", n)
-    return text[cut + 1:] if 0 <= cut < n + 24 else text[n:]
-
-
-def _drop_tail(text: str, n: int) -> str:
-    limit = len(text) - n
-    cut = text.rfind(" ", max(0, limit - 24), limit)
-    return text[:cut] if cut > 0 else text[:max(0, limit)]
+    text = (data[a:start].decode("utf-8", "replace") + "\x02"
+            + data[start:end].decode("utf-8", "replace") + "\x03"
+            + data[end:b].decode("utf-8", "replace"))
+    text = redact(text)
+    i, j = text.find("\x02"), text.find("\x03")
+    if i < 0 or j < i:  # markers swallowed by a redaction: keep the middle
+        i = j = len(text) // 2
+    left, mid, right = text[:i], text[i + 1:j], text[j + 1:]
+    if len(left) > ctx:
+        left = left[-ctx:]
+        cut = left.find(" ")
+        left = "…" + (left[cut + 1:] if 0 <= cut < 24 else left)
+    if len(right) > ctx:
+        right = right[:ctx]
+        cut = right.rfind(" ")
+        right = (right[:cut] if cut > len(right) - 24 else right) + "…"
+    out = (left + mid + right).replace("\x02", "").replace("\x03", "")
+    return _BLANKS.sub(" ", out).strip()

@@ -25,7 +25,8 @@ UNIQUE_KINDS: frozenset[str] = frozenset({"fr_nir", "email", "phone", "iban", "c
 
 _SEPARATORS = re.compile(r"[\s.\-_/]+")
 _NAME_SEPARATORS = re.compile(r"[\s.\-_'’`,;:/|]+")
-_EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}$")
+# The local part may hold non-ASCII letters (RFC 6531: "chlipała@..."); domains are ASCII/IDNA.
+_EMAIL = re.compile(r"^[\w!#$%&'*+/=?^`{|}~.-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}$")
 
 
 def fold(text: str) -> str:
@@ -128,6 +129,7 @@ _MONTHS = {
     "september": 9, "sep": 9, "sept": 9, "october": 10, "oct": 10, "november": 11, "nov": 11,
     "december": 12, "dec": 12,
 }
+MONTHS: dict[str, int] = _MONTHS  # folded month name -> number (fingerprint scans use it too)
 _DATE_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ].*)?$")
 _DATE_DMY = re.compile(r"^(\d{1,2})[-/. ](\d{1,2})[-/. ](\d{4})$")
 _DATE_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")

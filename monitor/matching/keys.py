@@ -20,7 +20,7 @@ import secrets
 from pathlib import Path
 
 from monitor.errors import FingerprintError
-from monitor.paths import is_private, write_secret
+from monitor.paths import ensure_state_dir, is_private, write_secret
 
 KEY_ENV = "LEAKMON_FINGERPRINT_KEY"
 KEY_FILE = "fingerprint.key"
@@ -85,7 +85,13 @@ def load_key(state_dir: Path, *, create: bool = True) -> bytes:
                 f"no fingerprint key: set ${KEY_ENV} or create {path} "
                 "(`leakmon fingerprints import` creates it)"
             )
-        write_secret(path, (secrets.token_hex(MIN_KEY_BYTES) + "\n").encode("ascii"))
+        ensure_state_dir(Path(state_dir))
+        try:
+            write_secret(path, (secrets.token_hex(MIN_KEY_BYTES) + "\n").encode("ascii"))
+        except OSError as e:
+            raise FingerprintError(
+                f"cannot create fingerprint key file {path}: {e.strerror}"
+            ) from None
     if not is_private(path):
         raise FingerprintError(
             f"fingerprint key file {path} is readable or writable by group or others; "

@@ -141,6 +141,7 @@ def load_rules(paths: Iterable[str | Path], *,
                 file_problems.append(RuleProblem(
                     rule.file, rule.id, rule.line,
                     f"duplicate rule id (first defined in {seen_ids[rule.id]})"))
+        file_problems.sort(key=lambda p: p.line or 0)
         result.problems.extend(file_problems)
         result.files.append(str(path))
         if any(p.severity == "error" for p in file_problems):
@@ -345,7 +346,7 @@ def _parse_rule(table: dict, file: str, span: tuple[int, int], lines: _Lines,
         c.error("near" if near else "exclude", "near/exclude do not apply to fingerprint rules")
 
     tests = _parse_tests(table.get("tests", []), c, span, lines)
-    if not tests and enabled and not c.problems:
+    if not tests and enabled and not any(p.severity == "error" for p in c.problems):
         c.error(None, "rule has no [[rules.tests]] example", "warning")
     if any(p.severity == "error" for p in c.problems) or rule_id is None:
         return None, c.problems

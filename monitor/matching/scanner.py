@@ -2,7 +2,7 @@
 
 The engine hands over a flat list of `Pattern`s (keywords, regexes, fuzzy variants, detector
 candidates, context words); the scanner compiles them into a single block-mode database and
-returns the raw `(pattern index, start, end)` matches. Python never walks the bytes itself.
+returns the raw matches bucketed by pattern. Python never walks the bytes itself.
 Each thread gets its own Hyperscan scratch space, so concurrent `scan` calls are safe.
 """
 
@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import hyperscan
 
 from monitor.errors import RuleFileError
-from monitor.matching.normalize import fold_bytes
 
 CASELESS = hyperscan.HS_FLAG_CASELESS
 SOM = hyperscan.HS_FLAG_SOM_LEFTMOST
 SINGLEMATCH = hyperscan.HS_FLAG_SINGLEMATCH
 MULTILINE = hyperscan.HS_FLAG_MULTILINE
+UTF8 = hyperscan.HS_FLAG_UTF8
 PREFILTER = hyperscan.HS_FLAG_PREFILTER
 
-Match = tuple[int, int, int]  # (pattern index, start, end); start is 0 without SOM
+MAX_MATCHES_PER_PATTERN = 50_000  # offsets kept per pattern and document; the rest counted
 
 
 @dataclass(slots=True, frozen=True)
@@ -89,18 +90,27 @@ class Scanner:
             self._local.scratch = scratch
         return scratch
 
-    def scan(self, data: bytes) -> list[Match]:
-        """Every match of every pattern in `data`, in the order Hyperscan reports them."""
+    def scan(self, data: bytes) -> tuple[dict[int, list[tuple[int, int]]], dict[int, int]]:
+        """Every match of every pattern in `data`, bucketed by pattern index as (start, end)
+        (start is 0 for patterns compiled without SOM), and per pattern the number of
+        matches past MAX_MATCHES_PER_PATTERN that were only counted (a hostile document of
+        one repeated word must not turn into gigabytes of offsets). Bucketing happens in the
+        callback: a second pass over the matches would double the per-match Python cost."""
         if self._db is None or not data:
-            return []
-        out: list[Match] = []
-        append = out.append
+            return {}, {}
+        buckets: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
+        overflow: defaultdict[int, int] = defaultdict(int)
+        cap = MAX_MATCHES_PER_PATTERN
 
         def on_match(pid: int, start: int, end: int, flags: int, context: object) -> None:
-            append((pid, start, end))
+            bucket = buckets[pid]
+            if len(bucket) < cap:
+                bucket.append((start, end))
+            else:
+                overflow[pid] += 1
 
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
-        return out
+        return buckets, overflow
 
 
 # --- operator regexes ---------------------------------------------------------------------
@@ -127,8 +137,8 @@ def plan_regex(expr: str, label: str = "") -> RegexPlan | str:
         py_err = None
     except re.error as e:
         python, py_err = None, str(e)
-    raw = fold_bytes(expr.encode("utf-8"))  # documents are scanned folded (é as e)
-    base = MULTILINE
+    raw = expr.encode("utf-8")
+    base = MULTILINE if expr.isascii() else MULTILINE | UTF8
     exact = Pattern(raw, base | SOM, label=label)
     hs_err = compile_error(exact)
     if hs_err is None:

@@ -70,9 +70,13 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
         if not p.parent.is_dir():
             raise StoreError(f"cannot open store {p}: folder {p.parent} does not exist")
         try:
-            fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-            os.chmod(p, 0o600)
+            # Create the file only when missing: opening and closing an existing database
+            # file would drop the POSIX locks other SQLite connections in this process hold.
+            if not p.exists():
+                with contextlib.suppress(FileExistsError):  # another process was quicker
+                    os.close(os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
             conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False,
                                    timeout=BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as e:

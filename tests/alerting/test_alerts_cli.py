@@ -131,6 +131,10 @@ def test_export_stix_bundle_validates(state, capsys, tmp_path):
         assert by_id[ref].type == "observed-data"
     note = next(o for o in bundle.objects if o.type == "note" and s1.id in o.object_refs)
     assert "Distinct records matched: 12" in note.content and "P10011" in note.content
+    # a second export describes the same objects (same ids), so a TIP versions them
+    code, out, _ = run(capsys, "alerts", "export", "--format", "stix")
+    again = stix2.parse(out, allow_custom=False)
+    assert sorted(o.id for o in again.objects) == sorted(by_id)
 
 
 def test_alerts_runs_as_a_command(state):

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import socket
-import sqlite3
 import threading
 
 import pytest
 
 from monitor.cli import main
-from monitor.daemon.doctor import FAIL, OK, run_checks, socks5_greeting
+from monitor.daemon.doctor import FAIL, OK, WARN, run_checks, socks5_greeting
+from monitor.daemon.lock import StateLock
 
 RULE = """\
 [[rules]]
@@ -163,27 +163,47 @@ items = "div.post"
         not_socks.close()
 
 
-def test_telegram_session_checks(setup):
-    tmp, state = setup
-    config = write_config(tmp, """
+def make_session(path, port: int) -> None:
+    """A real Telethon session file pointing its data center at 127.0.0.1:port."""
+    from telethon.crypto import AuthKey
+    from telethon.sessions import SQLiteSession
+
+    session = SQLiteSession(str(path.with_suffix("")))
+    session.set_dc(2, "127.0.0.1", port)
+    session.auth_key = AuthKey(b"\x01" * 256)
+    session.save()
+    session.close()
+    path.chmod(0o600)
+
+
+TELEGRAM = """
 [[sources]]
 name = "tg"
 type = "telegram"
 channel = "somechannel"
 api_id = 12345
 api_hash = "0123456789abcdef0123456789abcdef"
-""")
+"""
+
+
+def test_telegram_session_checks(setup):
+    tmp, state = setup
+    config = write_config(tmp, TELEGRAM)
     check = by_what(run_checks(config, state))["telegram session"]
     assert check.status == FAIL and "telegram login" in check.fix
-    session = state / "telegram.session"
-    with sqlite3.connect(session) as conn:
-        conn.execute("CREATE TABLE sessions (dc_id, server_address, port, auth_key, "
-                     "takeout_id)")
-        conn.execute("INSERT INTO sessions VALUES (2, '149.154.167.51', 443, ?, NULL)",
-                     (b"\x01" * 256,))
-    session.chmod(0o600)
+
+    make_session(state / "telegram.session", closed_port())  # Telegram unreachable
     found = by_what(run_checks(config, state))
     assert found["telegram session"].status == OK
-    session.chmod(0o644)
+    assert found["telegram login"].status == FAIL
+    assert "cannot reach Telegram" in found["telegram login"].detail
+
+    with StateLock(state):  # the daemon is using the session: do not open it a second time
+        found = by_what(run_checks(config, state))
+    assert found["telegram login"].status == WARN and "is using the session" in \
+        found["telegram login"].detail
+
+    (state / "telegram.session").chmod(0o644)
     found = by_what(run_checks(config, state))
-    assert found["telegram session file"].status == FAIL and "chmod 600" in found["telegram session file"].fix
+    assert found["telegram session file"].status == FAIL
+    assert "chmod 600" in found["telegram session file"].fix

@@ -90,9 +90,10 @@ def test_sigterm_lets_the_batch_in_hand_commit_and_restart_resumes(tmp_path):
     assert cursor_of(tmp_path, "chan") == 4  # batch 3 was never started
 
     second = ScriptedCollector("chan", batches=1)
+    due_now = make_runtime([{"name": "chan", "type": "test", "every": 0.1}])
 
     async def run2() -> int:
-        d = make_daemon(tmp_path, runtime, {"chan": second})
+        d = make_daemon(tmp_path, due_now, {"chan": second})
         task = asyncio.create_task(d.run())
         await wait_for(lambda: cursor_of(tmp_path, "chan") == 6)
         d.request_stop()
@@ -301,3 +302,22 @@ def test_metrics_endpoint_and_prune_job(tmp_path, caplog):
     assert 'leakmon_hits_total{source="a"} 2' in body
     assert 'leakmon_source_runs_total{source="a",outcome="ok"} 1' in body
     assert 'leakmon_outbox_backlog' in body
+
+
+def test_a_restart_waits_until_a_source_is_due(tmp_path):
+    runtime = make_runtime([{"name": "a", "type": "test", "every": "1h"},
+                            {"name": "b", "type": "test", "every": "1h"}])
+    with Store.open(tmp_path) as store:
+        store.record_source_run("a", True, 1)  # ran a minute ago, before the restart
+    b = ScriptedCollector("b")
+
+    async def main() -> datetime:
+        d = make_daemon(tmp_path, runtime, {"a": ScriptedCollector("a"), "b": b})
+        task = asyncio.create_task(d.run())
+        await wait_for(lambda: b.runs == 1)
+        nrt = d.scheduler.get_job("source:a").next_run_time
+        d.request_stop()
+        assert await task == 0
+        return nrt
+
+    assert asyncio.run(main()) > datetime.now(UTC) + timedelta(minutes=55)

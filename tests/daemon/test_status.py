@@ -61,3 +61,13 @@ def test_status_cli_json(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["sources"][0]["name"] == "paste"
     assert data["outbox_backlog"] == {"soc": 1}
+
+
+def test_a_once_pass_holding_the_lock_is_not_called_a_daemon(tmp_path):
+    from monitor.daemon.lock import StateLock
+
+    seed(tmp_path)
+    with StateLock(tmp_path):
+        report = gather_status(parse_config(CONFIG), tmp_path)
+    assert report.daemon_pid is None and report.lock_holder is not None
+    assert "a `leakmon once` pass" in render_status(report)

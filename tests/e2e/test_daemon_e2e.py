@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import string
@@ -164,7 +165,6 @@ secret = "env:E2E_WEBHOOK_SECRET"
 """)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
-    notify.settimeout(TIMEOUT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEAKMON_", "NOTIFY_"))}
     env.update(E2E_WEBHOOK_SECRET=hook.secret.decode(), NOTIFY_SOCKET=str(tmp_path / "notify.sock"),
                PYTHONUNBUFFERED="1")
@@ -174,13 +174,29 @@ secret = "env:E2E_WEBHOOK_SECRET"
         server.close()
 
 
-def notify_until(sock: socket.socket, key: str) -> list[str]:
-    seen = []
+def notify_until(sock: socket.socket, key: str, daemon: Daemon) -> list[str]:
+    """sd_notify messages received until one carries `key` (the daemon must stay alive)."""
+    seen: list[str] = []
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + TIMEOUT
+    while not any(line.startswith(f"{key}=") for m in seen for line in m.splitlines()):
+        if daemon.proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"no {key}= from the daemon:\n{daemon.log[-3000:]}")
+        try:
+            seen.append(sock.recv(4096).decode())
+        except TimeoutError:
+            continue
+    return seen
+
+
+def drain(sock: socket.socket) -> str:
+    sock.setblocking(False)
+    out = []
     while True:
-        msg = sock.recv(4096).decode()
-        seen.append(msg)
-        if any(line.startswith(f"{key}=") for line in msg.splitlines()):
-            return seen
+        try:
+            out.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return "\n".join(out)
 
 
 def test_daemon_end_to_end(world):
@@ -197,7 +213,7 @@ def test_daemon_end_to_end(world):
 
     # -- 1. planted leaks: one alert each ----------------------------------------------------
     d = Daemon(run, env, tmp)
-    assert any("READY=1" in m for m in notify_until(notify, "READY"))
+    assert any("READY=1" in m for m in notify_until(notify, "READY", d))
     wait_until(lambda: len(hook.alerts()) >= 2, "the two planted leaks to alert", daemon=d)
     inc_a = doc_incident(state, "paste", "PASTEaaa")
     inc_b = doc_incident(state, "tg-a", "1")
@@ -216,7 +232,9 @@ def test_daemon_end_to_end(world):
     # -- 3. SIGHUP with a broken rule file keeps the old rules ---------------------------------
     (tmp / "rules" / "org.toml").write_text(BROKEN_RULES)
     d.signal(signal.SIGHUP)
+    assert notify_until(notify, "RELOADING", d)
     wait_until(lambda: "reload rejected" in d.log, "the reload to be rejected", daemon=d)
+    assert any("reload FAILED" in m for m in notify_until(notify, "READY", d))
     assert "org.toml:1" in d.log  # names the file and the line
     leak_c, emails_c = leak("C", 3)
     tme.post_message("leaksa", leak_c)
@@ -238,7 +256,9 @@ def test_daemon_end_to_end(world):
                "the daemon to be in the middle of the new pastes", daemon=d)
     assert d.stop() == 0
     assert "finishing in-flight batches" in d.log
+    assert "source paste: stopping after batch" in d.log  # it really was mid-run
     first_log = d.log
+    assert "STOPPING=1" in drain(notify)
     feed.item_delay = 0.0
 
     d = Daemon(run, env, tmp)
@@ -250,6 +270,10 @@ def test_daemon_end_to_end(world):
 
     docs = documents(state)
     assert max(docs.values()) == 1  # no document recorded twice
+    # ... nor scanned and recorded twice: the runs' own counts add up to exactly the pastes
+    recorded = sum(int(m) for m in re.findall(r"source paste: run \w+: \d+ items, (\d+) documents",
+                                              first_log + d.log))
+    assert recorded == len(batch) + 2
     for key, _ in [*batch, ("PASTEaaa", ""), ("PASTEnz1", "")]:
         assert docs[("paste", key)] == 1, key  # and none lost
     alerts = hook.alerts()

@@ -15,7 +15,7 @@ import zlib
 import pytest
 
 from monitor.config import MatchingConfig
-from monitor.matching.extract import MB, Limits, Part, iter_parts, sniff
+from monitor.matching.extract import MB, Limits, Part, iter_parts, sniff, zip_entry_count
 
 LIMITS = Limits()
 
@@ -378,6 +378,35 @@ def test_nested_zip_bomb_is_bounded_by_the_total_unpacked_cap():
     assert any(p.skipped and "unpacked-size cap" in p.skipped for p in ps)
 
 
+def test_declared_entry_count_under_the_floor_is_left_to_zipfile():
+    data = bytearray(make_zip({f"m{i}.txt": b"x" for i in range(3)}))
+    assert zip_entry_count(bytes(data)) == 3
+    eocd = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, eocd + 8, 0xFFFE, 0xFFFE)  # 65,534: under 100,000
+    ps = parts(bytes(data), "odd.zip", Limits(max_archive_members=10))
+    assert [p.name for p in ps] == ["odd.zip!m0.txt", "odd.zip!m1.txt", "odd.zip!m2.txt"]
+
+
+def test_zip64_entry_count_is_read_from_the_zip64_record():
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", allowZip64=True) as z:
+        for i in range(3):
+            z.writestr(f"m{i}.txt", b"x")
+    data = bytearray(bio.getvalue())
+    eocd = data.rfind(b"PK\x05\x06")
+    # Rewrite as a zip64 directory claiming 5 million entries: a zip64 record + locator.
+    cd_size, cd_offset = struct.unpack_from("<II", data, eocd + 12)
+    z64 = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, 5_000_000, 5_000_000,
+                      cd_size, cd_offset)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, eocd, 1)
+    end = bytearray(data[eocd:])
+    struct.pack_into("<HH", end, 8, 0xFFFF, 0xFFFF)
+    crafted = bytes(data[:eocd]) + z64 + locator + bytes(end)
+    assert zip_entry_count(crafted) == 5_000_000
+    p = only(crafted, "z64.zip")
+    assert p.skipped and "declares 5000000 entries" in p.skipped
+
+
 def test_nested_members_count_against_one_member_budget():
     leaf = make_zip({f"f{i}.txt": b"x" for i in range(20)})
     outer = make_zip({f"l{i}.zip": leaf for i in range(20)})
@@ -407,3 +436,51 @@ def test_zip_header_lying_about_the_unpacked_size_is_handled():
 def test_raw_zlib_is_just_binary():
     p = only(zlib.compress(b"x" * 10000), "z")
     assert p.skipped
+
+
+def test_member_names_cannot_carry_terminal_escapes_or_newlines():
+    data = make_zip({"evil\x1b[2J\nFAKE LOG LINE\u202e.csv": b"a;b\n"})
+    (p,) = parts(data, "x.zip")
+    assert p.name == "x.zip!evil\\x1b[2J\\x0aFAKE LOG LINE\\u202e.csv"
+    assert p.name.isprintable()
+
+
+@pytest.mark.parametrize(("compress", "name"), [(bz2.compress, "b.txt.bz2"),
+                                                (lzma.compress, "x.txt.xz")])
+def test_bz2_and_xz_bombs_are_abandoned_on_ratio(compress, name):
+    p = only(compress(b"Z" * (6 * MB)), name)
+    assert p.skipped and "decompression bomb" in p.skipped
+
+
+def test_mutated_archives_never_raise():
+    """Flip, cut and splice bytes of valid archives: every outcome is a Part, never an error."""
+    import random
+
+    rng = random.Random(1234)
+    inner = make_zip({"in.csv": "nom;prénom\nDUPONT;Zoé\n".encode()})
+    seeds = [
+        make_zip({"a.csv": b"x;y\n" * 50, "n.zip": inner}),
+        gzip.compress(b"line\n" * 200),
+        make_tar({"a.txt": b"hello " * 100, "z.zip": inner}, "w:gz"),
+        make_tar({"a.txt": b"plain tar " * 50}),
+        bz2.compress(b"bz " * 300),
+        lzma.compress(b"xz " * 300),
+    ]
+    limits = Limits(max_unpacked_bytes=MB, max_document_bytes=64 * 1024)
+    for _ in range(600):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randrange(1, 6)):
+            op = rng.randrange(3)
+            i = rng.randrange(len(data))
+            if op == 0:
+                data[i] = rng.randrange(256)
+            elif op == 1:
+                del data[i:i + rng.randrange(1, 64)]
+            else:
+                data[i:i] = rng.randbytes(rng.randrange(1, 16))
+            if not data:
+                data = bytearray(b"PK")
+        for p in iter_parts(bytes(data), "fuzz", limits):
+            assert isinstance(p, Part)
+            p.data.decode("utf-8")
+            assert (p.skipped is None) or p.data == b""

@@ -43,7 +43,7 @@ def test_import_reports_and_exits_1_on_error_rows(tmp_path, csv_path, capsys):
     assert code == 1  # line 5 has no id
     assert "fingerprint set 'patients': 3 records (1 canary) from 4 rows of patients.csv" in out
     assert "keyed hashes and record ids only" in out
-    assert "1 row(s) with unusable values" in err and "column 'tel': 1 (lines 4)" in err
+    assert "1 row(s) with unusable values" in err and "column 'tel': 1 (line 4)" in err
     assert "line 5: empty id; row left out" in err
     state = tmp_path / "state"
     key_file = state / "fingerprint.key"

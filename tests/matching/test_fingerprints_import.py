@@ -192,3 +192,14 @@ def test_info_list_remove_and_loading_errors(tmp_path, monkeypatch):
     assert list_sets(state) == []
     with pytest.raises(FingerprintError, match="existing sets: none"):
         remove_set(state, "patients")
+
+
+def test_damaged_set_is_a_clear_error(tmp_path):
+    state, key, report = do_import(tmp_path)
+    (report.path / "weak.npy").unlink()
+    with pytest.raises(FingerprintError, match=r"cannot read weak\.npy"):
+        FingerprintSet.load(state, "patients", key)
+    (report.path / "meta.json").write_text("{not json")
+    with pytest.raises(FingerprintError, match="cannot read"):
+        FingerprintSet.load(state, "patients", key)
+    assert list_sets(state) == []  # a broken folder is left out of the listing

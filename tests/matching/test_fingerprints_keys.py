@@ -25,6 +25,12 @@ def test_key_file_created_0600_and_reused(tmp_path):
     assert bytes.fromhex(path.read_text().strip()) == key
 
 
+def test_key_created_in_a_new_state_dir(tmp_path):
+    state = tmp_path / "new" / "state"
+    assert len(load_key(state)) == 32
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+
 def test_no_key_without_create(tmp_path):
     with pytest.raises(FingerprintError, match="no fingerprint key"):
         load_key(tmp_path, create=False)

@@ -26,7 +26,8 @@ PEOPLE = [
      "tel": "+33 7 98 76 54 32"},
     {"id": "P5", "nom": "Lefèvre", "prenom": "Bérénice", "naissance": "1 août 1960",
      "ville": "Saint-Étienne"},
-    {"id": "P6", "nom": "Martin", "prenom": "Étienne", "naissance": "1960-08-01"},
+    {"id": "P6", "nom": "Martin", "prenom": "Étienne", "naissance": "1960-08-01",
+     "email": "étienne.martin@exemple.fr"},
 ]
 FIELDS = ["nir=fr_nir", "nom=last_name", "prenom=first_name", "naissance=date", "email=email",
           "tel=phone", "iban=iban", "carte=card", "ville=text"]
@@ -100,6 +101,12 @@ def test_every_date_form(fs, date):
     assert ids(fs, f"LEFEVRE;Bérénice;{date};Lyon") == ["P5"]
 
 
+def test_non_ascii_email(fs):
+    assert ids(fs, "ÉTIENNE.MARTIN@EXEMPLE.FR:motdepasse123") == ["P6"]
+    assert ids(fs, "contact: étienne.martin@exemple.fr;") == ["P6"]
+    assert ids(fs, "tienne.martin@exemple.fr") == []
+
+
 def test_names_with_apostrophes_and_accents(fs):
     assert ids(fs, "N'DIAYE Aissatou 03/03/1975") == ["P4"]
     assert ids(fs, "('N''Diaye','Aïssatou','1975-03-03')") == ["P4"]
@@ -128,6 +135,20 @@ def test_json_pretty_and_lines(fs):
     lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
     assert ids(fs, lines) == ["P4", "P5"]
     assert ids(fs, json.dumps(records, ensure_ascii=False)) == ["P4", "P5"]  # one line
+
+
+def test_pretty_json_after_other_text_and_crlf(fs):
+    records = [{"id": 1, "person": {"nom": "Lefèvre", "prenom": "Bérénice"},
+                "naissance": "01/08/1960", "ville": "Lyon"},
+               {"id": 2, "person": {"nom": "MARTIN", "prenom": "Paul"}, "naissance": "1960-08-01"}]
+    pretty = json.dumps(records, indent=4, ensure_ascii=False)
+    doc = "name;first;dob\nDURAND;Paul;1960-08-01\n\n" + pretty + "\n"
+    assert ids(fs, doc) == ["P5"]
+    assert ids(fs, doc.replace("\n", "\r\n")) == ["P5"]
+    # objects must stay apart: P5's names in one object, its birth date in the next
+    swapped = [{"nom": "Lefèvre", "prenom": "Bérénice", "naissance": "1999-01-01"},
+               {"nom": "MARTIN", "prenom": "Paul", "naissance": "01/08/1960"}]
+    assert ids(fs, json.dumps(swapped, indent=2, ensure_ascii=False)) == []
 
 
 def test_sql_extended_insert_keeps_tuples_apart(fs):
@@ -214,3 +235,50 @@ def test_hostile_inputs(fs):
     assert fs.match(digits) == []
     broken = b"DUPONT;Jean-Pierre;12/03/1985" + b"\xff\xfe\xc3"
     assert [m.record_id for m in fs.match(broken)] == ["P1"]
+
+
+def test_same_first_and_last_name_needs_both(tmp_path):
+    key = os.urandom(32)
+    state = tmp_path / "state"
+    build_set(state, "s", [(2, {"id": "F1", "nom": "François", "prenom": "François",
+                                "naissance": "2003-02-09"})], id_column="id",
+              fields=[FieldSpec.parse(f) for f in ("nom=last_name", "prenom=first_name",
+                                                   "naissance=date")], key=key)
+    fs = FingerprintSet.load(state, "s", key)
+    assert ids(fs, "Pasquier;François;09/02/2003") == []
+    assert ids(fs, "FRANCOIS;François;09/02/2003") == ["F1"]
+    assert ids(fs, "François François 09/02/2003") == ["F1"]
+
+
+def test_concurrent_matching_gives_the_serial_results(fs):
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = [f"DUPONT;Jean-Pierre;12/03/1985\n{i}" for i in range(20)]
+    docs += [f"mail {i}: famille.legall@example.fr;Yann" for i in range(20)]
+    docs += [f"LEFEVRE Bérénice 1 août 1960 #{i}" for i in range(20)]
+    serial = [fs.match(d.encode()) for d in docs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda d: fs.match(d.encode()), docs))
+    assert parallel == serial
+    assert {m.record_id for ms in serial for m in ms} == {"P1", "P3", "P5"}
+
+
+def test_fields_run_together_in_space_separated_dumps(fs):
+    assert ids(fs, "DURAND Paul 1985 06 12 34 56 78 Lyon") == ["P1"]
+    assert ids(fs, f"né le 12 mars 1986 {SPACED_NIR} à Lyon") == ["P1"]
+    assert ids(fs, "carte 4970 1012 3456 7893 1234 5678") == ["P1"]
+    assert ids(fs, f"0612345678 {SPACED_NIR} 12 rue de la Paix") == ["P1"]
+    got = by_id(fs, f"x 0612345678 {SPACED_NIR} y")["P1"]
+    assert set(got.fields) == {"fr_nir", "phone"}
+
+
+def test_no_phone_made_up_from_digit_soup(tmp_path):
+    key = os.urandom(32)
+    state = tmp_path / "state"
+    build_set(state, "s", [(2, {"id": "T1", "tel": "06 26 49 07 95"})], id_column="id",
+              fields=[FieldSpec.parse("tel=phone")], key=key)
+    fs = FingerprintSet.load(state, "s", key)
+    assert ids(fs, "appel au 06 26 49 07 95") == ["T1"]
+    # "06.26.490.795" sits inside a dotted NIR next to a date: not a phone number
+    assert ids(fs, "Paris Cécile 1976-06-21 2.76.06.26.490.795.57") == []
+    assert ids(fs, "ref 2.76.06.26.490.795.57.12.34") == []

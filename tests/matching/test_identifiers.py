@@ -54,9 +54,14 @@ def test_email_lower_case(written):
     assert normalize("email", written) == "jean.dupont@example.fr"
 
 
+def test_email_non_ascii_local_part():
+    assert normalize("email", "Salvador.Chlipała@LaPoste.net") == "salvador.chlipała@laposte.net"
+
+
 def test_email_invalid():
     assert normalize("email", "jean.dupont.example.fr") is None
     assert normalize("email", "jean@localhost") is None
+    assert normalize("email", "jean dupont@example.fr") is None
 
 
 @pytest.mark.parametrize("written", [

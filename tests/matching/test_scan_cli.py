@@ -347,3 +347,91 @@ def test_human_output_is_a_table_per_document_and_a_summary(work, capsys):
     assert lines[-1].startswith("scanned 3 document(s)")
     assert "2 hit(s) in 1 document(s) (1 high, 1 medium); 1 part(s) skipped" in lines[-1]
     assert NIR not in out and NIR_SPACED not in out
+
+
+# --- the loader (shared with the daemon) ---------------------------------------------------
+
+
+def test_loader_drops_only_the_rule_whose_fingerprint_set_is_missing(work, caplog, monkeypatch):
+    from monitor.config import load_config
+    from monitor.matching.loader import load_engine
+
+    monkeypatch.setenv("LEAKMON_FINGERPRINT_KEY", "ab" * 32)
+    (work / "fp.toml").write_text(
+        '[[rules]]\nid = "fp.gone"\ntitle = "x"\nseverity = "high"\nfingerprints = "gone"\n')
+    with caplog.at_level("WARNING", logger="monitor.matching.loader"):
+        loaded = load_engine(load_config(None), work / "state",
+                             rule_paths=[work / "rules.toml", work / "fp.toml"])
+    ids = {r.id for r in loaded.ruleset.rules}
+    assert ids == {"org.mention", "nir.any"}
+    (problem,) = [p for p in loaded.problems if p.rule_id == "fp.gone" and "not used" in p.message]
+    assert problem.line == 1 and "gone" in problem.message and "not used" in problem.message
+    assert any("fp.toml:1" in r.getMessage() and "fp.gone" in r.getMessage()
+               for r in caplog.records)
+    assert [h.rule_id for h in loaded.engine.scan(b"Dedalus Biologie")] == ["org.mention"]
+
+
+def test_loader_reads_rules_and_sets_from_the_config(work, monkeypatch):
+    from monitor.config import load_config
+    from monitor.matching.loader import load_engine
+
+    (work / "leakmon.toml").write_text('rules = ["rules.toml"]\n')
+    loaded = load_engine(load_config(work / "leakmon.toml"), work / "state")
+    assert {r.id for r in loaded.ruleset.rules} == {"org.mention", "nir.any"}
+    assert loaded.fingerprint_sets == {}
+    assert not (work / "state").exists()  # no set needed: the state dir is not touched
+
+
+def test_implicit_fingerprint_rule_id_does_not_collide(work, monkeypatch):
+    from monitor.config import load_config
+    from monitor.matching.fingerprints import FieldSpec, build_set
+    from monitor.matching.loader import load_engine
+
+    monkeypatch.setenv("LEAKMON_FINGERPRINT_KEY", "ab" * 32)
+    state = work / "state"
+    state.mkdir(mode=0o700)
+    build_set(state, "staff", [(2, {"id": "S1", "mail": "a.b@example.fr"})], id_column="id",
+              fields=[FieldSpec("mail", "email")], key=bytes.fromhex("ab" * 32))
+    (work / "taken.toml").write_text(
+        '[[rules]]\nid = "fingerprints.staff"\ntitle = "kw"\nseverity = "low"\n'
+        'keywords = ["zzz"]\n')
+    loaded = load_engine(load_config(None), state, rule_paths=[work / "taken.toml"],
+                         fingerprint_names=["staff"])
+    rules = {r.id: r for r in loaded.ruleset.rules}
+    assert rules["fingerprints.staff.2"].fingerprints == "staff"
+    (hit,) = [h for h in loaded.engine.scan(b"mail: A.B@example.fr") if h.fingerprint_set]
+    assert [r.record_id for r in hit.records] == ["S1"]
+
+
+def test_output_is_inert_on_a_terminal(work, capsys):
+    hostile = "Dedalus Biologie \x1b]0;pwned\x07 \x9b31m \u202egnp.exe\n"
+    (work / "h.zip").write_bytes(make_zip({"a\x1b[2Jb.txt": hostile.encode()}))
+    assert scan("--rules", "rules.toml", "h.zip") == 0
+    human = capsys.readouterr().out
+    assert scan("--rules", "rules.toml", "--json", "h.zip") == 0
+    raw_json = capsys.readouterr().out
+    for out in (human, raw_json):
+        assert not any(c in out for c in "\x1b\x07\x9b\u202e")
+    (doc,) = json_lines(raw_json)
+    assert doc["parts"][0]["name"] == "h.zip!a\\x1b[2Jb.txt"
+    assert doc["hits"][0]["rule"] == "org.mention"
+
+
+def test_an_engine_failure_on_one_document_does_not_stop_the_others(work, capsys, monkeypatch):
+    from monitor.matching.engine import Engine
+
+    real_scan = Engine.scan
+
+    def flaky(self, data):
+        if b"explode" in data:
+            raise ZeroDivisionError("boom")
+        return real_scan(self, data)
+
+    monkeypatch.setattr(Engine, "scan", flaky)
+    (work / "a.txt").write_text("explode")
+    (work / "b.txt").write_text(HIT_TEXT)
+    rc = scan("--rules", "rules.toml", "--json", "a.txt", "b.txt")
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert "leakmon: error: scanning a.txt failed: ZeroDivisionError: boom" in err
+    assert [d["path"] for d in json_lines(out)] == ["b.txt"]

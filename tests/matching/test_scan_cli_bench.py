@@ -5,23 +5,32 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from bench.corpus import Generator, fmt_date, fmt_nir, fmt_phone
-from bench.run import accuracy
-from monitor.matching.identifiers import is_valid
+# `bench` is a top-level folder of the repository, not part of the installed package:
+# importable under `python -m pytest` (cwd on sys.path) and, with this, under plain `pytest`.
+ROOT = str(Path(__file__).resolve().parents[2])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from bench.corpus import Generator, fmt_date, fmt_nir, fmt_phone  # noqa: E402
+from bench.run import accuracy  # noqa: E402
+from monitor.matching.identifiers import is_valid  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus")
-    manifest = Generator(out, 0.6, 300, seed=3).run()
-    return out, manifest
+    gen = Generator(out, 0.6, 300, seed=3)
+    manifest = gen.run()
+    return out, manifest, gen
 
 
 def test_records_are_unique_and_hold_valid_identifiers(corpus):
-    out, manifest = corpus
+    out, manifest, _ = corpus
     with open(out / "records.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == manifest["records"] == 300
@@ -33,7 +42,7 @@ def test_records_are_unique_and_hold_valid_identifiers(corpus):
 
 
 def test_every_planted_record_is_really_in_its_document(corpus):
-    out, _ = corpus
+    out, _, _ = corpus
     truth = json.loads((out / "truth.json").read_text())
     with open(out / "records.csv", newline="") as fh:
         rows = {r["id"]: r for r in csv.DictReader(fh)}
@@ -47,7 +56,7 @@ def test_every_planted_record_is_really_in_its_document(corpus):
 
 
 def test_same_seed_same_bytes(tmp_path, corpus):
-    out, _ = corpus
+    out, _, _ = corpus
     again = tmp_path / "again"
     Generator(again, 0.6, 300, seed=3).run()
     for path in sorted((out / "docs").iterdir()):
@@ -75,3 +84,23 @@ def test_accuracy_counts_pairs_of_document_and_record():
     assert acc["recall"] == pytest.approx(2 / 3) and acc["precision"] == pytest.approx(2 / 3)
     assert acc["missed_examples"] == [["a", "2"]]
     assert acc["false_positive_examples"] == [["b", "9"]]
+
+
+def test_near_misses_resemble_our_records_but_are_not_them(corpus):
+    from bench.corpus import ascii_fold
+
+    _, manifest, gen = corpus
+    assert manifest["near_misses"] > 0
+    ours = gen.ours
+    nirs, phones, emails = ({p.nir for p in ours}, {p.phone for p in ours},
+                            {p.email for p in ours})
+    triples = {(ascii_fold(p.last), ascii_fold(p.first), p.dob) for p in ours}
+    last_names = {p.last for p in ours}
+    resembling = 0
+    for _ in range(300):
+        m = gen._near_miss()
+        assert m.nir not in nirs and m.phone not in phones and m.email not in emails
+        assert (ascii_fold(m.last), ascii_fold(m.first), m.dob) not in triples
+        assert is_valid("fr_nir", m.nir) and is_valid("phone", m.phone)
+        resembling += m.last in last_names
+    assert resembling > 100  # most share a name with one of ours: a real precision test

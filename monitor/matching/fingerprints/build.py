@@ -175,8 +175,8 @@ def build_set(state_dir: Path, name: str, rows: Iterable[tuple[int, Mapping[str,
             strong_h.append(h)
             strong_r.append(index)
         weak_flat.extend(weak)
-        is_canary = bool(canary_column) and (row.get(canary_column) or "").strip().casefold() in _TRUE
-        canary.append(1 if is_canary else 0)
+        flag = (row.get(canary_column) or "") if canary_column else ""
+        canary.append(1 if flag.strip().casefold() in _TRUE else 0)
 
     n = len(ids)
     report.records = n
@@ -228,8 +228,10 @@ def _arrays(ids: list[bytes], canary: array, strong_h: array, strong_r: array,
         combo = weak[rec, last_j] + weak[rec, date_j]  # uint64 arithmetic wraps mod 2^64
         corder = np.argsort(combo, kind="stable")
         combo_h, combo_r = combo[corder], rec[corder]
+        dob_h = np.unique(weak[rec, date_j])
     else:
         combo_h, combo_r = np.zeros(0, np.uint64), np.zeros(0, np.uint32)
+        dob_h = np.zeros(0, np.uint64)
     return {
         "canary": np.frombuffer(canary, dtype=np.uint8).copy(),
         "strong_h": sh[order],
@@ -237,6 +239,7 @@ def _arrays(ids: list[bytes], canary: array, strong_h: array, strong_r: array,
         "weak": weak,
         "combo_h": combo_h,
         "combo_r": combo_r,
+        "dob_h": dob_h,
     }
 
 

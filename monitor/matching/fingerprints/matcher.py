@@ -19,16 +19,16 @@ from monitor.errors import FingerprintError
 from monitor.matching.fingerprints.candidates import Extractor
 from monitor.matching.fingerprints.hashing import Hasher
 from monitor.matching.fingerprints.storage import load_array, read_meta, set_dir
-from monitor.matching.identifiers import KINDS
+from monitor.matching.identifiers import KINDS, UNIQUE_KINDS
 from monitor.matching.keys import key_id
 from monitor.models import RecordMatch
 
-_MASK = (1 << 64) - 1
 # How much one matching field says about the record being ours (see _confidence).
 WEIGHTS: dict[str, float] = {
     "fr_nir": 0.95, "iban": 0.95, "card": 0.95, "email": 0.85, "phone": 0.8,
     "last_name": 0.3, "first_name": 0.2, "date": 0.3, "text": 0.1,
 }
+_ROWS_PER_BATCH = 16384  # rows cut into names at once in _combo_matches
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 
 
@@ -40,6 +40,27 @@ def _confidence(fields: set[str], shared_by: int = 1) -> float:
         w = WEIGHTS.get(kind, 0.1)
         miss *= 1.0 - (w / shared_by if shared_by > 1 and len(fields) == 1 else w)
     return round(1.0 - miss, 3)
+
+
+def _lookup(table: np.ndarray, owners: np.ndarray,
+            queries: np.ndarray) -> list[tuple[int, list[int]]]:
+    """(index in `queries`, owners) of each query found in the sorted `table`.
+
+    Queries are sorted first, so the binary searches walk the table in order (it is large and
+    memory-mapped: random probes miss the cache); only hits (rare) pay for a second search.
+    """
+    if table.size == 0 or queries.size == 0:
+        return []
+    order = np.argsort(queries, kind="stable")
+    ordered = queries[order]
+    left = np.searchsorted(table, ordered, side="left")
+    hit = np.flatnonzero(table[np.minimum(left, table.size - 1)] == ordered)
+    if hit.size == 0:
+        return []
+    right = np.searchsorted(table, ordered[hit], side="right")
+    return [(i, owners[lo:hi].tolist())
+            for i, lo, hi in zip(order[hit].tolist(), left[hit].tolist(), right.tolist(),
+                                 strict=True)]
 
 
 @dataclass(slots=True)
@@ -63,7 +84,9 @@ class FingerprintSet:
         self.records = int(meta["records"])
         self.weak_kinds: list[str] = list(meta.get("weak_kinds", []))
         self._hasher = Hasher(key)
-        self._extractor = Extractor(self._hasher, region=meta.get("region", "FR"))
+        kinds = {f.get("kind") for f in meta.get("fields", [])}
+        self._extractor = Extractor(self._hasher, region=meta.get("region", "FR"),
+                                    kinds=kinds & UNIQUE_KINDS, dates="date" in kinds)
         self._strong_h = load_array(path, "strong_h")
         self._strong_r = load_array(path, "strong_r")
         self._combo_h = load_array(path, "combo_h")
@@ -76,15 +99,23 @@ class FingerprintSet:
                 if (path / "ids.bin").stat().st_size else np.zeros(0, np.uint8)
         except OSError as e:
             raise FingerprintError(f"fingerprint set {name!r}: cannot read ids.bin: {e}") from None
-        if self._weak.shape != (self.records, len(self.weak_kinds)) \
-                or self._canary.shape[0] != self.records or self._ids_off.shape[0] != self.records + 1:
+        if (self._weak.shape != (self.records, len(self.weak_kinds))
+                or self._canary.shape[0] != self.records
+                or self._ids_off.shape[0] != self.records + 1):
             raise FingerprintError(
                 f"fingerprint set {name!r} at {path} is inconsistent (array sizes differ from "
                 "meta.json); import it again"
             )
+        if (path / "dob_h.npy").exists():
+            self._dob_h = load_array(path, "dob_h")
+        else:  # sets written before dob_h.npy existed: derived below
+            self._dob_h = np.zeros(0, np.uint64)
         last_j, first_j, date_j = meta.get("name_dob_columns") or (None, None, None)
         self._last_j, self._first_j, self._date_j = last_j, first_j, date_j
         self._has_combo = bool(meta.get("name_dob")) and self._combo_h.size > 0
+        if self._has_combo and not (path / "dob_h.npy").exists():
+            ok = self._weak[:, date_j] != 0
+            self._dob_h = np.unique(self._weak[ok, date_j])
 
     @classmethod
     def load(cls, state_dir: Path, name: str, key: bytes) -> FingerprintSet:
@@ -107,11 +138,13 @@ class FingerprintSet:
 
     # -- matching -----------------------------------------------------------------------
 
-    def _owners(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For each hash: [left, right) range of its owners in the strong table."""
-        left = np.searchsorted(self._strong_h, hashes, side="left")
-        right = np.searchsorted(self._strong_h, hashes, side="right")
-        return left, right, np.flatnonzero(right > left)
+    def _owners(self, hashes: np.ndarray) -> list[tuple[int, list[int]]]:
+        """(index in `hashes`, owner records) of each hash present in the strong table.
+
+        The queries are sorted first so that the binary searches walk the (large, mmapped)
+        table in order, and only the few hits pay for a second search (their right bound).
+        """
+        return _lookup(self._strong_h, self._strong_r, hashes)
 
     def match(self, data: bytes) -> list[RecordMatch]:
         """Records of this set found in `data` (UTF-8 text of one document part).
@@ -135,14 +168,11 @@ class FingerprintSet:
 
         # 1. unique identifiers
         shared: list[tuple[int, int, list[int]]] = []  # (row, hash, owners) with > 1 owner
-        if cand.strong_hashes:
-            hashes = np.array(cand.strong_hashes, dtype=np.uint64)
-            left, right, found = self._owners(hashes)
-            for i in found.tolist():
-                owners = self._strong_r[left[i]:right[i]].tolist()
-                r = cand.strong_rows[i]
+        if cand.strong_hashes.size:
+            for i, owners in self._owners(cand.strong_hashes):
+                r = int(cand.strong_rows[i])
                 kind = cand.strong_kinds[i]
-                h = cand.strong_hashes[i]
+                h = int(cand.strong_hashes[i])
                 rw = row(r)
                 for rec in owners:
                     rw.strong.setdefault(rec, set()).add((kind, h))
@@ -152,28 +182,10 @@ class FingerprintSet:
         # 2. last name + first name + birth date on the same row
         combo_hits: dict[int, set[int]] = {}  # row -> records
         view: bytes | None = None
-        if self._has_combo and cand.dates:
+        if self._has_combo and cand.date_rows.size and self._dob_h.size:
             view = ex.phrase_view(data, cand.emails)
-            sums: list[int] = []
-            sum_rows: list[int] = []
-            for r, dates in cand.dates.items():
-                start, end = cand.row_span(r, size)
-                names = ex.names_in(view, start, end)
-                if not names:
-                    continue
-                if r in rows:
-                    rows[r].names = names
-                for d in dates:
-                    sums.extend([(d + n) & _MASK for n in names])
-                    sum_rows.extend([r] * len(names))
-            if sums:
-                arr = np.array(sums, dtype=np.uint64)
-                left = np.searchsorted(self._combo_h, arr, side="left")
-                right = np.searchsorted(self._combo_h, arr, side="right")
-                for i in np.flatnonzero(right > left).tolist():
-                    for rec in self._combo_r[left[i]:right[i]].tolist():
-                        combo_hits.setdefault(sum_rows[i], set()).add(rec)
-            for r in combo_hits:
+            for r, recs in self._combo_matches(cand, view).items():
+                combo_hits[r] = recs
                 row(r)
 
         if not any(rw.strong for rw in rows.values()) and not combo_hits:
@@ -181,6 +193,46 @@ class FingerprintSet:
         if view is None:
             view = ex.phrase_view(data, cand.emails)
         return self._decide(data, view, cand, rows, shared, combo_hits)
+
+    def _combo_matches(self, cand, view: bytes) -> dict[int, set[int]]:
+        """Records whose last name and birth date are on the same row: row -> records.
+
+        Only rows holding the birth date of some record are cut into names (chat time stamps,
+        order dates ... are skipped without hashing a word). Each (name, birth date) pair of a
+        row gives the sum the set stores for a record; all sums are looked up at once.
+        """
+        dob = self._dob_h
+        pos = np.minimum(np.searchsorted(dob, cand.date_hashes), dob.size - 1)
+        birth = dob[pos] == cand.date_hashes
+        date_rows, date_hashes = cand.date_rows[birth], cand.date_hashes[birth]  # rows ascending
+        if not date_rows.size:
+            return {}
+        candidates = np.unique(date_rows).tolist()
+        ex = self._extractor
+        rows_text = ex.row_phrases(view, cand.bounds)
+        hits: dict[int, set[int]] = {}
+        for at in range(0, len(candidates), _ROWS_PER_BATCH):  # bounded memory per batch
+            name_h, name_rows = ex.names_of_rows(rows_text, candidates[at:at + _ROWS_PER_BATCH])
+            # pair every name of a row with every birth date of that row (usually one)
+            lo = np.searchsorted(date_rows, name_rows, side="left")
+            per = np.searchsorted(date_rows, name_rows, side="right") - lo
+            first = np.repeat(np.cumsum(per) - per, per)
+            which = np.repeat(lo, per) + (np.arange(first.size) - first)
+            # last-name hash + birth-date hash, as build.py stored them (uint64 wraps mod 2**64)
+            sums = np.repeat(name_h, per) + date_hashes[which]
+            pair_rows = np.repeat(name_rows, per)
+            for i, recs in _lookup(self._combo_h, self._combo_r, sums):
+                hits.setdefault(int(pair_rows[i]), set()).update(recs)
+        return hits
+
+    def _names_distinct(self, view: bytes, rw: _Row, rec: int) -> bool:
+        """A record whose first and last names are the same ("François François") needs
+        the name twice on the row; one "François" is not both of them."""
+        last_j, first_j = self._last_j, self._first_j
+        name = int(self._weak[rec, last_j])
+        if name != int(self._weak[rec, first_j]):
+            return True
+        return self._extractor.name_count(view, rw.start, rw.end, name) >= 2
 
     @staticmethod
     def _support(strong: set[tuple[str, int]] | tuple, weak: set[str] | tuple,
@@ -204,7 +256,7 @@ class FingerprintSet:
                 if h in rw.names:
                     out.add(kind)
             elif kind == "date":
-                if h in cand.dates.get(r, ()):
+                if h in cand.dates_on(r):
                     out.add(kind)
             else:
                 if rw.texts is None:
@@ -229,7 +281,8 @@ class FingerprintSet:
                 fields = weak.get((r, rec))
                 if fields is None:
                     fields = self._weak_fields(data, view, cand, rw, r, rec)
-                if {"last_name", "first_name", "date"} <= fields:
+                if {"last_name", "first_name", "date"} <= fields and \
+                        self._names_distinct(view, rw, rec):
                     weak[(r, rec)] = fields
 
         # A shared identifier names the owners the row corroborates best (a family in one

@@ -9,6 +9,8 @@
     weak.npy       uint64[N, W]: keyed hashes of weak fields per record (0 = empty)
     combo_h.npy    uint64, sorted: (last name hash + birth date hash) mod 2^64 per record
     combo_r.npy    uint32: record index of each combo_h entry
+    dob_h.npy      uint64, sorted, distinct: birth date hashes of the name+date records (rows
+                   whose dates are none of these are not searched for names)
 
 Only keyed hashes and record ids are written; arrays are plain .npy so that loading is an mmap
 (a 10^6-record set opens in milliseconds). A set is written in a temporary folder and renamed

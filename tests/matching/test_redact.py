@@ -1,0 +1,96 @@
+"""Redaction: no identifier, secret or password survives in an excerpt."""
+
+from __future__ import annotations
+
+import re
+import string
+
+from _idgen import cards, ibans, nirs, spaced, spaced_nir
+
+from monitor.matching.redact import redact
+
+
+def digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def test_nir_keeps_only_sex_birth_and_department():
+    v = nirs(1)[0]
+    out = redact(f"patient {spaced_nir(v)} ok")
+    assert out == f"patient {v[0]} {v[1:3]} {v[3:5]} {v[5:7]} *** *** ** ok"
+    assert v not in digits(redact(f"nir={v}"))
+
+
+def test_iban_card_phone_masked():
+    i, c = ibans(1)[0], cards(1)[0]
+    text = f"iban {spaced(i)} / {i} carte {spaced(c)} / {c} tel +33 6 12 34 56 78 ou 0612345678"
+    out = redact(text)
+    for value in (i, c, "612345678"):
+        assert value not in out.replace(" ", "")
+    assert "FR" in out and "+33" in out
+    assert not re.search(r"\d{5,}", out.replace(" ", ""))  # no long digit run left
+
+
+def test_email_local_part_and_combo_passwords():
+    out = redact("jean.dupont@example.fr:Sup3rS3cret!\nmarie@free.fr;hunter22\nroot:toor1234")
+    assert "jean.dupont" not in out and "j***@example.fr" in out
+    for secret in ("Sup3rS3cret!", "hunter22", "toor1234"):
+        assert secret not in out
+    assert "root:********" in out
+
+
+def test_secrets_masked_keeping_their_kind():
+    body = "".join(string.ascii_letters[i % 52] for i in range(64))
+    text = (f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----\n"
+            "AKIAQ2WERTY3UIOP4ASD ghp_aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gI3kM5 "
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx "
+            "password = letmein42 api_key: 9f8e7d6c5b4a")
+    out = redact(text)
+    assert body not in out and "[REDACTED]" in out
+    assert "AKIA************" in out and "Q2WERTY" not in out
+    assert "ghp_************" in out and "aB3dE5gH7" not in out
+    assert "xoxb-" in out and "AbCdEfGh" not in out
+    assert "letmein42" not in out and "9f8e7d6c5b4a" not in out
+
+
+def test_long_base64_blob_masked():
+    blob = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9w"
+    assert blob not in redact(f"hash {blob} end")
+
+
+def test_idempotent_and_plain_text_untouched():
+    plain = "Réunion jeudi à 14h, salle 3 : ordre du jour en pièce jointe."
+    assert redact(plain) == plain
+    once = redact(f"{nirs(1)[0]} a@b.fr:pass1234")
+    assert redact(once) == once
+
+
+def test_no_identifier_survives_bulk():
+    rows = [(v, spaced_nir(v)) for v in nirs(20, seed=5)]
+    rows += [(v, spaced(v)) for v in ibans(20, seed=5) + cards(20, seed=5)]
+    vals = [v for v, _ in rows]
+    text = "\n".join(f"{i};{v};{sp}" for i, (v, sp) in enumerate(rows))
+    out = digits(redact(text))
+    for v in vals:
+        assert digits(v) not in out
+
+
+def test_dump_rows_lose_names_places_and_birth_dates():
+    rows = [
+        "DUPONT;Jean;12/03/1985;Paris",
+        "INSERT INTO patients VALUES ('MARTIN','Anne','1985-03-12','Dr Leroy');",
+        '{"nom": "Martin", "prenom": "Anne", "ddn": "12.03.1985"}',
+        "MARTIN, Anne | 12 mars 1985 | Lyon",
+        "LEROY\tPaul\t1990-07-01\tNantes",
+    ]
+    out = redact("\n".join(rows))
+    for value in ("DUPONT", "Jean", "MARTIN", "Martin", "Anne", "Paris", "Leroy", "Lyon",
+                  "LEROY", "Paul", "Nantes", "12/03", "03-12", "12.03", "mars", "07-01"):
+        assert value not in out, value
+    assert '"nom": "M' in out  # JSON keys stay readable: they name the columns
+
+
+def test_prose_keeps_its_words_but_not_birth_dates():
+    out = redact("fuite de la base Dedalus Biologie, 500k lignes, née le 12/03/1985")
+    assert out.startswith("fuite de la base Dedalus Biologie")
+    assert "12/03" not in out and "1985" in out

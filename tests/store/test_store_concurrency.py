@@ -1,0 +1,57 @@
+"""Two connections (the daemon and a CLI command) and a Store handed between threads."""
+
+from __future__ import annotations
+
+import threading
+
+from monitor.store import Store
+
+
+def test_a_writer_waits_for_the_other_connections_transaction(tmp_path):
+    daemon, cli, reader = Store.open(tmp_path), Store.open(tmp_path), Store.open(tmp_path)
+    inside, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def long_batch():
+        with daemon.transaction():
+            daemon.save_cursor("tg", "1")
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=long_batch)
+    t.start()
+    inside.wait(10)
+
+    def cli_write():
+        cli.set_meta("k", "v")  # BEGIN IMMEDIATE blocks on the busy timeout, then succeeds
+        done.set()
+
+    w = threading.Thread(target=cli_write)
+    w.start()
+    assert not done.is_set()  # still blocked while the batch is open (it cannot finish first)
+    assert reader.get_source_state("tg").cursor is None  # WAL: readers see the last commit
+    release.set()
+    t.join(10)
+    w.join(10)
+    assert done.is_set()
+    assert cli.get_source_state("tg").cursor == "1" and daemon.get_meta("k") == "v"
+    for s in (daemon, cli, reader):
+        s.close()
+
+
+def test_store_can_be_used_from_a_worker_thread(tmp_path):
+    store = Store.open(tmp_path)
+    errors: list[BaseException] = []
+
+    def work():
+        try:
+            store.record_source_run("tg", True, 3)
+            store.save_cursor("tg", "9")
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(10)
+    assert errors == []
+    assert store.get_source_state("tg").cursor == "9"
+    store.close()
