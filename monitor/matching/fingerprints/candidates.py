@@ -235,6 +235,7 @@ class Extractor:
             ids.append(_HS_NIR2AB)
         self._hs_ids = tuple(ids)
         self._date_cache: dict[bytes, int | None] = {}
+        self._no_reading: set[bytes] = set()  # digit runs that are no identifier
         self._iso_cache: dict[str, int] = {}  # bounded by the calendar: ~73k days in 1800-2099
         self._phrase_cache = _PhraseCache(self.phrase_hashes)
         self._word_cache: dict[bytes, str] = {}
@@ -291,11 +292,22 @@ class Extractor:
 
     def _number_messages(self, raw: bytes) -> list[tuple[str, bytes]]:
         """(kind, hashed message) readings of a run of digits with ` .-` separators, for the
-        kinds the set holds. (Not cached: in dumps nearly every number is new, and a cache
-        of them cost more memory than it saved time; repeats are hashed once per document.)"""
+        kinds the set holds.
+
+        Runs that read as nothing are remembered: chat time stamps ("2024-10-31 00") come
+        back on every line. Readings themselves are not cached: in dumps nearly every number
+        is new (repeats are hashed once per document, see `_hash_distinct`).
+        """
+        if raw in self._no_reading:
+            return []
         kinds = self.kinds
-        return [(kind, _PREFIX[kind] + value) for kind, value in self._number_values(raw)
-                if kind in kinds]
+        out = [(kind, _PREFIX[kind] + value) for kind, value in self._number_values(raw)
+               if kind in kinds]
+        if not out:
+            if len(self._no_reading) > _CACHE_LIMIT:
+                self._no_reading.clear()
+            self._no_reading.add(raw)
+        return out
 
     def _number_values(self, raw: bytes) -> list[tuple[str, bytes]]:
         """(kind, hashed form) readings of a run of digits with optional ` .-` separators."""
@@ -499,6 +511,7 @@ class Extractor:
         their messages are added only when the set holds e-mails."""
         emails: list[tuple[int, int]] = []
         hashed = self._emails
+        prefix = _PREFIX["email"]
         at = data.find(b"@")
         while at != -1:
             if at > 0 and _LOCAL_CHAR[data[at - 1]]:  # "@user" mentions stop here
@@ -508,10 +521,8 @@ class Extractor:
                 if back and dom:
                     start = at - back.end()
                     if hashed:
-                        local = data[start:at].decode("utf-8", "ignore").lstrip(".")
-                        email = f"{local}@{dom.group().decode('ascii')}".lower()
                         positions.append(start)
-                        messages.append(_PREFIX["email"] + email.encode("utf-8"))
+                        messages.append(prefix + _email_form(data[start:at], dom.group()))
                         kinds.append("email")
                     emails.append((start, dom.end()))
             at = data.find(b"@", at + 1)
@@ -564,6 +575,17 @@ class Extractor:
         """Name-gram hashes of view[start:end] (a row of `phrase_view`), bounded per row."""
         pieces = view[start:min(end, start + MAX_ROW)].split()[:MAX_PHRASES_PER_ROW]
         return set().union(*map(self._phrase_cache.__getitem__, pieces))
+
+
+def _email_form(local: bytes, domain: bytes) -> bytes:
+    """The hashed form of an e-mail address read in a document: lower-case, local part
+    without leading dots. ASCII (nearly all) stays bytes; UTF-8 local parts are lowered as
+    text, like identifiers.normalize does at import."""
+    email = local.lstrip(b".") + b"@" + domain
+    if email.isascii():
+        return email.lower()
+    text = local.decode("utf-8", "ignore").lstrip(".") + "@" + domain.decode("ascii")
+    return text.lower().encode("utf-8")
 
 
 def _hash_distinct(hasher: Hasher, messages: list[bytes]) -> np.ndarray:
