@@ -157,6 +157,23 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     return cfg
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def resolve_secret(value: str, *, where: str) -> str:
+    """`env:VARNAME` -> that variable's value, else `value` itself: tokens and secrets can stay
+    out of the config file. ConfigError naming `where` when the variable is unset or empty."""
+    if not value.startswith("env:"):
+        return value
+    var = value[4:]
+    if not _ENV_NAME.fullmatch(var):
+        raise ConfigError(f"{where}: {value!r} is not a valid env:VARNAME reference")
+    resolved = os.environ.get(var)
+    if not resolved:
+        raise ConfigError(f"{where}: environment variable {var} is not set or empty")
+    return resolved
+
+
 def _expect(value: Any, typ: type, where: str) -> Any:
     if not isinstance(value, typ):
         raise ConfigError(f"{where}: expected {typ.__name__}, got {value!r}")

@@ -12,7 +12,6 @@ inclusive, so those ids are skipped on the next run.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -33,26 +32,12 @@ from monitor.collectors.base import (
     opt,
 )
 from monitor.collectors.http_client import FetchResult, HttpClient, make_client
-from monitor.config import Config, parse_duration
-from monitor.errors import ConfigError
+from monitor.config import Config, parse_duration, resolve_secret
 from monitor.models import Document
 
 log = logging.getLogger(__name__)
 
 KEYS = frozenset({"api_url", "token", "max_pages", "max_files", "initial_window"})
-
-
-def resolve_secret(value: str | None, where: str) -> str | None:
-    """`env:NAME` reads the environment (secrets stay out of the config file)."""
-    if value is None:
-        return None
-    if value.startswith("env:"):
-        name = value[4:]
-        secret = os.environ.get(name)
-        if not secret:
-            raise ConfigError(f"{where}: token refers to ${name}, which is not set")
-        return secret
-    return value
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -76,7 +61,8 @@ class GistsCollector(Collector):
         super().__init__(source)
         o, where = source.options, source.where
         self.api_url = opt(o, "api_url", str, "https://api.github.com", where).rstrip("/")
-        token = resolve_secret(opt(o, "token", str, None, where), where)
+        token = opt(o, "token", str, None, where)
+        token = resolve_secret(token, where=f"{where}: token") if token else None
         self.max_pages = opt(o, "max_pages", int, 10, where)
         self.max_files = opt(o, "max_files", int, 10, where)
         self.initial_window = parse_duration(opt(o, "initial_window", str, "1h", where),

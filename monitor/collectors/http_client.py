@@ -19,10 +19,8 @@ request. Those are
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +31,7 @@ import httpx
 from monitor.collectors.base import CollectorDeferred
 from monitor.config import NetworkConfig
 from monitor.errors import CollectorError
+from monitor.net import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +74,6 @@ class FetchResult:
 def is_onion(url: str | httpx.URL) -> bool:
     host = httpx.URL(str(url)).host.lower().rstrip(".")
     return host == "onion" or host.endswith(".onion")
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _proxy_hostport(proxy: str) -> str:

@@ -35,7 +35,7 @@ from monitor.collectors.base import (
     opt,
     require,
 )
-from monitor.config import Config
+from monitor.config import Config, resolve_secret
 from monitor.errors import CollectorError, ConfigError
 from monitor.models import Document
 
@@ -65,8 +65,8 @@ def api_credentials(config: Config, table: dict[str, Any] | None = None) -> tupl
     api_hash: Any = next((t["api_hash"] for t in tables if t.get("api_hash")), None)
     api_id = api_id or os.environ.get(ENV_API_ID)
     api_hash = api_hash or os.environ.get(ENV_API_HASH)
-    if isinstance(api_hash, str) and api_hash.startswith("env:"):
-        api_hash = os.environ.get(api_hash[4:])
+    if isinstance(api_hash, str):
+        api_hash = resolve_secret(api_hash, where="telegram api_hash")
     if not api_id or not api_hash:
         raise ConfigError(
             "Telegram api_id/api_hash missing: set api_id and api_hash in a [[sources]] table "

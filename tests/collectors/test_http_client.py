@@ -8,9 +8,10 @@ import pytest
 from collectors.conftest import run
 from collectors.servers import Reply, Socks5Proxy, free_port, gzip_reply
 from monitor.collectors import CollectorDeferred
-from monitor.collectors.http_client import make_client, parse_retry_after
+from monitor.collectors.http_client import make_client
 from monitor.config import parse_config
 from monitor.errors import CollectorError
+from monitor.net import parse_retry_after
 
 
 async def fetch(client, url, **kw):

@@ -177,5 +177,5 @@ def test_gists_last_request_of_the_window_stops_paging(server, config):
 
 def test_gists_missing_token_env_is_a_config_error(server, config, monkeypatch):
     monkeypatch.delenv("NOPE_TOKEN", raising=False)
-    with pytest.raises(ConfigError, match=r"source 'gh': token refers to \$NOPE_TOKEN"):
+    with pytest.raises(ConfigError, match=r"source 'gh'.*token: environment variable NOPE_TOKEN is not set"):
         gists(server, config, token="env:NOPE_TOKEN")

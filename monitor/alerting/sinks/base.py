@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-import os
-import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from monitor.alerting.notification import Notification
-from monitor.config import Config, parse_duration
+from monitor.config import Config, parse_duration, resolve_secret
 from monitor.errors import ConfigError, SinkError
 from monitor.models import SEVERITIES, severity_rank
 
@@ -200,19 +198,6 @@ class TableReader:
         if value is None:
             return None
         return resolve_secret(value, where=f"{self.where}: {key}")
-
-
-def resolve_secret(value: str, *, where: str) -> str:
-    """`env:VARNAME` -> the variable's value (ConfigError when unset or empty); else `value`."""
-    if not value.startswith("env:"):
-        return value
-    var = value[4:]
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
-        raise ConfigError(f"{where}: {value!r} is not a valid env:VARNAME reference")
-    resolved = os.environ.get(var)
-    if not resolved:
-        raise ConfigError(f"{where}: environment variable {var} is not set or empty")
-    return resolved
 
 
 def mask_url(url: str) -> str:

@@ -3,13 +3,11 @@ HTTP answers into "delivered", "try again later" or "trying again cannot help"."
 
 from __future__ import annotations
 
-import email.utils
-import time
-
 import httpx
 
 from monitor import __version__
 from monitor.alerting.sinks.base import SinkDeliveryError
+from monitor.net import parse_retry_after
 
 USER_AGENT = f"leakmon/{__version__}"
 # 408 Request Timeout, 425 Too Early and 429 Too Many Requests are worth retrying; every other
@@ -49,15 +47,3 @@ def transport_error(sink: str, target: str, exc: httpx.HTTPError) -> SinkDeliver
     return SinkDeliveryError(f"sink {sink!r}: cannot reach {target}: {kind}: {exc}"[:500])
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

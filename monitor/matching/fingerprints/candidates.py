@@ -13,8 +13,10 @@ one-line JSON arrays; the member lines of pretty-printed JSON objects are joined
   joined by spaces, hyphens, apostrophes) are cut at spaces into 1- to 3-word grams, compacted
   and hashed.
 
-Python only touches candidates; hashes of repeated dates and name phrases are cached (bounded).
-Nothing here is written anywhere.
+Only the kinds the set holds are read. Python only touches candidates: the identifiers of a
+document are hashed in one loop, each distinct one once; dates (per written form and per ISO
+day), words, short name phrases and digit runs that read as nothing are cached (bounded, in
+memory only). Nothing here is written anywhere.
 """
 
 from __future__ import annotations
@@ -125,6 +127,17 @@ def _scratch(ids: tuple[int, ...]) -> tuple[hyperscan.Database, hyperscan.Scratc
     if scratch is None or scratch[0] is not db:
         scratch = scratches[ids] = (db, hyperscan.Scratch(db))
     return scratch
+
+
+_DIGIT = frozenset(b"0123456789")
+_ALNUM = _DIGIT | frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _skip_context(data: bytes, start: int, first: frozenset[int]) -> int:
+    """Where the candidate reported at `start` begins: Hyperscan's start includes the byte of
+    left context, unless the match is at the start of a line (then the candidate's own first
+    byte, a digit or letter, is at `start`). One anchored match instead of two."""
+    return start if data[start] in first else start + 1
 
 
 def _collect(id_: int, start: int, end: int, flags: int, found: list[int]) -> None:
@@ -470,7 +483,7 @@ class Extractor:
                     messages.append(message)
                     kinds.append(kind)
             elif id_ == _HS_DATE:
-                m = _DATE.match(data, start) or _DATE.match(data, start + 1)
+                m = _DATE.match(data, _skip_context(data, start, _DIGIT))
                 if m is None:
                     continue
                 raw = m.group()
@@ -482,7 +495,7 @@ class Extractor:
                     date_pos.append(m.start())
                     date_hashes.append(h)
             elif id_ == _HS_IBAN:
-                m = _IBAN.match(data, start) or _IBAN.match(data, start + 1)
+                m = _IBAN.match(data, _skip_context(data, start, _ALNUM))
                 if m is None:
                     continue
                 last_end[id_] = m.end()
@@ -496,7 +509,7 @@ class Extractor:
                 messages.append(_PREFIX["iban"] + compact)
                 kinds.append("iban")
             else:
-                m = _NIR_2AB.match(data, start) or _NIR_2AB.match(data, start + 1)
+                m = _NIR_2AB.match(data, _skip_context(data, start, _DIGIT))
                 if m is None:
                     continue
                 last_end[id_] = m.end()

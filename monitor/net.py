@@ -1,0 +1,23 @@
+"""HTTP details shared by collectors and sinks (which otherwise know nothing of each other)."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if
+    absent or unreadable. A date in the past means no wait (0.0)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
