@@ -9,6 +9,7 @@ import pytest
 def _isolated_env(monkeypatch, tmp_path):
     """Each test gets its own state dir and no inherited key or state location."""
     monkeypatch.delenv("LEAKMON_FINGERPRINT_KEY", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     monkeypatch.setenv("LEAKMON_STATE_DIR", str(tmp_path / "state"))
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)

@@ -3,7 +3,8 @@
 Fingerprints are HMAC-SHA-256 of normalized field values. Without the key, a stolen set is
 useless to an attacker (they cannot test guesses such as "is Jean Dupont born 1985-03-12 in
 it?"); with it, they can. So the key lives apart from the sets when possible: in
-`LEAKMON_FINGERPRINT_KEY` (e.g. a systemd credential or a vault-injected variable), else in
+`LEAKMON_FINGERPRINT_KEY` (e.g. a vault-injected variable), else in a systemd credential
+(`LoadCredential=fingerprint.key:...`, read from `$CREDENTIALS_DIRECTORY`), else in
 `<state_dir>/fingerprint.key`, created once with 32 random bytes and mode 0600. The key is never
 logged and never appears in an error message.
 """
@@ -24,6 +25,7 @@ from monitor.paths import ensure_state_dir, is_private, write_secret
 
 KEY_ENV = "LEAKMON_FINGERPRINT_KEY"
 KEY_FILE = "fingerprint.key"
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"  # set by systemd for LoadCredential=
 MIN_KEY_BYTES = 32
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -70,7 +72,8 @@ def key_path(state_dir: Path) -> Path:
 
 
 def load_key(state_dir: Path, *, create: bool = True) -> bytes:
-    """The fingerprint key: $LEAKMON_FINGERPRINT_KEY, else `<state_dir>/fingerprint.key`.
+    """The fingerprint key: $LEAKMON_FINGERPRINT_KEY, else the systemd credential
+    `fingerprint.key`, else `<state_dir>/fingerprint.key`.
 
     With `create`, a missing key file is created (32 random bytes, hex, mode 0600). A key file
     that group or others can read is refused: a key that leaked makes every set guessable.
@@ -78,6 +81,11 @@ def load_key(state_dir: Path, *, create: bool = True) -> bytes:
     env = os.environ.get(KEY_ENV)
     if env is not None and env.strip():
         return parse_key(env, where=f"${KEY_ENV}")
+    credentials = os.environ.get(CREDENTIALS_ENV)
+    if credentials and (Path(credentials) / KEY_FILE).is_file():
+        # systemd made this file readable by the service only; its mode is systemd's business.
+        credential = Path(credentials) / KEY_FILE
+        return parse_key(credential.read_bytes(), where=f"systemd credential {credential}")
     path = key_path(state_dir)
     if not path.exists():
         if not create:

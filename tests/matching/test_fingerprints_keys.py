@@ -91,3 +91,15 @@ def test_hasher_is_hmac_sha256():
     assert h.hash(b"email", "a@b.fr") == expected
     long_key = os.urandom(100)  # longer than the block: hashed first, as RFC 2104 says
     assert Hasher(long_key).digest(b"x") == hmac.new(long_key, b"x", hashlib.sha256).digest()
+
+
+def test_systemd_credential_key_is_used_before_the_state_file(tmp_path, monkeypatch):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "fingerprint.key").write_text("ab" * 32 + "\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    state = tmp_path / "state"
+    assert load_key(state) == bytes.fromhex("ab" * 32)
+    assert not (state / "fingerprint.key").exists()  # no second key made beside it
+    monkeypatch.setenv("LEAKMON_FINGERPRINT_KEY", "cd" * 32)
+    assert load_key(state) == bytes.fromhex("cd" * 32)  # the variable still comes first
