@@ -385,6 +385,9 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS) -> st
     markers, since redaction may change lengths.
     """
     end = min(end, start + width)
+    # Markers inside a token (an e-mail, a combo line) would stop the redaction patterns from
+    # recognising it: move them out to the surrounding white space first.
+    start, end = _snap_to_blanks(data, start, end)
     ctx = max(0, (width - (end - start)) // 2)
     a = max(0, start - ctx - _MARGIN)
     b = min(len(data), end + ctx + _MARGIN)
@@ -394,8 +397,10 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS) -> st
     text = redact(text)
     i, j = text.find("\x02"), text.find("\x03")
     if i < 0 or j < i:  # markers swallowed by a redaction: keep the middle
-        i = j = len(text) // 2
-    left, mid, right = text[:i], text[i + 1:j], text[j + 1:]
+        half = len(text) // 2
+        left, mid, right = text[:half], "", text[half:]
+    else:
+        left, mid, right = text[:i], text[i + 1:j], text[j + 1:]
     if len(left) > ctx:
         left = left[-ctx:]
         cut = left.find(" ")
@@ -405,4 +410,25 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS) -> st
         cut = right.rfind(" ")
         right = (right[:cut] if cut > len(right) - 24 else right) + "…"
     out = (left + mid + right).replace("\x02", "").replace("\x03", "")
-    return _BLANKS.sub(" ", out).strip()
+    # Redact again once the markers are gone: redaction is idempotent, and a token the
+    # markers still split is whole again here.
+    return _BLANKS.sub(" ", redact(out)).strip()
+
+
+_SNAP_LIMIT = 64  # bytes a marker may move to reach white space
+
+
+def _snap_to_blanks(data: bytes, start: int, end: int) -> tuple[int, int]:
+    lo = max(0, start - _SNAP_LIMIT)
+    cut = max(data.rfind(b" ", lo, start), data.rfind(b"\n", lo, start),
+              data.rfind(b"\t", lo, start))
+    if cut >= 0 or lo == 0:
+        start = cut + 1
+    hi = min(len(data), end + _SNAP_LIMIT)
+    stops = [i for i in (data.find(b" ", end, hi), data.find(b"\n", end, hi),
+                         data.find(b"\t", end, hi)) if i >= 0]
+    if stops:
+        end = min(stops)
+    elif hi == len(data):
+        end = hi
+    return start, end

@@ -94,3 +94,13 @@ def test_prose_keeps_its_words_but_not_birth_dates():
     out = redact("fuite de la base Dedalus Biologie, 500k lignes, née le 12/03/1985")
     assert out.startswith("fuite de la base Dedalus Biologie")
     assert "12/03" not in out and "1985" in out
+
+
+def test_excerpt_of_a_combo_list_keeps_every_address_whole_and_every_password_masked():
+    from monitor.matching.engine import excerpt
+
+    data = "\n".join(f"user{i}@gmail.com:motdepasse{i * 7919}xyz" for i in range(30)).encode()
+    out = excerpt(data, 0, 30)
+    assert "motdepasse" not in out
+    assert out.count("@gmail.com:********") >= 4  # no address loses a character to the cut
+    assert "@gmail.om" not in out
