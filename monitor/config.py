@@ -45,6 +45,7 @@ class MatchingConfig:
     max_archive_members: int = 1000
     max_unpacked_mb: float = 256.0  # total bytes unpacked from one archive (zip-bomb cap)
     max_archive_depth: int = 2  # archives inside archives
+    max_compression_ratio: float = 100.0  # unpacked:packed above this (after 4 MB) is a bomb
 
 
 @dataclass(slots=True)

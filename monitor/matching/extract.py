@@ -123,6 +123,7 @@ class Limits:
             max_archive_members=max(0, matching.max_archive_members),
             max_unpacked_bytes=max(0, int(matching.max_unpacked_mb * MB)),
             max_archive_depth=max(0, matching.max_archive_depth),
+            max_ratio=max(1.0, matching.max_compression_ratio),
         )
 
 

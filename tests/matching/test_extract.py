@@ -484,3 +484,11 @@ def test_mutated_archives_never_raise():
             assert isinstance(p, Part)
             p.data.decode("utf-8")
             assert (p.skipped is None) or p.data == b""
+
+
+def test_compression_ratio_cap_comes_from_the_config():
+    from monitor.config import parse_config
+
+    cfg = parse_config({"matching": {"max_compression_ratio": 20}})
+    assert Limits.from_config(cfg.matching).max_ratio == 20.0
+    assert Limits.from_config(parse_config({}).matching).max_ratio == 100.0
