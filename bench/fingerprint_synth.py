@@ -6,7 +6,7 @@ the same people in the shapes real dumps use (reordered columns, `; , | tab`, JS
 pretty JSON, SQL INSERT, UPPER-CASE names, `LAST, First`, spaced/dotted NIRs and phones, every
 date form), so a test can plant records and check they are found.
 
-    python -m monitor.matching.fingerprints.synth --records 1000000 --size-mb 50
+    python -m bench.fingerprint_synth --records 1000000 --size-mb 50
 
 measures import time, load time, matching MB/s, peak RSS, recall and precision.
 """
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from monitor.matching.fingerprints.build import FieldSpec, import_csv
 
-    ap = argparse.ArgumentParser(prog="python -m monitor.matching.fingerprints.synth")
+    ap = argparse.ArgumentParser(prog="python -m bench.fingerprint_synth")
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--size-mb", type=float, default=20)
     ap.add_argument("--chat-share", type=float, default=0.0,
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         import_s = round(time.perf_counter() - t0, 1)
         records = report.records
     total, planted = _write_corpus(work / "corpus", people, args.size_mb, 7, args.chat_share)
-    out = subprocess.run([sys.executable, "-m", "monitor.matching.fingerprints.synth", "--child",
+    out = subprocess.run([sys.executable, "-m", "bench.fingerprint_synth", "--child",
                           str(work / "state"), str(work / "corpus"), key.hex()],
                          check=True, capture_output=True, text=True)
     child = json.loads(out.stdout)
