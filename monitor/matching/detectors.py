@@ -47,6 +47,10 @@ class Detector:
     after: int = 8
     lines: bool = False
     custom: Callable[[bytes, int, int, str], list[Found]] | None = None
+    # Detectors scanned apart from the main database (bulk ones, see engine.py) share one
+    # Hyperscan pass when they have the same scan_group: digit-run triggers (NIR, card)
+    # scan ~40% faster together than apart; most other pairs are slower together.
+    scan_group: str = ""
 
 
 def _t(expr: bytes, flags: int = 0) -> Pattern:
@@ -166,10 +170,13 @@ DETECTORS: dict[str, Detector] = {
             re.compile(rb"(?<![0-9A-Za-z])" + _NIR + rb"(?![0-9A-Za-z])"),
             lambda m, r: identifiers.normalize("fr_nir", _text(m)),
             reach=24, after=2,
+            scan_group="digits",
         ),
         Detector(
             "iban", "IBAN, mod-97 checked",
-            (_t(rb"\b" + _IBAN_CC + rb"[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}"),),
+            # Any two capitals, no \b: ~15% faster than the country list with \b on the
+            # bench corpus (the precise pattern checks the country and the edges).
+            (_t(rb"[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}"),),
             re.compile(rb"(?<![A-Za-z0-9])" + _IBAN + rb"(?![A-Za-z0-9])"),
             lambda m, r: _shrinking(m, "iban", r, 15),
             reach=18, after=44,
@@ -180,6 +187,7 @@ DETECTORS: dict[str, Detector] = {
             re.compile(rb"(?<![0-9])" + _CARD + rb"(?![0-9])"),
             lambda m, r: _shrinking(m, "card", r, 12),
             reach=22, after=12,
+            scan_group="digits",
         ),
         Detector(
             "email", "e-mail address",
@@ -283,11 +291,15 @@ class Findings:
 
 
 def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
-         unseen: int = 0) -> Findings:
+         unseen: int = 0, *, enough: int | None = None,
+         max_validations: int = MAX_VALIDATIONS) -> Findings:
     """Validated matches of `detector` in the regions around its trigger match `ends`
     (offsets in `data`; `unseen` more triggers were counted but not kept). Regions are built
-    lazily in document order, so a dump with a million candidates costs MAX_VALIDATIONS
-    validations, not a million region objects."""
+    lazily in document order, so a dump with a million candidates costs `max_validations`
+    validations, not a million region objects. With `enough`, validation also stops once
+    that many distinct matches are confirmed (a bulk rule's threshold is proven); the count
+    is then extrapolated the same way as past the validation cap."""
+    limit = max(1, max_validations)
     ends = sorted(ends)
     found: dict[int, Found] = {}
     validations = 0
@@ -309,7 +321,7 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
             value = detector.validate(m, region)
             if value is not None:
                 found.setdefault(m.start(), (m.start(), m.end(), value))
-            if validations >= MAX_VALIDATIONS:
+            if validations >= limit or (enough is not None and len(found) >= enough):
                 return m.end()
         return -1
 
@@ -323,7 +335,7 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
             continue
         if re_ >= 0:
             reached = validate(rs, re_)
-            if reached >= 0 or validations >= MAX_VALIDATIONS:
+            if reached >= 0 or validations >= limit:
                 stopped_at = reached if reached >= 0 else re_
                 break
         rs, re_ = s2, e2

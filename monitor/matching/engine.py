@@ -6,12 +6,19 @@ document's bytes once, buckets the raw matches by pattern, and then only looks a
 whose patterns actually matched: per-document Python work grows with the number of matches,
 not with the number of rules or bytes. Word boundaries, fuzzy scores, detector checksums,
 `near`, `exclude` and `min_count` are all decided on those few positions.
+
+Two kinds of patterns stay out of the main database because they match too often to pay a
+Python callback per match: *bulk* detectors (those only used by rules with min_count >= 2
+and no `near`: NIR, IBAN, card, combo lines in the shipped rules) run in their own passes,
+chunk by chunk, and stop once their rules are proven (`_bulk_findings`); context words run
+only when a rule using them is evaluated, and for `near` only around its matches.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +35,13 @@ from monitor.models import Hit, RecordMatch
 EXCERPT_CHARS = 200
 _BLANKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]+")
 _MARGIN = 48  # extra bytes redacted then dropped, so identifiers cut at the edge are masked
+
+# Bulk detectors (see Engine._bulk_findings): documents up to BULK_CHUNK bytes are validated
+# exactly; larger ones are scanned in chunks cut after a newline (no trigger spans one), the
+# first BULK_CHUNK bytes, then twice as much each time up to BULK_CHUNK_MAX.
+BULK_CHUNK = 64 * 1024
+BULK_CHUNK_MAX = 1024 * 1024
+MAX_BULK_DETECTORS = 8  # each group is one more pass over the document
 
 
 class FingerprintSetLike(Protocol):
@@ -46,7 +60,8 @@ Span = tuple[int, int, str | None]  # start, end, detector value (None for text 
 #   ("rx", rule)                               operator regex, exact in Hyperscan
 #   ("rxpy", rule, regex index)                trigger: confirm with Python re
 #   ("det", detector name)                     detector trigger (end offsets only)
-#   ("word", word index)                       a near/exclude context word
+# Context words (near/exclude) are in a database of their own (_word_scanner), and bulk
+# detectors in one per scan group (_bulk_db): both are scanned only where needed.
 
 
 @dataclass(slots=True)
@@ -63,24 +78,47 @@ class _ScanState:
 
     __slots__ = ("_dets", "_fps", "_text", "_words", "by_pid", "data", "engine", "overflow")
 
+    # Context words live in their own database (Engine._word_scanner): they are only looked
+    # for when a rule with `near` or `exclude` is evaluated, and for `near` only in the
+    # windows around that rule's matches. Common words ("free" in every @free.fr address of
+    # a dump) would otherwise cost a Python callback each on every document.
+
     def __init__(self, engine: Engine, data: bytes, by_pid: dict[int, list[tuple[int, int]]],
-                 overflow: dict[int, int] | None = None):
+                 overflow: dict[int, int] | None = None,
+                 bulk: dict[str, det.Findings] | None = None):
         self.engine, self.data, self.by_pid = engine, data, by_pid
         self.overflow = overflow or {}
-        self._words: dict[int, list[int]] = {}
-        self._dets: dict[str, det.Findings] = {}
+        self._words: dict[int, list[int]] | None = None  # whole-document positions
+        self._dets: dict[str, det.Findings] = dict(bulk or {})
         self._fps: dict[str, list[RecordMatch]] = {}
         self._text: str | None = None
 
     def word_positions(self, word: int) -> list[int]:
-        """Start offsets of context word `word` on word boundaries, sorted."""
-        if word not in self._words:
-            pids, left, right = self.engine._word_pids[word]
-            data = self.data
-            self._words[word] = sorted(
-                s for pid in pids for s, e in self.by_pid.get(pid, ())
-                if at_boundaries(data, s, e, left, right))
-        return self._words[word]
+        """Start offsets of context word `word` on word boundaries in the whole document,
+        sorted (for `exclude`; scanned once per document, on first use)."""
+        if self._words is None:
+            self._words = self.words_in([(0, len(self.data))])
+        return self._words.get(word, [])
+
+    def words_in(self, ranges: list[tuple[int, int]]) -> dict[int, list[int]]:
+        """Word index -> sorted start offsets of context words lying wholly inside one of
+        `ranges` (disjoint, sorted), on word boundaries checked against the whole data."""
+        eng = self.engine
+        if eng._word_scanner is None:
+            return {}
+        data = self.data
+        out: dict[int, list[int]] = {}
+        for a, b in ranges:
+            by_pid, _ = eng._word_scanner.scan(data[a:b] if (a, b) != (0, len(data)) else data)
+            for pid, matches in by_pid.items():
+                word = eng._word_of_pid[pid]
+                _, left, right = eng._word_pids[word]
+                got = [a + s for s, e in matches if at_boundaries(data, a + s, a + e, left, right)]
+                if got:
+                    out.setdefault(word, []).extend(got)
+        for v in out.values():
+            v.sort()
+        return out
 
     def detector(self, name: str) -> det.Findings:
         if name not in self._dets:
@@ -132,7 +170,16 @@ class Engine:
         self._fingerprint_rules: list[int] = []
         self._word_index: dict[str, int] = {}
         self._word_pids: list[tuple[list[int], bool, bool]] = []
+        self._word_patterns: list[Pattern] = []
+        self._word_of_pid: list[int] = []  # pid in the word database -> word index
+        self._word_scanner: Scanner | None = None
+        self._word_max_len = 0
         self._scanner: Scanner | None = None
+        # Bulk detectors: name -> distinct valid values that prove every rule using it.
+        self._bulk_need: dict[str, int] = {}
+        self._bulk_groups: list[tuple[str, ...]] = []
+        self._bulk_dbs: dict[frozenset[str], tuple[Scanner, list[str]]] = {}
+        self._bulk_lock = threading.Lock()
 
     # --- building -----------------------------------------------------------------------
 
@@ -163,8 +210,53 @@ class Engine:
                     f"{rule.fingerprints!r} is not loaded (import it with `leakmon fingerprints "
                     f"import {rule.fingerprints} ...` or pass --fingerprints {rule.fingerprints})")
             eng._add_rule(rule)
-        eng._scanner = Scanner(eng._patterns)
+        eng._plan_detectors()
+        eng._scanner = Scanner(eng._patterns) if eng._patterns else None
+        eng._word_scanner = Scanner(eng._word_patterns) if eng._word_patterns else None
         return eng
+
+    def _plan_detectors(self) -> None:
+        """Put each detector's triggers in the main database, or keep it apart as a *bulk*
+        detector: every rule using it needs min_count >= 2 and no `near` (so its positions
+        only matter for counting). Bulk detectors are the ones whose triggers match
+        everywhere in dumps (digit runs, combo lines); scanned apart, in chunks, they stop
+        as soon as their rules are proven instead of costing a callback per candidate."""
+        bulk: dict[str, int] = {}
+        for name, ris in self._rules_by_detector.items():
+            rules = [self._compiled[ri].rule for ri in ris]
+            if all(r.min_count >= 2 and not r.near for r in rules):
+                bulk[name] = max(r.min_count for r in rules)
+        for name in sorted(bulk)[MAX_BULK_DETECTORS:]:
+            del bulk[name]
+        self._bulk_need = bulk
+        for name in self._rules_by_detector:
+            if name not in bulk:
+                self._det_pids[name] = [self._add(t, ("det", name))
+                                        for t in det.DETECTORS[name].triggers]
+        groups: dict[str, list[str]] = {}
+        for name in sorted(bulk):
+            groups.setdefault(det.DETECTORS[name].scan_group or name, []).append(name)
+        self._bulk_groups = [tuple(g) for g in groups.values()]
+        for g in self._bulk_groups:  # every subset: a group shrinks as detectors stop
+            for mask in range(1, 2 ** len(g)):
+                self._bulk_db(frozenset(n for i, n in enumerate(g) if mask >> i & 1))
+
+    def _bulk_db(self, names: frozenset[str]) -> tuple[Scanner, list[str]]:
+        """The database of the triggers of `names` (compiled once, shared by threads)."""
+        got = self._bulk_dbs.get(names)
+        if got is None:
+            with self._bulk_lock:
+                got = self._bulk_dbs.get(names)
+                if got is None:
+                    pats: list[Pattern] = []
+                    owner: list[str] = []
+                    for name in sorted(names):
+                        for t in det.DETECTORS[name].triggers:
+                            pats.append(t)
+                            owner.append(name)
+                    got = (Scanner(pats), owner)
+                    self._bulk_dbs[names] = got
+        return got
 
     def _add(self, pattern: Pattern, role: tuple[Any, ...]) -> int:
         self._patterns.append(pattern)
@@ -176,8 +268,14 @@ class Engine:
         if key not in self._word_index:
             left, right = edges_are_words(word)
             idx = len(self._word_pids)
-            pids = [self._add(Pattern(expr, CASELESS | SOM, label=f"word {word!r}"), ("word", idx))
-                    for expr in keyword_patterns(word)]
+            pids = []
+            for expr in keyword_patterns(word):
+                pids.append(len(self._word_patterns))
+                self._word_patterns.append(Pattern(expr, CASELESS | SOM, label=f"word {word!r}"))
+                self._word_of_pid.append(idx)
+                # Hyperscan literals may be longer than the word (escapes, variants): a
+                # generous bound on the byte length of one occurrence.
+                self._word_max_len = max(self._word_max_len, 4 * len(word.encode()) + 8)
             self._word_index[key] = idx
             self._word_pids.append((pids, left, right))
         return self._word_index[key]
@@ -223,9 +321,6 @@ class Engine:
             if name not in det.DETECTORS:
                 raise RuleFileError(f"{rule.file}:{rule.line}: rule {rule.id}: unknown detector "
                                     f"{name!r}")
-            if name not in self._det_pids:
-                self._det_pids[name] = [self._add(t, ("det", name))
-                                        for t in det.DETECTORS[name].triggers]
             self._rules_by_detector.setdefault(name, []).append(ri)
         cr.near = tuple(sorted({self._word(w) for w in rule.near}))
         cr.exclude = tuple(sorted({self._word(w) for w in rule.exclude}))
@@ -234,14 +329,100 @@ class Engine:
 
     @property
     def pattern_count(self) -> int:
-        return len(self._patterns)
+        """Hyperscan patterns compiled for the rules: main database, context words and the
+        bulk detectors' triggers (each counted once, not once per subset database)."""
+        bulk = sum(len(det.DETECTORS[n].triggers) for n in self._bulk_need)
+        return len(self._patterns) + len(self._word_patterns) + bulk
 
     def raw_scan(self, data: bytes) -> int:
-        """Only the Hyperscan pass (for benchmarks): the number of raw matches."""
-        if self._scanner is None:
-            return 0
-        buckets, overflow = self._scanner.scan(data)
-        return sum(map(len, buckets.values())) + sum(overflow.values())
+        """Only the Hyperscan passes (for benchmarks): the number of raw matches. The bulk
+        detectors' database runs over the whole document here (no early stop, which needs
+        validation)."""
+        n = 0
+        if self._scanner is not None:
+            buckets, overflow = self._scanner.scan(data)
+            n += sum(map(len, buckets.values())) + sum(overflow.values())
+        for group in self._bulk_groups if data else ():
+            buckets, overflow = self._bulk_db(frozenset(group))[0].scan(data)
+            n += sum(map(len, buckets.values())) + sum(overflow.values())
+        return n
+
+    def _bulk_findings(self, data: bytes) -> dict[str, det.Findings]:
+        """Findings of the bulk detectors, one Hyperscan pass per scan group (combined,
+        most triggers' bounded repeats make Hyperscan several times slower than apart;
+        `Detector.scan_group` names the ones measured to be cheaper together).
+
+        A document of at most BULK_CHUNK bytes is scanned and validated whole, exactly as
+        the other detectors. A larger one is scanned in chunks; a detector leaves the scan
+        once it has `need` distinct valid values (its rules are proven) or has spent
+        MAX_VALIDATIONS validations. Its count is then an estimate: what was found,
+        extrapolated first over the trigger matches of the chunk it stopped in, then by
+        bytes over the rest of the document. The excerpt is unaffected (chunks go in
+        document order, so the first valid value is always found).
+        """
+        out: dict[str, det.Findings] = {}
+        for group in self._bulk_groups:
+            out.update(self._bulk_group(group, data))
+        return out
+
+    def _bulk_group(self, group: tuple[str, ...], data: bytes) -> dict[str, det.Findings]:
+        region = self.phone_region
+        size = len(data)
+        if size <= BULK_CHUNK:
+            scanner, owner = self._bulk_db(frozenset(group))
+            buckets, overflow = scanner.scan(data)
+            ends: dict[str, list[int]] = {}
+            unseen: dict[str, int] = {}
+            for pid, lst in buckets.items():
+                name = owner[pid]
+                ends.setdefault(name, []).extend(e for _, e in lst)
+                unseen[name] = unseen.get(name, 0) + overflow.get(pid, 0)
+            return {name: det.find(det.DETECTORS[name], data, e, region, unseen[name])
+                    for name, e in ends.items()}
+        need = self._bulk_need
+        have: dict[str, dict[int, det.Found]] = {n: {} for n in group}
+        estimate = dict.fromkeys(group, 0.0)
+        budget = dict.fromkeys(group, det.MAX_VALIDATIONS)
+        closed_at: dict[str, int] = {}
+        open_ = set(group)
+        pos, chunk = 0, BULK_CHUNK
+        while pos < size and open_:
+            stop = pos + chunk
+            if stop >= size:
+                stop = size
+            else:
+                nl = data.find(b"\n", stop)
+                stop = size if nl < 0 else nl + 1
+            scanner, owner = self._bulk_db(frozenset(open_))
+            buckets, overflow = scanner.scan(data[pos:stop])
+            ends = {}
+            unseen = {}
+            for pid, lst in buckets.items():
+                name = owner[pid]
+                ends.setdefault(name, []).extend(pos + e for _, e in lst)
+                unseen[name] = unseen.get(name, 0) + overflow.get(pid, 0)
+            for name, e in ends.items():
+                got = have[name]
+                f = det.find(det.DETECTORS[name], data, e, region, unseen[name],
+                             enough=need[name] - len(got), max_validations=budget[name])
+                new = [x for x in f.found if x[0] not in got]
+                got.update((x[0], x) for x in new)
+                estimate[name] += len(new) * f.scale
+                # Validations spent: every candidate when the chunk was done, else a share.
+                budget[name] -= max(1, round((len(e) + unseen[name]) / f.scale))
+                if len(got) >= need[name] or budget[name] <= 0 or f.scale > 1.0:
+                    open_.discard(name)
+                    closed_at[name] = stop
+            pos, chunk = stop, min(chunk * 2, BULK_CHUNK_MAX)
+        out: dict[str, det.Findings] = {}
+        for name, got in have.items():
+            if not got:
+                continue
+            est = estimate[name]
+            if closed_at.get(name, size) < size:
+                est *= size / closed_at[name]
+            out[name] = det.Findings([got[k] for k in sorted(got)], max(1.0, est / len(got)))
+        return out
 
     def _fingerprint_hits(self, data: bytes) -> list[Hit]:
         if not self._fingerprint_rules:
@@ -252,21 +433,25 @@ class Engine:
 
     def scan(self, data: bytes) -> list[Hit]:
         """Every rule that fires on `data` (UTF-8 text of one document part), in rule order."""
-        if self._scanner is None or not data:
+        if (self._scanner is None and not self._bulk_need) or not data:
             return self._fingerprint_hits(data)
-        by_pid, overflow = self._scanner.scan(data)
+        by_pid, overflow = self._scanner.scan(data) if self._scanner is not None else ({}, {})
+        bulk = self._bulk_findings(data)
         touched: set[int] = set(self._fingerprint_rules)
+        for name, findings in bulk.items():
+            if findings.found:
+                touched.update(self._rules_by_detector[name])
         roles = self._roles
         for pid in by_pid:
             role = roles[pid]
             kind = role[0]
             if kind == "det":
                 touched.update(self._rules_by_detector[role[1]])
-            elif kind != "word":
+            else:
                 touched.add(role[1])
         if not touched:
             return []
-        state = _ScanState(self, data, by_pid, overflow)
+        state = _ScanState(self, data, by_pid, overflow, bulk)
         hits = []
         for ri in sorted(touched):
             hit = self._evaluate(self._compiled[ri], state)
@@ -353,7 +538,22 @@ class Engine:
 
 
 def _near(spans: list[Span], words: tuple[int, ...], window: int, state: _ScanState) -> list[Span]:
-    positions = sorted(p for w in words for p in state.word_positions(w))
+    """Spans with one of `words` starting within `window` bytes. The words are only looked
+    for in the windows around the spans (merged), not in the whole document."""
+    size = len(state.data)
+    reach = window + state.engine._word_max_len
+    ranges: list[tuple[int, int]] = []
+    for s, e, _ in sorted(spans):
+        a, b = max(0, s - window), min(size, e + reach)
+        if ranges and a <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], b))
+        else:
+            ranges.append((a, b))
+    if sum(b - a for a, b in ranges) * 2 > size:  # mostly covered: one whole pass, cached
+        found = {w: state.word_positions(w) for w in words}
+    else:
+        found = state.words_in(ranges)
+    positions = sorted(p for w in words for p in found.get(w, ()))
     if not positions:
         return []
     out = []

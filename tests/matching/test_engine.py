@@ -292,3 +292,79 @@ def test_repeated_word_is_capped_in_memory_but_counted(monkeypatch):
     (hit,) = engine.scan(data)
     assert hit.count == 1000
     assert engine.raw_scan(data) == 1000
+
+
+# --- bulk detectors: chunked scan, early stop -----------------------------------------------
+
+def _filler(nbytes: int) -> str:
+    line = "bonjour, rien à signaler dans ce fichier de journal, ligne ordinaire\n"
+    return line * (nbytes // len(line) + 1)
+
+
+def test_bulk_rule_stops_early_and_reports_rule_severity_and_estimate():
+    from monitor.matching import engine as eng_mod
+
+    values = nirs(4000, seed=21)
+    text = "\n".join(f"{i};DUPONT;Jean;Paris;{v};client depuis 2019" for i, v in enumerate(values))
+    assert len(text.encode()) > 2 * eng_mod.BULK_CHUNK  # large enough to be chunked
+    r = rule(id="bulk.nir", severity="high", detectors=("fr_nir",), min_count=20)
+    found = Engine.build([r]).scan_text(text)
+    assert [(h.rule_id, h.severity) for h in found] == [("bulk.nir", "high")]
+    count = found[0].count
+    assert count >= 20
+    assert abs(count - len(values)) <= len(values) * 0.15  # extrapolated, not exact
+    # The excerpt shows the first row of the document (masked).
+    assert found[0].excerpt.startswith("0;D*****;J***;")
+    assert values[0] not in found[0].excerpt
+
+
+def test_bulk_rule_finds_a_dump_that_starts_late_in_a_large_document():
+    values = nirs(30, seed=22)
+    text = _filler(1_500_000) + "\n".join(values) + "\n"
+    r = rule(detectors=("fr_nir",), min_count=20)
+    assert hits(r, text) == {"r": 30}  # never proven early: every candidate validated
+
+
+def test_bulk_threshold_is_exact_across_chunks():
+    values = nirs(20, seed=23)
+    # Spread over ~600 kB, one NIR every 30 kB: several chunks, none proves it alone.
+    parts = [_filler(30_000) + v + "\n" for v in values]
+    r = rule(detectors=("fr_nir",), min_count=20)
+    assert hits(r, "".join(parts)) == {"r": 20}
+    assert hits(r, "".join(parts[:19])) == {}
+
+
+def test_bulk_detectors_scanned_apart_still_combine_with_other_rules():
+    values = nirs(25, seed=24)
+    text = _filler(200_000) + "\n".join(values) + "\nfuite de données\n"
+    rules = [rule(id="bulk", detectors=("fr_nir",), min_count=20),
+             rule(id="single", detectors=("fr_nir",)),  # min_count 1: stays in the main pass
+             rule(id="kw", keywords=("fuite",))]
+    assert hits(rules, text) == {"bulk": 25, "single": 25, "kw": 1}
+
+
+def test_detector_rule_with_near_sees_matches_late_in_a_large_document():
+    # A `near` rule needs every position: its detector is never stopped early.
+    values = nirs(200, seed=25)
+    text = ("\n".join(f"{v};x" for v in values[:100]) + "\n" + _filler(300_000)
+            + "patient " + values[100] + "\n" + _filler(1000) + "\n".join(values[101:]))
+    r = rule(detectors=("fr_nir",), min_count=2, near=("patient",), window=30)
+    assert hits(r, text) == {}  # one NIR near the word: below min_count 2
+    text2 = text.replace(values[101], "patient " + values[101], 1)
+    # The NIR on the line after the second "patient" is within the window too.
+    assert hits(r, text2) == {"r": 3}
+
+
+def test_near_words_are_looked_for_around_matches_in_large_documents():
+    r = rule(keywords=("acme",), near=("leak",), window=40)
+    far = "acme " + _filler(300_000) + " leak"
+    assert hits(r, far) == {}
+    close = _filler(300_000) + "acme leak " + _filler(300_000) + " acme"
+    assert hits(r, close) == {"r": 1}
+
+
+def test_exclude_word_anywhere_in_a_large_document_silences_the_rule():
+    r = rule(keywords=("acme",), exclude=("communiqué officiel",))
+    text = "acme " + _filler(400_000) + "communiqué officiel"
+    assert hits(r, text) == {}
+    assert hits(r, "acme " + _filler(400_000)) == {"r": 1}
