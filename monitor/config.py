@@ -118,6 +118,25 @@ def _section(table: Any, cls: type[_T], where: str) -> _T:
     return cls(**table)
 
 
+# Lower bounds of numeric settings: a negative size or timeout would not fail loudly, it
+# would silently cut every document to nothing or disable a cap.
+_MINIMUMS: dict[str, dict[str, float]] = {
+    "matching": {"max_document_mb": 0.001, "max_archive_members": 0, "max_unpacked_mb": 0.001,
+                 "max_archive_depth": 0, "max_compression_ratio": 1},
+    "store": {"retention_days": 1},
+    "network": {"timeout": 0.1, "max_response_mb": 0.001, "retries": 0},
+}
+
+
+def _check_minimums(cfg: Config, where: str) -> None:
+    for section, minimums in _MINIMUMS.items():
+        values = getattr(cfg, section)
+        for key, low in minimums.items():
+            value = getattr(values, key)
+            if value < low:
+                raise ConfigError(f"{where}: [{section}] {key} = {value!r} is below its minimum {low:g}")
+
+
 _TOP_KEYS = {"state_dir", "rules", "fingerprints", "matching", "store", "network", "daemon",
              "sources", "sinks"}
 
@@ -141,6 +160,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     cfg.store = _section(data.get("store"), StoreConfig, f"{where}: [store]")
     cfg.network = _section(data.get("network"), NetworkConfig, f"{where}: [network]")
     cfg.daemon = _section(data.get("daemon"), DaemonConfig, f"{where}: [daemon]")
+    _check_minimums(cfg, where)
     for key in ("sources", "sinks"):
         tables = data.get(key, [])
         if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):

@@ -209,7 +209,9 @@ def _walk_dir(root: Path, totals: _Totals) -> Iterator[_Input]:
         totals.errors += 1
         _error(f"cannot read {e.filename}: {e.strerror or e}")
 
-    # Symlinked folders are not followed: a link loop must not make the scan endless.
+    # Symlinked folders are not followed: a link loop must not make the scan endless. Linked
+    # files are read only when they stay inside the folder given (no /etc/shadow by a link).
+    top = root.resolve()
     for folder, dirs, files in os.walk(root, onerror=onerror):
         dirs.sort()
         for name in sorted(files):
@@ -217,6 +219,10 @@ def _walk_dir(root: Path, totals: _Totals) -> Iterator[_Input]:
             try:
                 if not path.is_file():
                     continue  # sockets, fifos, dangling links
+                if path.is_symlink() and not path.resolve().is_relative_to(top):
+                    print(f"leakmon: warning: skipped {printable(str(path))}: a link to a file "
+                          f"outside {printable(str(root))}", file=sys.stderr, flush=True)
+                    continue
                 size = path.stat().st_size
             except OSError as e:
                 totals.errors += 1

@@ -82,7 +82,13 @@ def make_telegram_client(state_dir: Path, api_id: int, api_hash: str) -> Any:
     """A real TelegramClient on the state dir's session file (not connected yet)."""
     from telethon import TelegramClient
 
-    return TelegramClient(str(state_dir / SESSION_NAME), api_id, api_hash)
+    # Telethon creates the SQLite session file with the process umask; the session is a
+    # login token, so it must be owner-only from its first byte, not after a later chmod.
+    old_umask = os.umask(0o077)
+    try:
+        return TelegramClient(str(state_dir / SESSION_NAME), api_id, api_hash)
+    finally:
+        os.umask(old_umask)
 
 
 class _SharedClients:

@@ -493,10 +493,13 @@ class Engine:
         values = {v for _, _, v in kept if v is not None}
         # Detector values: distinct, extrapolated when validation was capped. Text matches
         # past the per-pattern cap were counted, not checked: added as they are.
-        count = (round(len(values) * scale) + sum(1 for _, _, v in kept if v is None)
-                 + sum(state.overflow.get(pid, 0) for pid in cr.pids))
-        if count < rule.min_count:
+        unchecked = (sum(1 for _, _, v in kept if v is None)
+                     + sum(state.overflow.get(pid, 0) for pid in cr.pids))
+        # The threshold needs that many distinct values really seen: an extrapolated count
+        # (one test card repeated 5,000 times) must not make a bulk rule fire.
+        if len(values) + unchecked < rule.min_count:
             return None
+        count = round(len(values) * scale) + unchecked
         first = kept[0]
         return Hit(rule_id=rule.id, title=rule.title, severity=rule.severity, count=count,
                    excerpt=excerpt(state.data, first[0], first[1]), tags=rule.tags)

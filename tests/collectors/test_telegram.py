@@ -244,3 +244,20 @@ def test_service_messages_are_flagged(config, tmp_path):
     docs = docs_of(run(drain(make(client, config, tmp_path))))
     assert [d.external_id for d in docs] == ["1", "2", "3"]
     assert docs[1].metadata["service"] == "MessageActionPinMessage" and docs[1].content == b""
+
+
+def test_real_client_creates_its_session_file_owner_only(tmp_path):
+    import os
+    import stat
+
+    from monitor.collectors.telegram import SESSION_NAME, make_telegram_client
+
+    previous = os.umask(0o022)  # a typical umask: files would be world-readable
+    try:
+        client = make_telegram_client(tmp_path, 12345, "0123456789abcdef")
+        assert os.umask(0o022) == 0o022  # restored after the client was made
+    finally:
+        os.umask(previous)
+    session = tmp_path / f"{SESSION_NAME}.session"  # Telethon adds the suffix
+    assert stat.S_IMODE(session.stat().st_mode) == 0o600
+    client.session.close()

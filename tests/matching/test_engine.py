@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from _idgen import nirs
+from _idgen import cards, nirs
 
 from monitor.errors import RuleFileError
 from monitor.matching.engine import Engine
@@ -368,3 +368,14 @@ def test_exclude_word_anywhere_in_a_large_document_silences_the_rule():
     text = "acme " + _filler(400_000) + "communiqué officiel"
     assert hits(r, text) == {}
     assert hits(r, "acme " + _filler(400_000)) == {"r": 1}
+
+
+def test_one_value_repeated_past_the_validation_budget_does_not_make_a_bulk_rule_fire():
+    engine = Engine.build([rule(id="bulk.card", detectors=("card",), min_count=20,
+                                severity="critical")])
+    card = cards(1)[0]
+    repeated = "\n".join(f"order {i}: paid with {card}" for i in range(5000)).encode()
+    assert engine.scan(repeated) == []
+    distinct = "\n".join(f"order {i}: paid with {c}" for i, c in enumerate(cards(25))).encode()
+    (hit,) = engine.scan(distinct)
+    assert (hit.rule_id, hit.count) == ("bulk.card", 25)

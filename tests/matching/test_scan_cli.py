@@ -435,3 +435,19 @@ def test_an_engine_failure_on_one_document_does_not_stop_the_others(work, capsys
     assert rc == 2
     assert "leakmon: error: scanning a.txt failed: ZeroDivisionError: boom" in err
     assert [d["path"] for d in json_lines(out)] == ["b.txt"]
+
+
+def test_a_link_out_of_the_scanned_folder_is_not_followed(work, capsys):
+    outside = work / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(HIT_TEXT)
+    tree = work / "tree"
+    tree.mkdir()
+    (tree / "inside.txt").write_text(HIT_TEXT)
+    (tree / "same.txt").symlink_to(tree / "inside.txt")
+    (tree / "escape.txt").symlink_to(outside / "secret.txt")
+    assert scan("--rules", "rules.toml", "--json", "tree") == 0
+    captured = capsys.readouterr()
+    paths = sorted(obj["path"] for obj in json_lines(captured.out))
+    assert paths == ["tree/inside.txt", "tree/same.txt"]
+    assert "skipped tree/escape.txt" in captured.err

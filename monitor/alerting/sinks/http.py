@@ -21,6 +21,9 @@ def make_client(timeout: float, verify: bool | str) -> httpx.Client:
         verify=verify,
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,  # a redirected POST would silently lose its body
+        # No HTTP(S)_PROXY from the environment: alerts go where the config says, and a
+        # proxy variable meant for something else must not see their payloads.
+        trust_env=False,
     )
 
 
