@@ -4,8 +4,9 @@ Files are recognized by content hash, so a file renamed or copied twice is not r
 and a file whose content changes is. A file modified within `settle` seconds may still be
 being written (a copy in progress) and is left for the next run.
 
-Cursor: the SHA-256 hashes already recorded (JSON list). Hashing streams the file; a file over
-the size cap becomes a document holding its first `max_item_mb` and flagged `truncated`.
+Cursor: the SHA-256 hashes already recorded, and per file present (size, mtime, hash) so that
+an unchanged file is not read again on every run. Hashing streams the file; a file over the
+size cap becomes a document holding its first `max_item_mb` and flagged `truncated`.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class FilesCollector(Collector):
         state = load_cursor(cursor, self.source.where)
         seen: list[str] = list(state.get("hashes", []))
         seen_set = set(seen)
+        # relative path -> [size, mtime_ns, sha256]: files already hashed and unchanged since
+        old_stats: dict[str, list] = state.get("stats", {})
+        stats: dict[str, list] = {}
         now = self._clock()
         docs: list[Document] = []
         count = held = 0
@@ -89,15 +93,22 @@ class FilesCollector(Collector):
                     log.info("source %s: %s changed %.1fs ago, leaving it for the next run",
                              self.name, p.name, now - st.st_mtime)
                     continue
+                rel = str(p.relative_to(self.path))
+                known = old_stats.get(rel)
+                if (known and known[:2] == [st.st_size, st.st_mtime_ns]
+                        and known[2] in seen_set):
+                    stats[rel] = known
+                    count += 1
+                    continue
                 # off the event loop: hashing a large dump must not stall other sources
                 digest, head, truncated = await asyncio.to_thread(hash_file, p, self.max_bytes)
             except OSError as e:
                 log.warning("source %s: cannot read %s: %s", self.name, p, e.strerror)
                 continue
+            stats[rel] = [st.st_size, st.st_mtime_ns, digest]
             count += 1
             if digest in seen_set:
                 continue
-            rel = str(p.relative_to(self.path))
             meta: dict[str, Any] = {"links": [], "sha256_full": digest, "bytes": st.st_size}
             if truncated:
                 meta["truncated"] = True
@@ -110,10 +121,12 @@ class FilesCollector(Collector):
             seen_set.add(digest)
             held += len(head)
             if len(docs) >= self.batch_size or held >= BATCH_BYTES:
-                yield Batch(docs, dump_cursor({"hashes": seen}), count)
+                yield Batch(docs, dump_cursor({"hashes": seen, "stats": {**old_stats, **stats}}),
+                            count)
                 docs, count, held = [], 0, 0
-        if docs or cursor is None:
-            yield Batch(docs, dump_cursor({"hashes": seen}), count)
+        # Files that are gone leave the stat cache (their hashes stay: a copy is still a repeat).
+        if docs or cursor is None or stats != old_stats:
+            yield Batch(docs, dump_cursor({"hashes": seen, "stats": stats}), count)
 
 
 def build(source: SourceConfig, config: Config, state_dir: Path) -> FilesCollector:

@@ -81,3 +81,36 @@ def test_missing_folder_and_missing_key(config, tmp_path):
         run(drain(make(config, tmp_path / "nope")))
     with pytest.raises(ConfigError, match="source 'drop': missing key 'path'"):
         build_collector({"name": "drop", "type": "files"}, config, tmp_path)
+
+
+def test_unchanged_files_are_not_read_again_and_gone_ones_leave_the_cache(config, tmp_path,
+                                                                           monkeypatch):
+    import monitor.collectors.files as files_mod
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (drop / name).write_text(f"content of {name}")
+        age(drop / name)
+    hashed: list[str] = []
+    real_hash = files_mod.hash_file
+
+    def counting_hash(path, cap):
+        hashed.append(path.name)
+        return real_hash(path, cap)
+
+    monkeypatch.setattr(files_mod, "hash_file", counting_hash)
+    cursor = run(drain(make(config, drop)))[-1].cursor
+    assert sorted(hashed) == ["a.txt", "b.txt"]
+
+    hashed.clear()
+    assert run(drain(make(config, drop), cursor)) == []  # nothing new, nothing re-read
+    assert hashed == []
+
+    (drop / "a.txt").write_text("content of a.txt, edited")  # changed: read again, reported
+    age(drop / "a.txt", 30)
+    (drop / "b.txt").unlink()
+    batches = run(drain(make(config, drop), cursor))
+    assert hashed == ["a.txt"]
+    assert [d.filename for d in docs_of(batches)] == ["a.txt"]
+    assert list(json.loads(batches[-1].cursor)["stats"]) == ["a.txt"]
