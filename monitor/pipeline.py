@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.alerting.dedup import ContentFingerprint, NearDuplicateIndex, fingerprint
+from monitor.alerting.dedup import (
+    ContentFingerprint,
+    NearDuplicateIndex,
+    fingerprint,
+    load_dedup_key,
+)
 from monitor.alerting.incidents import IncidentTracker, SinkLike, top_hit
 from monitor.alerting.triage import expire_snoozes
 from monitor.models import Document, Hit, utcnow
@@ -90,7 +95,10 @@ class Pipeline:
     def __init__(self, store: Store, engine: Any = None, *, sinks: Sequence[SinkLike] = (),
                  limits: Any = None, platform_sites: Mapping[str, str] | None = None,
                  scanner: Scanner | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 dedup_key: bytes | None = None) -> None:
+        """`dedup_key` keys the content keys (see monitor.alerting.dedup); by default it is
+        derived from the fingerprint key of the store's folder (the state directory)."""
         if scanner is None:
             if engine is None:
                 raise ValueError("Pipeline needs an engine or a scanner")
@@ -98,6 +106,7 @@ class Pipeline:
         self.store = store
         self.scanner = scanner
         self.clock = clock
+        self.dedup_key = dedup_key if dedup_key is not None else load_dedup_key(store.path.parent)
         self.index = NearDuplicateIndex.from_store(store)
         self.tracker = IncidentTracker(store, sinks=sinks, index=self.index,
                                        platform_sites=platform_sites)
@@ -146,7 +155,8 @@ class Pipeline:
                 continue
             seen_in_batch.add(key)
             todo.append(self._scan(doc, sha))
-        fps = {id(s): fingerprint(s.text if s.text else s.doc.content, s.sha256)
+        fps = {id(s): fingerprint(s.text if s.text else s.doc.content, s.sha256,
+                                  key=self.dedup_key)
                for s in todo if s.hits}
         try:
             with self.store.transaction():

@@ -1,6 +1,9 @@
 """What makes two documents "the same leak": content keys, MinHash/LSH, record-set overlap.
 
-- Exact: the SHA-256 of the normalized content. Normalizing (NFKC, case-folded, whitespace
+- Exact: the HMAC-SHA-256 of the normalized content under the dedup key, a subkey derived from
+  the fingerprint key (`dedup_subkey`). The content key travels to every sink and is stored, so a
+  plain hash would let anyone who receives alerts confirm a guess of the leaked text offline;
+  keyed, it is still stable (same content, same key) for whoever holds the key. Normalizing (NFKC, case-folded, whitespace
   collapsed, delimited rows with their fields sorted, decoration-only lines dropped, lines
   de-duplicated and sorted) makes re-encoded, re-ordered and re-spaced copies hash alike.
 - Near-duplicate: a MinHash over the normalized lines (plus word 3-shingles for short posts, where
@@ -17,11 +20,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import unicodedata
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -31,6 +36,8 @@ LSH_THRESHOLD = 0.5  # estimated Jaccard above which a document joins an inciden
 MAX_LINES = 50_000  # sample cap for the MinHash of huge documents
 SHORT_DOC_LINES = 32  # below this many distinct lines, add word 3-shingles
 MAX_NORMALIZE_BYTES = 64 * 1024 * 1024  # as matching's default max_document_mb
+DEDUP_KEY_LABEL = b"leakmon dedup key v1"  # derivation label: the dedup key != fingerprint key
+MIN_DEDUP_KEY_BYTES = 32
 
 _FIELD_SPLIT = re.compile(r"\s*[,;\t|]\s*")
 _SPACES = re.compile(r"\s+")
@@ -43,7 +50,7 @@ _QUOTES = "\"'`"
 class ContentFingerprint:
     """What dedup needs from a document's content; never the content itself."""
 
-    content_key: str  # "c:" + sha256 hex of the normalized content
+    content_key: str  # "c:" + HMAC-SHA-256 hex of the normalized content under the dedup key
     minhash: MinHash
     lines: int  # distinct normalized lines
     sampled: bool  # True when only a hash-chosen sample of lines went into the MinHash
@@ -117,18 +124,35 @@ def shingles(lines: list[str]) -> list[bytes]:
     return sorted(out)
 
 
-def fingerprint(data: bytes, sha256: str | None = None) -> ContentFingerprint:
-    """Content key and MinHash of one document's bytes."""
+def dedup_subkey(fingerprint_key: bytes) -> bytes:
+    """The dedup key: HMAC(fingerprint key, DEDUP_KEY_LABEL), so content keys and record
+    fingerprints never share a key (and a content key says nothing about record hashes)."""
+    return hmac.new(fingerprint_key, DEDUP_KEY_LABEL, hashlib.sha256).digest()
+
+
+def load_dedup_key(state_dir: Path) -> bytes:
+    """The dedup key derived from the fingerprint key of `state_dir` ($LEAKMON_FINGERPRINT_KEY,
+    the systemd credential, or `<state_dir>/fingerprint.key`, created 0600 when missing)."""
+    from monitor.matching.keys import load_key
+
+    return dedup_subkey(load_key(Path(state_dir)))
+
+
+def fingerprint(data: bytes, sha256: str | None = None, *, key: bytes) -> ContentFingerprint:
+    """Content key and MinHash of one document's bytes; `key` is the dedup key."""
+    if len(key) < MIN_DEDUP_KEY_BYTES:
+        raise ValueError(f"the dedup key must be at least {MIN_DEDUP_KEY_BYTES} bytes long")
     lines, sampled = normalize_lines(data)
     if lines:
-        key = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+        message = "\n".join(lines).encode()
     else:  # nothing textual: fall back to the raw bytes
-        key = sha256 or hashlib.sha256(data).hexdigest()
+        message = (sha256 or hashlib.sha256(data).hexdigest()).encode()
+    content_key = hmac.new(key, message, hashlib.sha256).hexdigest()
     mh = new_minhash()
     elements = shingles(lines)
     if elements:
         mh.update_batch(elements)
-    return ContentFingerprint(f"c:{key}", mh, len(lines), sampled)
+    return ContentFingerprint(f"c:{content_key}", mh, len(lines), sampled)
 
 
 def minhash_from(scheme: str, hashvalues: np.ndarray) -> MinHash:

@@ -457,6 +457,12 @@ class Engine:
             hit = self._evaluate(self._compiled[ri], state)
             if hit is not None:
                 hits.append(hit)
+        if any(h.records for h in hits):
+            # Our own records are in this document: the prose around other hits is about
+            # them (names, addresses, birth dates), so those excerpts lose every proper name.
+            for h in hits:
+                if h.fingerprint_set is None:
+                    h.excerpt = redact(h.excerpt, mask_names=True)
         return hits
 
     def scan_text(self, text: str) -> list[Hit]:

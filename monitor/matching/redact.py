@@ -2,10 +2,17 @@
 
 An excerpt of a leak must not become a second leak: every identifier-shaped thing is masked,
 valid or not (over-masking an order number is cheap; a leaked NIR in a Slack channel is not).
-Enough is kept for a human to recognise the kind of data: `1 85 03 75 *** *** **`,
-`j***@example.fr`, `AKIA************`, `FR76 **** **** **** **** **** ***`. Rows of a dump
+Enough is kept for a human to recognise the kind of data: `1 ** ** ** *** *** **` (only the
+NIR's first digit: birth year, month and département are personal data too), `j***@example.fr`, `AKIA************`, `FR76 **** **** **** **** **** ***`. Rows of a dump
 (delimited lines, SQL tuples, JSON values) keep only each field's first character, and birth
 dates keep only their year, so names and addresses do not travel either.
+Secrets are masked after their label (`password ********`, `Authorization: Bearer ********`,
+`cvv ***`), so the reader still knows what leaked.
+
+`mask_names=True` is for excerpts of documents in which one of our fingerprinted records was
+recognised: there, plain prose ("Jean Dupont habite 12 rue des Lilas") is a record of ours, so
+every capitalised word keeps only its first letter, street addresses and the day and month of
+any date are masked as well.
 Works on short texts (excerpts), so plain Python `re` is fast enough here.
 """
 
@@ -24,8 +31,24 @@ _TOKENS = re.compile(
     r"gh[pousr]_|github_pat_|xox[abprs]-|AIza|[sr]k_live_|[sr]k_test_|eyJ"
     r")([A-Za-z0-9_\-./+=]{8,})")
 _SECRET_ASSIGN = re.compile(
-    r"(?i)((?:secret|password|passwd|pwd|token|api[_-]?key|access[_-]?key)[A-Za-z0-9_\-]{0,20}"
+    r"(?i)((?:secret|password|passwd|pwd|token|api[_-]?key|access[_-]?key|(?<![a-z])pass|"
+    r"mot[ _\-]?de[ _\-]?passe|(?<![a-z])mdp)[A-Za-z0-9_\-]{0,20}"
     r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{4,})")
+# `password hunter22`: a label followed by a single blank and the value (no `:` or `=`).
+_SECRET_SPACED = re.compile(
+    r"(?i)((?<![a-z])(?:password|passwd|pwd|mdp|mot de passe)[ \t])(?![:=])([^\s\"',;]{4,})")
+# Card verification codes: three or four digits after their label.
+_CARD_CODE = re.compile(
+    r"(?i)((?<![a-z])(?:cvv2?|cvc2?|cryptogramme(?: visuel)?)\s*[:=]?\s*)([0-9]{3,4})(?![0-9])")
+# HTTP credentials: the whole value of an Authorization header (after its scheme), and a
+# Bearer/Basic credential wherever it appears (it must look like a token: a digit, an upper-case
+# letter, `+`, `/` or `=` after its first character, so "basic training" is left alone).
+_AUTH_HEADER = re.compile(
+    r"(?i)((?<![a-z])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:bearer|basic|token|digest|negotiate|ntlm)\s+)?)([^\s\"',;]{4,})")
+_AUTH_SCHEME = re.compile(
+    r"(?<![A-Za-z0-9])((?i:bearer|basic)\s+)"
+    r"([A-Za-z0-9\-._~+/](?=[A-Za-z0-9\-._~+/]*[0-9A-Z+/=])[A-Za-z0-9\-._~+/]{7,}=*)")
 _COMBO = re.compile(
     r"(?m)^([ \t]*(?:[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|[A-Za-z0-9][A-Za-z0-9._\-]{2,63}))"
     r"([:;|])((?!//)[^\s:;|]{3,128})")
@@ -47,7 +70,9 @@ def _mask(text: str, keep: str = " .-()") -> str:
 
 _TOKEN_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "ABIA", "ACCA",
                    "gh", "xox", "AIza", "k_live_", "k_test_", "eyJ")
-_SECRET_WORDS = ("secret", "passw", "pwd", "token", "key")
+_SECRET_WORDS = ("secret", "pass", "pwd", "token", "key", "mdp")
+_CARD_WORDS = ("cvv", "cvc", "cryptogramme")
+_AUTH_WORDS = ("authorization", "bearer", "basic")
 _DIGIT_RUN = re.compile(r"[0-9][0-9 .\-()]{5,}[0-9]")
 
 
@@ -98,30 +123,92 @@ def _redact_rows(text: str) -> str:
     return "\n".join(lines)
 
 
-def redact(text: str) -> str:
+# --- mask_names mode -----------------------------------------------------------------------
+
+_STREET = re.compile(
+    r"(?i)(?<![0-9A-Za-z])([0-9]{1,5})((?:[ ]?(?:bis|ter|[a-d]))?,?\s+)"
+    r"(rue|avenue|av\.|bd|boulevard|chemin|all[ée]e|impasse|place|route|quai)"
+    r"(?![^\W_])([^,\n]*)")
+_MONTHS = (r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|"
+           r"d[ée]cembre|january|february|march|april|may|june|july|august|september|october|"
+           r"november|december|janv?|f[ée]vr?|feb|avr|apr|juil|jul|aug|sept?|oct|nov|d[ée]c")
+_DATE_TEXT_DM = re.compile(
+    rf"(?i)(?<![0-9A-Za-z])([0-9]{{1,2}}(?:er|st|nd|rd|th)?)(\s+)({_MONTHS})(\.?)(?![^\W_])")
+_DATE_TEXT_MD = re.compile(
+    rf"(?i)(?<![0-9A-Za-z])({_MONTHS})(\.?\s+)([0-9]{{1,2}}(?:st|nd|rd|th)?)(?![0-9A-Za-z])")
+# `14/07`, `3/4/85`, `03.04.85` (a year of four digits was handled by _DATE_DMY already); not
+# `1.2.3` or `3.5`, which are versions and decimals.
+_DATE_SHORT = re.compile(
+    r"(?<![0-9])(?<![0-9][/.\-])[0-9]{1,2}(?:/[0-9]{1,2}(?:/[0-9]{2})?|([.\-])[0-9]{1,2}\1[0-9]{2})"
+    r"(?![0-9]|[/.\-][0-9])")
+# A word: letters and digits, hyphenated parts included (`Jean-Pierre`); `'` splits words, so
+# the `A` of `d'Artagnan` starts one.
+_WORD = re.compile(r"(?<![^\W_])[^\W\d_][^\W_]*(?:-[^\W_]+)*")
+# Upper-case words that are redaction labels, not names: kept so excerpts stay readable.
+_LABELS = frozenset({"BEGIN", "END", "PRIVATE", "KEY", "RSA", "DSA", "EC", "OPENSSH", "PGP",
+                     "ENCRYPTED", "BLOCK", "REDACTED", "Authorization", "Bearer", "Basic"})
+
+
+def _mask_name(m: re.Match[str]) -> str:
+    word = m[0]
+    first = word[0]
+    if not (first.isupper() or first.istitle()) or word in _LABELS:
+        return word
+    if m.string.startswith(MASK, m.end()):  # a prefix kept by an earlier mask (`AKIA****`)
+        return word
+    return first + _mask(word[1:], "-")
+
+
+def _redact_names(text: str) -> str:
+    """Mask street addresses, day and month of dates, then every capitalised word."""
+    if any(c.isdigit() for c in text):
+        text = _STREET.sub(lambda m: _mask(m[1], "") + m[2] + m[3] + _mask_word_each(m[4]), text)
+        text = _DATE_TEXT_DM.sub(lambda m: _mask(m[1], "") + m[2] + _mask(m[3], "") + m[4], text)
+        text = _DATE_TEXT_MD.sub(lambda m: _mask(m[1], "") + m[2] + _mask(m[3], ""), text)
+        text = _DATE_SHORT.sub(lambda m: _mask(m[0], "/.-"), text)
+    return _WORD.sub(_mask_name, text)
+
+
+def _mask_word_each(text: str) -> str:
+    """Every word of `text` keeps only its first letter or digit."""
+    return re.sub(r"[^\W_]+", lambda m: _mask_word(m[0]), text)
+
+
+def redact(text: str, *, mask_names: bool = False) -> str:
     """`text` with identifiers, secrets and passwords masked. Idempotent.
 
     Each family is only looked for when a cheap substring test says it can be there:
-    excerpts are redacted once per hit, on the scan path.
+    excerpts are redacted once per hit, on the scan path. `mask_names` also masks capitalised
+    words, street addresses and the day and month of dates (see the module docstring).
     """
     if "PRIVATE KEY" in text:
         text = _PEM.sub(lambda m: f"{m[1]} [REDACTED] {m[3]}" if m[3] else f"{m[1]} [REDACTED]",
                         text)
+    lower = text.lower()
+    if any(w in lower for w in _AUTH_WORDS):  # before tokens: a JWT is masked as a whole
+        text = _AUTH_HEADER.sub(lambda m: m[1] + MASK * 8, text)
+        text = _AUTH_SCHEME.sub(lambda m: m[1] + MASK * 8, text)
     if any(p in text for p in _TOKEN_PREFIXES):
         text = _TOKENS.sub(lambda m: m[1] + MASK * min(len(m[2]), 12), text)
     lower = text.lower()
     if any(w in lower for w in _SECRET_WORDS):
         text = _SECRET_ASSIGN.sub(lambda m: m[1] + MASK * 8, text)
+        text = _SECRET_SPACED.sub(lambda m: m[1] + MASK * 8, text)
+    if any(w in lower for w in _CARD_WORDS):
+        text = _CARD_CODE.sub(lambda m: m[1] + MASK * len(m[2]), text)
     if ":" in text or ";" in text or "|" in text:
         text = _COMBO.sub(lambda m: m[1] + m[2] + MASK * 8, text)
     if "@" in text:
         text = _EMAIL.sub(lambda m: f"{m[1]}***{m[2]}", text)
     if _DIGIT_RUN.search(text):
         text = _IBAN.sub(lambda m: m[1] + _mask(m[2], " "), text)
-        text = _NIR.sub(lambda m: m[1] + _mask(m[2]), text)
+        text = _NIR.sub(lambda m: m[1][0] + _mask(m[1][1:] + m[2]), text)
         text = _PHONE_INTL.sub(lambda m: m[1] + _mask(m[2]), text)
         text = _LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
     text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
     text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
     text = _DATE_YMD.sub(lambda m: f"{m[1]}{m[2]}**{m[2]}**", text)
-    return _redact_rows(text)
+    text = _redact_rows(text)
+    if mask_names:
+        text = _redact_names(text)
+    return text

@@ -370,7 +370,7 @@ def make_notification(**overrides: Any):
         url="https://pastebin.com/raw/Ab12Cd34", first_seen="2026-11-28T09:58:00+00:00",
         last_seen="2026-11-28T09:59:30+00:00", sightings=2, sites=["pastebin.com", "t.me"],
         record_count=153, record_ids=[f"p-{i}" for i in range(1, 31)], canary=False,
-        excerpt="id;nir;nom\n1;2 85 ** ** *** *** **;D*** | fuite base patients",
+        excerpt="id;nir;nom\n1;2 ** ** ** *** *** **;D*** | fuite base patients",
         link="leakmon alerts show 12",
     )
     values.update(overrides)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 import pytest
-from leakfakes import count, csv_dump, doc, ids, make_pipeline, patient_rows
+from leakfakes import FakeSink, count, csv_dump, doc, ids, make_pipeline, patient_rows
 
 from monitor.alerting import dedup
+from monitor.matching.keys import load_key
 from monitor.store import Store
+
+KEY = bytes(range(32))  # a dedup key for the direct fingerprint() calls
 
 
 @pytest.fixture
@@ -56,7 +61,7 @@ def test_repost_with_new_header_footer_and_reordered_columns_joins_the_incident(
     assert len(incidents_of(store, a, b)) == 1
     assert count(store, "incidents") == 1
     # normalisation makes the two copies nearly identical sets of lines
-    fa, fb = dedup.fingerprint(a.content), dedup.fingerprint(b.content)
+    fa, fb = dedup.fingerprint(a.content, key=KEY), dedup.fingerprint(b.content, key=KEY)
     assert fa.content_key != fb.content_key and fa.minhash.jaccard(fb.minhash) > 0.8
 
 
@@ -76,8 +81,8 @@ def test_sample_of_records_reformatted_joins_by_record_overlap(store):
     small = doc("free sample:\n" + sample, source="forum", platform="tor",
                 url="http://leaksxyz.onion/t/5")
     p.process_batch("tg", [big], None)
-    assert dedup.fingerprint(big.content).minhash.jaccard(
-        dedup.fingerprint(small.content).minhash) < 0.3  # text alone would not match
+    assert dedup.fingerprint(big.content, key=KEY).minhash.jaccard(
+        dedup.fingerprint(small.content, key=KEY).minhash) < 0.3  # text alone would not match
     r = p.process_batch("forum", [small], None)
     assert r.new_incidents == 0 and len(incidents_of(store, big, small)) == 1
     [inc] = store.list_incidents()
@@ -116,10 +121,10 @@ def test_huge_dump_is_sampled_consistently_and_still_matches(store, monkeypatch)
     a = "dedalus full dump\n" + "\n".join(rows)
     b = "dedalus mirror\n" + "\n".join(
         ";".join(reversed(r.split(","))) for r in reversed(rows[:11_500])) + "\nfooter"
-    fa, fb = dedup.fingerprint(a.encode()), dedup.fingerprint(b.encode())
+    fa, fb = dedup.fingerprint(a.encode(), key=KEY), dedup.fingerprint(b.encode(), key=KEY)
     assert fa.sampled and fb.sampled and fa.lines <= 3_000
     assert fa.minhash.jaccard(fb.minhash) > 0.8
-    assert dedup.fingerprint(a.encode()).content_key == fa.content_key  # deterministic
+    assert dedup.fingerprint(a.encode(), key=KEY).content_key == fa.content_key  # deterministic
     p = make_pipeline(store)
     p.process_batch("tg", [doc(a, ext="1"), doc(b, ext="2")], None)
     assert count(store, "incidents") == 1
@@ -141,3 +146,44 @@ def test_normalize_line_handles_quotes_spacing_case_and_column_order():
 ])
 def test_records_overlap_thresholds(shared, mine, theirs, same):
     assert bool(dedup.records_overlap(shared, mine, theirs)) is same
+
+
+def test_dedup_key_is_keyed_not_a_plain_hash_and_reposts_still_dedup(tmp_path, monkeypatch):
+    """The dedup key goes to every sink: it must not let a recipient confirm a guess of the
+    leaked text by hashing it. Keyed under the state directory's fingerprint key, it differs
+    per key, while re-posts (also after a restart) still land on the same incident."""
+    monkeypatch.delenv("LEAKMON_FINGERPRINT_KEY", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    text = "dedalus leak part one: alpha beta gamma"
+    lines, _ = dedup.normalize_lines(text.encode())
+    message = "\n".join(lines).encode()
+    plain = "c:" + hashlib.sha256(message).hexdigest()
+    keys = []
+    for name in ("site-a", "site-b"):  # two installations, two fingerprint keys
+        state = tmp_path / name
+        state.mkdir(mode=0o700)
+        sink = FakeSink()
+        with Store.open(state) as store:
+            p = make_pipeline(store, sinks=[sink])
+            p.process_batch("p", [doc(text, source="p", ext="1")], None)
+            r = p.process_batch("q", [doc(text, source="q", ext="7")], None)
+            assert r.new_incidents == 0
+        assert (state / "fingerprint.key").stat().st_mode & 0o777 == 0o600
+        with Store.open(state) as store:  # restart: the key is read back, not re-made
+            r = make_pipeline(store, sinks=[sink]).process_batch(
+                "r", [doc(text, source="r", ext="3")], None)
+            assert r.new_incidents == 0
+            [inc] = store.list_incidents()
+            assert inc.sightings == 3
+            assert store.incident_for_content_key(inc.dedup_key) == inc.id  # exact match
+            assert {store.get_document(s, e)["content_key"]
+                    for s, e in (("p", "1"), ("q", "7"), ("r", "3"))} == {inc.dedup_key}
+        assert {n.dedup_key for n in sink.seen} == {inc.dedup_key}
+        subkey = dedup.dedup_subkey(load_key(state, create=False))
+        assert subkey != load_key(state, create=False)  # never the fingerprint key itself
+        assert inc.dedup_key == "c:" + hmac.new(subkey, message, hashlib.sha256).hexdigest()
+        keys.append(inc.dedup_key)
+    assert plain not in keys and keys[0] != keys[1]
+    assert dedup.fingerprint(text.encode(), key=KEY).content_key != plain
+    with pytest.raises(ValueError, match="dedup key"):
+        dedup.fingerprint(text.encode(), key=b"")

@@ -379,3 +379,17 @@ def test_one_value_repeated_past_the_validation_budget_does_not_make_a_bulk_rule
     distinct = "\n".join(f"order {i}: paid with {c}" for i, c in enumerate(cards(25))).encode()
     (hit,) = engine.scan(distinct)
     assert (hit.rule_id, hit.count) == ("bulk.card", 25)
+
+
+def test_excerpts_lose_proper_names_when_our_records_are_in_the_document():
+    fs = FakeSet([RecordMatch("17", ("last_name", "first_name", "date"), 0.6)])
+    engine = Engine.build([rule(id="org", keywords=("fuite",)),
+                           rule(id="fp", fingerprints="patients")],
+                          fingerprint_sets={"patients": fs})
+    text = "fuite: Jean DUPONT habite 12 rue des Lilas, né le 12 mars 1985"
+    hits = {h.rule_id: h for h in engine.scan_text(text)}
+    for plain in ("Jean", "DUPONT", "Lilas", "12 mars"):
+        assert plain not in hits["org"].excerpt
+    assert hits["org"].excerpt.startswith("fuite")
+    (alone,) = engine.scan_text(text.replace("DUPONT", "Durand"))  # FakeSet: no record
+    assert "Jean" in alone.excerpt  # without our records, prose stays readable

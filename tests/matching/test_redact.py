@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 
+import pytest
 from _idgen import cards, ibans, nirs, spaced, spaced_nir
 
 from monitor.matching.redact import redact
@@ -14,11 +15,11 @@ def digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
-def test_nir_keeps_only_sex_birth_and_department():
+def test_nir_keeps_only_its_first_digit():
     v = nirs(1)[0]
     out = redact(f"patient {spaced_nir(v)} ok")
-    assert out == f"patient {v[0]} {v[1:3]} {v[3:5]} {v[5:7]} *** *** ** ok"
-    assert v not in digits(redact(f"nir={v}"))
+    assert out == f"patient {v[0]} ** ** ** *** *** ** ok"
+    assert redact(f"nir={v}") == f"nir={v[0]}" + "*" * 14
 
 
 def test_iban_card_phone_masked():
@@ -104,3 +105,67 @@ def test_excerpt_of_a_combo_list_keeps_every_address_whole_and_every_password_ma
     assert "motdepasse" not in out
     assert out.count("@gmail.com:********") >= 4  # no address loses a character to the cut
     assert "@gmail.om" not in out
+
+
+@pytest.mark.parametrize(("text", "kept", "secret"), [
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+     "Authorization: Bearer ********", "eyJhbGci"),
+    ("curl -H 'Authorization: Basic dXNlcjpwYXNzd29yZA=='", "Authorization: Basic ********",
+     "dXNlcjpw"),
+    ("header: Basic dXNlcjpwYXNz sent", "Basic ******** sent", "dXNlcjpwYXNz"),
+    ("mot de passe: Soleil2024", "mot de passe: ********", "Soleil2024"),
+    ("mdp=azerty12", "mdp=********", "azerty12"),
+    ("mdp : azerty12", "mdp : ********", "azerty12"),
+    ("password hunter22", "password ********", "hunter22"),
+    ("pass: hunter22", "pass: ********", "hunter22"),
+    ("pwd hunter22", "pwd ********", "hunter22"),
+    ("cvv 123", "cvv ***", "123"),
+    ("cvc: 456", "cvc: ***", "456"),
+    ("cryptogramme 789", "cryptogramme ***", "789"),
+])
+def test_labelled_secrets_keep_their_label_only(text, kept, secret):
+    out = redact(text)
+    assert kept in out
+    assert secret not in out
+    assert redact(out) == out
+
+
+def test_secret_labels_do_not_mask_ordinary_words():
+    text = "basic training, bypass: true, Bearer of bad news"
+    assert redact(text) == text
+
+
+NAMES_TEXT = ("Jean Dupont habite 12 rue des Lilas, Paris. Élodie DUPONT et Jean-Pierre "
+              "d'Artagnan nés le 12 mars 1985 et le 14/07 (version 1.2.3)")
+
+
+def test_mask_names_masks_capitalised_words_addresses_and_dates():
+    out = redact(NAMES_TEXT, mask_names=True)
+    assert out == ("J*** D***** habite ** rue d** L****, P****. É***** D***** et J***-****** "
+                   "d'A******* nés le ** **** 1985 et le **/** (version 1.2.3)")
+
+
+def test_mask_names_is_off_by_default():
+    assert redact(NAMES_TEXT) == NAMES_TEXT
+    assert redact("Authorization: Bearer abc123XYZ789", mask_names=False) == \
+        "Authorization: Bearer ********"
+
+
+def test_mask_names_keeps_the_kind_of_masked_secrets():
+    text = ("AKIAQ2WERTY3UIOP4ASD Jean.Dupont@example.fr [REDACTED] 5 bis av. Victor Hugo\n"
+            "42 quai de la Tournelle, 75005 Paris")
+    out = redact(text, mask_names=True)
+    assert out.startswith("AKIA************ J***@example.fr [REDACTED] * bis av. V***** H***\n")
+    assert out.endswith("** quai d* l* T********, 75005 P****")
+
+
+@pytest.mark.parametrize("text", [
+    NAMES_TEXT,
+    "MARTIN, Anne | 12 mars 1985 | Lyon\nDUPONT;Jean;12/03/1985;Paris",
+    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc password Hunter22 cvv 123",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nOlivier O'Brien",
+    "jean.dupont@example.fr:Sup3rS3cret! 1 85 03 75 123 456 41 FR76 3000 6000 0112 3456 7890 189",
+])
+def test_mask_names_is_idempotent(text):
+    once = redact(text, mask_names=True)
+    assert redact(once, mask_names=True) == once
