@@ -60,7 +60,8 @@ def register(sub) -> None:
     imp.add_argument("--canary-column", metavar="COL",
                      help="column marking planted canary records (1/true/yes/x)")
     imp.add_argument("--delimiter", default=",", help="CSV delimiter (default ',')")
-    imp.add_argument("--encoding", default="utf-8", help="CSV encoding (default utf-8)")
+    imp.add_argument("--encoding", default="utf-8-sig",
+                     help="CSV encoding (default utf-8-sig: UTF-8, with or without a BOM)")
     imp.add_argument("--region", metavar="CC", default=None,
                      help="default phone region (default: [matching].phone_region, FR)")
     imp.add_argument("--replace", action="store_true", help="overwrite an existing set NAME")

@@ -116,3 +116,11 @@ def test_state_dir_option(tmp_path, csv_path, capsys):
     code, out, _ = run(capsys, "fingerprints", "list", "--state-dir", str(other))
     assert code == 0
     assert "patients" in out
+
+
+def test_import_reads_excel_utf8_bom(tmp_path, csv_path, capsys):
+    csv_path.write_bytes(b"\xef\xbb\xbf" + CSV.encode("utf-8"))
+    code, out, err = run(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:])
+    assert "not in the header" not in err
+    assert code == 1  # the same file as without a BOM: line 5 has no id
+    assert "3 records (1 canary) from 4 rows of patients.csv" in out

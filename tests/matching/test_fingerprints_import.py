@@ -203,3 +203,18 @@ def test_damaged_set_is_a_clear_error(tmp_path):
     with pytest.raises(FingerprintError, match="cannot read"):
         FingerprintSet.load(state, "patients", key)
     assert list_sets(state) == []  # a broken folder is left out of the listing
+
+
+@pytest.mark.parametrize("encoding", [None, "utf-8", "UTF8"])
+def test_utf8_bom_from_excel_is_read(tmp_path, encoding):
+    csv_path = tmp_path / "excel.csv"
+    csv_path.write_bytes(b"\xef\xbb\xbf" + "id,nom,prenom,naissance\nP7,Lefèvre,Bérénice,01/08/1960\n"
+                         .encode())
+    kw = {} if encoding is None else {"encoding": encoding}
+    state, key, report = do_import(tmp_path, csv_path=csv_path, canary_column=None,
+                                   fields=["nom=last_name", "prenom=first_name", "naissance=date"],
+                                   **kw)
+    assert report.records == 1
+    fs = FingerprintSet.load(state, "patients", key)
+    assert fs.record_id(0) == "P7"  # no BOM glued to the id column or its first value
+    assert [m.record_id for m in fs.match("LEFEVRE;Bérénice;1960-08-01".encode())] == ["P7"]

@@ -250,11 +250,17 @@ def _csv_rows(reader: csv.DictReader) -> Iterable[tuple[int, dict[str, str | Non
 
 def import_csv(state_dir: Path, name: str, csv_path: Path, *, id_column: str,
                fields: Sequence[FieldSpec], key: bytes, canary_column: str | None = None,
-               delimiter: str = ",", encoding: str = "utf-8", region: str = "FR",
+               delimiter: str = ",", encoding: str = "utf-8-sig", region: str = "FR",
                replace: bool = False,
                progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Build set `name` from a CSV file with a header row (see build_set)."""
+    """Build set `name` from a CSV file with a header row (see build_set).
+
+    UTF-8 is read as "utf-8-sig": Excel writes a byte-order mark that would otherwise stick
+    to the first column name ("\\ufeffid"); files without one read the same.
+    """
     path = Path(csv_path)
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"
     if len(delimiter) != 1:
         raise FingerprintError(f"--delimiter must be one character, got {delimiter!r}")
     try:

@@ -10,13 +10,14 @@ row corroborates; when nothing does, every owner is reported at a low confidence
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from monitor.errors import FingerprintError
-from monitor.matching.fingerprints.candidates import Extractor
+from monitor.matching.fingerprints.candidates import MAX_ROW, Extractor
 from monitor.matching.fingerprints.hashing import Hasher
 from monitor.matching.fingerprints.storage import load_array, read_meta, set_dir
 from monitor.matching.identifiers import KINDS, UNIQUE_KINDS
@@ -30,6 +31,65 @@ WEIGHTS: dict[str, float] = {
 }
 _ROWS_PER_BATCH = 16384  # rows cut into names at once in _combo_matches
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
+# Documents longer than WINDOW are matched in windows of about that size: the extractor keeps
+# Python objects per candidate (~90 bytes of memory per byte of a dense dump), so a 64 MB
+# document matched at once could take several GB. Consecutive windows overlap by up to
+# OVERLAP bytes (a row is never longer than MAX_ROW), so a row cut by a window end is read
+# whole by the next window.
+WINDOW = 1 << 20
+OVERLAP = MAX_ROW
+_TAIL = 64 * 1024  # how far back from a window end a newline is looked for
+_SEPARATORS = re.compile(rb"[,;\t|}\])\n]")  # token ends: cutting after one splits no value
+
+
+def _safe_cut(data: bytes, lo: int, hi: int, last: bool) -> int | None:
+    """Offset just after the last (`last`) or first separator in data[lo:hi], if any."""
+    if last:
+        at = data.rfind(b"\n", lo, hi)
+        if at != -1:
+            return at + 1
+        found = None
+        for m in _SEPARATORS.finditer(data, lo, hi):
+            found = m.end()
+        return found
+    m = _SEPARATORS.search(data, lo, hi)
+    return m.end() if m else None
+
+
+def windows(data: bytes, size: int = WINDOW, overlap: int = OVERLAP) -> list[tuple[int, int]]:
+    """(start, end) of the windows `data` is matched in; one window when it is small.
+
+    A window ends just after a newline when one is in its last _TAIL bytes (rows stay whole),
+    else after a field separator, else anywhere (one huge line of digits). The next window
+    starts up to `overlap` bytes earlier, after a separator so that no value is read cut.
+    """
+    n = len(data)
+    out: list[tuple[int, int]] = []
+    start = 0
+    while n - start > size:
+        hard = start + size
+        end = _safe_cut(data, max(start + overlap + 1, hard - _TAIL), hard, last=True) or hard
+        out.append((start, end))
+        back = max(start + 1, end - overlap)
+        start = _safe_cut(data, back, end - 1, last=False) or back
+    out.append((start, n))
+    return out
+
+
+def _merge(found: dict[str, RecordMatch], matches: list[RecordMatch]) -> None:
+    """Fold the matches of one window into `found` (union of fields, best confidence)."""
+    for m in matches:
+        old = found.get(m.record_id)
+        if old is None:
+            found[m.record_id] = m
+            continue
+        fields = set(old.fields) | set(m.fields)
+        found[m.record_id] = RecordMatch(
+            record_id=m.record_id,
+            fields=tuple(sorted(fields, key=_KIND_ORDER.__getitem__)),
+            confidence=max(old.confidence, m.confidence),
+            canary=old.canary or m.canary,
+        )
 
 
 def _confidence(fields: set[str], shared_by: int = 1) -> float:
@@ -150,10 +210,20 @@ class FingerprintSet:
         """Records of this set found in `data` (UTF-8 text of one document part).
 
         One RecordMatch per record, with the union of fields seen and the best confidence
-        over the rows where it was found; sorted by confidence, then record id.
+        over the rows where it was found; sorted by confidence, then record id. Large
+        documents are matched window by window (see WINDOW) to bound memory.
         """
         if not data or self.records == 0:
             return []
+        if len(data) <= WINDOW:
+            return self._match_window(data)
+        found: dict[str, RecordMatch] = {}
+        for start, end in windows(data):
+            _merge(found, self._match_window(data[start:end]))
+        return sorted(found.values(), key=lambda m: (-m.confidence, m.record_id))
+
+    def _match_window(self, data: bytes) -> list[RecordMatch]:
+        """`match` on one window (a whole small document)."""
         ex = self._extractor
         cand = ex.extract(data)
         rows: dict[int, _Row] = {}
