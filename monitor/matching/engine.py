@@ -76,7 +76,8 @@ class _CompiledRule:
 class _ScanState:
     """Per-scan caches: confirmed word positions, detector findings, fingerprint matches."""
 
-    __slots__ = ("_dets", "_fps", "_text", "_words", "by_pid", "data", "engine", "overflow")
+    __slots__ = ("_dets", "_fps", "_text", "_words", "by_pid", "data", "engine", "mask_names",
+                 "overflow")
 
     # Context words live in their own database (Engine._word_scanner): they are only looked
     # for when a rule with `near` or `exclude` is evaluated, and for `near` only in the
@@ -92,6 +93,7 @@ class _ScanState:
         self._dets: dict[str, det.Findings] = dict(bulk or {})
         self._fps: dict[str, list[RecordMatch]] = {}
         self._text: str | None = None
+        self.mask_names = False  # set when our records are in the document: see Engine.scan
 
     def word_positions(self, word: int) -> list[int]:
         """Start offsets of context word `word` on word boundaries in the whole document,
@@ -452,17 +454,16 @@ class Engine:
         if not touched:
             return []
         state = _ScanState(self, data, by_pid, overflow, bulk)
+        # Our own records in this document: the prose around any hit is about them (names,
+        # addresses, birth dates), so excerpts lose every proper name. Fingerprint matches are
+        # cached in the state, so asking here costs nothing more.
+        state.mask_names = any(state.fingerprints(self._compiled[ri].rule.fingerprints)
+                               for ri in self._fingerprint_rules)
         hits = []
         for ri in sorted(touched):
             hit = self._evaluate(self._compiled[ri], state)
             if hit is not None:
                 hits.append(hit)
-        if any(h.records for h in hits):
-            # Our own records are in this document: the prose around other hits is about
-            # them (names, addresses, birth dates), so those excerpts lose every proper name.
-            for h in hits:
-                if h.fingerprint_set is None:
-                    h.excerpt = redact(h.excerpt, mask_names=True)
         return hits
 
     def scan_text(self, text: str) -> list[Hit]:
@@ -508,7 +509,8 @@ class Engine:
         count = round(len(values) * scale) + unchecked
         first = kept[0]
         return Hit(rule_id=rule.id, title=rule.title, severity=rule.severity, count=count,
-                   excerpt=excerpt(state.data, first[0], first[1]), tags=rule.tags)
+                   excerpt=excerpt(state.data, first[0], first[1], mask_names=state.mask_names),
+                   tags=rule.tags)
 
     def _spans(self, cr: _CompiledRule, state: _ScanState) -> list[Span]:
         data = state.data
@@ -586,7 +588,8 @@ def _non_overlapping(spans: list[Span]) -> list[Span]:
     return out
 
 
-def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS) -> str:
+def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS, *,
+            mask_names: bool = False) -> str:
     """About `width` characters around data[start:end], redacted, on one line.
 
     A wider window is redacted first (so an identifier cut by the window edge is still
@@ -603,7 +606,7 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS) -> st
     text = (data[a:start].decode("utf-8", "replace") + "\x02"
             + data[start:end].decode("utf-8", "replace") + "\x03"
             + data[end:b].decode("utf-8", "replace"))
-    text = redact(text)
+    text = redact(text, mask_names=mask_names)
     i, j = text.find("\x02"), text.find("\x03")
     if i < 0 or j < i:  # markers swallowed by a redaction: keep the middle
         half = len(text) // 2
@@ -621,7 +624,7 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS) -> st
     out = (left + mid + right).replace("\x02", "").replace("\x03", "")
     # Redact again once the markers are gone: redaction is idempotent, and a token the
     # markers still split is whole again here.
-    return _BLANKS.sub(" ", redact(out)).strip()
+    return _BLANKS.sub(" ", redact(out, mask_names=mask_names)).strip()
 
 
 _SNAP_LIMIT = 64  # bytes a marker may move to reach white space
