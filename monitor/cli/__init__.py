@@ -70,25 +70,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"leakmon {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     sub.required = True
-    _ParentsInjector.common = common
+    commands = Commands(sub, common)
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"monitor.cli.{name}")
-        module.register(_ParentsInjector(sub))
+        module.register(commands)
     return parser
 
 
-class _ParentsInjector:
-    """Wraps the subparsers action so that every command also accepts the global options."""
+class Commands:
+    """A group of (sub)commands whose every parser also accepts the global options, so that
+    `leakmon alerts list --state-dir X` works as well as `leakmon --state-dir X alerts list`."""
 
-    common: argparse.ArgumentParser
-
-    def __init__(self, sub: argparse._SubParsersAction) -> None:
-        self._sub = sub
+    def __init__(self, action: argparse._SubParsersAction,
+                 common: argparse.ArgumentParser) -> None:
+        self._action, self.common = action, common
 
     def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         kwargs["parents"] = [*kwargs.get("parents", []), self.common]
-        return self._sub.add_parser(name, **kwargs)
+        return self._action.add_parser(name, **kwargs)
+
+    def subcommands(self, parser: argparse.ArgumentParser, *, dest: str,
+                    **kwargs) -> Commands:
+        """Nested, required subcommands of `parser` (`leakmon alerts SUBCOMMAND`)."""
+        kwargs.setdefault("metavar", "SUBCOMMAND")
+        action = parser.add_subparsers(dest=dest, **kwargs)
+        action.required = True
+        return Commands(action, self.common)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

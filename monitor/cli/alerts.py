@@ -34,8 +34,7 @@ _VERDICTS = {"ack": "acknowledged", "resolve": "resolved", "false-positive": "fa
 def register(sub) -> None:
     p = sub.add_parser("alerts", help="list, inspect, triage and export incidents",
                        description="List, inspect, triage and export incidents.", epilog=HELP)
-    asub = _WithCommon(p.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND"),
-                       getattr(sub, "common", None))
+    asub = sub.subcommands(p, dest="alerts_command")
 
     lp = asub.add_parser("list", help="incidents, newest activity first")
     lp.add_argument("--status", choices=triage.STATUSES, help="only incidents in this state")
@@ -71,19 +70,6 @@ def register(sub) -> None:
     ep.add_argument("--status", choices=triage.STATUSES)
     ep.add_argument("--since", metavar="T")
     ep.set_defaults(func=cmd_export)
-
-
-class _WithCommon:
-    """Gives every `alerts` subcommand the global options too (`alerts list --state-dir X`)."""
-
-    def __init__(self, action, common) -> None:
-        action.required = True
-        self._action, self._common = action, common
-
-    def add_parser(self, name: str, **kwargs):
-        if self._common is not None:
-            kwargs["parents"] = [*kwargs.get("parents", []), self._common]
-        return self._action.add_parser(name, **kwargs)
 
 
 def _store(ctx) -> Store:

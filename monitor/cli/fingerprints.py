@@ -44,11 +44,7 @@ def register(sub) -> None:
     p = sub.add_parser("fingerprints", help="import, list, inspect and remove fingerprint sets",
                        description="Fingerprint sets: keyed hashes of your own records, used "
                                    "to recognize them in leaked dumps.")
-    actions = p.add_subparsers(title="subcommands", metavar="SUBCOMMAND", dest="fp_command")
-    actions.required = True
-    # `sub` adds the global options (--state-dir, --config, ...) to each parser it makes; wrap
-    # the nested subparsers the same way so `fingerprints list --state-dir DIR` works too.
-    fsub = type(sub)(actions) if hasattr(sub, "common") else actions
+    fsub = sub.subcommands(p, dest="fp_command", title="subcommands")
 
     imp = fsub.add_parser("import", help="build a set from a CSV file", description=IMPORT_HELP)
     imp.add_argument("name", metavar="NAME", help="set name (letters, digits, _ . -)")

@@ -47,12 +47,11 @@ def register(sub) -> None:
     p = sub.add_parser("rules", help="check rule files and run their embedded examples",
                        description="Lint rule files and run the examples embedded in them.",
                        epilog=RULES_EPILOG)
-    rsub = p.add_subparsers(title="subcommands", metavar="SUBCOMMAND", dest="rules_command")
-    rsub.required = True
+    rsub = sub.subcommands(p, dest="rules_command", title="subcommands")
 
     c = rsub.add_parser("check", help="report every problem in rule files (file, rule, line)",
                         description="Report every problem in rule files and folders.",
-                        epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                        epilog=CHECK_EPILOG)
     c.add_argument("paths", nargs="+", metavar="PATH", help="rule file or folder (*.toml, recursive)")
     c.add_argument("--fingerprint-set", action="append", default=[], metavar="NAME",
                    help="a fingerprint set name rules may use (repeatable)")
@@ -61,7 +60,7 @@ def register(sub) -> None:
 
     t = rsub.add_parser("test", help="run the [[rules.tests]] examples of rule files",
                         description="Run the examples embedded in rule files.",
-                        epilog=TEST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                        epilog=TEST_EPILOG)
     t.add_argument("paths", nargs="+", metavar="PATH", help="rule file or folder (*.toml, recursive)")
     t.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     t.set_defaults(func=cmd_test)

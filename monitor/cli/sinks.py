@@ -22,14 +22,12 @@ def register(sub) -> None:
     p = sub.add_parser("sinks", help="list the configured sinks or send them a test alert",
                        description="List the [[sinks]] of the config file, or send them a "
                                    "clearly marked test alert.", epilog=EPILOG)
-    cmds = p.add_subparsers(title="sinks commands", metavar="SUBCOMMAND", dest="sinks_command")
-    cmds.required = True
-    ls = cmds.add_parser("list", help="show each sink, its filters and pending outbox items",
-                         parents=[sub.common])
+    cmds = sub.subcommands(p, dest="sinks_command", title="sinks commands")
+    ls = cmds.add_parser("list", help="show each sink, its filters and pending outbox items")
     ls.add_argument("--json", action="store_true", help="one JSON object per sink")
     ls.set_defaults(func=cmd_list)
     t = cmds.add_parser(
-        "test", parents=[sub.common],
+        "test",
         help="send '[TEST] leakmon test alert — no action needed' to one or all sinks",
         description="Send a test alert directly (not through the outbox) and print what each "
                     "sink answered. Its severity is the sink's min_severity, so it follows the "

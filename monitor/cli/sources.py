@@ -19,22 +19,21 @@ DETAIL_KEYS = ("channel", "url", "path", "base_url", "api_url")
 
 def register(sub) -> None:
     # nested subcommands accept the global options too (--state-dir after the verb)
-    common = [sub.common] if getattr(sub, "common", None) is not None else []
     p = sub.add_parser("sources", help="list, test and discover sources",
                        description=__doc__)
-    ssub = p.add_subparsers(dest="sources_command", metavar="SUBCOMMAND", required=True)
-    ls = ssub.add_parser("list", parents=common,
+    ssub = sub.subcommands(p, dest="sources_command")
+    ls = ssub.add_parser("list",
                          help="configured sources and whether their keys are valid")
     ls.add_argument("--json", action="store_true", help="one JSON object per source")
     ls.set_defaults(func=cmd_list)
-    t = ssub.add_parser("test", parents=common,
+    t = ssub.add_parser("test",
                         help="collect from one source now and show what came back")
     t.add_argument("name", metavar="NAME", help="the source's name in the config")
     t.add_argument("--limit", type=int, default=5, metavar="N",
                    help="backfill at most N items (default 5)")
     t.add_argument("--json", action="store_true", help="one JSON object per document")
     t.set_defaults(func=cmd_test)
-    s = ssub.add_parser("suggested", parents=common,
+    s = ssub.add_parser("suggested",
                         help="t.me channels linked from watched sources, most mentioned first")
     s.add_argument("--json", action="store_true", help="one JSON object per channel")
     s.set_defaults(func=cmd_suggested)

@@ -27,14 +27,12 @@ CLIENT_FACTORY: Callable[[Path, int, str], Any] = make_telegram_client
 
 
 def register(sub) -> None:
-    # nested subcommands accept the global options too (--state-dir after the verb)
-    common = [sub.common] if getattr(sub, "common", None) is not None else []
     p = sub.add_parser(
         "telegram", help="Telegram user session for `telegram` sources",
         description="Manage the Telegram user session used by `type = \"telegram\"` sources.")
-    tsub = p.add_subparsers(dest="telegram_command", metavar="SUBCOMMAND", required=True)
+    tsub = sub.subcommands(p, dest="telegram_command")
     login = tsub.add_parser(
-        "login", parents=common, help="log in once, interactively (phone, code, 2FA password)",
+        "login", help="log in once, interactively (phone, code, 2FA password)",
         description="Create <state_dir>/telegram.session (mode 0600). api_id and api_hash "
                     "come from a [[sources]] table of type \"telegram\" (or --source NAME), "
                     "else $LEAKMON_TELEGRAM_API_ID / $LEAKMON_TELEGRAM_API_HASH.")

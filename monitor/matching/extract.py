@@ -384,13 +384,10 @@ class _Meter:
         return chunk
 
 
-class _BytesReader:
-    """A plain tar held in memory, read through the same budget as compressed streams."""
+class _MeteredReader:
+    """A reader whose limits are kept by `self._meter`: its stop reason and ratio flag."""
 
-    def __init__(self, data: bytes, budget: _Budget) -> None:
-        bio = io.BytesIO(data)
-        self._meter = _Meter(bio.read, lambda: len(data), budget)
-        self.read = self._meter.read
+    _meter: _Meter
 
     @property
     def stop(self) -> str | None:
@@ -401,7 +398,16 @@ class _BytesReader:
         return self._meter.ratio_exceeded
 
 
-class _Prefixed:
+class _BytesReader(_MeteredReader):
+    """A plain tar held in memory, read through the same budget as compressed streams."""
+
+    def __init__(self, data: bytes, budget: _Budget) -> None:
+        bio = io.BytesIO(data)
+        self._meter = _Meter(bio.read, lambda: len(data), budget)
+        self.read = self._meter.read
+
+
+class _Prefixed(_MeteredReader):
     """A reader that first returns `head` (already read to sniff) and then the rest."""
 
     def __init__(self, head: bytes, meter: _Meter) -> None:
@@ -417,14 +423,6 @@ class _Prefixed:
             out, self._head = self._head[:n], self._head[n:]
             return out
         return self._meter.read(n)
-
-    @property
-    def stop(self) -> str | None:
-        return self._meter.stop
-
-    @property
-    def ratio_exceeded(self) -> bool:
-        return self._meter.ratio_exceeded
 
 
 def _read_upto(read: Callable[[int], bytes], limit: int) -> bytes:
