@@ -295,7 +295,9 @@ def test_daemon_end_to_end(world):
     for i in range(4):
         feed.add(f"PASTEonce{i}", noise(100 + i))
     before = sum(feed.item_fetches.values())
-    once = [sys.executable, "-m", "monitor", "--config", str(config), "once"]
+    # --source: run it even if not due; the daemon may have polled it less than `every` ago,
+    # and a plain `once` would then rightly skip it (and the race under test not happen).
+    once = [sys.executable, "-m", "monitor", "--config", str(config), "once", "--source", "paste"]
     first = subprocess.Popen(once, env=env, cwd=tmp, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     wait_until(lambda: sum(feed.item_fetches.values()) > before, "the first pass to work")
