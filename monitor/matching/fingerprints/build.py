@@ -229,9 +229,10 @@ def _arrays(ids: list[bytes], canary: array, strong_h: array, strong_r: array,
         corder = np.argsort(combo, kind="stable")
         combo_h, combo_r = combo[corder], rec[corder]
         dob_h = np.unique(weak[rec, date_j])
+        last_h = np.unique(weak[rec, last_j])
     else:
         combo_h, combo_r = np.zeros(0, np.uint64), np.zeros(0, np.uint32)
-        dob_h = np.zeros(0, np.uint64)
+        dob_h = last_h = np.zeros(0, np.uint64)
     return {
         "canary": np.frombuffer(canary, dtype=np.uint8).copy(),
         "strong_h": sh[order],
@@ -240,6 +241,7 @@ def _arrays(ids: list[bytes], canary: array, strong_h: array, strong_r: array,
         "combo_h": combo_h,
         "combo_r": combo_r,
         "dob_h": dob_h,
+        "last_h": last_h,
     }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import FingerprintError
+from monitor.matching.fingerprints import _native
 from monitor.matching.fingerprints.candidates import MAX_ROW, Extractor
 from monitor.matching.fingerprints.hashing import Hasher
 from monitor.matching.fingerprints.storage import load_array, read_meta, set_dir
@@ -102,25 +103,37 @@ def _confidence(fields: set[str], shared_by: int = 1) -> float:
     return round(1.0 - miss, 3)
 
 
-def _lookup(table: np.ndarray, owners: np.ndarray,
-            queries: np.ndarray) -> list[tuple[int, list[int]]]:
-    """(index in `queries`, owners) of each query found in the sorted `table`.
+class _Table:
+    """A sorted uint64 hash table (memory-mapped) with the records owning each hash.
 
-    Queries are sorted first, so the binary searches walk the table in order (it is large and
-    memory-mapped: random probes miss the cache); only hits (rare) pay for a second search.
+    Lookups go through a bucket index on the top bits of the hash, built at load (the hashes
+    are uniform, so a bucket holds a few entries): a query costs one or two cache misses in
+    C instead of a binary search through tens of MB.
     """
-    if table.size == 0 or queries.size == 0:
-        return []
-    order = np.argsort(queries, kind="stable")
-    ordered = queries[order]
-    left = np.searchsorted(table, ordered, side="left")
-    hit = np.flatnonzero(table[np.minimum(left, table.size - 1)] == ordered)
-    if hit.size == 0:
-        return []
-    right = np.searchsorted(table, ordered[hit], side="right")
-    return [(i, owners[lo:hi].tolist())
-            for i, lo, hi in zip(order[hit].tolist(), left[hit].tolist(), right.tolist(),
-                                 strict=True)]
+
+    __slots__ = ("_hashes", "_index", "_owners", "_shift")
+
+    def __init__(self, hashes: np.ndarray, owners: np.ndarray) -> None:
+        self._hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+        self._owners = owners
+        bits = min(24, max(8, int(self._hashes.size).bit_length()))  # ~1 entry per bucket
+        self._shift = 64 - bits
+        starts = np.arange(1 << bits, dtype=np.uint64) << np.uint64(self._shift)
+        index = np.searchsorted(self._hashes, starts, side="left")
+        self._index = np.append(index, self._hashes.size).astype(np.uint32)
+
+    def find(self, queries: np.ndarray) -> list[tuple[int, list[int]]]:
+        """(index in `queries`, owner records) of each query present in the table."""
+        if self._hashes.size == 0 or queries.size == 0:
+            return []
+        found, lo, hi = _native.lookup(self._hashes, self._index, self._shift,
+                                       np.ascontiguousarray(queries, dtype=np.uint64))
+        if not found:
+            return []
+        owners = self._owners
+        return [(i, owners[a:b].tolist()) for i, a, b in zip(
+            np.frombuffer(found, np.int64).tolist(), np.frombuffer(lo, np.int64).tolist(),
+            np.frombuffer(hi, np.int64).tolist(), strict=True)]
 
 
 @dataclass(slots=True)
@@ -147,10 +160,9 @@ class FingerprintSet:
         kinds = {f.get("kind") for f in meta.get("fields", [])}
         self._extractor = Extractor(self._hasher, region=meta.get("region", "FR"),
                                     kinds=kinds & UNIQUE_KINDS, dates="date" in kinds)
-        self._strong_h = load_array(path, "strong_h")
-        self._strong_r = load_array(path, "strong_r")
-        self._combo_h = load_array(path, "combo_h")
-        self._combo_r = load_array(path, "combo_r")
+        self._strong = _Table(load_array(path, "strong_h"), load_array(path, "strong_r"))
+        combo_h = load_array(path, "combo_h")
+        self._combo = _Table(combo_h, load_array(path, "combo_r"))
         self._weak = load_array(path, "weak")
         self._canary = load_array(path, "canary")
         self._ids_off = load_array(path, "ids_off")
@@ -166,16 +178,21 @@ class FingerprintSet:
                 f"fingerprint set {name!r} at {path} is inconsistent (array sizes differ from "
                 "meta.json); import it again"
             )
-        if (path / "dob_h.npy").exists():
-            self._dob_h = load_array(path, "dob_h")
-        else:  # sets written before dob_h.npy existed: derived below
-            self._dob_h = np.zeros(0, np.uint64)
         last_j, first_j, date_j = meta.get("name_dob_columns") or (None, None, None)
         self._last_j, self._first_j, self._date_j = last_j, first_j, date_j
-        self._has_combo = bool(meta.get("name_dob")) and self._combo_h.size > 0
-        if self._has_combo and not (path / "dob_h.npy").exists():
-            ok = self._weak[:, date_j] != 0
-            self._dob_h = np.unique(self._weak[ok, date_j])
+        self._has_combo = bool(meta.get("name_dob")) and combo_h.size > 0
+        # birth dates and last names of the name+date records (derived for sets written
+        # before these files existed)
+        self._dob_h = self._distinct(path, "dob_h", date_j)
+        self._extractor.set_last_names(self._distinct(path, "last_h", last_j))
+
+    def _distinct(self, path: Path, name: str, column: int | None) -> np.ndarray:
+        if not self._has_combo or column is None:
+            return np.zeros(0, np.uint64)
+        if (path / f"{name}.npy").exists():
+            return load_array(path, name)
+        values = np.unique(self._weak[:, column])
+        return values[values != 0]
 
     @classmethod
     def load(cls, state_dir: Path, name: str, key: bytes) -> FingerprintSet:
@@ -197,14 +214,6 @@ class FingerprintSet:
         return bool(self._canary[index])
 
     # -- matching -----------------------------------------------------------------------
-
-    def _owners(self, hashes: np.ndarray) -> list[tuple[int, list[int]]]:
-        """(index in `hashes`, owner records) of each hash present in the strong table.
-
-        The queries are sorted first so that the binary searches walk the (large, mmapped)
-        table in order, and only the few hits pay for a second search (their right bound).
-        """
-        return _lookup(self._strong_h, self._strong_r, hashes)
 
     def match(self, data: bytes) -> list[RecordMatch]:
         """Records of this set found in `data` (UTF-8 text of one document part).
@@ -239,9 +248,9 @@ class FingerprintSet:
         # 1. unique identifiers
         shared: list[tuple[int, int, list[int]]] = []  # (row, hash, owners) with > 1 owner
         if cand.strong_hashes.size:
-            for i, owners in self._owners(cand.strong_hashes):
+            for i, owners in self._strong.find(cand.strong_hashes):
                 r = int(cand.strong_rows[i])
-                kind = cand.strong_kinds[i]
+                kind = cand.kind(i)
                 h = int(cand.strong_hashes[i])
                 rw = row(r)
                 for rec in owners:
@@ -253,7 +262,7 @@ class FingerprintSet:
         combo_hits: dict[int, set[int]] = {}  # row -> records
         view: bytes | None = None
         if self._has_combo and cand.date_rows.size and self._dob_h.size:
-            view = ex.phrase_view(data, cand.emails)
+            view = ex.phrase_view(data, cand.email_spans)
             for r, recs in self._combo_matches(cand, view).items():
                 combo_hits[r] = recs
                 row(r)
@@ -261,15 +270,16 @@ class FingerprintSet:
         if not any(rw.strong for rw in rows.values()) and not combo_hits:
             return []
         if view is None:
-            view = ex.phrase_view(data, cand.emails)
+            view = ex.phrase_view(data, cand.email_spans)
         return self._decide(data, view, cand, rows, shared, combo_hits)
 
     def _combo_matches(self, cand, view: bytes) -> dict[int, set[int]]:
         """Records whose last name and birth date are on the same row: row -> records.
 
         Only rows holding the birth date of some record are cut into names (chat time stamps,
-        order dates ... are skipped without hashing a word). Each (name, birth date) pair of a
-        row gives the sum the set stores for a record; all sums are looked up at once.
+        order dates ... are skipped without hashing a word), and only the words that are some
+        record's last name are kept. Each (last name, birth date) pair of a row gives the sum
+        the set stores for a record; all sums are looked up at once.
         """
         dob = self._dob_h
         pos = np.minimum(np.searchsorted(dob, cand.date_hashes), dob.size - 1)
@@ -277,12 +287,13 @@ class FingerprintSet:
         date_rows, date_hashes = cand.date_rows[birth], cand.date_hashes[birth]  # rows ascending
         if not date_rows.size:
             return {}
-        candidates = np.unique(date_rows).tolist()
+        candidates = np.unique(date_rows)
         ex = self._extractor
-        rows_text = ex.row_phrases(view, cand.bounds)
         hits: dict[int, set[int]] = {}
         for at in range(0, len(candidates), _ROWS_PER_BATCH):  # bounded memory per batch
-            name_h, name_rows = ex.names_of_rows(rows_text, candidates[at:at + _ROWS_PER_BATCH])
+            name_h, name_rows = ex.names_of_rows(view, cand.bounds,
+                                                 candidates[at:at + _ROWS_PER_BATCH],
+                                                 last_names_only=True)
             # pair every name of a row with every birth date of that row (usually one)
             lo = np.searchsorted(date_rows, name_rows, side="left")
             per = np.searchsorted(date_rows, name_rows, side="right") - lo
@@ -291,7 +302,7 @@ class FingerprintSet:
             # last-name hash + birth-date hash, as build.py stored them (uint64 wraps mod 2**64)
             sums = np.repeat(name_h, per) + date_hashes[which]
             pair_rows = np.repeat(name_rows, per)
-            for i, recs in _lookup(self._combo_h, self._combo_r, sums):
+            for i, recs in self._combo.find(sums):
                 hits.setdefault(int(pair_rows[i]), set()).update(recs)
         return hits
 

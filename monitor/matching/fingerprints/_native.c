@@ -1,0 +1,1261 @@
+/*
+ * monitor.matching.fingerprints._native: the per-candidate work of fingerprint matching.
+ *
+ * Matching a dump against a set of keyed hashes means reading every value that could be a
+ * field of a record (tens of thousands per MB of a dense dump), turning it into the form the
+ * import hashed, and hashing it. In Python that costs ~20 us per row; here it is one pass over
+ * the bytes. Everything that needs Unicode (folding a name outside Latin-1/Latin Extended, an
+ * e-mail with a UTF-8 local part) is handed back to Python, so both sides fold exactly alike.
+ *
+ *   Hmac(key)                      HMAC-SHA-256 truncated to 64 bits (see _sha256.h)
+ *     .hash(message) -> int        .hash_many(list[bytes]) -> bytes (native uint64 array)
+ *   CandidateReader(hmac, kinds, dates, cc, trunk, fold_table, months, fold_word)
+ *     .extract(data) -> (strong_pos, strong_kind, strong_hash, date_pos, date_hash,
+ *                        email_spans, slow_emails)
+ *     .name_grams(view, starts, ends) -> (hashes, row_index)
+ *
+ * The reading rules are documented in candidates.py, which wraps this module.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "_sha256.h"
+
+/* Kind codes of strong candidates; candidates.py has the same table (STRONG_KIND_NAMES). */
+enum { K_PHONE = 0, K_NIR = 1, K_CARD = 2, K_IBAN = 3, K_EMAIL = 4 };
+static const char *const PREFIX[] = {"phone", "fr_nir", "card", "iban", "email"};
+static const size_t PREFIX_LEN[] = {6, 7, 5, 5, 6}; /* including the 0 byte */
+
+#define MAX_ROW 4096
+#define MAX_PHRASES_PER_ROW 64
+#define MAX_WORDS_PER_PHRASE 12
+#define NGRAM 3
+#define MAX_NUMBER_DIGITS 41
+#define FOLD_LIMIT 0x250  /* code points folded by table: Latin-1, Latin Extended-A and -B */
+#define FOLD_MAX 15
+#define GRAM_CACHE_BITS 15
+#define GRAM_CACHE_KEY 46
+
+/* ---------------------------------------------------------------- growable buffers */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, size_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = PyMem_Realloc(b->p, cap);
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int buf_put(Buf *b, const void *src, size_t n) {
+    if (b->len + n > b->cap && buf_reserve(b, n) < 0) return -1;
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+    return 0;
+}
+
+static inline int buf_i64(Buf *b, int64_t v) { return buf_put(b, &v, sizeof v); }
+static inline int buf_u64(Buf *b, uint64_t v) { return buf_put(b, &v, sizeof v); }
+
+static PyObject *buf_bytes(Buf *b) {
+    return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->len);
+}
+
+static void buf_free(Buf *b) {
+    PyMem_Free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---------------------------------------------------------------- character classes */
+
+#define C_DIGIT 1
+#define C_UPPER 2
+#define C_LOWER 4
+#define C_SEP 8     /* ' ' '.' '-' : separators inside a written number */
+#define C_LOCAL 16  /* e-mail local part: alnum ._%+- and UTF-8 bytes */
+#define C_DOMAIN 32 /* alnum - . */
+#define C_INTEREST 64 /* where Reader_extract stops: digit + A-Z @ ) } " newline */
+static uint8_t CLS[256];
+static uint8_t PHRASE[256]; /* see Reader_phrase_view */
+
+#define IS_ALPHA_RAW(c) (((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z'))
+
+static void init_classes(void) {
+    for (int c = 0; c < 256; c++) {
+        uint8_t k = 0;
+        if (c >= '0' && c <= '9') k |= C_DIGIT | C_LOCAL | C_DOMAIN;
+        if (c >= 'A' && c <= 'Z') k |= C_UPPER | C_LOCAL | C_DOMAIN;
+        if (c >= 'a' && c <= 'z') k |= C_LOWER | C_LOCAL | C_DOMAIN;
+        if (c == ' ' || c == '.' || c == '-') k |= C_SEP;
+        if (c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c >= 0x80) k |= C_LOCAL;
+        if (c == '-' || c == '.') k |= C_DOMAIN;
+        if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || c == '+' || c == '@' ||
+            c == ')' || c == '}' || c == '"' || c == '\n')
+            k |= C_INTEREST;
+        CLS[c] = k;
+        PHRASE[c] = (uint8_t)((IS_ALPHA_RAW(c) || c >= 0x80 || c == '-' || c == '\'') ? c
+                              : c == ' ' ? '_' : ' ');
+    }
+}
+
+#define IS_DIGIT(c) (CLS[(uint8_t)(c)] & C_DIGIT)
+#define IS_ALPHA(c) (CLS[(uint8_t)(c)] & (C_UPPER | C_LOWER))
+#define IS_ALNUM(c) (CLS[(uint8_t)(c)] & (C_DIGIT | C_UPPER | C_LOWER))
+
+/* ---------------------------------------------------------------- Hmac */
+
+typedef struct {
+    PyObject_HEAD
+    lm_sha256_mid inner, outer;
+} HmacObject;
+
+static int Hmac_init(HmacObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"key", NULL};
+    Py_buffer key;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*:Hmac", kwlist, &key)) return -1;
+    lm_hmac_init((const uint8_t *)key.buf, (size_t)key.len, &self->inner, &self->outer);
+    PyBuffer_Release(&key);
+    return 0;
+}
+
+static inline uint64_t hmac2(const HmacObject *h, const void *a, size_t alen, const void *b,
+                             size_t blen) {
+    return lm_hmac64_2(&h->inner, &h->outer, (const uint8_t *)a, alen, (const uint8_t *)b, blen);
+}
+
+static PyObject *Hmac_hash(HmacObject *self, PyObject *arg) {
+    Py_buffer msg;
+    if (PyObject_GetBuffer(arg, &msg, PyBUF_SIMPLE) < 0) return NULL;
+    uint64_t h = lm_hmac64(&self->inner, &self->outer, (const uint8_t *)msg.buf, (size_t)msg.len);
+    PyBuffer_Release(&msg);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+static PyObject *Hmac_hash_many(HmacObject *self, PyObject *arg) {
+    PyObject *seq = PySequence_Fast(arg, "hash_many() takes a sequence of bytes");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (!out) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    uint64_t *dst = (uint64_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        char *p;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(item, &p, &len) < 0) {
+            Py_DECREF(seq);
+            Py_DECREF(out);
+            return NULL;
+        }
+        uint64_t h = lm_hmac64(&self->inner, &self->outer, (const uint8_t *)p, (size_t)len);
+        memcpy(dst + i, &h, 8);
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
+static PyMethodDef Hmac_methods[] = {
+    {"hash", (PyCFunction)Hmac_hash, METH_O,
+     "hash(message) -> int: HMAC-SHA-256 truncated to its first 8 bytes (little-endian), "
+     "never 0."},
+    {"hash_many", (PyCFunction)Hmac_hash_many, METH_O,
+     "hash_many(messages) -> bytes: hash() of each message, as native uint64 values."},
+    {NULL}};
+
+static PyTypeObject HmacType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "monitor.matching.fingerprints._native.Hmac",
+    .tp_basicsize = sizeof(HmacObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Hmac(key): truncated HMAC-SHA-256 under one key (key pads precomputed).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Hmac_init,
+    .tp_methods = Hmac_methods,
+};
+
+/* ---------------------------------------------------------------- CandidateReader */
+
+typedef struct {
+    char name[16];
+    uint8_t len;
+    uint8_t month;
+} Month;
+
+typedef struct {
+    uint64_t hash;
+    uint8_t len;    /* 0: empty slot */
+    uint8_t member; /* in the name filter? 0: not known yet, 1: no, 2: yes */
+    char key[GRAM_CACHE_KEY];
+} GramSlot;
+
+typedef struct {
+    PyObject_HEAD
+    HmacObject *hmac;
+    int want[5];
+    int want_dates;
+    char cc[8], trunk[8];
+    int cc_len, trunk_len;
+    /* compact_name(fold(chr(cp))) as UTF-8 for cp < FOLD_LIMIT; len 0xff: ask Python */
+    uint8_t fold_len[FOLD_LIMIT];
+    char fold_out[FOLD_LIMIT][FOLD_MAX];
+    Month months[64];
+    int n_months;
+    PyObject *fold_word; /* callable(bytes) -> bytes: the whole word, folded by Python */
+    uint64_t *date_cache; /* by day, 0 = not hashed yet */
+    GramSlot *gram_cache;
+    uint64_t *name_filter; /* sorted hashes (set_name_filter), n_filter of them */
+    Py_ssize_t n_filter;
+} ReaderObject;
+
+#define DATE_YEARS 300 /* 1800..2099 */
+#define DATE_SLOTS (DATE_YEARS * 12 * 31)
+
+static void Reader_dealloc(ReaderObject *self) {
+    Py_XDECREF(self->hmac);
+    Py_XDECREF(self->fold_word);
+    PyMem_Free(self->date_cache);
+    PyMem_Free(self->gram_cache);
+    PyMem_Free(self->name_filter);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int copy_small(PyObject *obj, char *dst, int *len, const char *what) {
+    char *p;
+    Py_ssize_t n;
+    if (PyBytes_AsStringAndSize(obj, &p, &n) < 0) return -1;
+    if (n > 7) {
+        PyErr_Format(PyExc_ValueError, "%s too long", what);
+        return -1;
+    }
+    memcpy(dst, p, (size_t)n);
+    *len = (int)n;
+    return 0;
+}
+
+static int Reader_init(ReaderObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"hmac", "kinds", "dates", "cc", "trunk", "fold_table",
+                             "months", "fold_word", NULL};
+    PyObject *hmac, *kinds, *cc, *trunk, *table, *months, *fold_word;
+    int dates;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OpSSOOO:CandidateReader", kwlist, &HmacType,
+                                     &hmac, &kinds, &dates, &cc, &trunk, &table, &months,
+                                     &fold_word))
+        return -1;
+    if (!PyCallable_Check(fold_word)) {
+        PyErr_SetString(PyExc_TypeError, "fold_word must be callable");
+        return -1;
+    }
+    Py_INCREF(hmac);
+    Py_XSETREF(self->hmac, (HmacObject *)hmac);
+    Py_INCREF(fold_word);
+    Py_XSETREF(self->fold_word, fold_word);
+    self->want_dates = dates;
+    for (int k = 0; k < 5; k++) {
+        PyObject *name = PyUnicode_FromString(PREFIX[k]);
+        if (!name) return -1;
+        int has = PySequence_Contains(kinds, name);
+        Py_DECREF(name);
+        if (has < 0) return -1;
+        self->want[k] = has;
+    }
+    if (copy_small(cc, self->cc, &self->cc_len, "cc") < 0) return -1;
+    if (copy_small(trunk, self->trunk, &self->trunk_len, "trunk") < 0) return -1;
+
+    /* fold table: a sequence of FOLD_LIMIT bytes objects (or None: ask Python) */
+    PyObject *seq = PySequence_Fast(table, "fold_table must be a sequence");
+    if (!seq) return -1;
+    if (PySequence_Fast_GET_SIZE(seq) != FOLD_LIMIT) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "fold_table must have %d entries", FOLD_LIMIT);
+        return -1;
+    }
+    for (int cp = 0; cp < FOLD_LIMIT; cp++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, cp);
+        char *p;
+        Py_ssize_t n;
+        if (item == Py_None) {
+            self->fold_len[cp] = 0xff;
+            continue;
+        }
+        if (PyBytes_AsStringAndSize(item, &p, &n) < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (n > FOLD_MAX) {
+            self->fold_len[cp] = 0xff;
+            continue;
+        }
+        memcpy(self->fold_out[cp], p, (size_t)n);
+        self->fold_len[cp] = (uint8_t)n;
+    }
+    Py_DECREF(seq);
+
+    /* months: a dict {folded name (bytes): number} */
+    if (!PyDict_Check(months)) {
+        PyErr_SetString(PyExc_TypeError, "months must be a dict");
+        return -1;
+    }
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    self->n_months = 0;
+    while (PyDict_Next(months, &pos, &key, &value)) {
+        char *p;
+        Py_ssize_t n;
+        if (self->n_months >= 64) break;
+        if (PyBytes_AsStringAndSize(key, &p, &n) < 0) return -1;
+        long m = PyLong_AsLong(value);
+        if (m == -1 && PyErr_Occurred()) return -1;
+        if (n >= 16 || m < 1 || m > 12) continue;
+        Month *mo = &self->months[self->n_months++];
+        memcpy(mo->name, p, (size_t)n);
+        mo->len = (uint8_t)n;
+        mo->month = (uint8_t)m;
+    }
+
+    PyMem_Free(self->date_cache);
+    self->date_cache = PyMem_Calloc(DATE_SLOTS, sizeof(uint64_t));
+    PyMem_Free(self->gram_cache);
+    self->gram_cache = PyMem_Calloc((size_t)1 << GRAM_CACHE_BITS, sizeof(GramSlot));
+    if (!self->date_cache || !self->gram_cache) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* -- output of one extract() call */
+
+typedef struct {
+    Buf strong_pos, strong_kind, strong_hash, date_pos, date_hash, email_spans, inline_rows,
+        newlines;
+    int json_members; /* '":' seen: the document may hold pretty-printed JSON */
+    PyObject *slow_emails; /* list of (pos, local, domain) */
+} Out;
+
+static int emit(ReaderObject *r, Out *o, int kind, Py_ssize_t pos, const char *value, size_t len) {
+    if (!r->want[kind]) return 0;
+    uint64_t h = hmac2(r->hmac, PREFIX[kind], PREFIX_LEN[kind], value, len);
+    uint8_t k = (uint8_t)kind;
+    if (buf_i64(&o->strong_pos, pos) < 0 || buf_put(&o->strong_kind, &k, 1) < 0 ||
+        buf_u64(&o->strong_hash, h) < 0)
+        return -1;
+    return 0;
+}
+
+/* -- numbers: phone, NIR, card */
+
+static int starts_with(const char *s, int n, const char *prefix, int plen) {
+    return plen > 0 && n >= plen && memcmp(s, prefix, (size_t)plen) == 0;
+}
+
+/* The readings of `digits` as one identifier (candidates.py: "_readings"). */
+static int readings(ReaderObject *r, Out *o, Py_ssize_t pos, const char *digits, int n,
+                    int plus) {
+    char buf[64];
+    if (plus) {
+        if (n >= 8 && n <= 15) {
+            buf[0] = '+';
+            memcpy(buf + 1, digits, (size_t)n);
+            return emit(r, o, K_PHONE, pos, buf, (size_t)n + 1);
+        }
+        return 0;
+    }
+    if (r->want[K_PHONE]) {
+        int len = -1;
+        if (n >= 10 && n <= 17 && digits[0] == '0' && digits[1] == '0') {
+            buf[0] = '+';
+            memcpy(buf + 1, digits + 2, (size_t)n - 2);
+            len = n - 1;
+        } else if (starts_with(digits, n, r->trunk, r->trunk_len) && n >= 9 && n <= 12) {
+            buf[0] = '+';
+            memcpy(buf + 1, r->cc, (size_t)r->cc_len);
+            memcpy(buf + 1 + r->cc_len, digits + r->trunk_len, (size_t)(n - r->trunk_len));
+            len = 1 + r->cc_len + n - r->trunk_len;
+        } else if (starts_with(digits, n, r->cc, r->cc_len) && n >= 10 && n <= 13) {
+            buf[0] = '+';
+            memcpy(buf + 1, digits, (size_t)n);
+            len = n + 1;
+        } else if (n == 9 && digits[0] != '0') {
+            buf[0] = '+';
+            memcpy(buf + 1, r->cc, (size_t)r->cc_len);
+            memcpy(buf + 1 + r->cc_len, digits, 9);
+            len = 1 + r->cc_len + 9;
+        }
+        if (len > 0 && emit(r, o, K_PHONE, pos, buf, (size_t)len) < 0) return -1;
+    }
+    if ((n == 13 || n == 15) && strchr("123478", digits[0]) && digits[0])
+        if (emit(r, o, K_NIR, pos, digits, 13) < 0) return -1;
+    if (n >= 12 && n <= 19)
+        if (emit(r, o, K_CARD, pos, digits, (size_t)n) < 0) return -1;
+    return 0;
+}
+
+/* Digit-group layouts of identifiers written with separators; the last (phone 2-2-2-2-2) only
+   counts at the start of a run or after a space. */
+static const int LAYOUTS[5][8] = {
+    {6, 1, 2, 2, 2, 3, 3}, {7, 1, 2, 2, 2, 3, 3, 2}, {4, 4, 4, 4, 4}, {5, 4, 4, 4, 4, 3},
+    {5, 2, 2, 2, 2, 2}};
+
+/* 0: not a layout, 1: a layout read anywhere, 2: a layout read at a run start only */
+static int layout_of(const int *lengths, int count) {
+    for (int k = 0; k < 5; k++) {
+        if (LAYOUTS[k][0] != count) continue;
+        if (memcmp(LAYOUTS[k] + 1, lengths, sizeof(int) * (size_t)count) == 0)
+            return k == 4 ? 2 : 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    char digits[MAX_NUMBER_DIGITS + 1];
+    int n;
+    int groups;
+    int start[MAX_NUMBER_DIGITS]; /* first digit of each group */
+    int length[MAX_NUMBER_DIGITS];
+    char sep[MAX_NUMBER_DIGITS]; /* separator after each group */
+} Run;
+
+/* Windows of digit groups laid out like one identifier ("1985 06 12 34 56 78"). */
+static int windows(ReaderObject *r, Out *o, Py_ssize_t pos, const Run *run) {
+    int ng = run->groups;
+    if (run->n <= 19 && layout_of(run->length, ng)) return 0; /* read whole already */
+    int longest = 0, c2 = 0, c3 = 0, c4 = 0;
+    for (int g = 0; g < ng; g++) {
+        int l = run->length[g];
+        if (l > longest) longest = l;
+        c2 += l == 2;
+        c3 += l == 3;
+        c4 += l == 4;
+    }
+    if (longest < 9 && c2 < 5 && c3 < 2 && c4 < 4) return 0; /* time stamps and the like */
+    for (int i = 0; i < ng; i++) {
+        int inside = i > 0 && run->sep[i - 1] != ' ';
+        int stop = i + 7 < ng ? i + 7 : ng;
+        for (int j = i + 1; j <= stop; j++) {
+            if (j - i > 1 && run->sep[j - 2] != run->sep[i]) break;
+            if (j - i == 1 && ng > 1 && run->length[i] >= 9) {
+                if (readings(r, o, pos, run->digits + run->start[i], run->length[i], 0) < 0)
+                    return -1;
+                continue;
+            }
+            int layout = layout_of(run->length + i, j - i);
+            if (layout && !(inside && layout == 2)) {
+                int len = run->start[j - 1] + run->length[j - 1] - run->start[i];
+                if (readings(r, o, pos, run->digits + run->start[i], len, 0) < 0) return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A run of digits with single ' .-' separators at data[p] ('+' or digit): up to 41 digits.
+   Returns the end offset, or -1 when the run has fewer than 9 digits. */
+static Py_ssize_t read_number(ReaderObject *r, Out *o, const uint8_t *d, Py_ssize_t size,
+                              Py_ssize_t p, int *error) {
+    Run run;
+    Py_ssize_t i = p;
+    int plus = d[i] == '+';
+    if (plus) i++;
+    run.n = 0;
+    run.groups = 1;
+    run.start[0] = 0;
+    run.length[0] = 0;
+    run.sep[0] = 0;
+    Py_ssize_t end = i;
+    while (i < size && run.n < MAX_NUMBER_DIGITS) {
+        uint8_t c = d[i];
+        if (IS_DIGIT(c)) {
+            run.digits[run.n++] = (char)c;
+            run.length[run.groups - 1]++;
+            i++;
+            end = i;
+        } else if ((CLS[c] & C_SEP) && i + 1 < size && IS_DIGIT(d[i + 1]) && run.n > 0) {
+            run.sep[run.groups - 1] = (char)c;
+            run.start[run.groups] = run.n;
+            run.length[run.groups] = 0;
+            run.sep[run.groups] = 0;
+            run.groups++;
+            i++;
+        } else {
+            break;
+        }
+    }
+    if (run.n < 9) return -1;
+    if (run.n <= 19 && readings(r, o, p, run.digits, run.n, plus) < 0) goto fail;
+    if (!plus && run.groups > 1) {
+        int n = run.n;
+        if (n > 19 || !(n == 9 || n == 10 || n == 13 || n == 15 || n == 16))
+            if (windows(r, o, p, &run) < 0) goto fail;
+    }
+    return end;
+fail:
+    *error = 1;
+    return end;
+}
+
+/* Where a number may start: not glued to a letter, digit or '+' ("AB123..." is no phone),
+   but "x 0612..." and "tel:+33..." are. */
+static int number_context_ok(const uint8_t *d, Py_ssize_t p) {
+    if (p == 0) return 1;
+    uint8_t c = d[p - 1];
+    if (c == '\n') return 1;
+    if (!(IS_ALNUM(c) || c == '+' || (CLS[c] & C_SEP))) return 1;
+    if ((CLS[c] & C_SEP) && p >= 2 && !IS_DIGIT(d[p - 2])) return 1;
+    return 0;
+}
+
+/* -- dates */
+
+static int digit_run(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
+    int n = 0;
+    while (p + n < size && IS_DIGIT(d[p + n])) n++;
+    return n;
+}
+
+static int num(const uint8_t *d, Py_ssize_t p, int n) {
+    int v = 0;
+    for (int k = 0; k < n; k++) v = v * 10 + (d[p + k] - '0');
+    return v;
+}
+
+static int is_date_sep(uint8_t c) { return c == '-' || c == '/' || c == '.'; }
+
+static int year_ok(const uint8_t *d, Py_ssize_t p) { /* (?:1[89]|20)[0-9]{2} */
+    return (d[p] == '1' && (d[p + 1] == '8' || d[p + 1] == '9')) ||
+           (d[p] == '2' && d[p + 1] == '0');
+}
+
+static int valid_day(int y, int m, int day) {
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m < 1 || m > 12 || day < 1) return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return day <= days[m - 1] + (m == 2 && leap);
+}
+
+/* Fold a month word (ASCII letters and 2-byte UTF-8 sequences of U+00C0..U+00FF) and look it up. */
+static int month_number(ReaderObject *r, const uint8_t *w, Py_ssize_t len) {
+    char folded[40];
+    int n = 0;
+    for (Py_ssize_t i = 0; i < len;) {
+        uint8_t c = w[i];
+        if (c < 0x80) {
+            folded[n++] = (char)(c | 0x20);
+            i++;
+        } else {
+            int cp = ((c & 0x1f) << 6) | (w[i + 1] & 0x3f);
+            uint8_t fl = r->fold_len[cp];
+            if (fl == 0 || fl == 0xff || n + fl > 38) return 0;
+            for (int k = 0; k < fl; k++) {
+                if ((uint8_t)r->fold_out[cp][k] >= 0x80) return 0; /* no month has it */
+                folded[n++] = r->fold_out[cp][k];
+            }
+            i += 2;
+        }
+    }
+    for (int k = 0; k < r->n_months; k++)
+        if (r->months[k].len == n && memcmp(r->months[k].name, folded, (size_t)n) == 0)
+            return r->months[k].month;
+    return 0;
+}
+
+/* Match one of the written date forms at data[p] (a digit run start). Returns the end offset
+   of the form that matched (-1: none) and the date in y, m, day (all 0 when it is no valid day). */
+static Py_ssize_t match_date(ReaderObject *r, const uint8_t *d, Py_ssize_t size, Py_ssize_t p,
+                             int *y, int *m, int *day) {
+    int a = digit_run(d, size, p);
+    *y = *m = *day = 0;
+    /* 1985-03-12 */
+    if (a == 4 && year_ok(d, p) && p + 4 < size && is_date_sep(d[p + 4])) {
+        Py_ssize_t q = p + 5;
+        int b = digit_run(d, size, q);
+        if (b >= 1 && b <= 2 && q + b < size && is_date_sep(d[q + b])) {
+            Py_ssize_t s = q + b + 1;
+            int c = digit_run(d, size, s);
+            if (c >= 1 && c <= 2) {
+                *y = num(d, p, 4);
+                *m = num(d, q, b);
+                *day = num(d, s, c);
+                if (!valid_day(*y, *m, *day)) *y = *m = *day = 0;
+                return s + c;
+            }
+        }
+    }
+    if (a >= 1 && a <= 2 && p + a < size) {
+        Py_ssize_t q = p + a;
+        /* 12/03/1985 */
+        if (is_date_sep(d[q])) {
+            q++;
+            int b = digit_run(d, size, q);
+            if (b >= 1 && b <= 2 && q + b < size && is_date_sep(d[q + b])) {
+                Py_ssize_t s = q + b + 1;
+                if (digit_run(d, size, s) == 4 && year_ok(d, s)) {
+                    *y = num(d, s, 4);
+                    *m = num(d, q, b);
+                    *day = num(d, p, a);
+                    if (!valid_day(*y, *m, *day)) *y = *m = *day = 0;
+                    return s + 4;
+                }
+            }
+            q = p + a;
+        }
+        /* 12 mars 1985, 1er février 1985, 12 March 1985 */
+        if (q + 2 <= size) {
+            static const char *const suffixes[] = {"er", "st", "nd", "rd", "th"};
+            for (int k = 0; k < 5; k++)
+                if (q + 2 <= size && d[q] == suffixes[k][0] && d[q + 1] == suffixes[k][1]) {
+                    q += 2;
+                    break;
+                }
+        }
+        int spaces = 0;
+        while (q + spaces < size && d[q + spaces] == ' ') spaces++;
+        if (spaces >= 1 && spaces <= 2) {
+            Py_ssize_t w = q + spaces, e = w;
+            int letters = 0;
+            for (;;) {
+                if (e < size && IS_ALPHA(d[e])) {
+                    e++;
+                } else if (e + 1 < size && d[e] == 0xc3 && d[e + 1] >= 0x80 && d[e + 1] <= 0xbf) {
+                    e += 2;
+                } else {
+                    break;
+                }
+                letters++;
+            }
+            if (letters >= 3 && letters <= 9) {
+                Py_ssize_t t = e;
+                if (t < size && d[t] == '.') t++;
+                if (t < size && d[t] == ',') t++;
+                int sp = 0;
+                while (t + sp < size && d[t + sp] == ' ') sp++;
+                if (sp >= 1 && sp <= 2 && digit_run(d, size, t + sp) == 4 && year_ok(d, t + sp)) {
+                    int month = month_number(r, d + w, e - w);
+                    if (month) {
+                        *y = num(d, t + sp, 4);
+                        *m = month;
+                        *day = num(d, p, a);
+                        if (!valid_day(*y, *m, *day)) *y = *m = *day = 0;
+                    }
+                    return t + sp + 4;
+                }
+            }
+        }
+    }
+    /* 19850312 */
+    if (a == 8 && ((d[p] == '1' && d[p + 1] == '9') || (d[p] == '2' && d[p + 1] == '0')) &&
+        (d[p + 4] == '0' || d[p + 4] == '1') && d[p + 6] >= '0' && d[p + 6] <= '3') {
+        *y = num(d, p, 4);
+        *m = num(d, p + 4, 2);
+        *day = num(d, p + 6, 2);
+        if (!valid_day(*y, *m, *day)) *y = *m = *day = 0;
+        return p + 8;
+    }
+    return -1;
+}
+
+static uint64_t date_hash(ReaderObject *r, int y, int m, int day) {
+    size_t slot = (size_t)(y - 1800) * 372 + (size_t)(m - 1) * 31 + (size_t)(day - 1);
+    uint64_t h = r->date_cache[slot];
+    if (!h) {
+        char iso[10]; /* YYYY-MM-DD; y in 1800..2099 (see match_date) */
+        iso[0] = (char)('0' + y / 1000);
+        iso[1] = (char)('0' + y / 100 % 10);
+        iso[2] = (char)('0' + y / 10 % 10);
+        iso[3] = (char)('0' + y % 10);
+        iso[4] = iso[7] = '-';
+        iso[5] = (char)('0' + m / 10);
+        iso[6] = (char)('0' + m % 10);
+        iso[8] = (char)('0' + day / 10);
+        iso[9] = (char)('0' + day % 10);
+        h = r->date_cache[slot] = hmac2(r->hmac, "date", 5, iso, 10);
+    }
+    return h;
+}
+
+/* -- IBAN and Corsican NIR */
+
+static const struct {
+    char cc[3];
+    int len;
+} IBAN_LENGTHS[] = {
+    {"FR", 27}, {"MC", 27}, {"DE", 22}, {"BE", 16}, {"LU", 20}, {"CH", 21}, {"IT", 27},
+    {"ES", 24}, {"PT", 25}, {"NL", 18}, {"GB", 22}, {"IE", 22}, {"AT", 20}, {"PL", 28},
+    {"SE", 24}, {"DK", 18}, {"FI", 18}, {"NO", 15}, {"GR", 27}, {"CZ", 24}, {"RO", 24},
+    {"HU", 28}, {"MA", 28}, {"TN", 24}, {"DZ", 26}, {"SN", 28}, {"CI", 28}, {"GP", 27},
+    {"MQ", 27}, {"RE", 27}, {"GF", 27}, {"NC", 27}, {"PF", 27}, {"PM", 27}, {"YT", 27}};
+
+#define IS_IBAN_CHAR(c) (CLS[(uint8_t)(c)] & (C_DIGIT | C_UPPER))
+
+/* An IBAN at data[p] (p: an upper-case letter not glued to a letter or digit). */
+static Py_ssize_t read_iban(ReaderObject *r, Out *o, const uint8_t *d, Py_ssize_t size,
+                            Py_ssize_t p, int *error) {
+    if (p + 4 > size || !(CLS[d[p + 1]] & C_UPPER) || !IS_DIGIT(d[p + 2]) || !IS_DIGIT(d[p + 3]))
+        return -1;
+    /* at least two groups of four after the check digits, each maybe after one space */
+    Py_ssize_t q = p + 4;
+    for (int g = 0; g < 2; g++) {
+        if (q < size && d[q] == ' ') q++;
+        for (int k = 0; k < 4; k++, q++)
+            if (q >= size || !IS_IBAN_CHAR(d[q])) return -1;
+    }
+    char compact[40];
+    memcpy(compact, d + p, 4);
+    int n = 4;
+    Py_ssize_t e = p + 4;
+    while (n < 34) {
+        if (e < size && IS_IBAN_CHAR(d[e])) {
+            compact[n++] = (char)d[e++];
+        } else if (e + 1 < size && d[e] == ' ' && IS_IBAN_CHAR(d[e + 1])) {
+            compact[n++] = (char)d[e + 1];
+            e += 2;
+        } else {
+            break;
+        }
+    }
+    if (n < 15) return -1;
+    for (size_t k = 0; k < sizeof IBAN_LENGTHS / sizeof IBAN_LENGTHS[0]; k++) {
+        if (compact[0] == IBAN_LENGTHS[k].cc[0] && compact[1] == IBAN_LENGTHS[k].cc[1]) {
+            if (n < IBAN_LENGTHS[k].len) return e; /* too short for its country */
+            n = IBAN_LENGTHS[k].len;
+            break;
+        }
+    }
+    if (emit(r, o, K_IBAN, p, compact, (size_t)n) < 0) *error = 1;
+    return e;
+}
+
+/* A Corsican NIR ("2 85 03 2A 123 456 78") at data[p], a digit run start. */
+static Py_ssize_t read_nir_2ab(ReaderObject *r, Out *o, const uint8_t *d, Py_ssize_t size,
+                               Py_ssize_t p, int *error) {
+    static const char layout[] = "1s2s2s#s3s3"; /* s: optional ' ' or '.', #: 2A/2B */
+    char compact[16];
+    int n = 0;
+    Py_ssize_t q = p;
+    if (d[p] != '1' && d[p] != '2') return -1;
+    for (const char *l = layout; *l; l++) {
+        if (*l == 's') {
+            if (q < size && (d[q] == ' ' || d[q] == '.')) q++;
+        } else if (*l == '#') {
+            if (q + 1 >= size || d[q] != '2') return -1;
+            uint8_t c = d[q + 1];
+            if (c != 'A' && c != 'B' && c != 'a' && c != 'b') return -1;
+            compact[n++] = '2';
+            compact[n++] = (char)(c & ~0x20);
+            q += 2;
+        } else {
+            for (int k = 0; k < *l - '0'; k++, q++) {
+                if (q >= size || !IS_DIGIT(d[q])) return -1;
+                compact[n++] = (char)d[q];
+            }
+        }
+    }
+    /* optional key, then no digit may follow */
+    Py_ssize_t k = q;
+    if (k < size && (d[k] == ' ' || d[k] == '.')) k++;
+    if (k + 2 <= size && IS_DIGIT(d[k]) && IS_DIGIT(d[k + 1]) && !(k + 2 < size && IS_DIGIT(d[k + 2])))
+        q = k + 2;
+    else if (q < size && IS_DIGIT(d[q]))
+        return -1;
+    if (emit(r, o, K_NIR, p, compact, 13) < 0) *error = 1;
+    return q;
+}
+
+/* -- e-mail addresses */
+
+static int email_at(ReaderObject *r, Out *o, const uint8_t *d, Py_ssize_t size, Py_ssize_t at) {
+    if (at == 0 || !(CLS[d[at - 1]] & C_LOCAL)) return 0; /* "@user" mentions */
+    Py_ssize_t start = at;
+    while (start > 0 && at - start < 64 && (CLS[d[start - 1]] & C_LOCAL)) start--;
+    /* domain: [A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}, within 256 bytes */
+    Py_ssize_t limit = at + 256 < size ? at + 256 : size;
+    Py_ssize_t s = at + 1;
+    if (s >= limit || !IS_ALNUM(d[s])) return 0;
+    Py_ssize_t best = -1, label = s + 1;
+    for (Py_ssize_t q = s + 1; q < limit && (CLS[d[q]] & C_DOMAIN); q++) {
+        if (d[q] != '.') continue;
+        if (q - label > 62) break; /* a label too long: no dot past it is reachable */
+        label = q + 1;
+        Py_ssize_t t = q + 1;
+        while (t < limit && t - (q + 1) < 24 && IS_ALPHA(d[t])) t++;
+        if (t - (q + 1) >= 2) best = t;
+    }
+    if (best < 0) return 0;
+    if (buf_i64(&o->email_spans, start) < 0 || buf_i64(&o->email_spans, best) < 0) return -1;
+    if (!r->want[K_EMAIL]) return 0;
+    Py_ssize_t ls = start;
+    while (ls < at && d[ls] == '.') ls++;
+    int ascii = 1;
+    for (Py_ssize_t q = ls; q < at; q++)
+        if (d[q] >= 0x80) ascii = 0;
+    if (!ascii) { /* Unicode lower-casing: Python does it */
+        PyObject *item = Py_BuildValue("(ny#y#)", start, d + start, (Py_ssize_t)(at - start),
+                                       d + at + 1, (Py_ssize_t)(best - at - 1));
+        if (!item) return -1;
+        int rc = PyList_Append(o->slow_emails, item);
+        Py_DECREF(item);
+        return rc;
+    }
+    char email[400];
+    size_t n = 0;
+    for (Py_ssize_t q = ls; q < best; q++) {
+        uint8_t c = d[q];
+        email[n++] = (char)((CLS[c] & C_UPPER) ? c | 0x20 : c);
+    }
+    return emit(r, o, K_EMAIL, start, email, n);
+}
+
+/* -- the pass over a document */
+
+static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const uint8_t *d = (const uint8_t *)view.buf;
+    Py_ssize_t size = view.len;
+    Out o;
+    memset(&o, 0, sizeof o);
+    PyObject *result = NULL;
+    int error = 0;
+    o.slow_emails = PyList_New(0);
+    if (!o.slow_emails) goto done;
+
+    int numbers = self->want[K_PHONE] || self->want[K_NIR] || self->want[K_CARD];
+    int nir2ab = self->want[K_NIR], ibans = self->want[K_IBAN], dates = self->want_dates;
+    Py_ssize_t num_end = 0, date_end = 0, iban_end = 0, nir_end = 0;
+    Py_ssize_t p = 0;
+    while (!error) {
+        while (p < size && !(CLS[d[p]] & C_INTEREST)) p++; /* most bytes: nothing to read */
+        if (p >= size) break;
+        uint8_t c = d[p];
+        if (IS_DIGIT(c)) {
+            if (p == 0 || !IS_DIGIT(d[p - 1])) { /* where a digit run starts */
+                if (dates && p >= date_end) {
+                    int y, m, day;
+                    Py_ssize_t e = match_date(self, d, size, p, &y, &m, &day);
+                    if (e > 0 && y) {
+                        date_end = e;
+                        if (buf_i64(&o.date_pos, p) < 0 ||
+                            buf_u64(&o.date_hash, date_hash(self, y, m, day)) < 0)
+                            error = 1;
+                    }
+                }
+                if (nir2ab && p >= nir_end) {
+                    Py_ssize_t e = read_nir_2ab(self, &o, d, size, p, &error);
+                    if (e > 0) nir_end = e;
+                }
+                if (numbers && p >= num_end && (p == 0 || d[p - 1] != '+') &&
+                    number_context_ok(d, p)) {
+                    Py_ssize_t e = read_number(self, &o, d, size, p, &error);
+                    if (e > 0) num_end = e;
+                }
+            }
+            p++;
+            while (p < size && IS_DIGIT(d[p])) p++; /* no candidate starts inside a run */
+            continue;
+        }
+        if (c == '\n') {
+            if (buf_i64(&o.newlines, p) < 0) error = 1;
+        } else if (c == '"') {
+            if (p + 1 < size && d[p + 1] == ':') o.json_members = 1;
+        } else if (c == '+') {
+            if (numbers && p >= num_end && p + 1 < size && IS_DIGIT(d[p + 1]) &&
+                number_context_ok(d, p)) {
+                Py_ssize_t e = read_number(self, &o, d, size, p, &error);
+                if (e > 0) num_end = e;
+            }
+        } else if (CLS[c] & C_UPPER) {
+            if (ibans && p >= iban_end && (p == 0 || !IS_ALNUM(d[p - 1]))) {
+                Py_ssize_t e = read_iban(self, &o, d, size, p, &error);
+                if (e > 0) iban_end = e;
+            }
+            p++;
+            while (p < size && IS_ALPHA(d[p])) p++; /* an IBAN starts a word */
+            continue;
+        } else if (c == '@') {
+            if (email_at(self, &o, d, size, p) < 0) error = 1;
+        } else if ((c == ')' || c == '}') && p + 2 < size && d[p + 1] == ',') {
+            /* "),(" "), (" "},{" "}, {": records of an SQL extended INSERT or a JSON array */
+            uint8_t open = c == ')' ? '(' : '{';
+            if (d[p + 2] == open || (d[p + 2] == ' ' && p + 3 < size && d[p + 3] == open))
+                if (buf_i64(&o.inline_rows, p) < 0) error = 1;
+        }
+        p++;
+    }
+    if (!error && !PyErr_Occurred()) {
+        result = Py_BuildValue("(NNNNNNONNO)", buf_bytes(&o.strong_pos),
+                               buf_bytes(&o.strong_kind), buf_bytes(&o.strong_hash),
+                               buf_bytes(&o.date_pos), buf_bytes(&o.date_hash),
+                               buf_bytes(&o.email_spans), o.slow_emails,
+                               buf_bytes(&o.inline_rows), buf_bytes(&o.newlines),
+                               o.json_members ? Py_True : Py_False);
+    }
+done:
+    Py_XDECREF(o.slow_emails);
+    buf_free(&o.strong_pos);
+    buf_free(&o.strong_kind);
+    buf_free(&o.strong_hash);
+    buf_free(&o.date_pos);
+    buf_free(&o.date_hash);
+    buf_free(&o.email_spans);
+    buf_free(&o.inline_rows);
+    buf_free(&o.newlines);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* ---------------------------------------------------------------- name grams */
+
+/* Slot of a gram in the cache: a multiply-xorshift over 8-byte chunks (not keyed; a collision
+   only costs a cache miss, the key bytes are compared). */
+static uint32_t gram_slot(const char *s, size_t n) {
+    uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
+    while (n > 0) {
+        uint64_t chunk = 0;
+        size_t take = n < 8 ? n : 8;
+        memcpy(&chunk, s, take);
+        h = (h ^ chunk) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+        s += take;
+        n -= take;
+    }
+    return (uint32_t)(h >> 17) & ((1u << GRAM_CACHE_BITS) - 1);
+}
+
+static int sorted_has(const uint64_t *t, Py_ssize_t n, uint64_t q) {
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (t[mid] < q)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && t[lo] == q;
+}
+
+/* The hash of a name gram; with `filtered`, 0 when it is not in the name filter. */
+static uint64_t name_hash(ReaderObject *r, const char *gram, size_t len, int filtered) {
+    GramSlot *slot = NULL;
+    uint64_t h;
+    if (len <= GRAM_CACHE_KEY) {
+        slot = &r->gram_cache[gram_slot(gram, len)];
+        if (slot->len == len && memcmp(slot->key, gram, len) == 0) {
+            h = slot->hash;
+            goto filter;
+        }
+    }
+    h = hmac2(r->hmac, "name", 5, gram, len);
+    if (slot) {
+        slot->len = (uint8_t)len;
+        slot->member = 0;
+        memcpy(slot->key, gram, len);
+        slot->hash = h;
+    }
+filter:
+    if (!filtered) return h;
+    if (slot) {
+        if (!slot->member) slot->member = sorted_has(r->name_filter, r->n_filter, h) ? 2 : 1;
+        return slot->member == 2 ? h : 0;
+    }
+    return sorted_has(r->name_filter, r->n_filter, h) ? h : 0;
+}
+
+/* Append compact_name(fold(word)) to *out. Returns 0, or -1 on a Python error. */
+static int fold_word(ReaderObject *r, const uint8_t *w, Py_ssize_t len, Buf *out) {
+    size_t mark = out->len;
+    /* a code point of 1 or 2 bytes folds to at most FOLD_MAX bytes */
+    if (buf_reserve(out, (size_t)len * FOLD_MAX) < 0) return -1;
+    char *dst = out->p + out->len;
+    for (Py_ssize_t i = 0; i < len;) {
+        uint8_t c = w[i];
+        int cp, width = 1;
+        if (c < 0x80) {
+            cp = c;
+        } else if ((c & 0xe0) == 0xc0 && i + 1 < len && (w[i + 1] & 0xc0) == 0x80 && c >= 0xc2) {
+            cp = ((c & 0x1f) << 6) | (w[i + 1] & 0x3f);
+            width = 2;
+        } else {
+            goto python;
+        }
+        if (cp >= FOLD_LIMIT) goto python;
+        uint8_t n = r->fold_len[cp];
+        if (n == 1) {
+            *dst++ = r->fold_out[cp][0];
+        } else if (n) {
+            if (n == 0xff) goto python;
+            memcpy(dst, r->fold_out[cp], n);
+            dst += n;
+        }
+        i += width;
+    }
+    out->len = (size_t)(dst - out->p);
+    return 0;
+python:
+    out->len = mark;
+    {
+        PyObject *folded = PyObject_CallFunction(r->fold_word, "y#", w, len);
+        if (!folded) return -1;
+        char *p;
+        Py_ssize_t n;
+        int rc = PyBytes_AsStringAndSize(folded, &p, &n);
+        if (rc == 0) rc = buf_put(out, p, (size_t)n);
+        Py_DECREF(folded);
+        return rc;
+    }
+}
+
+static int is_space(uint8_t c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\x0b' || c == '\x0c';
+}
+
+static int is_strip(uint8_t c) { return c == ' ' || c == '_' || c == '-' || c == '\''; }
+
+/* Grams of one phrase ("Jean_Pierre", "DUPONT"): 1- to 3-word, compacted, hashed. */
+static int phrase_grams(ReaderObject *r, const uint8_t *s, Py_ssize_t len, int64_t row,
+                        int filtered, Buf *words, Buf *gram, Buf *hashes, Buf *rows) {
+    while (len > 0 && is_strip(s[0])) s++, len--;
+    while (len > 0 && is_strip(s[len - 1])) len--;
+    size_t off[MAX_WORDS_PER_PHRASE + 1];
+    int nw = 0, parts = 0;
+    words->len = 0;
+    off[0] = 0;
+    Py_ssize_t a = 0;
+    while (a <= len && parts < MAX_WORDS_PER_PHRASE) {
+        Py_ssize_t b = a;
+        while (b < len && s[b] != '_') b++;
+        parts++;
+        if (fold_word(r, s + a, b - a, words) < 0) return -1;
+        if (words->len > off[nw]) off[++nw] = words->len;
+        a = b + 1;
+    }
+    for (int i = 0; i < nw; i++) {
+        gram->len = 0;
+        for (int j = i; j < nw && j < i + NGRAM; j++) {
+            if (buf_put(gram, words->p + off[j], off[j + 1] - off[j]) < 0) return -1;
+            uint64_t h = name_hash(r, gram->p, gram->len, filtered);
+            if (!h) continue;
+            if (buf_u64(hashes, h) < 0 || buf_i64(rows, row) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *Reader_name_grams(ReaderObject *self, PyObject *args) {
+    Py_buffer view, starts, ends;
+    int filtered = 0;
+    if (!PyArg_ParseTuple(args, "y*y*y*|p:name_grams", &view, &starts, &ends, &filtered))
+        return NULL;
+    PyObject *result = NULL;
+    Buf words = {0}, gram = {0}, hashes = {0}, rows = {0};
+    if (starts.len != ends.len || starts.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "starts and ends must be int64 arrays of one size");
+        goto done;
+    }
+    const uint8_t *d = (const uint8_t *)view.buf;
+    Py_ssize_t n_rows = starts.len / 8;
+    for (Py_ssize_t i = 0; i < n_rows; i++) {
+        int64_t start, end;
+        memcpy(&start, (char *)starts.buf + 8 * i, 8);
+        memcpy(&end, (char *)ends.buf + 8 * i, 8);
+        if (start < 0) start = 0;
+        if (end > view.len) end = view.len;
+        if (end > start + MAX_ROW) end = start + MAX_ROW;
+        int phrases = 0;
+        Py_ssize_t p = start;
+        while (p < end && phrases < MAX_PHRASES_PER_ROW) {
+            while (p < end && is_space(d[p])) p++;
+            if (p >= end) break;
+            Py_ssize_t q = p;
+            while (q < end && !is_space(d[q])) q++;
+            phrases++;
+            if (phrase_grams(self, d + p, q - p, i, filtered, &words, &gram, &hashes, &rows) < 0)
+                goto done;
+            p = q;
+        }
+    }
+    result = Py_BuildValue("(NN)", buf_bytes(&hashes), buf_bytes(&rows));
+done:
+    buf_free(&words);
+    buf_free(&gram);
+    buf_free(&hashes);
+    buf_free(&rows);
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&ends);
+    return result;
+}
+
+static PyObject *Reader_set_name_filter(ReaderObject *self, PyObject *arg) {
+    Py_buffer table;
+    if (PyObject_GetBuffer(arg, &table, PyBUF_SIMPLE) < 0) return NULL;
+    if (table.len % 8) {
+        PyBuffer_Release(&table);
+        PyErr_SetString(PyExc_ValueError, "the name filter must be a sorted uint64 array");
+        return NULL;
+    }
+    uint64_t *copy = PyMem_Malloc(table.len ? (size_t)table.len : 1);
+    if (!copy) {
+        PyBuffer_Release(&table);
+        return PyErr_NoMemory();
+    }
+    memcpy(copy, table.buf, (size_t)table.len);
+    PyMem_Free(self->name_filter);
+    self->name_filter = copy;
+    self->n_filter = table.len / 8;
+    PyBuffer_Release(&table);
+    for (size_t k = 0; k < ((size_t)1 << GRAM_CACHE_BITS); k++) self->gram_cache[k].member = 0;
+    Py_RETURN_NONE;
+}
+
+/* The phrase view: letters and UTF-8 bytes kept, '-' and '\'' kept, ' ' -> '_', everything
+   else -> ' '; e-mail spans (int64 start, end pairs) blanked. */
+static PyObject *Reader_phrase_view(ReaderObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data, spans;
+    if (!PyArg_ParseTuple(args, "y*y*:phrase_view", &data, &spans)) return NULL;
+    PyObject *out = NULL;
+    if (spans.len % 16) {
+        PyErr_SetString(PyExc_ValueError, "spans must be int64 (start, end) pairs");
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, data.len);
+    if (!out) goto done;
+    uint8_t *v = (uint8_t *)PyBytes_AS_STRING(out);
+    const uint8_t *d = (const uint8_t *)data.buf;
+    for (Py_ssize_t i = 0; i < data.len; i++) v[i] = PHRASE[d[i]];
+    for (Py_ssize_t k = 0; k < spans.len / 16; k++) {
+        int64_t se[2];
+        memcpy(se, (char *)spans.buf + 16 * k, 16);
+        if (se[0] < 0) se[0] = 0;
+        if (se[1] > data.len) se[1] = data.len;
+        if (se[1] > se[0]) memset(v + se[0], ' ', (size_t)(se[1] - se[0]));
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&spans);
+    return out;
+}
+
+/* ---------------------------------------------------------------- table lookups */
+
+/* lookup(table, index, shift, queries) -> (query_index, lo, hi): for each query found in the
+   sorted uint64 `table`, its index in `queries` and the range table[lo:hi] equal to it.
+   `index` (uint32, 2**k + 1 entries) holds where each bucket of the top k bits starts
+   (shift = 64 - k): the hashes are uniform, so a bucket holds a few entries. */
+static PyObject *native_lookup(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer table, index, queries;
+    int shift;
+    if (!PyArg_ParseTuple(args, "y*y*iy*:lookup", &table, &index, &shift, &queries)) return NULL;
+    PyObject *result = NULL;
+    Buf qi = {0}, los = {0}, his = {0};
+    const uint64_t *t = (const uint64_t *)table.buf;
+    const uint32_t *idx = (const uint32_t *)index.buf;
+    Py_ssize_t n_idx = index.len / 4, n_q = queries.len / 8, n_t = table.len / 8;
+    if (shift < 40 || shift > 63 || table.len % 8 || queries.len % 8 ||
+        n_idx != ((Py_ssize_t)1 << (64 - shift)) + 1 || idx[n_idx - 1] != (uint32_t)n_t) {
+        PyErr_SetString(PyExc_ValueError, "lookup: index does not fit the table");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n_q; i++) {
+        uint64_t q;
+        memcpy(&q, (char *)queries.buf + 8 * i, 8);
+        uint64_t b = q >> shift;
+        uint32_t lo = idx[b], hi = idx[b + 1];
+        while (lo < hi && t[lo] < q) lo++;
+        if (lo == hi || t[lo] != q) continue;
+        uint32_t end = lo + 1;
+        while (end < n_t && t[end] == q) end++;
+        if (buf_i64(&qi, i) < 0 || buf_i64(&los, lo) < 0 || buf_i64(&his, end) < 0) goto done;
+    }
+    result = Py_BuildValue("(NNN)", buf_bytes(&qi), buf_bytes(&los), buf_bytes(&his));
+done:
+    buf_free(&qi);
+    buf_free(&los);
+    buf_free(&his);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&index);
+    PyBuffer_Release(&queries);
+    return result;
+}
+
+static PyMethodDef Reader_methods[] = {
+    {"extract", (PyCFunction)Reader_extract, METH_O,
+     "extract(data) -> (strong_pos, strong_kind, strong_hash, date_pos, date_hash, "
+     "email_spans, slow_emails, inline_rows): the hashed candidates of one document "
+     "(int64/uint8/uint64 arrays as bytes; slow_emails lists (pos, local, domain) of e-mails "
+     "with UTF-8 local parts, for Python to lower-case and hash; inline_rows: offsets of the "
+     "'),(' and '},{' between records written on one line; newlines; json_members: whether "
+     "'\\\":' occurs)."},
+    {"name_grams", (PyCFunction)Reader_name_grams, METH_VARARGS,
+     "name_grams(view, starts, ends[, filtered]) -> (hashes, row_index): name-gram hashes of "
+     "each row view[starts[i]:ends[i]] (int64 arrays as bytes), with the index i of its row; "
+     "with `filtered`, only those in the name filter."},
+    {"set_name_filter", (PyCFunction)Reader_set_name_filter, METH_O,
+     "set_name_filter(hashes): the sorted uint64 hashes name_grams(..., filtered=True) keeps."},
+    {"phrase_view", (PyCFunction)Reader_phrase_view, METH_VARARGS,
+     "phrase_view(data, spans) -> bytes: the bytes names are read from (see candidates.py)."},
+    {NULL}};
+
+static PyTypeObject ReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "monitor.matching.fingerprints._native.CandidateReader",
+    .tp_basicsize = sizeof(ReaderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "CandidateReader(hmac, kinds, dates, cc, trunk, fold_table, months, fold_word)",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Reader_init,
+    .tp_dealloc = (destructor)Reader_dealloc,
+    .tp_methods = Reader_methods,
+};
+
+/* ---------------------------------------------------------------- module */
+
+static PyObject *native_sha_impl(PyObject *mod, PyObject *unused) {
+    (void)mod;
+    (void)unused;
+    return PyUnicode_FromString(lm_sha256_impl());
+}
+
+static PyMethodDef module_methods[] = {
+    {"lookup", native_lookup, METH_VARARGS,
+     "lookup(table, index, shift, queries) -> (query_index, lo, hi): the queries found in a "
+     "sorted uint64 table, through its bucket index (see matcher.py)."},
+    {"sha256_implementation", native_sha_impl, METH_NOARGS,
+     "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
+     "('' before the first Hmac is made)."},
+    {NULL}};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "The per-candidate work of fingerprint matching (see candidates.py).", -1, module_methods};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    init_classes();
+    if (PyType_Ready(&HmacType) < 0 || PyType_Ready(&ReaderType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&native_module);
+    if (!m) return NULL;
+    Py_INCREF(&HmacType);
+    Py_INCREF(&ReaderType);
+    if (PyModule_AddObject(m, "Hmac", (PyObject *)&HmacType) < 0 ||
+        PyModule_AddObject(m, "CandidateReader", (PyObject *)&ReaderType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,151 @@
+"""The C reader (_native.c) against the Python definitions it must agree with.
+
+The import normalizes and hashes in Python (identifiers.normalize, hashing.Hasher); the scan
+reads and hashes in C. A disagreement would silently lose records, so these tests compare the
+two on many generated inputs, and feed the reader hostile bytes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from monitor.matching.fingerprints import _native
+from monitor.matching.fingerprints.candidates import Extractor
+from monitor.matching.fingerprints.hashing import Hasher, compact_name
+from monitor.matching.identifiers import fold
+
+KEY = os.urandom(32)
+
+_HMAC_CHECK = r"""
+import hmac, json, random, sys
+from monitor.matching.fingerprints import _native
+rng = random.Random(int(sys.argv[1]))
+bad = checked = 0
+for key_len in (0, 1, 32, 64, 65, 100):
+    key = rng.randbytes(key_len)
+    h = _native.Hmac(key)
+    messages = [rng.randbytes(n) for n in range(0, 200)]
+    many = h.hash_many(messages)
+    for i, m in enumerate(messages):
+        want = int.from_bytes(hmac.digest(key, m, "sha256")[:8], "little") or 1
+        got = h.hash(m)
+        checked += 1
+        bad += got != want or int.from_bytes(many[8 * i:8 * i + 8], sys.byteorder) != want
+print(json.dumps({"impl": _native.sha256_implementation(), "checked": checked, "bad": bad}))
+"""
+
+
+@pytest.mark.parametrize("force_portable", [False, True])
+def test_hmac_equals_the_standard_library_on_each_code_path(force_portable):
+    env = {k: v for k, v in os.environ.items() if k != "LEAKMON_NO_SHANI"}
+    if force_portable:
+        env["LEAKMON_NO_SHANI"] = "1"
+    out = subprocess.run([sys.executable, "-c", _HMAC_CHECK, "7"], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    result = json.loads(out)
+    assert result["checked"] == 6 * 200
+    assert result["bad"] == 0
+    if force_portable:
+        assert result["impl"] == "portable"
+    else:
+        assert result["impl"] in ("sha-ni", "portable")
+
+
+def test_hasher_hash_is_truncated_hmac():
+    hasher = Hasher(KEY)
+    want = int.from_bytes(hmac.digest(KEY, b"name\0dupont", "sha256")[:8], "little")
+    assert hasher.hash(b"name", "dupont") == want
+    assert hasher.hash_many([b"name\0dupont"]).tolist() == [want]
+
+
+# Letters from the table-folded range and beyond it (Greek, Cyrillic, combining marks,
+# ligatures, full-width forms): the C side must fold every one as identifiers.fold does.
+_ALPHABET = (
+    "abcxyzABCXYZ'-"
+    "àâäçéèêëîïôöùûüÿñÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸÑßæœÆŒøØåÅðþ"  # Latin-1
+    "łŁńŃśŚźŻžŽčČřŘőŐűŰıİĳŉſ"  # Latin Extended-A
+    "ǅǆǈǌșȘțȚƒǃ"  # Latin Extended-B
+    "αβΣσςДжЯ"  # Greek, Cyrillic
+    "\u0301\u0308\u0327"  # combining marks
+    "ﬁﬂＡｂ"  # ligatures, full width
+    "ʼˈ"  # modifier letters
+)
+
+
+def _python_grams(phrase: str) -> set[int]:
+    hasher = Hasher(KEY)
+    words = [compact_name(fold(w)) for w in phrase.strip(" _-'").split("_")[:12]]
+    words = [w for w in words if w]
+    grams = {"".join(words[i:j]) for i in range(len(words))
+             for j in range(i + 1, min(len(words), i + 3) + 1)}
+    return {hasher.hash(b"name", g) for g in grams}
+
+
+def test_name_grams_fold_like_python():
+    rng = random.Random(3)
+    ex = Extractor(Hasher(KEY))
+    for _ in range(3000):
+        words = ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 8)))
+                 for _ in range(rng.randint(1, 4))]
+        phrase = "_".join(words)
+        view = phrase.encode("utf-8")
+        assert ex.names_in(view, 0, len(view)) == _python_grams(phrase), phrase
+
+
+def test_name_grams_split_rows_and_phrases():
+    ex = Extractor(Hasher(KEY))
+    data = "DUPONT;Jean-Pierre;Le Gall\nMARTIN  Zoé\n".encode()
+    view = ex.phrase_view(data, [])
+    bounds = np.array([data.index(b"\n")], dtype=np.int64)
+    hashes, rows = ex.names_of_rows(view, bounds, np.array([0, 1]))
+    hasher = Hasher(KEY)
+    first = {hasher.hash(b"name", g) for g in ("dupont", "jeanpierre", "le", "gall", "legall")}
+    second = {hasher.hash(b"name", g) for g in ("martin", "zoe", "martinzoe")}
+    assert set(hashes[rows == 0].tolist()) == first
+    assert set(hashes[rows == 1].tolist()) == second
+
+
+def test_broken_utf8_in_names_is_folded_like_python():
+    ex = Extractor(Hasher(KEY))
+    for raw in (b"Dup\xc3nt_Z\xc3\xa9\xe9", b"\xe2\x82_Martin", b"L\xc3"):
+        assert ex.names_in(raw, 0, len(raw)) == _python_grams(raw.decode("utf-8", "ignore"))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reader_survives_hostile_bytes(seed):
+    """Random bytes biased to what the reader looks at (digits, separators, '@', '+',
+    capitals, UTF-8 lead bytes), cut at every kind of end: no crash, sane offsets."""
+    rng = random.Random(seed)
+    ex = Extractor(Hasher(KEY))
+    pieces = [b"0", b"1", b"2", b"9", b" ", b".", b"-", b"/", b"+", b"@", b"FR", b"2A", b"a",
+              b"\xc3", b"\xa9", b"\n", b"er ", b"mars", b"19", b"20", b",", b"x.fr", b"\xff"]
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 400)))
+        cand = ex.extract(data)
+        rows = len(cand.bounds) + 1
+        assert ((cand.strong_rows >= 0) & (cand.strong_rows < rows)).all()
+        assert ((cand.date_rows >= 0) & (cand.date_rows < rows)).all()
+        assert cand.strong_hashes.size == cand.strong_kinds.size == cand.strong_rows.size
+        assert all(0 <= s < e <= len(data) and data[s:e].count(b"@") >= 1
+                   for s, e in cand.emails)
+        view = ex.phrase_view(data, cand.emails)
+        hashes, of_row = ex.names_of_rows(view, cand.bounds, np.arange(rows))
+        assert hashes.size == of_row.size
+
+
+def test_reader_rejects_bad_arguments():
+    with pytest.raises(TypeError):
+        _native.Hmac("not bytes")
+    reader = Extractor(Hasher(KEY))._reader
+    with pytest.raises(ValueError, match="int64 arrays"):
+        reader.name_grams(b"abc", b"\0" * 8, b"")
+    with pytest.raises(TypeError):
+        reader.extract("text, not bytes")
