@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: install run once test lint bench clean
 
-$(BIN)/.installed: pyproject.toml setup.py monitor/matching/fingerprints/_native.c monitor/matching/fingerprints/_sha256.h
+$(BIN)/.installed: pyproject.toml setup.py monitor/matching/_native.c monitor/matching/_sha256.h
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -10,9 +10,9 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "monitor.matching.fingerprints._native",
-            sources=["monitor/matching/fingerprints/_native.c"],
-            depends=["monitor/matching/fingerprints/_sha256.h"],
+            "monitor.matching._native",
+            sources=["monitor/matching/_native.c"],
+            depends=["monitor/matching/_sha256.h"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
         )
     ],

@@ -30,6 +30,7 @@ from monitor.matching.normalize import at_boundaries, canon, edges_are_words, ke
 from monitor.matching.redact import redact
 from monitor.matching.rules import Rule, RuleSet
 from monitor.matching.scanner import CASELESS, SOM, Pattern, Scanner, plan_regex
+from monitor.matching.triggers import NativeTriggers
 from monitor.models import Hit, RecordMatch
 
 EXCERPT_CHARS = 200
@@ -243,21 +244,30 @@ class Engine:
             for mask in range(1, 2 ** len(g)):
                 self._bulk_db(frozenset(n for i, n in enumerate(g) if mask >> i & 1))
 
-    def _bulk_db(self, names: frozenset[str]) -> tuple[Scanner, list[str]]:
-        """The database of the triggers of `names` (compiled once, shared by threads)."""
+    def _bulk_db(self, names: frozenset[str]) -> tuple[Scanner | NativeTriggers, list[str]]:
+        """The scanner of the triggers of `names` (made once, shared by threads): their C
+        mirrors when they all have one, else a Hyperscan database."""
         got = self._bulk_dbs.get(names)
         if got is None:
             with self._bulk_lock:
                 got = self._bulk_dbs.get(names)
                 if got is None:
-                    pats: list[Pattern] = []
+                    detectors = [det.DETECTORS[name] for name in sorted(names)]
                     owner: list[str] = []
-                    for name in sorted(names):
-                        for t in det.DETECTORS[name].triggers:
-                            pats.append(t)
-                            owner.append(name)
-                    got = (Scanner(pats), owner)
-                    self._bulk_dbs[names] = got
+                    scanner: Scanner | NativeTriggers
+                    if all(d.native for d in detectors):
+                        ids: list[int] = []
+                        for d in detectors:
+                            ids.extend(d.native)
+                            owner.extend([d.name] * len(d.native))
+                        scanner = NativeTriggers(ids)
+                    else:
+                        pats: list[Pattern] = []
+                        for d in detectors:
+                            pats.extend(d.triggers)
+                            owner.extend([d.name] * len(d.triggers))
+                        scanner = Scanner(pats)
+                    got = self._bulk_dbs[names] = (scanner, owner)
         return got
 
     def _add(self, pattern: Pattern, role: tuple[Any, ...]) -> int:

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from monitor.matching.fingerprints import _native
+from monitor.matching import _native
 from monitor.matching.fingerprints.candidates import Extractor
 from monitor.matching.fingerprints.hashing import Hasher, compact_name
 from monitor.matching.identifiers import fold
@@ -26,7 +26,7 @@ KEY = os.urandom(32)
 
 _HMAC_CHECK = r"""
 import hmac, json, random, sys
-from monitor.matching.fingerprints import _native
+from monitor.matching import _native
 rng = random.Random(int(sys.argv[1]))
 bad = checked = 0
 for key_len in (0, 1, 32, 64, 65, 100):

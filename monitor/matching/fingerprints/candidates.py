@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 import phonenumbers
 
-from monitor.matching.fingerprints import _native
+from monitor.matching import _native
 from monitor.matching.fingerprints.hashing import Hasher, compact_name
 from monitor.matching.identifiers import MONTHS, fold
 

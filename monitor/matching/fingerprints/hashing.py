@@ -14,7 +14,7 @@ from typing import Final
 
 import numpy as np
 
-from monitor.matching.fingerprints import _native
+from monitor.matching import _native
 from monitor.matching.identifiers import fold
 
 HASH_BYTES: Final = 8

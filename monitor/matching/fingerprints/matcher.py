@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import FingerprintError
-from monitor.matching.fingerprints import _native
+from monitor.matching import _native
 from monitor.matching.fingerprints.candidates import MAX_ROW, Extractor
 from monitor.matching.fingerprints.hashing import Hasher
 from monitor.matching.fingerprints.storage import load_array, read_meta, set_dir

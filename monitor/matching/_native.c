@@ -1,20 +1,25 @@
 /*
- * monitor.matching.fingerprints._native: the per-candidate work of fingerprint matching.
+ * monitor.matching._native: the byte-level loops of matching, where Python pays per candidate.
  *
- * Matching a dump against a set of keyed hashes means reading every value that could be a
- * field of a record (tens of thousands per MB of a dense dump), turning it into the form the
- * import hashed, and hashing it. In Python that costs ~20 us per row; here it is one pass over
- * the bytes. Everything that needs Unicode (folding a name outside Latin-1/Latin Extended, an
- * e-mail with a UTF-8 local part) is handed back to Python, so both sides fold exactly alike.
+ * 1. Fingerprint matching. Matching a dump against a set of keyed hashes means reading every
+ *    value that could be a field of a record (tens of thousands per MB of a dense dump),
+ *    turning it into the form the import hashed, and hashing it: ~20 us per row in Python,
+ *    one pass over the bytes here. Everything that needs Unicode (folding a name outside
+ *    Latin-1/Latin Extended, an e-mail with a UTF-8 local part) is handed back to Python, so
+ *    both sides fold exactly alike. The reading rules are documented in
+ *    fingerprints/candidates.py, which wraps this part.
  *
- *   Hmac(key)                      HMAC-SHA-256 truncated to 64 bits (see _sha256.h)
- *     .hash(message) -> int        .hash_many(list[bytes]) -> bytes (native uint64 array)
- *   CandidateReader(hmac, kinds, dates, cc, trunk, fold_table, months, fold_word)
- *     .extract(data) -> (strong_pos, strong_kind, strong_hash, date_pos, date_hash,
- *                        email_spans, slow_emails)
- *     .name_grams(view, starts, ends) -> (hashes, row_index)
+ *      Hmac(key)                     HMAC-SHA-256 truncated to 64 bits (see _sha256.h)
+ *        .hash(message) -> int       .hash_many(list[bytes]) -> bytes (native uint64 array)
+ *      CandidateReader(hmac, kinds, dates, cc, trunk, fold_table, months, fold_word)
+ *        .extract(data)              hashed candidates, rows, e-mail spans
+ *        .phrase_view(data, spans)   .name_grams(view, starts, ends[, filtered])
+ *        .set_name_filter(hashes)
+ *      lookup(table, index, shift, queries)   membership in a sorted hash table
  *
- * The reading rules are documented in candidates.py, which wraps this module.
+ * 2. The bulk detectors' triggers (triggers(data, start, stop, wanted, cap)): the positions
+ *    where the Hyperscan trigger patterns of fr_nir, card, iban and combo end (see
+ *    matching/triggers.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -180,7 +185,7 @@ static PyMethodDef Hmac_methods[] = {
 
 static PyTypeObject HmacType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "monitor.matching.fingerprints._native.Hmac",
+    .tp_name = "monitor.matching._native.Hmac",
     .tp_basicsize = sizeof(HmacObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Hmac(key): truncated HMAC-SHA-256 under one key (key pads precomputed).",
@@ -1214,7 +1219,7 @@ static PyMethodDef Reader_methods[] = {
 
 static PyTypeObject ReaderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "monitor.matching.fingerprints._native.CandidateReader",
+    .tp_name = "monitor.matching._native.CandidateReader",
     .tp_basicsize = sizeof(ReaderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "CandidateReader(hmac, kinds, dates, cc, trunk, fold_table, months, fold_word)",
@@ -1223,6 +1228,202 @@ static PyTypeObject ReaderType = {
     .tp_dealloc = (destructor)Reader_dealloc,
     .tp_methods = Reader_methods,
 };
+
+/* ---------------------------------------------------------------- detector triggers */
+
+/* The trigger patterns of the bulk detectors (detectors.py: fr_nir, card, iban, combo), found
+   in one pass instead of a Hyperscan database each: their bounded repeats over digit and
+   letter classes make Hyperscan slow on dumps and chat. Each function reports the END offsets
+   where its Hyperscan pattern would (tests/matching/test_triggers_native.py compares them).
+   Trigger ids, in this order: */
+enum { T_NIR = 0, T_CARD = 1, T_IBAN = 2, T_COMBO_AT = 3, T_COMBO_LINE = 4, T_COUNT = 5 };
+
+#define IS_WORD(c) (IS_ALNUM(c) || (c) == '_')
+#define IS_HS_SPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\v' || \
+                        (c) == '\f' || (c) == '\r')
+
+/* \b[1-478](?:[ .\-]?[0-9]{2}){2}[ .\-]?(?:[0-9]{2}|2[ABab])[ .\-]?[0-9]{3}[ .\-]?[0-9]{3}
+   [ .\-]?[0-9]{2}\b  at p (a digit after a non-word byte) */
+static Py_ssize_t trigger_nir(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
+    static const char layout[] = "s2s2s#s3s3s2";
+    if (!strchr("123478", d[p]) || !d[p]) return -1;
+    Py_ssize_t q = p + 1;
+    for (const char *l = layout; *l; l++) {
+        if (*l == 's') {
+            if (q < size && (CLS[d[q]] & C_SEP)) q++;
+        } else if (*l == '#') {
+            if (q + 1 >= size) return -1;
+            if (IS_DIGIT(d[q]) && IS_DIGIT(d[q + 1])) {
+                q += 2;
+            } else if (d[q] == '2' && (d[q + 1] == 'A' || d[q + 1] == 'B' || d[q + 1] == 'a' ||
+                                       d[q + 1] == 'b')) {
+                q += 2;
+            } else {
+                return -1;
+            }
+        } else {
+            for (int k = 0; k < *l - '0'; k++, q++)
+                if (q >= size || !IS_DIGIT(d[q])) return -1;
+        }
+    }
+    if (q < size && IS_WORD(d[q])) return -1;
+    return q;
+}
+
+/* \b[2-6][0-9]{3}(?:[ \-]?[0-9]){8}  at p (a digit after a non-word byte) */
+static Py_ssize_t trigger_card(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
+    if (d[p] < '2' || d[p] > '6' || p + 4 > size) return -1;
+    if (!IS_DIGIT(d[p + 1]) || !IS_DIGIT(d[p + 2]) || !IS_DIGIT(d[p + 3])) return -1;
+    Py_ssize_t q = p + 4;
+    for (int k = 0; k < 8; k++) {
+        if (q < size && (d[q] == ' ' || d[q] == '-')) q++;
+        if (q >= size || !IS_DIGIT(d[q])) return -1;
+        q++;
+    }
+    return q;
+}
+
+/* [A-Z]{2}[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}  at p (an upper-case letter) */
+static Py_ssize_t trigger_iban(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
+    if (p + 12 > size || !(CLS[d[p + 1]] & C_UPPER) || !IS_DIGIT(d[p + 2]) || !IS_DIGIT(d[p + 3]))
+        return -1;
+    Py_ssize_t q = p + 4;
+    for (int g = 0; g < 2; g++) {
+        if (q < size && d[q] == ' ') q++;
+        for (int k = 0; k < 4; k++, q++)
+            if (q >= size || !IS_IBAN_CHAR(d[q])) return -1;
+    }
+    return q;
+}
+
+/* @[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}[:;|][^\s:;|]  at '@' */
+static Py_ssize_t trigger_combo_at(const uint8_t *d, Py_ssize_t size, Py_ssize_t at) {
+    Py_ssize_t q = at + 1, label = q, last_dot = -1;
+    for (; q < size && (CLS[d[q]] & C_DOMAIN); q++) {
+        if (d[q] != '.') continue;
+        if (q == label) return -1; /* empty label */
+        last_dot = q;
+        label = q + 1;
+    }
+    if (last_dot < 0 || q == label) return -1;
+    Py_ssize_t tld = q - label;
+    if (tld < 2 || tld > 24) return -1;
+    for (Py_ssize_t t = label; t < q; t++)
+        if (!IS_ALPHA(d[t])) return -1;
+    if (q + 1 >= size || !(d[q] == ':' || d[q] == ';' || d[q] == '|')) return -1;
+    uint8_t c = d[q + 1];
+    if (IS_HS_SPACE(c) || c == ':' || c == ';' || c == '|') return -1;
+    return q + 2;
+}
+
+/* ^[ \t]*[A-Za-z0-9][A-Za-z0-9._\-]{2,}:[^\s:]{4,}[ \t]*\r?$  on the line starting at p;
+   *next is set to the start of the next line. */
+static Py_ssize_t trigger_combo_line(const uint8_t *d, Py_ssize_t size, Py_ssize_t p,
+                                     Py_ssize_t *next) {
+    const uint8_t *nl = memchr(d + p, '\n', (size_t)(size - p));
+    Py_ssize_t eol = nl ? nl - d : size;
+    *next = nl ? eol + 1 : size;
+    Py_ssize_t q = p;
+    while (q < eol && (d[q] == ' ' || d[q] == '\t')) q++;
+    if (q >= eol || !IS_ALNUM(d[q])) return -1;
+    Py_ssize_t u = q + 1;
+    while (u < eol && (IS_ALNUM(d[u]) || d[u] == '.' || d[u] == '_' || d[u] == '-')) u++;
+    if (u - q < 3 || u >= eol || d[u] != ':') return -1;
+    Py_ssize_t w = u + 1;
+    while (w < eol && !IS_HS_SPACE(d[w]) && d[w] != ':') w++;
+    if (w - (u + 1) < 4) return -1;
+    while (w < eol && (d[w] == ' ' || d[w] == '\t')) w++;
+    if (w < eol && d[w] == '\r') w++;
+    return w == eol ? eol : -1;
+}
+
+typedef struct {
+    Buf ends[T_COUNT];
+    Py_ssize_t over[T_COUNT];
+    Py_ssize_t cap;
+} Triggers;
+
+static int trig_put(Triggers *t, int id, Py_ssize_t end) {
+    if ((Py_ssize_t)(t->ends[id].len / 8) >= t->cap) {
+        t->over[id]++;
+        return 0;
+    }
+    return buf_i64(&t->ends[id], end);
+}
+
+/* triggers(data, start, stop, wanted, cap) -> (ends, overflow): for each trigger id wanted
+   (bit 1 << id), the end offsets (int64 bytes, absolute) of its matches in data[start:stop]
+   (the bytes outside are context for the boundaries, like Hyperscan on the slice would not
+   see them: they are not read), at most `cap` of them, and how many more were counted. */
+static PyObject *native_triggers(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer view;
+    Py_ssize_t start, stop, cap;
+    int wanted;
+    if (!PyArg_ParseTuple(args, "y*nnin:triggers", &view, &start, &stop, &wanted, &cap))
+        return NULL;
+    PyObject *result = NULL;
+    Triggers t;
+    memset(&t, 0, sizeof t);
+    t.cap = cap;
+    if (start < 0 || stop > view.len || start > stop || cap < 0) {
+        PyErr_SetString(PyExc_ValueError, "triggers: bad slice or cap");
+        goto done;
+    }
+    /* the slice is scanned as a document of its own: no byte outside it is read */
+    const uint8_t *d = (const uint8_t *)view.buf + start;
+    Py_ssize_t size = stop - start;
+    int nir = wanted & (1 << T_NIR), card = wanted & (1 << T_CARD);
+    int iban = wanted & (1 << T_IBAN), at = wanted & (1 << T_COMBO_AT);
+    if (nir || card || iban || at) {
+        uint8_t stop_at[256] = {0}; /* the bytes a wanted trigger can start with */
+        for (int c = 0; c < 256; c++)
+            stop_at[c] = (uint8_t)(((nir || card) && IS_DIGIT(c)) || (iban && (CLS[c] & C_UPPER)) ||
+                                   (at && c == '@'));
+        Py_ssize_t p = 0;
+        while (p < size) {
+            while (p < size && !stop_at[d[p]]) p++;
+            if (p >= size) break;
+            uint8_t c = d[p];
+            if (IS_DIGIT(c)) {
+                if (p == 0 || !IS_WORD(d[p - 1])) {
+                    Py_ssize_t e;
+                    if (nir && (e = trigger_nir(d, size, p)) > 0 && trig_put(&t, T_NIR, start + e) < 0)
+                        goto done;
+                    if (card && (e = trigger_card(d, size, p)) > 0 &&
+                        trig_put(&t, T_CARD, start + e) < 0)
+                        goto done;
+                }
+                p++;
+                while (p < size && IS_DIGIT(d[p])) p++; /* \b: no start inside a run */
+                continue;
+            }
+            if (iban && (CLS[c] & C_UPPER)) {
+                Py_ssize_t e = trigger_iban(d, size, p);
+                if (e > 0 && trig_put(&t, T_IBAN, start + e) < 0) goto done;
+            } else if (at && c == '@') {
+                Py_ssize_t e = trigger_combo_at(d, size, p);
+                if (e > 0 && trig_put(&t, T_COMBO_AT, start + e) < 0) goto done;
+            }
+            p++;
+        }
+    }
+    if (wanted & (1 << T_COMBO_LINE)) {
+        Py_ssize_t p = 0, next;
+        while (p < size) {
+            Py_ssize_t e = trigger_combo_line(d, size, p, &next);
+            if (e >= 0 && trig_put(&t, T_COMBO_LINE, start + e) < 0) goto done;
+            p = next;
+        }
+    }
+    result = Py_BuildValue("([NNNNN](nnnnn))", buf_bytes(&t.ends[0]), buf_bytes(&t.ends[1]),
+                           buf_bytes(&t.ends[2]), buf_bytes(&t.ends[3]), buf_bytes(&t.ends[4]),
+                           t.over[0], t.over[1], t.over[2], t.over[3], t.over[4]);
+done:
+    for (int k = 0; k < T_COUNT; k++) buf_free(&t.ends[k]);
+    PyBuffer_Release(&view);
+    return result;
+}
 
 /* ---------------------------------------------------------------- module */
 
@@ -1233,6 +1434,10 @@ static PyObject *native_sha_impl(PyObject *mod, PyObject *unused) {
 }
 
 static PyMethodDef module_methods[] = {
+    {"triggers", native_triggers, METH_VARARGS,
+     "triggers(data, start, stop, wanted, cap) -> ([ends] * 5, (overflow,) * 5): the end "
+     "offsets of the bulk detectors' trigger patterns (fr_nir, card, iban, combo '@', combo "
+     "line) in data[start:stop]; `wanted` is a bit mask of those five."},
     {"lookup", native_lookup, METH_VARARGS,
      "lookup(table, index, shift, queries) -> (query_index, lo, hi): the queries found in a "
      "sorted uint64 table, through its bucket index (see matcher.py)."},

@@ -1,0 +1,47 @@
+"""The bulk detectors' triggers, found by C instead of a Hyperscan database.
+
+The trigger patterns of fr_nir, card, iban and combo are bounded repeats over digit and letter
+classes: Hyperscan runs them at ~250 MB/s on dumps and chat, and the bulk detectors (rules with
+min_count, see engine.py) scan for them over whole documents. `_native.triggers` reports the
+same end offsets in one byte loop. A detector lists its Hyperscan patterns in
+`Detector.triggers` (used in the main database) and, when it has them, the C mirror of each in
+`Detector.native` (used for bulk scanning); tests/matching/test_triggers_native.py checks that
+the two report the same ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from monitor.matching import _native
+from monitor.matching.scanner import MAX_MATCHES_PER_PATTERN
+
+# Trigger ids of _native.triggers, in the order of its result lists.
+NIR, CARD, IBAN, COMBO_AT, COMBO_LINE = range(5)
+
+
+class NativeTriggers:
+    """A set of C triggers with the `scan` interface of `scanner.Scanner`: pattern index i is
+    trigger `ids[i]`; matches come back as (0, end), since triggers carry no start offset."""
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = list(ids)
+        self._wanted = 0
+        for i in self.ids:
+            self._wanted |= 1 << i
+
+    def scan(self, data: bytes) -> tuple[dict[int, list[tuple[int, int]]], dict[int, int]]:
+        if not data or not self._wanted:
+            return {}, {}
+        ends, overflow = _native.triggers(data, 0, len(data), self._wanted,
+                                          MAX_MATCHES_PER_PATTERN)
+        buckets: dict[int, list[tuple[int, int]]] = {}
+        over: dict[int, int] = {}
+        for pid, tid in enumerate(self.ids):
+            if ends[tid]:
+                buckets[pid] = [(0, e) for e in np.frombuffer(ends[tid], np.int64).tolist()]
+            if overflow[tid]:
+                over[pid] = overflow[tid]
+        return buckets, over

@@ -1,0 +1,69 @@
+"""The C triggers of the bulk detectors report the same ends as their Hyperscan patterns."""
+
+from __future__ import annotations
+
+import functools
+import random
+
+import pytest
+
+from monitor.matching import detectors as det
+from monitor.matching.scanner import Scanner
+from monitor.matching.triggers import NativeTriggers
+
+NATIVE = [d for d in det.DETECTORS.values() if d.native]
+
+# Shapes the triggers look for, and near misses, glued together at random.
+_PIECES = [
+    "1 85 03 75 123 456 78", "185037512345678", "2 85 03 2A 123 456 78", "2.85.03.2b.123.456",
+    "1-85-03-75-123-456-78", "4970 1012 3456 7893", "4970-1012-3456-7893", "4970101234567893",
+    "5555 5555 5555 4444 000", "FR76 3000 6000 0112 3456 7890 189", "DE89370400440532013000",
+    "GB82 WEST 1234 5698 7654 32", "jean.dupont@example.fr:hunter22", "a@b.co;pw|x",
+    "user_01:s3cr3tpass", "  bob.smith:passw0rd  \r", "x@y.z:pw", "@mention: hi", "12:30",
+    "0612345678", "+33 6 12 34 56 78", "_185037512345678", "A185037512345678", "1850375123456789",
+    "ab", "AB12", "FR76", "@", ":", ";", "|", " ", "  ", "\t", "\n", "\r\n", ".", "-", "2", "9",
+    "é", "Ünïcode", "xx@dom-ain.travel|p@ss", "login:1234", "root:toor:extra", "2A", "2B",
+]
+
+
+@functools.cache
+def _hyperscan(name: str) -> Scanner:
+    return Scanner(list(det.DETECTORS[name].triggers))
+
+
+def _hyperscan_ends(detector, data: bytes) -> list[list[int]]:
+    buckets, _ = _hyperscan(detector.name).scan(data)
+    return [sorted(e for _, e in buckets.get(i, [])) for i in range(len(detector.triggers))]
+
+
+def _native_ends(detector, data: bytes) -> list[list[int]]:
+    buckets, _ = NativeTriggers(detector.native).scan(data)
+    return [sorted(e for _, e in buckets.get(i, [])) for i in range(len(detector.native))]
+
+
+@pytest.mark.parametrize("detector", NATIVE, ids=lambda d: d.name)
+def test_native_triggers_end_where_hyperscan_triggers_end(detector):
+    assert len(detector.native) == len(detector.triggers)
+    rng = random.Random(detector.name)
+    for _ in range(400):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 30)))
+        data = text.encode("utf-8")
+        assert _native_ends(detector, data) == _hyperscan_ends(detector, data), text
+
+
+@pytest.mark.parametrize("detector", NATIVE, ids=lambda d: d.name)
+def test_native_triggers_on_each_piece_alone(detector):
+    for piece in _PIECES:
+        for text in (piece, " " + piece + " ", piece + "\n" + piece):
+            data = text.encode("utf-8")
+            assert _native_ends(detector, data) == _hyperscan_ends(detector, data), text
+
+
+def test_native_triggers_cap_and_count_the_rest():
+    data = b"4970 1012 3456 7893\n" * 10
+    from monitor.matching import _native
+    from monitor.matching.triggers import CARD
+
+    ends, overflow = _native.triggers(data, 0, len(data), 1 << CARD, 3)
+    assert len(ends[CARD]) == 3 * 8
+    assert overflow[CARD] == 7
