@@ -117,6 +117,8 @@ static void init_classes(void) {
 }
 
 #define IS_DIGIT(c) (CLS[(uint8_t)(c)] & C_DIGIT)
+/* A NIR starts with its sex digit: 1-4, 7 or 8. */
+#define NIR_FIRST(c) (IS_DIGIT(c) && ((0x19Eu >> ((uint8_t)(c) - '0')) & 1u))
 #define IS_ALPHA(c) (CLS[(uint8_t)(c)] & (C_UPPER | C_LOWER))
 #define IS_ALNUM(c) (CLS[(uint8_t)(c)] & (C_DIGIT | C_UPPER | C_LOWER))
 
@@ -474,7 +476,7 @@ static int readings(ReaderObject *r, Out *o, Py_ssize_t pos, const char *digits,
         }
         if (len > 0 && emit(r, o, K_PHONE, pos, buf, (size_t)len) < 0) return -1;
     }
-    if ((n == 13 || n == 15) && strchr("123478", digits[0]) && digits[0])
+    if ((n == 13 || n == 15) && NIR_FIRST(digits[0]))
         if (emit(r, o, K_NIR, pos, digits, 13) < 0) return -1;
     if (n >= 12 && n <= 19)
         if (emit(r, o, K_CARD, pos, digits, (size_t)n) < 0) return -1;
@@ -1316,7 +1318,7 @@ enum { T_NIR = 0, T_CARD = 1, T_IBAN = 2, T_COMBO_AT = 3, T_COMBO_LINE = 4, T_CO
    [ .\-]?[0-9]{2}\b  at p (a digit after a non-word byte) */
 static Py_ssize_t trigger_nir(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
     static const char layout[] = "s2s2s#s3s3s2";
-    if (!strchr("123478", d[p]) || !d[p]) return -1;
+    if (!NIR_FIRST(d[p])) return -1;
     Py_ssize_t q = p + 1;
     for (const char *l = layout; *l; l++) {
         if (*l == 's') {
@@ -1407,6 +1409,62 @@ static Py_ssize_t trigger_combo_line(const uint8_t *d, Py_ssize_t size, Py_ssize
     return w == eol ? eol : -1;
 }
 
+#define IS_UPPER_B(c) ((uint8_t)((c) - 'A') <= 'Z' - 'A')
+#define IS_DIGIT_B(c) ((uint8_t)((c) - '0') <= 9)
+
+/* Is p where a wanted trigger can start? `digits`: a digit run not glued to a word byte,
+   not starting with 0 (fr_nir and card start with 1-8); `iban`: [A-Z]{2}[0-9]{2}; `at`: '@'. */
+static inline int trigger_start(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int digits,
+                                int iban, int at) {
+    uint8_t c = d[p];
+    if (digits && c >= '1' && c <= '9' && (p == 0 || !IS_WORD(d[p - 1]))) return 1;
+    if (iban && p + 3 < size && IS_UPPER_B(c) && IS_UPPER_B(d[p + 1]) && IS_DIGIT_B(d[p + 2]) &&
+        IS_DIGIT_B(d[p + 3]))
+        return 1;
+    return at && c == '@';
+}
+
+/* The next offset >= p where trigger_start holds, or size; 16 offsets at a time with SSE2. */
+static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int digits,
+                               int iban, int at) {
+    while (p < size && p < 1 && !trigger_start(d, p, size, digits, iban, at)) p++;
+    if (p < size && p < 1) return p;
+#if defined(__SSE2__)
+    const __m128i a = _mm_set1_epi8('A'), az = _mm_set1_epi8('Z' - 'A');
+    const __m128i la = _mm_set1_epi8('a'), zero = _mm_set1_epi8('0'), one = _mm_set1_epi8('1');
+    const __m128i nine = _mm_set1_epi8(9), eight = _mm_set1_epi8(8);
+    const __m128i at_v = _mm_set1_epi8('@'), us = _mm_set1_epi8('_');
+#define IN_RANGE(x, lo, span) \
+    _mm_cmpeq_epi8(_mm_min_epu8(_mm_sub_epi8((x), (lo)), (span)), _mm_sub_epi8((x), (lo)))
+    while (p + 19 <= size) { /* reads d[p - 1 .. p + 18] */
+        __m128i x0 = _mm_loadu_si128((const __m128i *)(d + p));
+        __m128i m = _mm_setzero_si128();
+        if (digits) {
+            __m128i prev = _mm_loadu_si128((const __m128i *)(d + p - 1));
+            __m128i word = _mm_or_si128(
+                _mm_or_si128(IN_RANGE(prev, zero, nine), IN_RANGE(prev, a, az)),
+                _mm_or_si128(IN_RANGE(prev, la, az), _mm_cmpeq_epi8(prev, us)));
+            m = _mm_andnot_si128(word, IN_RANGE(x0, one, eight));
+        }
+        if (iban) {
+            __m128i x1 = _mm_loadu_si128((const __m128i *)(d + p + 1));
+            __m128i x2 = _mm_loadu_si128((const __m128i *)(d + p + 2));
+            __m128i x3 = _mm_loadu_si128((const __m128i *)(d + p + 3));
+            m = _mm_or_si128(m, _mm_and_si128(
+                _mm_and_si128(IN_RANGE(x0, a, az), IN_RANGE(x1, a, az)),
+                _mm_and_si128(IN_RANGE(x2, zero, nine), IN_RANGE(x3, zero, nine))));
+        }
+        if (at) m = _mm_or_si128(m, _mm_cmpeq_epi8(x0, at_v));
+        int bits = _mm_movemask_epi8(m);
+        if (bits) return p + __builtin_ctz((unsigned)bits);
+        p += 16;
+    }
+#undef IN_RANGE
+#endif
+    while (p < size && !trigger_start(d, p, size, digits, iban, at)) p++;
+    return p;
+}
+
 typedef struct {
     Buf ends[T_COUNT];
     Py_ssize_t over[T_COUNT];
@@ -1446,37 +1504,20 @@ static PyObject *native_triggers(PyObject *mod, PyObject *args) {
     int nir = wanted & (1 << T_NIR), card = wanted & (1 << T_CARD);
     int iban = wanted & (1 << T_IBAN), at = wanted & (1 << T_COMBO_AT);
     if (nir || card || iban || at) {
-        Stops st; /* the bytes a wanted trigger can start with */
-        memset(&st, 0, sizeof st);
-        if (nir || card || iban) stops_add_range(&st, '0', '9');
-        if (at) stops_add(&st, '@');
-        stops_ready(&st);
         Py_ssize_t p = 0;
-        while (p < size) {
-            p = next_stop(&st, d, p, size);
-            if (p >= size) break;
+        while ((p = next_trigger(d, p, size, nir || card, iban, at)) < size) {
             uint8_t c = d[p];
+            Py_ssize_t e;
             if (IS_DIGIT(c)) {
-                /* an IBAN trigger's digits start a run after two capitals (see extract) */
-                if (iban && p >= 2 && (CLS[d[p - 1]] & C_UPPER) && (CLS[d[p - 2]] & C_UPPER)) {
-                    Py_ssize_t e = trigger_iban(d, size, p - 2);
-                    if (e > 0 && trig_put(&t, T_IBAN, start + e) < 0) goto done;
-                }
-                if (p == 0 || !IS_WORD(d[p - 1])) {
-                    Py_ssize_t e;
-                    if (nir && (e = trigger_nir(d, size, p)) > 0 && trig_put(&t, T_NIR, start + e) < 0)
-                        goto done;
-                    if (card && (e = trigger_card(d, size, p)) > 0 &&
-                        trig_put(&t, T_CARD, start + e) < 0)
-                        goto done;
-                }
-                p++;
-                while (p < size && IS_DIGIT(d[p])) p++; /* \b: no start inside a run */
-                continue;
-            }
-            if (at && c == '@') {
-                Py_ssize_t e = trigger_combo_at(d, size, p);
-                if (e > 0 && trig_put(&t, T_COMBO_AT, start + e) < 0) goto done;
+                if (nir && (e = trigger_nir(d, size, p)) > 0 && trig_put(&t, T_NIR, start + e) < 0)
+                    goto done;
+                if (card && (e = trigger_card(d, size, p)) > 0 && trig_put(&t, T_CARD, start + e) < 0)
+                    goto done;
+            } else if (c == '@') {
+                if ((e = trigger_combo_at(d, size, p)) > 0 && trig_put(&t, T_COMBO_AT, start + e) < 0)
+                    goto done;
+            } else if ((e = trigger_iban(d, size, p)) > 0 && trig_put(&t, T_IBAN, start + e) < 0) {
+                goto done;
             }
             p++;
         }

@@ -67,3 +67,21 @@ def test_native_triggers_cap_and_count_the_rest():
     ends, overflow = _native.triggers(data, 0, len(data), 1 << CARD, 3)
     assert len(ends[CARD]) == 3 * 8
     assert overflow[CARD] == 7
+
+
+def test_native_triggers_together_equal_each_alone():
+    """The loop that looks for several triggers at once (digits, capitals, '@') and the ones
+    for a single trigger report the same ends."""
+    ids = [i for d in NATIVE for i in d.native]
+    rng = random.Random(5)
+    for _ in range(300):
+        data = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 40))).encode()
+        together, _ = NativeTriggers(ids).scan(data)
+        for pid, tid in enumerate(ids):
+            alone, _ = NativeTriggers([tid]).scan(data)
+            assert together.get(pid, []) == alone.get(0, []), (tid, data)
+        pairs = [(0, 2), (1, 2), (2, 3), (0, 3)]  # iban with digits, iban with '@'
+        for a, b in pairs:
+            both, _ = NativeTriggers([a, b]).scan(data)
+            assert both.get(0, []) == NativeTriggers([a]).scan(data)[0].get(0, [])
+            assert both.get(1, []) == NativeTriggers([b]).scan(data)[0].get(0, [])

@@ -167,7 +167,7 @@ class FingerprintSet:
         self._canary = load_array(path, "canary")
         self._ids_off = load_array(path, "ids_off")
         try:
-            self._ids = np.memmap(path / "ids.bin", dtype=np.uint8, mode="r") \
+            self._ids = np.memmap(path / "ids.bin", dtype=np.uint8, mode="r").view(np.ndarray) \
                 if (path / "ids.bin").stat().st_size else np.zeros(0, np.uint8)
         except OSError as e:
             raise FingerprintError(f"fingerprint set {name!r}: cannot read ids.bin: {e}") from None
@@ -287,7 +287,8 @@ class FingerprintSet:
         date_rows, date_hashes = cand.date_rows[birth], cand.date_hashes[birth]  # rows ascending
         if not date_rows.size:
             return {}
-        candidates = np.unique(date_rows)
+        # distinct rows; date_rows is sorted (dates are found in document order)
+        candidates = date_rows[np.concatenate(([True], date_rows[1:] != date_rows[:-1]))]
         ex = self._extractor
         hits: dict[int, set[int]] = {}
         for at in range(0, len(candidates), _ROWS_PER_BATCH):  # bounded memory per batch

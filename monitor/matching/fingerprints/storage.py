@@ -193,8 +193,12 @@ def remove_set(state_dir: Path, name: str) -> Path:
 
 
 def load_array(path: Path, name: str, *, mmap: bool = True) -> np.ndarray:
+    """One array of a set, memory-mapped read-only by default. Returned as a plain ndarray
+    view of the map: indexing a np.memmap builds a memmap object per row (slow on the
+    per-hit path), a view does not, and it keeps the map open as its base."""
     try:
-        return np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None,
-                       allow_pickle=False)
+        array = np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None,
+                        allow_pickle=False)
     except (OSError, ValueError) as e:
         raise FingerprintError(f"fingerprint set at {path}: cannot read {name}.npy: {e}") from None
+    return array.view(np.ndarray) if isinstance(array, np.memmap) else array
