@@ -1412,12 +1412,19 @@ static Py_ssize_t trigger_combo_line(const uint8_t *d, Py_ssize_t size, Py_ssize
 #define IS_UPPER_B(c) ((uint8_t)((c) - 'A') <= 'Z' - 'A')
 #define IS_DIGIT_B(c) ((uint8_t)((c) - '0') <= 9)
 
-/* Is p where a wanted trigger can start? `digits`: a digit run not glued to a word byte,
-   not starting with 0 (fr_nir and card start with 1-8); `iban`: [A-Z]{2}[0-9]{2}; `at`: '@'. */
-static inline int trigger_start(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int digits,
-                                int iban, int at) {
+/* Is p where a wanted trigger can start? A NIR: its sex digit (1-4, 7, 8) not glued to a word
+   byte, then a digit or a separator and a digit; a card: 2-6 and three more digits, not glued
+   to a word byte; an IBAN: [A-Z]{2}[0-9]{2}; a combo: '@'. */
+static inline int trigger_start(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int nir,
+                                int card, int iban, int at) {
     uint8_t c = d[p];
-    if (digits && c >= '1' && c <= '9' && (p == 0 || !IS_WORD(d[p - 1]))) return 1;
+    int free = p == 0 || !IS_WORD(d[p - 1]);
+    if (nir && free && NIR_FIRST(c) && p + 2 < size &&
+        (IS_DIGIT(d[p + 1]) || ((CLS[d[p + 1]] & C_SEP) && IS_DIGIT(d[p + 2]))))
+        return 1;
+    if (card && free && c >= '2' && c <= '6' && p + 3 < size && IS_DIGIT(d[p + 1]) &&
+        IS_DIGIT(d[p + 2]) && IS_DIGIT(d[p + 3]))
+        return 1;
     if (iban && p + 3 < size && IS_UPPER_B(c) && IS_UPPER_B(d[p + 1]) && IS_DIGIT_B(d[p + 2]) &&
         IS_DIGIT_B(d[p + 3]))
         return 1;
@@ -1425,31 +1432,46 @@ static inline int trigger_start(const uint8_t *d, Py_ssize_t p, Py_ssize_t size,
 }
 
 /* The next offset >= p where trigger_start holds, or size; 16 offsets at a time with SSE2. */
-static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int digits,
-                               int iban, int at) {
-    while (p < size && p < 1 && !trigger_start(d, p, size, digits, iban, at)) p++;
-    if (p < size && p < 1) return p;
+static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int nir,
+                               int card, int iban, int at) {
+    if (p == 0 && size > 0 && trigger_start(d, 0, size, nir, card, iban, at)) return 0;
+    if (p == 0) p = 1; /* the vector loop reads d[p - 1] */
 #if defined(__SSE2__)
     const __m128i a = _mm_set1_epi8('A'), az = _mm_set1_epi8('Z' - 'A');
     const __m128i la = _mm_set1_epi8('a'), zero = _mm_set1_epi8('0'), one = _mm_set1_epi8('1');
-    const __m128i nine = _mm_set1_epi8(9), eight = _mm_set1_epi8(8);
-    const __m128i at_v = _mm_set1_epi8('@'), us = _mm_set1_epi8('_');
+    const __m128i two = _mm_set1_epi8('2'), three = _mm_set1_epi8(3), four = _mm_set1_epi8(4);
+    const __m128i nine = _mm_set1_epi8(9), seven = _mm_set1_epi8('7'), eight = _mm_set1_epi8('8');
+    const __m128i at_v = _mm_set1_epi8('@'), us = _mm_set1_epi8('_'), sp = _mm_set1_epi8(' ');
+    const __m128i dot = _mm_set1_epi8('.'), dash = _mm_set1_epi8('-');
 #define IN_RANGE(x, lo, span) \
     _mm_cmpeq_epi8(_mm_min_epu8(_mm_sub_epi8((x), (lo)), (span)), _mm_sub_epi8((x), (lo)))
+#define LOAD(k) _mm_loadu_si128((const __m128i *)(d + p + (k)))
     while (p + 19 <= size) { /* reads d[p - 1 .. p + 18] */
-        __m128i x0 = _mm_loadu_si128((const __m128i *)(d + p));
-        __m128i m = _mm_setzero_si128();
-        if (digits) {
-            __m128i prev = _mm_loadu_si128((const __m128i *)(d + p - 1));
+        __m128i x0 = LOAD(0), m = _mm_setzero_si128();
+        if (nir || card) {
+            __m128i prev = LOAD(-1), x1 = LOAD(1), x2 = LOAD(2);
             __m128i word = _mm_or_si128(
                 _mm_or_si128(IN_RANGE(prev, zero, nine), IN_RANGE(prev, a, az)),
                 _mm_or_si128(IN_RANGE(prev, la, az), _mm_cmpeq_epi8(prev, us)));
-            m = _mm_andnot_si128(word, IN_RANGE(x0, one, eight));
+            __m128i d1 = IN_RANGE(x1, zero, nine), d2 = IN_RANGE(x2, zero, nine);
+            if (nir) {
+                __m128i first = _mm_or_si128(IN_RANGE(x0, one, three),
+                                             _mm_or_si128(_mm_cmpeq_epi8(x0, seven),
+                                                          _mm_cmpeq_epi8(x0, eight)));
+                __m128i sep1 = _mm_or_si128(_mm_cmpeq_epi8(x1, sp),
+                                            _mm_or_si128(_mm_cmpeq_epi8(x1, dot),
+                                                         _mm_cmpeq_epi8(x1, dash)));
+                m = _mm_and_si128(first, _mm_or_si128(d1, _mm_and_si128(sep1, d2)));
+            }
+            if (card) {
+                __m128i x3 = LOAD(3);
+                m = _mm_or_si128(m, _mm_and_si128(_mm_and_si128(IN_RANGE(x0, two, four), d1),
+                                                  _mm_and_si128(d2, IN_RANGE(x3, zero, nine))));
+            }
+            m = _mm_andnot_si128(word, m);
         }
         if (iban) {
-            __m128i x1 = _mm_loadu_si128((const __m128i *)(d + p + 1));
-            __m128i x2 = _mm_loadu_si128((const __m128i *)(d + p + 2));
-            __m128i x3 = _mm_loadu_si128((const __m128i *)(d + p + 3));
+            __m128i x1 = LOAD(1), x2 = LOAD(2), x3 = LOAD(3);
             m = _mm_or_si128(m, _mm_and_si128(
                 _mm_and_si128(IN_RANGE(x0, a, az), IN_RANGE(x1, a, az)),
                 _mm_and_si128(IN_RANGE(x2, zero, nine), IN_RANGE(x3, zero, nine))));
@@ -1459,9 +1481,10 @@ static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, 
         if (bits) return p + __builtin_ctz((unsigned)bits);
         p += 16;
     }
+#undef LOAD
 #undef IN_RANGE
 #endif
-    while (p < size && !trigger_start(d, p, size, digits, iban, at)) p++;
+    while (p < size && !trigger_start(d, p, size, nir, card, iban, at)) p++;
     return p;
 }
 
@@ -1505,7 +1528,7 @@ static PyObject *native_triggers(PyObject *mod, PyObject *args) {
     int iban = wanted & (1 << T_IBAN), at = wanted & (1 << T_COMBO_AT);
     if (nir || card || iban || at) {
         Py_ssize_t p = 0;
-        while ((p = next_trigger(d, p, size, nir || card, iban, at)) < size) {
+        while ((p = next_trigger(d, p, size, nir, card, iban, at)) < size) {
             uint8_t c = d[p];
             Py_ssize_t e;
             if (IS_DIGIT(c)) {
