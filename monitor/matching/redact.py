@@ -68,19 +68,22 @@ def _mask(text: str, keep: str = " .-()") -> str:
     return "".join(c if c in keep else MASK for c in text)
 
 
+# Cheap necessary conditions of the costly patterns above, tested before them: substrings
+# (`in` is the fastest test), then patterns starting with a literal or a small class, which
+# `re` skips to quickly (most full patterns start with a look-behind, tried at every offset).
 _TOKEN_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "ABIA", "ACCA",
                    "gh", "xox", "AIza", "k_live_", "k_test_", "eyJ")
-# Cheap necessary conditions of the costly patterns below (searched before them): each starts
-# with a literal or a small class, which `re` skips to quickly; the full patterns start with a
-# look-behind and are tried at every offset.
+_AUTH_WORDS = ("authorization", "bearer", "basic")
+_CARD_WORDS = ("cvv", "cvc", "cryptogramme")
+_SECRET_WORDS = ("secret", "pass", "pwd", "token", "key", "mdp")
 _SECRET_HINT = re.compile(  # on the lower-cased text: _SECRET_ASSIGN or _SECRET_SPACED can match
     r"(?:secret|pass|pwd|token|key|mdp)[a-z0-9_\-]{0,20}[\"']?\s*[:=]"
     r"|(?:password|passwd|pwd|mdp|mot de passe)[ \t]")
 _EMAIL_HINT = re.compile(r"@[A-Za-z0-9.\-]+\.[A-Za-z]{2}")
 _IBAN_HINT = re.compile(r"[A-Z]{2}[0-9]{2}")
 _PHONE_HINT = re.compile(r"\+[1-9]|00[1-9]")
-_CARD_WORDS = ("cvv", "cvc", "cryptogramme")
-_AUTH_WORDS = ("authorization", "bearer", "basic")
+_NIR_HINT = re.compile(r"[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2}")  # a NIR's last 8 digits
+_DMY_HINT = re.compile(r"[/.\-](?:19|20)[0-9]{2}")  # the year of _DATE_DMY
 _DIGIT_RUN = re.compile(r"[0-9][0-9 .\-()]{5,}[0-9]")
 
 
@@ -199,7 +202,7 @@ def redact(text: str, *, mask_names: bool = False) -> str:
     if any(p in text for p in _TOKEN_PREFIXES):
         text = _TOKENS.sub(lambda m: m[1] + MASK * min(len(m[2]), 12), text)
     lower = text.lower()
-    if _SECRET_HINT.search(lower):
+    if any(w in lower for w in _SECRET_WORDS) and _SECRET_HINT.search(lower):
         text = _SECRET_ASSIGN.sub(lambda m: m[1] + MASK * 8, text)
         text = _SECRET_SPACED.sub(lambda m: m[1] + MASK * 8, text)
     if any(w in lower for w in _CARD_WORDS):
@@ -211,12 +214,14 @@ def redact(text: str, *, mask_names: bool = False) -> str:
     if _DIGIT_RUN.search(text):
         if _IBAN_HINT.search(text):
             text = _IBAN.sub(lambda m: m[1] + _mask(m[2], " "), text)
-        text = _NIR.sub(lambda m: m[1][0] + _mask(m[1][1:] + m[2]), text)
+        if _NIR_HINT.search(text):
+            text = _NIR.sub(lambda m: m[1][0] + _mask(m[1][1:] + m[2]), text)
         if _PHONE_HINT.search(text):
             text = _PHONE_INTL.sub(lambda m: m[1] + _mask(m[2]), text)
         text = _LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
     text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
-    text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
+    if _DMY_HINT.search(text):
+        text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
     text = _DATE_YMD.sub(lambda m: f"{m[1]}{m[2]}**{m[2]}**", text)
     text = _redact_rows(text)
     if mask_names:
