@@ -899,8 +899,16 @@ static int email_at(ReaderObject *r, Out *o, const uint8_t *d, Py_ssize_t size, 
 
 /* -- the pass over a document */
 
+/* Methods called on a reader whose __init__ failed (or never ran) raise instead of crashing. */
+static int reader_ready(ReaderObject *self) {
+    if (self->hmac && self->date_cache && self->gram_cache && self->fold_word) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "CandidateReader is not initialized");
+    return 0;
+}
+
 static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
     Py_buffer view;
+    if (!reader_ready(self)) return NULL;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     const uint8_t *d = (const uint8_t *)view.buf;
     Py_ssize_t size = view.len;
@@ -1135,6 +1143,7 @@ static int phrase_grams(ReaderObject *r, const uint8_t *s, Py_ssize_t len, int64
 static PyObject *Reader_name_grams(ReaderObject *self, PyObject *args) {
     Py_buffer view, starts, ends;
     int filtered = 0;
+    if (!reader_ready(self)) return NULL;
     if (!PyArg_ParseTuple(args, "y*y*y*|p:name_grams", &view, &starts, &ends, &filtered))
         return NULL;
     PyObject *result = NULL;
@@ -1179,6 +1188,7 @@ done:
 
 static PyObject *Reader_set_name_filter(ReaderObject *self, PyObject *arg) {
     Py_buffer table;
+    if (!reader_ready(self)) return NULL;
     if (PyObject_GetBuffer(arg, &table, PyBUF_SIMPLE) < 0) return NULL;
     if (table.len % 8) {
         PyBuffer_Release(&table);
@@ -1254,6 +1264,7 @@ static PyObject *native_lookup(PyObject *mod, PyObject *args) {
         memcpy(&q, (char *)queries.buf + 8 * i, 8);
         uint64_t b = q >> shift;
         uint32_t lo = idx[b], hi = idx[b + 1];
+        if (hi > (uint32_t)n_t) hi = (uint32_t)n_t; /* a bad index must not read past the table */
         while (lo < hi && t[lo] < q) lo++;
         if (lo == hi || t[lo] != q) continue;
         uint32_t end = lo + 1;

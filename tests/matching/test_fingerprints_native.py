@@ -149,3 +149,11 @@ def test_reader_rejects_bad_arguments():
         reader.name_grams(b"abc", b"\0" * 8, b"")
     with pytest.raises(TypeError):
         reader.extract("text, not bytes")
+
+
+def test_uninitialized_reader_raises_instead_of_crashing():
+    reader = _native.CandidateReader.__new__(_native.CandidateReader)
+    with pytest.raises(RuntimeError, match="not initialized"):
+        reader.extract(b"1985-03-12 0612345678")
+    with pytest.raises(RuntimeError, match="not initialized"):
+        reader.name_grams(b"Dupont", b"\0" * 8, b"\6" + b"\0" * 7)
