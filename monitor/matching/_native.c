@@ -631,6 +631,7 @@ static int month_number(ReaderObject *r, const uint8_t *w, Py_ssize_t len) {
     int n = 0;
     for (Py_ssize_t i = 0; i < len;) {
         uint8_t c = w[i];
+        if (n > 15) return 0; /* longer than any month name (Month.name[16]) */
         if (c < 0x80) {
             folded[n++] = (char)(c | 0x20);
             i++;
@@ -1160,7 +1161,8 @@ static PyObject *Reader_name_grams(ReaderObject *self, PyObject *args) {
         memcpy(&end, (char *)ends.buf + 8 * i, 8);
         if (start < 0) start = 0;
         if (end > view.len) end = view.len;
-        if (end > start + MAX_ROW) end = start + MAX_ROW;
+        if (start >= end) continue;
+        if (end - start > MAX_ROW) end = start + MAX_ROW;
         int phrases = 0;
         Py_ssize_t p = start;
         while (p < end && phrases < MAX_PHRASES_PER_ROW) {
@@ -1266,7 +1268,7 @@ static PyObject *native_lookup(PyObject *mod, PyObject *args) {
         uint32_t lo = idx[b], hi = idx[b + 1];
         if (hi > (uint32_t)n_t) hi = (uint32_t)n_t; /* a bad index must not read past the table */
         while (lo < hi && t[lo] < q) lo++;
-        if (lo == hi || t[lo] != q) continue;
+        if (lo >= hi || t[lo] != q) continue;
         uint32_t end = lo + 1;
         while (end < n_t && t[end] == q) end++;
         if (buf_i64(&qi, i) < 0 || buf_i64(&los, lo) < 0 || buf_i64(&his, end) < 0) goto done;

@@ -157,3 +157,15 @@ def test_uninitialized_reader_raises_instead_of_crashing():
         reader.extract(b"1985-03-12 0612345678")
     with pytest.raises(RuntimeError, match="not initialized"):
         reader.name_grams(b"Dupont", b"\0" * 8, b"\6" + b"\0" * 7)
+
+
+def test_odd_arguments_to_the_c_functions_are_safe():
+    """Found by sanitizer fuzzing: a bucket index out of order, a row start near 2**63."""
+    table = np.array([1, 2, 3], np.uint64)
+    index = np.array([1000, 0, 3], np.uint32)
+    found, _, _ = _native.lookup(table, index, 63, np.array([5], np.uint64))
+    assert found == b""
+    reader = Extractor(Hasher(KEY))._reader
+    hashes, rows = reader.name_grams(b"Jean", np.int64(2**63 - 1).tobytes(),
+                                     np.int64(4).tobytes())
+    assert hashes == b"" and rows == b""
