@@ -1426,15 +1426,22 @@ static Py_ssize_t trigger_combo_line(const uint8_t *d, Py_ssize_t size, Py_ssize
 #define IS_DIGIT_B(c) ((uint8_t)((c) - '0') <= 9)
 
 /* Is p where a wanted trigger can start? A NIR: its sex digit (1-4, 7, 8) not glued to a word
-   byte, then a digit or a separator and a digit; a card: 2-6 and three more digits, not glued
+   byte, then two groups of two digits, each maybe after a separator; a card: 2-6 and three more digits, not glued
    to a word byte; an IBAN: [A-Z]{2}[0-9]{2}; a combo: '@'. */
 static inline int trigger_start(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int nir,
                                 int card, int iban, int at) {
     uint8_t c = d[p];
     int free = p == 0 || !IS_WORD(d[p - 1]);
-    if (nir && free && NIR_FIRST(c) && p + 2 < size &&
-        (IS_DIGIT(d[p + 1]) || ((CLS[d[p + 1]] & C_SEP) && IS_DIGIT(d[p + 2]))))
-        return 1;
+    if (nir && free && NIR_FIRST(c) && p + 6 < size) {
+        /* its next two groups of two digits, each maybe after one separator */
+#define D(k) IS_DIGIT(d[p + (k)])
+#define S(k) (CLS[d[p + (k)]] & C_SEP)
+        if ((D(1) && D(2) && ((D(3) && D(4)) || (S(3) && D(4) && D(5)))) ||
+            (S(1) && D(2) && D(3) && ((D(4) && D(5)) || (S(4) && D(5) && D(6)))))
+            return 1;
+#undef D
+#undef S
+    }
     if (card && free && c >= '2' && c <= '6' && p + 3 < size && IS_DIGIT(d[p + 1]) &&
         IS_DIGIT(d[p + 2]) && IS_DIGIT(d[p + 3]))
         return 1;
@@ -1459,7 +1466,7 @@ static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, 
 #define IN_RANGE(x, lo, span) \
     _mm_cmpeq_epi8(_mm_min_epu8(_mm_sub_epi8((x), (lo)), (span)), _mm_sub_epi8((x), (lo)))
 #define LOAD(k) _mm_loadu_si128((const __m128i *)(d + p + (k)))
-    while (p + 19 <= size) { /* reads d[p - 1 .. p + 18] */
+    while (p + 22 <= size) { /* reads d[p - 1 .. p + 21] */
         __m128i x0 = LOAD(0), m = _mm_setzero_si128();
         if (nir || card) {
             __m128i prev = LOAD(-1), x1 = LOAD(1), x2 = LOAD(2);
@@ -1467,14 +1474,22 @@ static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, 
                 _mm_or_si128(IN_RANGE(prev, zero, nine), IN_RANGE(prev, a, az)),
                 _mm_or_si128(IN_RANGE(prev, la, az), _mm_cmpeq_epi8(prev, us)));
             __m128i d1 = IN_RANGE(x1, zero, nine), d2 = IN_RANGE(x2, zero, nine);
-            if (nir) {
+            if (nir) { /* the sex digit, then two groups of two digits (see trigger_start) */
                 __m128i first = _mm_or_si128(IN_RANGE(x0, one, three),
                                              _mm_or_si128(_mm_cmpeq_epi8(x0, seven),
                                                           _mm_cmpeq_epi8(x0, eight)));
-                __m128i sep1 = _mm_or_si128(_mm_cmpeq_epi8(x1, sp),
-                                            _mm_or_si128(_mm_cmpeq_epi8(x1, dot),
-                                                         _mm_cmpeq_epi8(x1, dash)));
-                m = _mm_and_si128(first, _mm_or_si128(d1, _mm_and_si128(sep1, d2)));
+#define SEP(x) _mm_or_si128(_mm_cmpeq_epi8((x), sp), \
+                            _mm_or_si128(_mm_cmpeq_epi8((x), dot), _mm_cmpeq_epi8((x), dash)))
+                __m128i x3 = LOAD(3), x4 = LOAD(4), x5 = LOAD(5), x6 = LOAD(6);
+                __m128i d3 = IN_RANGE(x3, zero, nine), d4 = IN_RANGE(x4, zero, nine);
+                __m128i d5 = IN_RANGE(x5, zero, nine), d6 = IN_RANGE(x6, zero, nine);
+                __m128i plain = _mm_and_si128(_mm_and_si128(d1, d2), _mm_or_si128(
+                    _mm_and_si128(d3, d4), _mm_and_si128(SEP(x3), _mm_and_si128(d4, d5))));
+                __m128i spaced = _mm_and_si128(_mm_and_si128(SEP(x1), _mm_and_si128(d2, d3)),
+                    _mm_or_si128(_mm_and_si128(d4, d5),
+                                 _mm_and_si128(SEP(x4), _mm_and_si128(d5, d6))));
+#undef SEP
+                m = _mm_and_si128(first, _mm_or_si128(plain, spaced));
             }
             if (card) {
                 __m128i x3 = LOAD(3);
@@ -1575,6 +1590,60 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------- UTF-8 validation */
+
+/* utf8_valid(data) -> bool: strict UTF-8 as Python decodes it (no overlong forms, no
+   surrogates, nothing above U+10FFFF), without building the str: ASCII is skipped 16 bytes at
+   a time, other sequences are checked against Unicode's table of well-formed byte sequences. */
+static PyObject *native_utf8_valid(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const uint8_t *d = (const uint8_t *)view.buf;
+    Py_ssize_t n = view.len, i = 0;
+    int ok = 1;
+    while (i < n) {
+#if defined(__SSE2__)
+        if (i + 16 <= n &&
+            !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(d + i)))) {
+            i += 16;
+            continue;
+        }
+#endif
+        uint8_t c = d[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len;
+        uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            ok = 0;
+            break;
+        }
+        if (i + len > n || d[i + 1] < lo || d[i + 1] > hi) {
+            ok = 0;
+            break;
+        }
+        for (int k = 2; k < len; k++)
+            if ((d[i + k] & 0xC0) != 0x80) ok = 0;
+        if (!ok) break;
+        i += len;
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(ok);
+}
+
 /* ---------------------------------------------------------------- module */
 
 static PyObject *native_sha_impl(PyObject *mod, PyObject *unused) {
@@ -1584,6 +1653,8 @@ static PyObject *native_sha_impl(PyObject *mod, PyObject *unused) {
 }
 
 static PyMethodDef module_methods[] = {
+    {"utf8_valid", native_utf8_valid, METH_O,
+     "utf8_valid(data) -> bool: whether data.decode('utf-8') would succeed (no str is built)."},
     {"triggers", native_triggers, METH_VARARGS,
      "triggers(data, start, stop, wanted, cap) -> ([ends] * 5, (overflow,) * 5): the end "
      "offsets of the bulk detectors' trigger patterns (fr_nir, card, iban, combo '@', combo "

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from monitor.matching import _native
+
 if TYPE_CHECKING:
     from monitor.config import MatchingConfig
 
@@ -317,17 +319,9 @@ def _from_utf8(data: bytes, name: str, truncated: bool, note: str | None, label:
 
 
 def _valid_utf8(data: bytes) -> bool:
-    """Strict UTF-8 check in 1 MB slices: no full-size str copy (up to 4x the bytes for
-    emoji-heavy text), and about twice as fast as one big decode thanks to the CPU cache."""
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    view = memoryview(data)
-    try:
-        for i in range(0, len(data), _CHUNK):
-            decoder.decode(view[i:i + _CHUNK])
-        decoder.decode(b"", True)
-    except UnicodeDecodeError:
-        return False
-    return True
+    """Strict UTF-8 check without building the str (up to 4x the bytes for emoji-heavy text):
+    `_native.utf8_valid`, about three times as fast as an incremental decode."""
+    return _native.utf8_valid(data)
 
 
 def _encoded(text: str, name: str, truncated: bool, note: str | None, codec: str,

@@ -169,3 +169,19 @@ def test_odd_arguments_to_the_c_functions_are_safe():
     hashes, rows = reader.name_grams(b"Jean", np.int64(2**63 - 1).tobytes(),
                                      np.int64(4).tobytes())
     assert hashes == b"" and rows == b""
+
+
+def test_utf8_validation_agrees_with_python():
+    rng = random.Random(11)
+    pieces = [bytes([b]) for b in range(256)] + [
+        "é".encode(), "€".encode(), "😀".encode(),
+        b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe0\x80\x80", b"\xc0\xaf", b"\xf0\x8f\xbf\xbf",
+        b"\xef\xbf\xbf", b"\xf4\x8f\xbf\xbf", b"a" * 20]
+    for _ in range(20000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        try:
+            data.decode("utf-8")
+            want = True
+        except UnicodeDecodeError:
+            want = False
+        assert _native.utf8_valid(data) is want, data
