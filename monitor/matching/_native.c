@@ -1453,7 +1453,14 @@ static inline int trigger_start(const uint8_t *d, Py_ssize_t p, Py_ssize_t size,
 
 /* The next offset >= p where trigger_start holds, or size; 16 offsets at a time with SSE2. */
 static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int nir,
-                               int card, int iban, int at) {
+                               int card, int iban, int at, Py_ssize_t *block, uint32_t *bits) {
+    /* the starts left in the last block tested (a stop is often followed by another) */
+    if (*block >= 0 && p >= *block && p < *block + 16) {
+        uint32_t rest = *bits & (0xFFFFu << (p - *block)) & 0xFFFFu;
+        if (rest) return *block + __builtin_ctz(rest);
+        p = *block + 16;
+    }
+    *block = -1;
     if (p == 0 && size > 0 && trigger_start(d, 0, size, nir, card, iban, at)) return 0;
     if (p == 0) p = 1; /* the vector loop reads d[p - 1] */
 #if defined(__SSE2__)
@@ -1505,8 +1512,12 @@ static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, 
                 _mm_and_si128(IN_RANGE(x2, zero, nine), IN_RANGE(x3, zero, nine))));
         }
         if (at) m = _mm_or_si128(m, _mm_cmpeq_epi8(x0, at_v));
-        int bits = _mm_movemask_epi8(m);
-        if (bits) return p + __builtin_ctz((unsigned)bits);
+        uint32_t found = (uint32_t)_mm_movemask_epi8(m);
+        if (found) {
+            *block = p;
+            *bits = found;
+            return p + __builtin_ctz(found);
+        }
         p += 16;
     }
 #undef LOAD
@@ -1555,8 +1566,9 @@ static PyObject *native_triggers(PyObject *mod, PyObject *args) {
     int nir = wanted & (1 << T_NIR), card = wanted & (1 << T_CARD);
     int iban = wanted & (1 << T_IBAN), at = wanted & (1 << T_COMBO_AT);
     if (nir || card || iban || at) {
-        Py_ssize_t p = 0;
-        while ((p = next_trigger(d, p, size, nir, card, iban, at)) < size) {
+        Py_ssize_t p = 0, block = -1;
+        uint32_t bits = 0;
+        while ((p = next_trigger(d, p, size, nir, card, iban, at, &block, &bits)) < size) {
             uint8_t c = d[p];
             Py_ssize_t e;
             if (IS_DIGIT(c)) {
