@@ -1242,6 +1242,36 @@ done:
 
 /* ---------------------------------------------------------------- table lookups */
 
+/* bucket_index(table, shift) -> bytes: where each bucket of the top (64 - shift) bits starts in
+   the sorted uint64 `table` (uint32, 2**(64 - shift) + 1 entries, the last one len(table)), in
+   one pass: the index `lookup` needs, built when a set is loaded. */
+static PyObject *native_bucket_index(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer table;
+    int shift;
+    if (!PyArg_ParseTuple(args, "y*i:bucket_index", &table, &shift)) return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t n = table.len / 8;
+    if (shift < 40 || shift > 63 || table.len % 8 || n >= (Py_ssize_t)UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "bucket_index: bad table or shift");
+        goto done;
+    }
+    Py_ssize_t buckets = (Py_ssize_t)1 << (64 - shift);
+    out = PyBytes_FromStringAndSize(NULL, (buckets + 1) * 4);
+    if (!out) goto done;
+    uint32_t *idx = (uint32_t *)PyBytes_AS_STRING(out);
+    const uint64_t *t = (const uint64_t *)table.buf;
+    Py_ssize_t j = 0;
+    for (Py_ssize_t b = 0; b < buckets; b++) {
+        while (j < n && (Py_ssize_t)(t[j] >> shift) < b) j++;
+        idx[b] = (uint32_t)j;
+    }
+    idx[buckets] = (uint32_t)n;
+done:
+    PyBuffer_Release(&table);
+    return out;
+}
+
 /* lookup(table, index, shift, queries) -> (query_index, lo, hi): for each query found in the
    sorted uint64 `table`, its index in `queries` and the range table[lo:hi] equal to it.
    `index` (uint32, 2**k + 1 entries) holds where each bucket of the top k bits starts
@@ -1665,6 +1695,8 @@ static PyObject *native_sha_impl(PyObject *mod, PyObject *unused) {
 }
 
 static PyMethodDef module_methods[] = {
+    {"bucket_index", native_bucket_index, METH_VARARGS,
+     "bucket_index(table, shift) -> bytes: the uint32 bucket starts `lookup` reads."},
     {"utf8_valid", native_utf8_valid, METH_O,
      "utf8_valid(data) -> bool: whether data.decode('utf-8') would succeed (no str is built)."},
     {"triggers", native_triggers, METH_VARARGS,

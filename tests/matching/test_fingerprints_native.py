@@ -185,3 +185,18 @@ def test_utf8_validation_agrees_with_python():
         except UnicodeDecodeError:
             want = False
         assert _native.utf8_valid(data) is want, data
+
+
+@pytest.mark.parametrize("shift", [47, 52, 63])
+def test_bucket_index_is_where_each_bucket_starts(shift):
+    rng = np.random.default_rng(shift)
+    table = np.sort(rng.integers(0, 2**63, 5000, dtype=np.uint64) * np.uint64(2))
+    index = np.frombuffer(_native.bucket_index(table, shift), np.uint32)
+    starts = np.arange(1 << (64 - shift), dtype=np.uint64) << np.uint64(shift)
+    assert index.tolist() == np.append(np.searchsorted(table, starts), table.size).tolist()
+    # and lookup through it finds exactly the members
+    queries = np.concatenate((table[::7], table[::11] + np.uint64(1)))
+    found, lo, _ = _native.lookup(table, index, shift, queries)
+    hits = np.frombuffer(found, np.int64)
+    assert hits.tolist() == list(range(table[::7].size))
+    assert (table[np.frombuffer(lo, np.int64)] == queries[hits]).all()

@@ -116,11 +116,9 @@ class _Table:
     def __init__(self, hashes: np.ndarray, owners: np.ndarray) -> None:
         self._hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
         self._owners = owners
-        bits = min(24, max(8, int(self._hashes.size).bit_length()))  # ~1 entry per bucket
+        bits = min(24, max(8, int(self._hashes.size).bit_length() - 1))  # 1-2 per bucket
         self._shift = 64 - bits
-        starts = np.arange(1 << bits, dtype=np.uint64) << np.uint64(self._shift)
-        index = np.searchsorted(self._hashes, starts, side="left")
-        self._index = np.append(index, self._hashes.size).astype(np.uint32)
+        self._index = np.frombuffer(_native.bucket_index(self._hashes, self._shift), np.uint32)
 
     def find(self, queries: np.ndarray) -> list[tuple[int, list[int]]]:
         """(index in `queries`, owner records) of each query present in the table."""
