@@ -129,8 +129,8 @@ class Extractor:
         if newlines.size and json_members:
             newlines = _join_json_members(np.frombuffer(data, dtype=np.uint8), newlines)
         bounds = newlines
-        if inline.size:
-            bounds = np.union1d(bounds, inline)
+        if inline.size:  # never at a newline (they are ')' and '}' bytes): no duplicates
+            bounds = np.sort(np.concatenate((bounds, inline)))
         return _cut_long_rows(bounds, len(data))
 
     # -- the pass over a document -------------------------------------------------------
@@ -266,4 +266,5 @@ def _cut_long_rows(bounds: np.ndarray, size: int) -> np.ndarray:
     for i in np.flatnonzero(gaps > MAX_ROW).tolist():
         start, end = int(edges[i]) + 1, int(edges[i + 1])
         extra.extend(range(start + MAX_ROW, end, MAX_ROW))
-    return np.union1d(bounds, np.array(extra, dtype=np.int64))
+    # strictly inside gaps longer than MAX_ROW: never equal to a bound already there
+    return np.sort(np.concatenate((bounds, np.array(extra, dtype=np.int64))))

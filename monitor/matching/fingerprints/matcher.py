@@ -136,12 +136,15 @@ class _Table:
 
 @dataclass(slots=True)
 class _Row:
-    """Evidence gathered on one row of a document (computed lazily)."""
+    """Evidence gathered on one row of a document: identifiers found there, then (for the rows
+    that name some record, all at once in `_fill_rows`) its name grams and dates, and its
+    fields as free text (lazily, only sets with text columns need them)."""
 
     start: int
     end: int
     strong: dict[int, set[tuple[str, int]]] = field(default_factory=dict)  # rec -> (kind, hash)
-    names: set[int] | None = None
+    names: set[int] = field(default_factory=set)
+    dates: set[int] = field(default_factory=set)
     texts: set[int] | None = None
 
 
@@ -154,6 +157,7 @@ class FingerprintSet:
         self.meta = meta
         self.records = int(meta["records"])
         self.weak_kinds: list[str] = list(meta.get("weak_kinds", []))
+        self._weak_names = bool({"first_name", "last_name"} & set(self.weak_kinds))
         self._hasher = Hasher(key)
         kinds = {f.get("kind") for f in meta.get("fields", [])}
         self._extractor = Extractor(self._hasher, region=meta.get("region", "FR"),
@@ -331,12 +335,10 @@ class FingerprintSet:
             if not h:
                 continue
             if kind in ("first_name", "last_name"):
-                if rw.names is None:
-                    rw.names = self._extractor.names_in(view, rw.start, rw.end)
                 if h in rw.names:
                     out.add(kind)
             elif kind == "date":
-                if h in cand.dates_on(r):
+                if h in rw.dates:
                     out.add(kind)
             else:
                 if rw.texts is None:
@@ -345,9 +347,29 @@ class FingerprintSet:
                     out.add(kind)
         return out
 
+    def _fill_rows(self, view: bytes, cand, rows: dict[int, _Row]) -> None:
+        """Name grams and dates of every row in `rows`, in one C call and two numpy searches
+        (a dump where many rows name our records would otherwise pay a call per row)."""
+        numbers = np.fromiter(rows, dtype=np.int64, count=len(rows))
+        if self._weak_names:
+            hashes, of_row = self._extractor.names_of_rows(view, cand.bounds, numbers)
+            if hashes.size:  # grams come row after row, in the order of `numbers`
+                cuts = np.flatnonzero(of_row[1:] != of_row[:-1]) + 1
+                starts = [0, *cuts.tolist()]
+                ends = [*cuts.tolist(), hashes.size]
+                for r, a, b in zip(of_row[starts].tolist(), starts, ends, strict=True):
+                    rows[r].names = set(hashes[a:b].tolist())
+        if cand.date_rows.size:
+            lo = np.searchsorted(cand.date_rows, numbers, side="left").tolist()
+            hi = np.searchsorted(cand.date_rows, numbers, side="right").tolist()
+            for r, a, b in zip(numbers.tolist(), lo, hi, strict=True):
+                if b > a:
+                    rows[r].dates = set(cand.date_hashes[a:b].tolist())
+
     def _decide(self, data: bytes, view: bytes, cand, rows: dict[int, _Row],
                 shared: list[tuple[int, int, list[int]]],
                 combo_hits: dict[int, set[int]]) -> list[RecordMatch]:
+        self._fill_rows(view, cand, rows)
         # Evidence per (row, record): strong (kind, hash) pairs and weak kinds on that row.
         strong: dict[tuple[int, int], set[tuple[str, int]]] = {}
         weak: dict[tuple[int, int], set[str]] = {}
