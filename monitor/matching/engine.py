@@ -347,9 +347,9 @@ class Engine:
         return len(self._patterns) + len(self._word_patterns) + bulk
 
     def raw_scan(self, data: bytes) -> int:
-        """Only the Hyperscan passes (for benchmarks): the number of raw matches. The bulk
-        detectors' database runs over the whole document here (no early stop, which needs
-        validation)."""
+        """Only the matching passes (for benchmarks): the number of raw matches of the main
+        Hyperscan database and of the bulk detectors' triggers, which run over the whole
+        document here (no early stop, which needs validation)."""
         n = 0
         if self._scanner is not None:
             buckets, overflow = self._scanner.scan(data)
@@ -360,9 +360,9 @@ class Engine:
         return n
 
     def _bulk_findings(self, data: bytes) -> dict[str, det.Findings]:
-        """Findings of the bulk detectors, one Hyperscan pass per scan group (combined,
-        most triggers' bounded repeats make Hyperscan several times slower than apart;
-        `Detector.scan_group` names the ones measured to be cheaper together).
+        """Findings of the bulk detectors, one pass per scan group: the C triggers of the
+        shipped bulk detectors share one (`Detector.native`, triggers.py); a detector without
+        them gets a Hyperscan database of its own (`Detector.scan_group`).
 
         A document of at most BULK_CHUNK bytes is scanned and validated whole, exactly as
         the other detectors. A larger one is scanned in chunks; a detector leaves the scan
