@@ -310,7 +310,7 @@ def table(r: dict) -> str:
          f"{kw['mb_s']:,.0f} MB/s  ({kw['rules']} rules, {kw['patterns']} patterns, "
          f"{kw['hits']} hits)"),
         ("  ratio to raw Hyperscan", f"{kw['mb_s'] / raw['mb_s']:.1%}"),
-        ("  engine's own passes only (Hyperscan + triggers)", f"{kw['engine_db_raw_mb_s']:,.0f} MB/s"),
+        ("  engine's passes alone (HS + triggers)", f"{kw['engine_db_raw_mb_s']:,.0f} MB/s"),
     ]
     if fp:
         rows += [
