@@ -85,3 +85,35 @@ def test_native_triggers_together_equal_each_alone():
             both, _ = NativeTriggers([a, b]).scan(data)
             assert both.get(0, []) == NativeTriggers([a]).scan(data)[0].get(0, [])
             assert both.get(1, []) == NativeTriggers([b]).scan(data)[0].get(0, [])
+
+
+_WIDTHS = r"""
+import json, random, sys
+from monitor.matching import detectors as det
+from monitor.matching.triggers import NativeTriggers
+pieces = json.loads(sys.argv[1])
+ids = [i for d in det.DETECTORS.values() for i in d.native]
+rng = random.Random(9)
+out = []
+for _ in range(300):
+    data = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 60))).encode()
+    found, _ = NativeTriggers(ids).scan(data)
+    out.append({str(k): v for k, v in sorted(found.items())})
+print(json.dumps(out))
+"""
+
+
+def test_native_triggers_same_with_16_and_32_lanes():
+    """The vector pre-test is compiled for SSE2 (16 offsets) and AVX2 (32): same ends."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    runs = []
+    for off in ("", "1"):
+        env = {**os.environ, "LEAKMON_NO_AVX2": off}
+        runs.append(subprocess.run([sys.executable, "-c", _WIDTHS, json.dumps(_PIECES)], env=env,
+                                   check=True, capture_output=True, text=True).stdout)
+    assert runs[0] == runs[1]
+    assert json.loads(runs[0]) and any(json.loads(runs[0]))
