@@ -76,8 +76,10 @@ _TOKEN_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA
 _AUTH_WORDS = ("authorization", "bearer", "basic")
 _CARD_WORDS = ("cvv", "cvc", "cryptogramme")
 _SECRET_WORDS = ("secret", "pass", "pwd", "token", "key", "mdp")
-_SECRET_HINT = re.compile(  # on the lower-cased text: _SECRET_ASSIGN or _SECRET_SPACED can match
-    r"(?:secret|pass|pwd|token|key|mdp)[a-z0-9_\-]{0,20}[\"']?\s*[:=]"
+# On the lower-cased text: _SECRET_ASSIGN or _SECRET_SPACED can match. A label's root here, then
+# what is left of the longest label ("password": "word", 4) plus its 20-character suffix.
+_SECRET_HINT = re.compile(
+    r"(?:secret|pass|pwd|token|key|mdp)[a-z0-9_\-]{0,24}[\"']?\s*[:=]"
     r"|(?:password|passwd|pwd|mdp|mot de passe)[ \t]")
 _EMAIL_HINT = re.compile(r"@[A-Za-z0-9.\-]+\.[A-Za-z]{2}")
 _IBAN_HINT = re.compile(r"[A-Z]{2}[0-9]{2}")

@@ -169,3 +169,15 @@ def test_mask_names_keeps_the_kind_of_masked_secrets():
 def test_mask_names_is_idempotent(text):
     once = redact(text, mask_names=True)
     assert redact(once, mask_names=True) == once
+
+
+@pytest.mark.parametrize("text", [
+    "passwd_for_the_db_server_x = s3cr3tvalue",
+    "password_of_the_backup_srv1: s3cr3tvalue",
+    "mot_de_passe_du_compte_admin_x: s3cr3tvalue",
+    "api_key_for_the_payment_gw=s3cr3tvalue",
+])
+def test_secret_labels_with_long_suffixes_are_masked(text):
+    """A label may carry up to 20 more characters (`password_of_the_backup_srv1`): the cheap
+    pre-test before the secret patterns must let all of them through."""
+    assert "s3cr3tvalue" not in redact(text)
