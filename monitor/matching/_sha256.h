@@ -211,6 +211,22 @@ static void lm__compress_shani(uint32_t st[8], const uint8_t *p, size_t nblocks)
 
 /* ---------------------------------------------------------------- dispatch */
 
+#if LM_SHA256_HAVE_SHANI
+#include <cpuid.h>
+/* SSE4.1 (leaf 1, ECX bit 19) and the SHA extensions (leaf 7, EBX bit 29), read with CPUID:
+   any GCC or clang has <cpuid.h>, not all accept __builtin_cpu_supports("sha"). */
+static int lm__cpu_has_shani(void)
+{
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 19)))
+        return 0;
+    if (__get_cpuid_max(0, 0) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (int)((b >> 29) & 1u);
+}
+#endif
+
 static lm__compress_fn lm__compress_impl __attribute__((unused)) = 0;
 
 static lm__compress_fn __attribute__((unused)) lm__select(void)
@@ -222,11 +238,8 @@ static lm__compress_fn __attribute__((unused)) lm__select(void)
 #if LM_SHA256_HAVE_SHANI
     {
         const char *env = getenv("LEAKMON_NO_SHANI");
-        if (!(env && env[0])) {
-            __builtin_cpu_init();
-            if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1"))
-                f = lm__compress_shani;
-        }
+        if (!(env && env[0]) && lm__cpu_has_shani())
+            f = lm__compress_shani;
     }
 #endif
     __atomic_store_n(&lm__compress_impl, f, __ATOMIC_RELEASE);
