@@ -198,13 +198,21 @@ static inline Py_ssize_t next_stop(const Stops *st, const uint8_t *d, Py_ssize_t
 typedef struct {
     PyObject_HEAD
     lm_sha256_mid inner, outer;
+    int ready; /* __init__ ran: an Hmac made by __new__ alone must not hash with a zero state */
 } HmacObject;
+
+static int hmac_ready(const HmacObject *h) {
+    if (h->ready) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "Hmac is not initialized");
+    return 0;
+}
 
 static int Hmac_init(HmacObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"key", NULL};
     Py_buffer key;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*:Hmac", kwlist, &key)) return -1;
     lm_hmac_init((const uint8_t *)key.buf, (size_t)key.len, &self->inner, &self->outer);
+    self->ready = 1;
     PyBuffer_Release(&key);
     return 0;
 }
@@ -216,6 +224,7 @@ static inline uint64_t hmac2(const HmacObject *h, const void *a, size_t alen, co
 
 static PyObject *Hmac_hash(HmacObject *self, PyObject *arg) {
     Py_buffer msg;
+    if (!hmac_ready(self)) return NULL;
     if (PyObject_GetBuffer(arg, &msg, PyBUF_SIMPLE) < 0) return NULL;
     uint64_t h = lm_hmac64(&self->inner, &self->outer, (const uint8_t *)msg.buf, (size_t)msg.len);
     PyBuffer_Release(&msg);
@@ -223,6 +232,7 @@ static PyObject *Hmac_hash(HmacObject *self, PyObject *arg) {
 }
 
 static PyObject *Hmac_hash_many(HmacObject *self, PyObject *arg) {
+    if (!hmac_ready(self)) return NULL;
     PyObject *seq = PySequence_Fast(arg, "hash_many() takes a sequence of bytes");
     if (!seq) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
@@ -335,6 +345,7 @@ static int Reader_init(ReaderObject *self, PyObject *args, PyObject *kwds) {
                                      &hmac, &kinds, &dates, &cc, &trunk, &table, &months,
                                      &fold_word))
         return -1;
+    if (!hmac_ready((HmacObject *)hmac)) return -1;
     if (!PyCallable_Check(fold_word)) {
         PyErr_SetString(PyExc_TypeError, "fold_word must be callable");
         return -1;
@@ -395,17 +406,26 @@ static int Reader_init(ReaderObject *self, PyObject *args, PyObject *kwds) {
     while (PyDict_Next(months, &pos, &key, &value)) {
         char *p;
         Py_ssize_t n;
-        if (self->n_months >= 64) break;
+        if (self->n_months >= 64) {
+            PyErr_SetString(PyExc_ValueError, "months: at most 64 names");
+            return -1;
+        }
         if (PyBytes_AsStringAndSize(key, &p, &n) < 0) return -1;
         long m = PyLong_AsLong(value);
         if (m == -1 && PyErr_Occurred()) return -1;
-        if (n >= 16 || m < 1 || m > 12) continue;
+        if (n >= 16 || m < 1 || m > 12) {
+            PyErr_SetString(PyExc_ValueError, "months: names of at most 15 bytes, numbers 1-12");
+            return -1;
+        }
         Month *mo = &self->months[self->n_months++];
         memcpy(mo->name, p, (size_t)n);
         mo->len = (uint8_t)n;
         mo->month = (uint8_t)m;
     }
 
+    PyMem_Free(self->name_filter); /* a filter of hashes under another key means nothing */
+    self->name_filter = NULL;
+    self->n_filter = 0;
     PyMem_Free(self->date_cache);
     self->date_cache = PyMem_Calloc(DATE_SLOTS, sizeof(uint64_t));
     PyMem_Free(self->gram_cache);
@@ -1204,6 +1224,13 @@ static PyObject *Reader_set_name_filter(ReaderObject *self, PyObject *arg) {
         return PyErr_NoMemory();
     }
     memcpy(copy, table.buf, (size_t)table.len);
+    for (Py_ssize_t k = 1; k < table.len / 8; k++)
+        if (copy[k - 1] > copy[k]) {
+            PyMem_Free(copy);
+            PyBuffer_Release(&table);
+            PyErr_SetString(PyExc_ValueError, "the name filter must be sorted");
+            return NULL;
+        }
     PyMem_Free(self->name_filter);
     self->name_filter = copy;
     self->n_filter = table.len / 8;
@@ -1318,11 +1345,11 @@ done:
 static PyMethodDef Reader_methods[] = {
     {"extract", (PyCFunction)Reader_extract, METH_O,
      "extract(data) -> (strong_pos, strong_kind, strong_hash, date_pos, date_hash, "
-     "email_spans, slow_emails, inline_rows): the hashed candidates of one document "
-     "(int64/uint8/uint64 arrays as bytes; slow_emails lists (pos, local, domain) of e-mails "
-     "with UTF-8 local parts, for Python to lower-case and hash; inline_rows: offsets of the "
-     "'),(' and '},{' between records written on one line; newlines; json_members: whether "
-     "'\\\":' occurs)."},
+     "email_spans, slow_emails, inline_rows, newlines, json_members): the hashed candidates "
+     "of one document (int64/uint8/uint64 arrays as bytes; slow_emails lists (pos, local, "
+     "domain) of e-mails with UTF-8 local parts, for Python to lower-case and hash; "
+     "inline_rows: offsets of the '),(' and '},{' between records written on one line; "
+     "newlines: offsets of the newlines; json_members: whether '\":' occurs)."},
     {"name_grams", (PyCFunction)Reader_name_grams, METH_VARARGS,
      "name_grams(view, starts, ends[, filtered]) -> (hashes, row_index): name-gram hashes of "
      "each row view[starts[i]:ends[i]] (int64 arrays as bytes), with the index i of its row; "
@@ -1662,6 +1689,7 @@ static PyObject *native_utf8_valid(PyObject *mod, PyObject *arg) {
     const uint8_t *d = (const uint8_t *)view.buf;
     Py_ssize_t n = view.len, i = 0;
     int ok = 1;
+    Py_BEGIN_ALLOW_THREADS /* a whole document: let the daemon's other threads run */
     while (i < n) {
 #if defined(__SSE2__)
         if (i + 16 <= n &&
@@ -1700,11 +1728,22 @@ static PyObject *native_utf8_valid(PyObject *mod, PyObject *arg) {
         if (!ok) break;
         i += len;
     }
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     return PyBool_FromLong(ok);
 }
 
 /* ---------------------------------------------------------------- module */
+
+static PyObject *native_vector_width(PyObject *mod, PyObject *unused) {
+    (void)mod;
+    (void)unused;
+#if VECTOR_TRIGGERS
+    return PyLong_FromLong(use_avx2() ? 32 : 16);
+#else
+    return PyLong_FromLong(0);
+#endif
+}
 
 static PyObject *native_sha_impl(PyObject *mod, PyObject *unused) {
     (void)mod;
@@ -1713,6 +1752,8 @@ static PyObject *native_sha_impl(PyObject *mod, PyObject *unused) {
 }
 
 static PyMethodDef module_methods[] = {
+    {"trigger_vector_width", native_vector_width, METH_NOARGS,
+     "Bytes the trigger pre-test reads at once: 32 (AVX2), 16 (SSE2) or 0 (one by one)."},
     {"bucket_index", native_bucket_index, METH_VARARGS,
      "bucket_index(table, shift) -> bytes: the uint32 bucket starts `lookup` reads."},
     {"utf8_valid", native_utf8_valid, METH_O,
@@ -1741,8 +1782,20 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (!m) return NULL;
     Py_INCREF(&HmacType);
     Py_INCREF(&ReaderType);
+    /* the limits and kind codes Python shares with this file (candidates.py reads them) */
+    PyObject *kinds = PyTuple_New(5);
+    for (int k = 0; kinds && k < 5; k++) {
+        PyObject *name = PyUnicode_FromString(PREFIX[k]);
+        if (!name) Py_CLEAR(kinds);
+        else PyTuple_SET_ITEM(kinds, k, name);
+    }
     if (PyModule_AddObject(m, "Hmac", (PyObject *)&HmacType) < 0 ||
-        PyModule_AddObject(m, "CandidateReader", (PyObject *)&ReaderType) < 0) {
+        PyModule_AddObject(m, "CandidateReader", (PyObject *)&ReaderType) < 0 || !kinds ||
+        PyModule_AddObject(m, "STRONG_KIND_NAMES", kinds) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_ROW", MAX_ROW) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_PHRASES_PER_ROW", MAX_PHRASES_PER_ROW) < 0 ||
+        PyModule_AddIntConstant(m, "EMAIL_KIND", K_EMAIL) < 0) {
+        Py_XDECREF(kinds);
         Py_DECREF(m);
         return NULL;
     }

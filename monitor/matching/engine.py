@@ -181,7 +181,7 @@ class Engine:
         # Bulk detectors: name -> distinct valid values that prove every rule using it.
         self._bulk_need: dict[str, int] = {}
         self._bulk_groups: list[tuple[str, ...]] = []
-        self._bulk_dbs: dict[frozenset[str], tuple[Scanner, list[str]]] = {}
+        self._bulk_dbs: dict[frozenset[str], tuple[Scanner | NativeTriggers, list[str]]] = {}
         self._bulk_lock = threading.Lock()
 
     # --- building -----------------------------------------------------------------------

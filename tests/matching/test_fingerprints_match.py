@@ -282,3 +282,20 @@ def test_no_phone_made_up_from_digit_soup(tmp_path):
     # "06.26.490.795" sits inside a dotted NIR next to a date: not a phone number
     assert ids(fs, "Paris Cécile 1976-06-21 2.76.06.26.490.795.57") == []
     assert ids(fs, "ref 2.76.06.26.490.795.57.12.34") == []
+
+
+def test_set_written_before_dob_and_last_name_files_matches_the_same(tmp_path):
+    """Sets imported by earlier versions have no dob_h.npy / last_h.npy: they are derived at
+    load, and the matches are the same."""
+    key = os.urandom(32)
+    build_set(tmp_path, "old", enumerate(PEOPLE, start=2), id_column="id",
+              fields=[FieldSpec.parse(f) for f in FIELDS], key=key, canary_column="canary")
+    text = ("LE GALL;Yann;29/02/1988;Brest\nN'DIAYE, Aïssatou | 3 mars 1975\n"
+            "Lefèvre Bérénice née le 1er août 1960\n").encode()
+    current = FingerprintSet.load(tmp_path, "old", key).match(text)
+    path = tmp_path / "fingerprints" / "old"
+    (path / "dob_h.npy").unlink()
+    (path / "last_h.npy").unlink()
+    derived = FingerprintSet.load(tmp_path, "old", key).match(text)
+    assert [m.record_id for m in current] == ["P3", "P4", "P5"]
+    assert derived == current

@@ -200,3 +200,41 @@ def test_bucket_index_is_where_each_bucket_starts(shift):
     hits = np.frombuffer(found, np.int64)
     assert hits.tolist() == list(range(table[::7].size))
     assert (table[np.frombuffer(lo, np.int64)] == queries[hits]).all()
+
+
+def test_uninitialized_hmac_raises():
+    hmac_ = _native.Hmac.__new__(_native.Hmac)
+    with pytest.raises(RuntimeError, match="not initialized"):
+        hmac_.hash(b"x")
+    with pytest.raises(RuntimeError, match="not initialized"):
+        Extractor.__new__(Extractor).__init__(type("H", (), {"native": hmac_})())
+
+
+def test_last_name_filter_keeps_exactly_the_filtered_grams():
+    ex = Extractor(Hasher(KEY))
+    data = "DUPONT;Jean-Pierre;Le Gall\nMARTIN  Zoé;Dupont\n".encode()
+    view = ex.phrase_view(data, np.zeros((0, 2), np.int64))
+    bounds = np.array([data.index(b"\n")], dtype=np.int64)
+    rows = np.array([0, 1])
+    every, every_rows = ex.names_of_rows(view, bounds, rows)
+    hasher = Hasher(KEY)
+    for names in (["dupont", "legall"], ["martin"], []):
+        keep = np.sort(np.array([hasher.hash(b"name", n) for n in names], dtype=np.uint64))
+        ex.set_last_names(keep)
+        got, got_rows = ex.names_of_rows(view, bounds, rows, last_names_only=True)
+        want = [(h, r) for h, r in zip(every.tolist(), every_rows.tolist(), strict=True)
+                if h in set(keep.tolist())]
+        assert list(zip(got.tolist(), got_rows.tolist(), strict=True)) == want
+    with pytest.raises(ValueError, match="sorted"):
+        ex.set_last_names(np.array([3, 1], dtype=np.uint64)[::1])
+
+
+@pytest.mark.parametrize("text, phone", [
+    ("tel: + 33 6 12 34 56 78", "+33612345678"),  # a space after the '+' (the former reader: none)
+    ("tel:+33 6 12 34 56 78", "+33612345678"),
+    ("appeler le 06.12.34.56.78 svp", "+33612345678"),
+])
+def test_phone_readings(text, phone):
+    hasher = Hasher(KEY)
+    cand = Extractor(hasher, kinds={"phone"}, dates=False).extract(text.encode())
+    assert hasher.hash(b"phone", phone) in set(cand.strong_hashes.tolist())

@@ -33,12 +33,12 @@ from monitor.matching import _native
 from monitor.matching.fingerprints.hashing import Hasher, compact_name
 from monitor.matching.identifiers import MONTHS, fold
 
-MAX_ROW = 4096  # longer rows (one huge line without record separators) are cut in pieces
-MAX_PHRASES_PER_ROW = 64  # the same limits are in _native.c
+# Limits and kind codes shared with the C reader, which defines them.
+MAX_ROW = _native.MAX_ROW  # longer rows (one huge line without separators) are cut in pieces
+MAX_PHRASES_PER_ROW = _native.MAX_PHRASES_PER_ROW
 _WORD_SPLIT = re.compile(r"[ _]+")
 _FIELD_SPLIT = re.compile(rb"[;,|\t\"()\[\]{}:=<>\n]+")
-# Kind of each code in the reader's strong_kind array (the order of _native.c's enum).
-STRONG_KIND_NAMES = ("phone", "fr_nir", "card", "iban", "email")
+STRONG_KIND_NAMES: tuple[str, ...] = _native.STRONG_KIND_NAMES  # kind of each code it returns
 STRONG_KINDS = frozenset(STRONG_KIND_NAMES)
 _EMAIL_PREFIX = b"email\0"
 _FOLD_LIMIT = 0x250  # code points folded by table in C (Latin-1, Latin Extended-A and -B)
@@ -89,11 +89,6 @@ class DocCandidates:
         start = bounds[row - 1] + 1 if row > 0 else 0
         end = bounds[row] if row < len(bounds) else size
         return start, end
-
-    def dates_on(self, row: int) -> set[int]:
-        """Hashes of the dates on row `row`."""
-        lo, hi = np.searchsorted(self.date_rows, (row, row + 1)).tolist()
-        return set(self.date_hashes[lo:hi].tolist())
 
 
 class Extractor:
@@ -147,7 +142,8 @@ class Extractor:
         hashes = np.frombuffer(strong_hash, dtype=np.uint64)
         if slow_emails:  # e-mails with a UTF-8 local part: lower-cased as the import does
             positions = np.concatenate((positions, [pos for pos, _, _ in slow_emails]))
-            kinds = np.concatenate((kinds, np.full(len(slow_emails), 4, dtype=np.uint8)))
+            kinds = np.concatenate((kinds, np.full(len(slow_emails), _native.EMAIL_KIND,
+                                                   dtype=np.uint8)))
             hashes = np.concatenate((hashes, self._hasher.hash_many(
                 [_EMAIL_PREFIX + _email_form(local, domain) for _, local, domain in slow_emails])))
         if positions.size:

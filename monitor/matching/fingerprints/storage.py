@@ -11,9 +11,11 @@
     combo_r.npy    uint32: record index of each combo_h entry
     dob_h.npy      uint64, sorted, distinct: birth date hashes of the name+date records (rows
                    whose dates are none of these are not searched for names)
+    last_h.npy     uint64, sorted, distinct: last-name hashes of the name+date records (only
+                   the words of a row that are one of these are paired with its dates)
 
 Only keyed hashes and record ids are written; arrays are plain .npy so that loading is an mmap
-(a 10^6-record set opens in milliseconds). A set is written in a temporary folder and renamed
+(a 10^6-record set opens in milliseconds; the lookup indexes are built at load). A set is written in a temporary folder and renamed
 into place, so readers never see half a set.
 """
 
