@@ -47,11 +47,11 @@ class Detector:
     after: int = 8
     lines: bool = False
     custom: Callable[[bytes, int, int, str], list[Found]] | None = None
-    # Detectors scanned apart from the main database (bulk ones, see engine.py) share one
-    # pass when they have the same scan_group.
+    # Bulk detectors (see engine.py) are scanned apart from the main database: those with
+    # `native` triggers all in one C pass, the others in one Hyperscan pass per scan_group.
     scan_group: str = ""
-    # The C mirror of each trigger (triggers.py ids), for bulk scanning: one byte loop finds
-    # them all, several times faster than Hyperscan on these class repeats.
+    # The C mirror of each trigger (triggers.py ids): one byte loop finds them all, several
+    # times faster than Hyperscan on these class repeats.
     native: tuple[int, ...] = ()
 
 
@@ -172,7 +172,7 @@ DETECTORS: dict[str, Detector] = {
             re.compile(rb"(?<![0-9A-Za-z])" + _NIR + rb"(?![0-9A-Za-z])"),
             lambda m, r: identifiers.normalize("fr_nir", _text(m)),
             reach=24, after=2,
-            scan_group="native", native=(triggers.NIR,),
+            native=(triggers.NIR,),
         ),
         Detector(
             "iban", "IBAN, mod-97 checked",
@@ -182,7 +182,7 @@ DETECTORS: dict[str, Detector] = {
             re.compile(rb"(?<![A-Za-z0-9])" + _IBAN + rb"(?![A-Za-z0-9])"),
             lambda m, r: _shrinking(m, "iban", r, 15),
             reach=18, after=44,
-            scan_group="native", native=(triggers.IBAN,),
+            native=(triggers.IBAN,),
         ),
         Detector(
             "card", "payment card number: Luhn and a plausible issuer and length",
@@ -190,7 +190,7 @@ DETECTORS: dict[str, Detector] = {
             re.compile(rb"(?<![0-9])" + _CARD + rb"(?![0-9])"),
             lambda m, r: _shrinking(m, "card", r, 12),
             reach=22, after=12,
-            scan_group="native", native=(triggers.CARD,),
+            native=(triggers.CARD,),
         ),
         Detector(
             "email", "e-mail address",
@@ -268,7 +268,7 @@ DETECTORS: dict[str, Detector] = {
                        rb"[A-Za-z0-9][A-Za-z0-9._\-]{2,63})[:;|](?P<pw>(?!//)[^\s:;|]{3,128})"
                        rb"(?:[ \t]*[:;|][^\n]*)?[ \t]*\r?$", re.MULTILINE),
             _combo, lines=True,
-            scan_group="native", native=(triggers.COMBO_AT, triggers.COMBO_LINE),
+            native=(triggers.COMBO_AT, triggers.COMBO_LINE),
         ),
     )
 }

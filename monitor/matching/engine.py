@@ -238,7 +238,9 @@ class Engine:
                                         for t in det.DETECTORS[name].triggers]
         groups: dict[str, list[str]] = {}
         for name in sorted(bulk):
-            groups.setdefault(det.DETECTORS[name].scan_group or name, []).append(name)
+            d = det.DETECTORS[name]
+            # "(native)" is no detector name: the C-triggered ones share one pass
+            groups.setdefault("(native)" if d.native else d.scan_group or name, []).append(name)
         self._bulk_groups = [tuple(g) for g in groups.values()]
         for g in self._bulk_groups:  # every subset: a group shrinks as detectors stop
             for mask in range(1, 2 ** len(g)):
