@@ -172,12 +172,27 @@ def _mask_name(m: re.Match[str]) -> str:
     return first + _mask(word[1:], "-")
 
 
+# Necessary conditions of _STREET and the month-name dates, searched first on a case-folded
+# copy: the full patterns are case-insensitive alternations tried at every offset. The copy
+# maps the letters `re` matches case-insensitively beyond str.lower() (dotless and dotted i,
+# long s, Kelvin sign) to the ASCII ones the patterns name.
+_HINT_FOLD = str.maketrans({"ı": "i", "İ": "i", "ſ": "s", "K": "k"})
+_STREET_WORDS = ("rue", "av", "bd", "boulevard", "chemin", "all", "impasse", "place", "route",
+                 "quai")
+_MONTH_HINT = re.compile(rf"(?:{_MONTHS})")
+
+
 def _redact_names(text: str) -> str:
     """Mask street addresses, day and month of dates, then every capitalised word."""
     if any(c.isdigit() for c in text):
-        text = _STREET.sub(lambda m: _mask(m[1], "") + m[2] + m[3] + _mask_word_each(m[4]), text)
-        text = _DATE_TEXT_DM.sub(lambda m: _mask(m[1], "") + m[2] + _mask(m[3], "") + m[4], text)
-        text = _DATE_TEXT_MD.sub(lambda m: _mask(m[1], "") + m[2] + _mask(m[3], ""), text)
+        folded = text.translate(_HINT_FOLD).lower()
+        if any(w in folded for w in _STREET_WORDS):
+            text = _STREET.sub(
+                lambda m: _mask(m[1], "") + m[2] + m[3] + _mask_word_each(m[4]), text)
+        if _MONTH_HINT.search(folded):
+            text = _DATE_TEXT_DM.sub(
+                lambda m: _mask(m[1], "") + m[2] + _mask(m[3], "") + m[4], text)
+            text = _DATE_TEXT_MD.sub(lambda m: _mask(m[1], "") + m[2] + _mask(m[3], ""), text)
         text = _DATE_SHORT.sub(lambda m: _mask(m[0], "/.-"), text)
     return _WORD.sub(_mask_name, text)
 

@@ -181,3 +181,17 @@ def test_secret_labels_with_long_suffixes_are_masked(text):
     """A label may carry up to 20 more characters (`password_of_the_backup_srv1`): the cheap
     pre-test before the secret patterns must let all of them through."""
     assert "s3cr3tvalue" not in redact(text)
+
+
+@pytest.mark.parametrize("text", [
+    "né le 12 juillet 1985 au 4 rue des Lilas",
+    "né le 12 JUİLLET 1985 au 4 RUE des Lilas",  # dotted capital I: 'i' to the patterns
+    "né le 12 juıllet 1985",  # dotless i
+    "born ſept. 12, 1985",  # long s
+])
+def test_names_mode_masks_day_and_month_whatever_the_letter_forms(text):
+    """The cheap pre-tests of the month and street patterns must not miss letters that the
+    case-insensitive patterns themselves accept."""
+    out = redact(text, mask_names=True)
+    assert "12" not in out
+    assert "1985" in out
