@@ -65,6 +65,8 @@ _BASE64_BLOB = re.compile(r"(?<![A-Za-z0-9+/=])([A-Za-z0-9+/]{6})[A-Za-z0-9+/]{3
 
 def _mask(text: str, keep: str = " .-()") -> str:
     """Every character except separators replaced by the mask (lengths kept)."""
+    if not any(k in text for k in keep):  # most masked values hold no separator
+        return MASK * len(text)
     return "".join(c if c in keep else MASK for c in text)
 
 
