@@ -20,6 +20,8 @@ from datetime import date, timedelta
 
 from stdnum import iban as _iban
 
+from bench.corpus import nir_key
+
 MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
              "septembre", "octobre", "novembre", "décembre"]
 MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August",
@@ -51,7 +53,7 @@ def _names() -> tuple[list[str], list[str]]:
 def nir_for(rng: random.Random, sex: int, dob: date) -> str:
     body = f"{sex}{dob.year % 100:02d}{dob.month:02d}{rng.randint(1, 95):02d}" \
            f"{rng.randint(1, 999):03d}{rng.randint(1, 999):03d}"
-    return body + f"{97 - int(body) % 97:02d}"
+    return body + nir_key(body)
 
 
 def iban_for(rng: random.Random) -> str:
