@@ -63,6 +63,16 @@ class _Scanned:
     text: bytes | None = None
 
 
+def document_passwords(doc: Document) -> tuple:
+    """Archive passwords for a file: its post's caption, the source's `archive_passwords` and
+    the channel name, as the collector put them in the metadata (attachments.archive_context)."""
+    from monitor.matching.readers.passwords import candidates
+
+    meta = doc.metadata or {}
+    return candidates(meta.get("caption"), meta.get("archive_passwords") or (),
+                      meta.get("channel"))
+
+
 def engine_scanner(engine: Any, limits: Any = None) -> Scanner:
     """The production scanner: monitor.matching.scan.scan_document with the engine."""
     from monitor.matching.scan import scan_document
@@ -81,7 +91,7 @@ def engine_scanner(engine: Any, limits: Any = None) -> Scanner:
                 texts.append(part.data)
 
         result = scan_document(engine, doc.content, doc.filename or doc.external_id, limits,
-                               on_part=keep)
+                               on_part=keep, passwords=document_passwords(doc))
         for name, reason in result.skipped:
             log.warning("source %s item %s: skipped part %s: %s", doc.source, doc.external_id,
                         name, reason)

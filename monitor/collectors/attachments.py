@@ -16,6 +16,23 @@ from monitor.collectors.http_client import HttpClient
 from monitor.errors import CollectorError
 from monitor.models import Document
 
+CAPTION_CHARS = 4096  # of the post kept with each file it carries, for archive passwords
+
+
+def archive_context(parent: Document, configured: Iterable[str] = ()) -> dict:
+    """Metadata a file inherits from the post that carries it, so that extraction can try the
+    passwords the post announces ("pass: x"), the source's `archive_passwords` and the channel
+    name (see monitor.matching.readers.passwords). Kept in memory only: metadata other than
+    links is not written to the store."""
+    caption = parent.content[:CAPTION_CHARS * 4].decode("utf-8", errors="replace")
+    out: dict = {"caption": caption[:CAPTION_CHARS]}
+    channel = (parent.metadata or {}).get("channel")
+    if channel:
+        out["channel"] = channel
+    if configured:
+        out["archive_passwords"] = list(configured)
+    return out
+
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +69,7 @@ async def fetch_linked_files(
     max_bytes: int,
     limit: int = 5,
     allowed_hosts: Collection[str] | None = None,
+    archive_passwords: Iterable[str] = (),
 ) -> list[Document]:
     """Download up to `limit` linked files of `parent`, each capped at `max_bytes`.
 
@@ -74,7 +92,8 @@ async def fetch_linked_files(
             log.warning("%s: linked file skipped: %s", parent.source, e)
             continue
         name = filename_of(res.url)
-        meta = {"links": [], "content_type": res.headers.get("content-type", "")}
+        meta = {"links": [], "content_type": res.headers.get("content-type", ""),
+                **archive_context(parent, archive_passwords)}
         if res.truncated:
             meta["truncated"] = True
             meta["cap_bytes"] = max_bytes

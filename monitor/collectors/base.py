@@ -21,11 +21,14 @@ from monitor.models import Document
 
 COMMON_KEYS = frozenset({
     "name", "type", "every", "jitter", "enabled", "tor", "backfill", "expected_silence",
-    "alert_after_failures", "max_item_mb",
+    "alert_after_failures", "max_item_mb", "archive_passwords",
 })
 
 # File kinds that become documents of their own when attached to or linked from a post.
-ATTACHMENT_EXTENSIONS = (".txt", ".csv", ".json", ".sql", ".zip", ".gz", ".tsv", ".log", ".xml")
+ATTACHMENT_EXTENSIONS = (".txt", ".csv", ".json", ".sql", ".zip", ".gz", ".tsv", ".log", ".xml",
+                         ".7z", ".rar", ".zst", ".tar", ".tgz", ".bz2", ".xz", ".cpio", ".iso",
+                         ".xlsx", ".xls", ".ods", ".docx", ".odt", ".pdf", ".db", ".sqlite",
+                         ".sqlite3")
 
 
 class CollectorDeferred(CollectorError):
@@ -64,6 +67,7 @@ class SourceConfig:
     expected_silence: float | None = None
     alert_after_failures: int = 5
     max_item_mb: float | None = None  # None: [network].max_response_mb
+    archive_passwords: tuple[str, ...] = ()  # tried on locked archives of this source's files
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,6 +112,10 @@ class SourceConfig:
             cfg.max_item_mb = float(opt(table, "max_item_mb", float, 0.0, where))
             if cfg.max_item_mb <= 0:
                 raise ConfigError(f"{where}: max_item_mb must be more than 0")
+        pw = opt(table, "archive_passwords", list, [], where)
+        if not all(isinstance(v, str) for v in pw):
+            raise ConfigError(f"{where}: archive_passwords must be a list of strings")
+        cfg.archive_passwords = tuple(pw)
         cfg.options = {k: v for k, v in table.items() if k not in COMMON_KEYS}
         return cfg
 

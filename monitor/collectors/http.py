@@ -343,7 +343,8 @@ class HttpCollector(Collector):
             docs.extend(await fetch_linked_files(self.http, links, parent=doc,
                                                  max_bytes=self.max_bytes,
                                                  limit=self.max_attachments,
-                                                 allowed_hosts=self._hosts_for(item)))
+                                                 allowed_hosts=self._hosts_for(item),
+                                                 archive_passwords=self.source.archive_passwords))
         return docs
 
     def _allowed(self, url: str) -> bool:

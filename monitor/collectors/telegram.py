@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from monitor.collectors.attachments import archive_context
 from monitor.collectors.base import (
     Batch,
     Collector,
@@ -321,7 +322,8 @@ class TelegramCollector(Collector):
             buf.extend(chunk)
         if not truncated and d.size and d.size > len(buf) and len(buf) >= self.max_bytes:
             truncated = True
-        meta: dict[str, Any] = {"links": [], "size": d.size, "mime_type": d.mime_type}
+        meta: dict[str, Any] = {"links": [], "size": d.size, "mime_type": d.mime_type,
+                                **archive_context(parent, self.source.archive_passwords)}
         if truncated:
             meta["truncated"] = True
             meta["cap_bytes"] = self.max_bytes

@@ -23,17 +23,20 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import dataclasses
 import gzip
 import io
 import lzma
 import struct
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from monitor.matching import _native
+from monitor.matching.readers import ReaderError, archives, xmlrows
+from monitor.matching.readers.passwords import Password
 
 if TYPE_CHECKING:
     from monitor.config import MatchingConfig
@@ -51,7 +54,9 @@ _MAX_ZIP_ENTRIES = 100_000  # directory entries parsed at most (see _zip_parts)
 # boundary where hostile bytes are parsed, any Exception means "unreadable", never a crash.
 _PARSE_ERRORS = (Exception,)
 
-ARCHIVE_KINDS = ("zip", "tar", "gzip", "bzip2", "xz")
+ARCHIVE_KINDS = ("zip", "tar", "gzip", "bzip2", "xz", "zstd", *archives.KINDS)
+# Documents read into text rows by monitor.matching.readers (zip-based ones: see _ZIP_DOCS).
+DOCUMENT_KINDS = ("pdf", "sqlite", "xls")
 
 # Archive and compression formats we open.
 _ARCHIVE_MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -61,6 +66,10 @@ _ARCHIVE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
     (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"%PDF-", "pdf"),
+    (b"SQLite format 3\x00", "sqlite"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"),  # OLE2: Excel 97-2003 (or Word .doc)
 )
 
 # Formats we recognise but do not read: skipped with this reason.
@@ -78,11 +87,6 @@ _BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "image (TIFF)"),
     (b"MM\x00*", "image (TIFF)"),
     (b"\x00\x00\x01\x00", "image (ICO)"),
-    (b"%PDF-", "PDF document (not supported)"),
-    (b"7z\xbc\xaf\x27\x1c", "7z archive (not supported)"),
-    (b"Rar!\x1a\x07", "RAR archive (not supported)"),
-    (b"\x28\xb5\x2f\xfd", "zstd stream (not supported)"),
-    (b"SQLite format 3\x00", "SQLite database (not supported)"),
     (b"OggS", "audio/video (Ogg)"),
     (b"ID3", "audio (MP3)"),
     (b"fLaC", "audio (FLAC)"),
@@ -145,13 +149,16 @@ class Part:
     note: str | None = None
 
 
-def iter_parts(data: bytes, name: str | None, limits: Limits) -> Iterator[Part]:
+def iter_parts(data: bytes, name: str | None, limits: Limits,
+               passwords: Sequence[Password] = ()) -> Iterator[Part]:
     """Every text part of `data` (a file, message or attachment), archives unpacked.
 
     Never raises on hostile or broken content; unusable pieces come back as skipped parts.
     Part names of archive members are `outer!member` (nested: `a.zip!b.zip!c.csv`).
+    `passwords` are tried, in order, on encrypted zip/7z/RAR/PDF (see readers.passwords).
     """
-    yield from _walk(data, printable(name) if name else "-", 0, _Budget(limits))
+    budget = _Budget(limits, tuple(passwords))
+    yield from _walk(data, printable(name) if name else "-", 0, budget)
 
 
 def printable(text: str) -> str:
@@ -173,7 +180,7 @@ def sniff(head: bytes) -> str | None:
             return kind
     if len(head) >= 262 and head[257:262] == b"ustar":
         return "tar"
-    return None
+    return archives.sniff(head)
 
 
 def binary_reason(sample: bytes) -> str | None:
@@ -197,10 +204,11 @@ def binary_reason(sample: bytes) -> str | None:
 class _Budget:
     """What is left of the per-document caps while walking nested archives."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, passwords: tuple[Password, ...] = ()) -> None:
         self.limits = limits
         self.members_left = limits.max_archive_members
         self.bytes_left = limits.max_unpacked_bytes
+        self.passwords = passwords
 
 
 def _skip(name: str, reason: str) -> Part:
@@ -210,7 +218,10 @@ def _skip(name: str, reason: str) -> Part:
 def _walk(data: bytes, name: str, level: int, budget: _Budget,
           cut: str | None = None) -> Iterator[Part]:
     """Dispatch one blob: open it as an archive, skip it as binary, or decode it as text."""
-    kind = sniff(data[:_HEAD])
+    kind = sniff(data[:archives.ISO_HEAD])
+    if kind in DOCUMENT_KINDS:
+        yield _document_part(data, kind, name, budget)
+        return
     if kind is not None:
         if level >= budget.limits.max_archive_depth:
             yield _skip(name, f"{kind} archive not opened: nested deeper than "
@@ -219,6 +230,8 @@ def _walk(data: bytes, name: str, level: int, budget: _Budget,
             yield from _zip_parts(data, name, level, budget)
         elif kind == "tar":
             yield from _tar_parts(_BytesReader(data, budget), name, level, budget)
+        elif kind in archives.KINDS:
+            yield from _libarchive_parts(data, kind, name, level, budget)
         else:
             yield from _compressed_parts(data, kind, name, level, budget)
         return
@@ -229,7 +242,16 @@ def _text_or_skip(data: bytes, name: str, budget: _Budget, cut: str | None = Non
     reason = binary_reason(data[:_SAMPLE]) or _middle_binary(data)
     if reason:
         return _skip(name, reason)
-    return _decode(data, name, budget.limits.max_document_bytes, cut)
+    part = _decode(data, name, budget.limits.max_document_bytes, cut)
+    if xmlrows.looks_like(part.data):
+        rows = xmlrows.to_rows(part.data)
+        if rows is not None:  # mysql --xml: one field per line -> one record per line
+            part = dataclasses.replace(part, data=rows, note=_join(part.note, "XML records"))
+    return part
+
+
+def _join(note: str | None, extra: str) -> str:
+    return f"{note}; {extra}" if note else extra
 
 
 def _middle_binary(data: bytes) -> str | None:
@@ -450,8 +472,12 @@ def _member(read: Callable[[int], bytes], status: _Status, name: str, level: int
     unpacked budget, text stops at the document size cap, binaries are not read further.
     """
     head = _read_upto(read, _HEAD)
+    if len(head) == _HEAD and not head.strip(b"\0"):
+        head += _read_upto(read, archives.ISO_HEAD - _HEAD)  # an ISO image starts with zeros
     kind = sniff(head)
-    if kind is not None:
+    if kind in DOCUMENT_KINDS:
+        cap = budget.bytes_left
+    elif kind is not None:
         if level >= budget.limits.max_archive_depth:
             yield _skip(name, f"{kind} archive not opened: nested deeper than "
                               f"max_archive_depth={budget.limits.max_archive_depth}")
@@ -506,7 +532,14 @@ def _zip_parts(data: bytes, name: str, level: int, budget: _Budget) -> Iterator[
         return
     try:
         with zf:
-            yield from _zip_members(zf, name, level, budget)
+            doc = _zip_document_kind(zf)
+            if doc is not None:
+                yield _zip_document_part(data, zf, doc, name, budget)
+            elif any(i.flag_bits & 0x1 for i in zf.infolist()):
+                # Locked members: libarchive decrypts ZipCrypto and AES with the passwords.
+                yield from _libarchive_parts(data, "zip", name, level, budget)
+            else:
+                yield from _zip_members(zf, name, level, budget)
     except _PARSE_ERRORS as e:  # a directory or member the stdlib chokes on mid-way
         yield _skip(f"{name}!*", f"zip archive cut short: {e}")
 
@@ -543,8 +576,17 @@ _OPENERS: dict[str, Callable[[io.BytesIO], io.BufferedIOBase]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bzip2": lambda f: bz2.BZ2File(f, mode="rb"),
     "xz": lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115 (closed by the caller)
+    "zstd": lambda f: _zstd_reader(f),
 }
-_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2", ".tbz"), "xz": (".xz", ".txz")}
+_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2", ".tbz"), "xz": (".xz", ".txz"),
+             "zstd": (".zst", ".tzst", ".zstd")}
+
+
+def _zstd_reader(f: io.BytesIO) -> io.BufferedIOBase:
+    """A zstd stream (frames concatenated, as `zstd` writes them) read by zstandard."""
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
 
 
 def _inner_name(name: str, kind: str) -> str:
@@ -610,3 +652,152 @@ def _tar_parts(reader: _BytesReader | _Prefixed, name: str, level: int,
         yield _skip(f"{name}!*", f"tar archive cut: {reader.stop or e}")
     finally:
         tf.close()
+
+
+# --- containers and documents read by monitor.matching.readers -----------------------------
+
+
+def _cap_left(name: str, budget: _Budget) -> Part | None:
+    """The skip to report when the member or byte budget is spent, else None."""
+    if budget.members_left <= 0:
+        return _skip(f"{name}!*", "more members not opened: max_archive_members="
+                                  f"{budget.limits.max_archive_members} reached")
+    if budget.bytes_left <= 0:
+        return _skip(f"{name}!*", "more members not opened: unpacked-size cap reached "
+                                  f"(max_unpacked_mb={budget.limits.max_unpacked_bytes / MB:g})")
+    return None
+
+
+def _libarchive_parts(data: bytes, kind: str, name: str, level: int,
+                      budget: _Budget) -> Iterator[Part]:
+    """Members of a 7z/RAR/cpio/ISO (or locked zip), under the same caps as zip and tar.
+
+    Which password origin opened the archive is added to the note of each of its parts.
+    """
+    opened: list[str] = []
+    if kind == "7z" and archives.sevenzip_encrypted(data):
+        entries = archives.sevenzip_entries(data, budget.passwords, budget.members_left,
+                                            budget.bytes_left, opened.append)
+    else:
+        entries = archives.libarchive_entries(data, kind, budget.passwords, opened.append)
+    seen = 0
+    try:
+        for entry in entries:
+            seen += 1
+            if isinstance(entry, archives.Locked):
+                yield _skip(f"{name}!{printable(entry.name)}" if entry.name != "*" else name,
+                            entry.reason)
+                continue
+            stop = _cap_left(name, budget)
+            if stop is not None:
+                yield stop
+                return
+            budget.members_left -= 1
+            meter = _Meter(entry.read, entry.consumed, budget)
+            for part in _member(meter.read, meter, f"{name}!{printable(entry.name)}",
+                                level + 1, budget):
+                if opened and part.skipped is None:
+                    part = dataclasses.replace(part, note=_join(part.note, opened[0]))
+                yield part
+    except ReaderError as e:
+        yield _skip(name, str(e))
+        return
+    except _PARSE_ERRORS as e:
+        yield _skip(f"{name}!*", f"{archives.label(kind)} archive cut short: {e}")
+        return
+    if not seen:  # a header and nothing behind it: say so rather than yield nothing
+        yield _skip(name, f"{archives.label(kind)} archive with no readable member (empty or truncated)")
+
+
+def _rows_part(rows: Iterable[str], name: str, kind: str, budget: _Budget) -> Part:
+    """Rows of a document as one text part (one row per line), under the document and
+    unpacked-size caps."""
+    limit = min(budget.limits.max_document_bytes, max(0, budget.bytes_left))
+    out: list[bytes] = []
+    size = 0
+    cut = None
+    count = 0
+    try:
+        for row in rows:
+            line = row.encode("utf-8", errors="replace") + b"\n"
+            if size + len(line) > limit:
+                cut = (f"cut at max_document_mb ({budget.limits.max_document_bytes / MB:g} MB)"
+                       if limit == budget.limits.max_document_bytes else
+                       "unpacked-size cap reached (max_unpacked_mb="
+                       f"{budget.limits.max_unpacked_bytes / MB:g})")
+                break
+            out.append(line)
+            size += len(line)
+            count += 1
+    except ReaderError as e:
+        if not out:
+            return _skip(name, str(e))
+        cut = str(e)
+    budget.bytes_left -= size
+    note = f"{kind}: {count} row(s)"
+    return Part(name, b"".join(out), cut is not None, kind, note=_join(note, cut) if cut else note)
+
+
+def _document_part(data: bytes, kind: str, name: str, budget: _Budget) -> Part:
+    """A PDF, SQLite database or XLS as text rows."""
+    from monitor.matching.readers import pdf, sheets, sqlite
+
+    try:
+        if kind == "pdf":
+            rows: Iterable[str] = pdf.rows(data, budget.passwords)
+        elif kind == "sqlite":
+            rows = sqlite.rows(data)
+        else:
+            rows = sheets.rows(data, kind)
+        return _rows_part(rows, name, kind, budget)
+    except ReaderError as e:
+        return _skip(name, str(e))
+
+
+# zip-based documents: the member that tells what the zip is.
+_ZIP_DOCS = (("xl/workbook.xml", "xlsx"), ("xl/workbook.bin", "xlsb"),
+             ("word/document.xml", "docx"))
+_ODF = {b"application/vnd.oasis.opendocument.spreadsheet": "ods",
+        b"application/vnd.oasis.opendocument.text": "odt"}
+
+
+def _zip_document_kind(zf: zipfile.ZipFile) -> str | None:
+    names = set(zf.namelist()[:_MAX_ZIP_ENTRIES])
+    for member, kind in _ZIP_DOCS:
+        if member in names:
+            return kind
+    if "mimetype" in names:
+        info = zf.getinfo("mimetype")
+        if info.file_size <= 100 and not info.flag_bits & 0x1:
+            return _ODF.get(zf.read(info).strip())
+    return None
+
+
+def _zip_document_part(data: bytes, zf: zipfile.ZipFile, kind: str, name: str,
+                       budget: _Budget) -> Part:
+    """An XLSX/XLSB/ODS workbook or a DOCX/ODT document as text rows.
+
+    The workbook readers inflate whole members in memory, so the declared sizes are checked
+    against the unpacked-size cap and the ratio first (the zip-bomb defences of `_Meter`).
+    """
+    from monitor.matching.readers import office, sheets
+
+    declared = sum(i.file_size for i in zf.infolist())
+    ratio = declared / max(1, len(data))
+    if declared > budget.bytes_left or (declared > _RATIO_FLOOR and
+                                        ratio > budget.limits.max_ratio):
+        return _skip(name, f"{kind} document declares {declared} unpacked bytes (ratio "
+                           f"{ratio:.0f}:1): beyond max_unpacked_mb / max_compression_ratio, "
+                           "not opened")
+    if budget.members_left <= 0:
+        return _skip(name, f"not opened: max_archive_members="
+                           f"{budget.limits.max_archive_members} reached")
+    budget.members_left -= 1
+    try:
+        if kind in ("docx", "odt"):
+            rows: Iterable[str] = office.rows(zf, kind, budget.bytes_left)
+        else:
+            rows = sheets.rows(data, kind)
+        return _rows_part(rows, name, kind, budget)
+    except ReaderError as e:
+        return _skip(name, str(e))

@@ -7,11 +7,12 @@ content; skipped parts come back with their reasons for the caller to log and re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitor.matching.extract import Limits, Part, iter_parts
+from monitor.matching.readers.passwords import Password
 from monitor.models import Hit, RecordMatch, severity_rank
 
 
@@ -54,17 +55,19 @@ class DocumentScan:
 
 
 def scan_document(engine: Scanner, data: bytes, name: str | None, limits: Limits,
-                  *, on_part: Callable[[Part], None] | None = None) -> DocumentScan:
+                  *, on_part: Callable[[Part], None] | None = None,
+                  passwords: Sequence[Password] = ()) -> DocumentScan:
     """Scan `data` (a file, message or attachment) part by part and merge the hits.
 
     Hits of the same rule in several parts (members of one zip) become one hit: counts are
     summed, records are unioned (best confidence and all matched fields kept per record),
     the first excerpt is kept and the highest severity wins. `on_part` is called after each
-    part (scanned or skipped), e.g. to drive a progress bar.
+    part (scanned or skipped), e.g. to drive a progress bar. `passwords` are tried on locked
+    archives (readers.passwords.candidates builds them from a post and a source).
     """
     result = DocumentScan(bytes=len(data))
     merged: dict[str, Hit] = {}
-    for part in iter_parts(data, name, limits):
+    for part in iter_parts(data, name, limits, passwords):
         if part.skipped is not None:
             result.skipped.append((part.name, part.skipped))
         else:
