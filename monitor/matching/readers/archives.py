@@ -127,8 +127,8 @@ def libarchive_entries(data: bytes, kind: str, passwords: Sequence[Password],
     try:
         with libarchive.memory_reader(data, passphrase=chosen) as arc:
             for entry in arc:
-                if not entry.isfile:
-                    continue
+                if not (entry.isfile or (entry.filetype == 0 and entry.size)):
+                    continue  # type 0: a file whose mode bits the archiver did not set
                 name = entry.pathname or "-"
                 blocks = _Blocks(entry.get_blocks())
                 try:

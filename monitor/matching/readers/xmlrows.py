@@ -32,9 +32,11 @@ def to_rows(data: bytes) -> bytes | None:
         parser.close()
     except ET.ParseError:
         return None
+    records: set[int] = set()
     for _event, elem in parser.read_events():
         children = list(elem)
-        if children and all(len(c) == 0 for c in children):
+        if children and all(len(c) == 0 and id(c) not in records for c in children):
+            records.add(id(elem))
             values = [v for v in elem.attrib.values()]
             values += [(c.text or "").strip().replace("\t", " ").replace("\n", " ")
                        for c in children]
