@@ -262,3 +262,28 @@ def test_hostile_markup_does_not_break_the_listing(server, config, tmp_path):
     titles = [d.title for d in docs]
     assert "good" in titles and "bad" in titles and "no link at all" in titles
     assert any(d.filename == "leak.sql" for d in docs)
+
+
+def test_linked_archive_carries_its_post_and_the_source_passwords(server, config, tmp_path):
+    import subprocess
+
+    from monitor.matching.extract import Limits, iter_parts
+    from monitor.pipeline import document_passwords
+
+    (tmp_path / "salaries.csv").write_text("nom;salaire\nDUPONT;4200\n")
+    subprocess.run(["7z", "a", "-bso0", "-tzip", "-pdedalus-proof", "-mem=AES256",
+                    str(tmp_path / "proof.zip"), "salaries.csv"], cwd=tmp_path, check=True)
+    leak_routes(server, (tmp_path / "proof.zip").read_bytes())
+    docs = docs_of(run(drain(make(server, config, tmp_path, url=server.url("/"),
+                                  archive_passwords=["other", "dedalus-proof"], **LEAK_TABLE))))
+    z = next(d for d in docs if d.filename == "proof_dedalus.zip")
+    assert "Proof pack" in z.metadata["caption"]
+    assert z.metadata["archive_passwords"] == ["other", "dedalus-proof"]
+    (part,) = iter_parts(z.content, z.filename, Limits(), document_passwords(z))
+    assert part.data == b"nom;salaire\nDUPONT;4200\n"
+    assert part.note == "zip archive opened with a password from the source's archive_passwords"
+
+
+def test_archive_passwords_must_be_a_list_of_strings(server, config, tmp_path):
+    with pytest.raises(ConfigError, match="archive_passwords"):
+        make(server, config, tmp_path, url=server.url("/"), archive_passwords="x", **LEAK_TABLE)

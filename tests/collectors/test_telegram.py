@@ -149,6 +149,9 @@ def test_backfill_reads_real_tl_objects(config, tmp_path):
     sample = by_id["4/doc/9001"]
     assert sample.content == CSV and sample.filename == "patients.csv"
     assert sample.parent_id == "4" and "truncated" not in sample.metadata
+    # the file keeps its post's text and channel: archive passwords come from there
+    assert sample.metadata["caption"] == by_id["4"].content.decode()
+    assert sample.metadata["channel"] == "leakmarketfr"
     big = by_id["5/doc/9002"]
     assert big.metadata["truncated"] is True and len(big.content) == 1024 * 1024
     # streaming stopped at the cap: at most one chunk past it, not the whole 3 MB
