@@ -80,11 +80,12 @@ def libarchive_write(fmt: str, members: dict[str, bytes]) -> bytes:
     return b"".join(chunks)
 
 
-def rar4_stored(members: dict[str, bytes]) -> bytes:
+def rar4_stored(members: dict[str, bytes], encrypted: bool = False) -> bytes:
     """A RAR 4.x archive whose files use method 0x30 ("store"), as RARLAB's technote.txt
     describes: marker block, archive header (0x73), one file header (0x74) per file with
     its data, end of archive (0x7B). Each header starts with the low 16 bits of the CRC32
-    of the header from its type byte on."""
+    of the header from its type byte on. `encrypted` sets the file headers' 0x04 flag ("file
+    encrypted with password") over scrambled data: the shape of a locked RAR."""
 
     def block(head_type: int, flags: int, body: bytes) -> bytes:
         rest = struct.pack("<BHH", head_type, flags, 7 + len(body)) + body
@@ -96,7 +97,9 @@ def rar4_stored(members: dict[str, bytes]) -> bytes:
         dos_time = (2024 - 1980) << 25 | 1 << 21 | 1 << 16
         body = struct.pack("<IIBIIBBHI", len(data), len(data), 3, zlib.crc32(data), dos_time,
                            20, 0x30, len(raw), 0o100644) + raw
-        out.append(block(0x74, 0x8000, body) + data)
+        if encrypted:
+            data = bytes(b ^ 0x5A for b in data)
+        out.append(block(0x74, 0x8000 | (0x04 if encrypted else 0), body) + data)
     out.append(block(0x7B, 0x4000, b""))
     return b"".join(out)
 
@@ -178,3 +181,39 @@ def docx(rows=(*RECORDS, DECOY)) -> bytes:
                    'openxmlformats.org/package/2006/content-types"/>')
         z.writestr("word/document.xml", body)
     return bio.getvalue()
+
+
+def _vint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def rar5_stored(members: dict[str, bytes]) -> bytes:
+    """A RAR 5.0 archive of stored files, as RARLAB's "RAR 5.0 archive format" describes:
+    signature, main archive header (type 1), a file header (type 2) with a data area per
+    file, end of archive (type 5). Each header is CRC32, header size (vint), then the header
+    from its type on; sizes and flags are variable-length integers."""
+
+    def block(head_type: int, flags: int, fields: bytes, data_size: int | None = None) -> bytes:
+        body = _vint(head_type) + _vint(flags)
+        if data_size is not None:
+            body += _vint(data_size)
+        body += fields
+        sized = _vint(len(body)) + body
+        return struct.pack("<I", zlib.crc32(sized)) + sized
+
+    out = [b"Rar!\x1a\x07\x01\x00", block(1, 0, _vint(0))]
+    for name, data in members.items():
+        raw = name.encode("utf-8")
+        fields = (_vint(0x4) + _vint(len(data)) + _vint(0o100644)  # file flags: CRC32 present
+                  + struct.pack("<I", zlib.crc32(data))
+                  + _vint(0)  # compression info: version 0, method 0 (store)
+                  + _vint(1) + _vint(len(raw)) + raw)  # host OS Unix, name
+        out.append(block(2, 0x2, fields, data_size=len(data)) + data)
+    out.append(block(5, 0, _vint(0)))
+    return b"".join(out)

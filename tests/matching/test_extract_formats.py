@@ -37,6 +37,7 @@ BUILDERS = {
     "dump.7z": lambda tmp: F.seven_zip(MEMBERS),
     "cli.7z": lambda tmp: F.seven_zip_cli(tmp, MEMBERS, "-t7z"),
     "dump.rar": lambda tmp: F.rar4_stored(MEMBERS),
+    "dump5.rar": lambda tmp: F.rar5_stored(MEMBERS),
     "patients.csv.zst": lambda tmp: F.zstd(F.csv_bytes()),
     "cli.csv.zst": lambda tmp: F.zstd_cli(tmp, F.csv_bytes()),
     "dump.tar.zst": lambda tmp: F.zstd_cli(tmp, F.libarchive_write("ustar", MEMBERS)),
@@ -175,6 +176,15 @@ def test_locked_archive_is_reported_never_dropped(tmp_path, name):
     assert "s3cret" not in " ".join(reasons)
 
 
+def test_encrypted_rar_member_is_reported_locked_not_read_as_ciphertext():
+    data = F.rar4_stored({**MEMBERS, "readme.txt": b"plain"}, encrypted=True)
+    ps = parts(data, "a.rar", passwords=(Password("x", "the post's caption"),))
+    assert [(p.name, p.skipped) for p in ps] == [
+        (f"a.rar!{name}", "encrypted RAR member, locked: 1 candidate password(s) tried "
+                          "(no RAR decryption available here)")
+        for name in ("patients.csv", "readme.txt")]
+
+
 def test_source_passwords_and_channel_convention_are_tried(tmp_path):
     doc = telegram_file(F.seven_zip(MEMBERS, password="@darkleaks"), "new base", "a.7z")
     ps = parts(doc.content, "a.7z", passwords=document_passwords(doc))
@@ -197,7 +207,8 @@ def test_candidates_keep_the_caption_first_and_deduplicate():
 
 def test_member_cap_applies_to_7z_and_rar():
     many = {f"m{i}.csv": F.csv_bytes() for i in range(3)}
-    for name, data in (("a.7z", F.seven_zip(many)), ("a.rar", F.rar4_stored(many))):
+    for name, data in (("a.7z", F.seven_zip(many)), ("a.rar", F.rar4_stored(many)),
+                       ("b.rar", F.rar5_stored(many))):
         ps = parts(data, name, Limits(max_archive_members=2))
         assert len(record_lines(ps)) == 2
         assert "max_archive_members=2 reached" in (ps[-1].skipped or "")

@@ -62,6 +62,20 @@ def label(kind: str) -> str:
     return {"rar": "RAR", "iso": "ISO"}.get(kind, kind)
 
 
+def _data_encrypted(entry: object) -> bool:
+    """libarchive's own flag (`archive_entry_is_data_encrypted`): RAR's reader only warns on
+    an encrypted member and hands out its ciphertext, so the flag is what tells."""
+    from libarchive import ffi
+
+    try:
+        fn = ffi.libarchive.archive_entry_is_data_encrypted
+    except AttributeError:  # a libarchive older than 3.2
+        return False
+    fn.argtypes = [ffi.c_archive_entry_p]
+    fn.restype = ffi.c_int
+    return bool(fn(entry._entry_p))  # type: ignore[attr-defined]
+
+
 def _is_lock_error(e: Exception) -> bool:
     text = str(e).lower()
     return any(w in text for w in _LOCK_WORDS)
@@ -130,6 +144,10 @@ def libarchive_entries(data: bytes, kind: str, passwords: Sequence[Password],
                 if not (entry.isfile or (entry.filetype == 0 and entry.size)):
                     continue  # type 0: a file whose mode bits the archiver did not set
                 name = entry.pathname or "-"
+                if kind == "rar" and _data_encrypted(entry):
+                    yield Locked(name, f"encrypted RAR member, locked: {_tried(passwords)} "
+                                       "(no RAR decryption available here)")
+                    continue
                 blocks = _Blocks(entry.get_blocks())
                 try:
                     first = blocks.read(1)
