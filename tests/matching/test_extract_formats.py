@@ -236,3 +236,23 @@ def test_truncated_and_broken_containers_give_reasons():
                        ("a.xlsx", F.xlsx()[:200]), ("a.pdf", F.pdf()[:60])):
         ps = parts(data, name)
         assert ps and all(p.skipped for p in ps), (name, ps)
+
+
+def test_mysqldump_xml_rows_and_null_fields():
+    dump = (b'<?xml version="1.0"?>\n<mysqldump xmlns:xsi="http://www.w3.org/2001/XMLSchema-'
+            b'instance">\n<database name="labo">\n\t<table_structure name="patients">\n'
+            b'\t\t<field Field="nom" Type="varchar(64)" Null="YES" Key="" Extra="" />\n'
+            b'\t</table_structure>\n\t<table_data name="patients">\n\t<row>\n'
+            b'\t\t<field name="nom">Dupont</field>\n\t\t<field name="prenom">Jean-Pierre</field>\n'
+            b'\t\t<field name="tel" xsi:nil="true" />\n'
+            b'\t\t<field name="naissance">1985-03-12</field>\n\t</row>\n\t</table_data>\n'
+            b'</database>\n</mysqldump>\n')
+    (p,) = parts(dump, "labo.xml")
+    assert b"Dupont\tJean-Pierre\t\t1985-03-12\n" in p.data
+    assert p.note == "XML records"
+
+
+def test_other_xml_is_scanned_as_written():
+    feed = b'<?xml version="1.0"?><rss><channel><item><title>a</title></item></channel></rss>'
+    (p,) = parts(feed, "feed.xml")
+    assert p.data == feed and p.note is None
