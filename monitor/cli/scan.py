@@ -363,6 +363,8 @@ def _read(item: _Input, cap: int) -> tuple[bytes, int, bool]:
                 break
             chunks.append(chunk)
             got += len(chunk)
+            if got == st_size < want:
+                break  # all that fstat announced: no second read() only to see EOF
             if got == want and want <= cap:  # the file grew: read on up to the cap
                 want = cap + 1
     finally:
@@ -386,7 +388,8 @@ def _print_json(out: TextIO, label: str, result: DocumentScan, hits: list[Hit]) 
         "skipped": [{"part": name, "reason": reason} for name, reason in result.skipped],
         "truncated": result.truncated,
     }
-    out.write(json.dumps(obj, ensure_ascii=False).translate(_JSON_UNSAFE) + "\n")
+    line = json.dumps(obj, ensure_ascii=False)
+    out.write((line if line.isascii() else line.translate(_JSON_UNSAFE)) + "\n")
 
 
 def _human_size(n: float) -> str:
