@@ -28,6 +28,7 @@ import asyncio
 import html
 import http.server
 import json
+import multiprocessing
 import os
 import re
 import subprocess
@@ -225,9 +226,18 @@ class TmeServer:
             def log_message(self, *a) -> None:
                 pass
 
+        # Served from a forked process: in this one its threads would compete for the GIL
+        # with the collector and the pipeline being measured (the daemon hosts no server).
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.proc = multiprocessing.get_context("fork").Process(
+            target=self.httpd.serve_forever, daemon=True)
+        self.proc.start()
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.join()
+        self.httpd.server_close()
 
 
 def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[str]) -> dict:
@@ -254,7 +264,7 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
             finally:
                 store.close()
     finally:
-        srv.httpd.shutdown()
+        srv.close()
     return {"messages": items, "documents": docs, "stored": stored, "seconds": seconds,
             "msg_s": items / seconds}
 
