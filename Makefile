@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run once test lint bench clean
+.PHONY: install run once test lint bench bench-small clean
 
 $(BIN)/.installed: pyproject.toml setup.py monitor/matching/_native.c monitor/matching/_sha256.h
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run
+
+bench-small: $(BIN)/.installed
+	$(BIN)/python -m bench.small_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info monitor/matching/_native*.so

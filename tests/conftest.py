@@ -11,5 +11,6 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.delenv("LEAKMON_FINGERPRINT_KEY", raising=False)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     monkeypatch.setenv("LEAKMON_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LEAKMON_CACHE_DIR", str(tmp_path / "hscache"))  # not ~/.cache
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)

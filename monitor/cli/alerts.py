@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.alerting import triage
-from monitor.alerting.export import incident_details, iter_jsonl, stix_bundle
 from monitor.config import parse_duration
 from monitor.errors import ConfigError, LeakmonError
 from monitor.models import SEVERITIES, utcnow
@@ -136,6 +135,8 @@ def _get(store: Store, incident_id: int) -> Incident:
 
 
 def cmd_show(ctx, args) -> int:
+    from monitor.alerting.export import incident_details  # stix2 is slow to import: lazily
+
     with _store(ctx) as store:
         triage.expire_snoozes(store)
         d = incident_details(store, _get(store, args.id))
@@ -201,6 +202,8 @@ def cmd_snooze(ctx, args) -> int:
 
 
 def cmd_export(ctx, args) -> int:
+    from monitor.alerting.export import iter_jsonl, stix_bundle  # slow import: lazily
+
     with _store(ctx) as store:
         incidents = _select(store, argparse.Namespace(status=args.status, since=args.since))
         if args.format == "stix":

@@ -157,8 +157,43 @@ def iter_parts(data: bytes, name: str | None, limits: Limits,
     Part names of archive members are `outer!member` (nested: `a.zip!b.zip!c.csv`).
     `passwords` are tried, in order, on encrypted zip/7z/RAR/PDF (see readers.passwords).
     """
-    budget = _Budget(limits, tuple(passwords))
-    yield from _walk(data, printable(name) if name else "-", 0, budget)
+    label = printable(name) if name else "-"
+    plain = plain_text_part(data, label, limits)
+    if plain is not None:
+        yield plain
+        return
+    yield from _walk(data, label, 0, _Budget(limits, tuple(passwords)))
+
+
+_ANY_MAGIC = (*(m for m, _ in _ARCHIVE_MAGIC), *(m for m, _ in _BINARY_MAGIC), *_BOMS)
+
+
+def plain_text_part(data: bytes, name: str, limits: Limits) -> Part | None:
+    """The whole of `data` as one part when it is plain ASCII or UTF-8 text, else None.
+
+    The common case (a message, a paste) in a few C calls: no NUL byte (so no UTF-16 to
+    guess), no magic number of any format we open or skip, no control byte in the samples
+    `binary_reason` looks at, valid UTF-8. Whenever any of these does not hold, None sends
+    the document down the full path (`_walk`), which gives the same result for the
+    documents accepted here."""
+    if not data or len(data) > limits.max_document_bytes or b"\0" in data:
+        return None
+    if data.startswith(_ANY_MAGIC) or data[:4] == b"RIFF" or data[4:8] == b"ftyp" \
+            or data[257:262] == b"ustar":
+        return None
+    if sniff(data[:archives.ISO_HEAD]) is not None or xmlrows.looks_like(data):
+        return None  # the readers' containers and mysql XML rows take the full path
+    if data[:_SAMPLE].translate(None, _NON_CONTROL):
+        return None
+    if len(data) > 2 * _SAMPLE:
+        mid = len(data) // 2
+        if data[mid:mid + _SAMPLE].translate(None, _NON_CONTROL):
+            return None
+    if data.isascii():
+        return Part(name, data, encoding="ascii")
+    if _valid_utf8(data):
+        return Part(name, data, encoding="utf-8")
+    return None
 
 
 def printable(text: str) -> str:

@@ -15,7 +15,6 @@ import phonenumbers
 from stdnum import iban as _iban
 from stdnum import luhn as _luhn
 from stdnum.exceptions import ValidationError
-from stdnum.fr import nir as _nir
 
 KINDS: tuple[str, ...] = (
     "fr_nir", "email", "phone", "iban", "card", "first_name", "last_name", "date", "text",
@@ -41,8 +40,30 @@ def _nir_compact(value: str) -> str:
     return _SEPARATORS.sub("", value).upper()
 
 
+_DIGITS = frozenset("0123456789")
+
+
+def _nir_key_ok(c: str) -> bool:
+    """python-stdnum's `fr.nir.is_valid` for a 15-character compact value, without its
+    exception machinery (~5x faster; a feed of record dumps checks ~100,000s of candidates):
+    ASCII digits, department digits or 2A/2B, key = 97 - body mod 97. The tests check it
+    against stdnum on random and edge values."""
+    dept = c[5:7]
+    if not _DIGITS.issuperset(c[:5]) or not _DIGITS.issuperset(c[7:]):
+        return False
+    if dept == "2A":
+        body = c[:5] + "19" + c[7:13]
+    elif dept == "2B":
+        body = c[:5] + "18" + c[7:13]
+    elif _DIGITS.issuperset(dept):
+        body = c[:13]
+    else:
+        return False
+    return f"{97 - int(body) % 97:02d}" == c[13:]
+
+
 def _nir_valid(compact: str) -> bool:
-    if len(compact) != 15 or not _nir.is_valid(compact):
+    if len(compact) != 15 or not _nir_key_ok(compact):
         return False
     # stdnum checks format and key; also reject impossible sex digits and months, which
     # removes most random 15-digit numbers whose key happens to fit (1 in 97).

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import hyperscan
 
 from monitor.errors import RuleFileError
+from monitor.matching import hscache
 
 CASELESS = hyperscan.HS_FLAG_CASELESS
 SOM = hyperscan.HS_FLAG_SOM_LEFTMOST
@@ -44,14 +45,23 @@ def _ext(p: Pattern) -> tuple[int, int, int, int, int, int]:
     return (0, 0, 0, 0, 0, 0)
 
 
-def _compile(patterns: Sequence[Pattern]) -> hyperscan.Database:
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    kwargs = {}
-    if any(p.edit_distance for p in patterns):
-        kwargs["ext"] = [_ext(p) for p in patterns]
-    db.compile(expressions=[p.expression for p in patterns], ids=list(range(len(patterns))),
-               flags=[p.flags for p in patterns], **kwargs)
-    return db
+def _compile(patterns: Sequence[Pattern], *, cached: bool = False) -> hyperscan.Database:
+    """Compile `patterns` (ids = their indexes); with `cached`, through the disk cache."""
+    mode = hyperscan.HS_MODE_BLOCK
+    expressions = [p.expression for p in patterns]
+    ids = list(range(len(patterns)))
+    flags = [p.flags for p in patterns]
+    ext = [_ext(p) for p in patterns] if any(p.edit_distance for p in patterns) else None
+
+    def build() -> hyperscan.Database:
+        db = hyperscan.Database(mode=mode)
+        db.compile(expressions=expressions, ids=ids, flags=flags,
+                   **({"ext": ext} if ext else {}))
+        return db
+
+    if cached:
+        return hscache.load_or_compile(expressions, ids, flags, ext, mode, build)
+    return build()
 
 
 def compile_error(pattern: Pattern) -> str | None:
@@ -73,7 +83,7 @@ class Scanner:
         if not self.patterns:
             return
         try:
-            self._db = _compile(self.patterns)
+            self._db = _compile(self.patterns, cached=True)
         except hyperscan.error as e:
             # Name the culprit: the combined error does not say which expression failed.
             for p in self.patterns:

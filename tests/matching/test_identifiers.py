@@ -123,3 +123,30 @@ def test_fold_and_unknown_kind():
         normalize("shoe_size", "42")
     assert set(KINDS) >= {"fr_nir", "email", "phone", "iban", "card", "first_name",
                           "last_name", "date", "text"}
+
+
+def test_nir_key_check_is_stdnum_on_random_and_edge_values():
+    """The inlined key check answers exactly as python-stdnum's `fr.nir.is_valid` for
+    15-character compact values: random digits, Corsica, letters, non-ASCII digits."""
+    import random
+
+    from monitor.matching.identifiers import _nir_key_ok
+
+    rng = random.Random(97)
+    values = []
+    for _ in range(20000):
+        body = "".join(rng.choice("0123456789") for _ in range(13))
+        if rng.random() < 0.1:
+            body = body[:5] + rng.choice(("2A", "2B", "2C", "AA", "2a")) + body[7:]
+        computable = body[5:7] in ("2A", "2B") or body[5:7].isdigit()
+        key = (stdnum_nir.calc_check_digits(body) if computable and rng.random() < 0.5
+               else f"{rng.randrange(100):02d}")
+        values.append(body + key)
+    values += [NIR, NIR_CORSE, "1" * 14 + "\u0663", "\u0661" + NIR[1:], "X" + NIR[1:],
+               NIR[:13] + "9x", NIR[:5] + "2A" + NIR[7:]]
+    valid = 0
+    for v in values:
+        want = stdnum_nir.is_valid(v)
+        assert _nir_key_ok(v.upper()) == want, v  # callers pass the upper-cased compact form
+        valid += want
+    assert 5000 < valid < len(values) - 5000, valid  # both answers well represented

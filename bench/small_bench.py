@@ -1,0 +1,415 @@
+"""The small-document benchmark: many messages and pastes of 200 B-20 KB, whole process.
+
+`python -m bench.small_bench` (`make bench-small`) reports, in one run, next to raw Hyperscan
+over the same bytes (one core, in this process):
+
+1. `leakmon scan --json FOLDER`, whole process (start-up, walk, read, scan, JSON out), with
+   1,000 keyword rules alone and with the shipped rules/ added, serial (`--jobs 1`) and with
+   the worker pool (one process per CPU): MB/s, and the check that every document in which
+   raw Hyperscan finds a keyword is reported with a keyword hit;
+2. the same with the 1,000,000-record fingerprint set: MB/s, peak RSS and PSS summed over
+   the parent and its workers (PSS counts the pages they share once), record recall and
+   precision against the planted ground truth;
+3. start-up: `leakmon scan` of one small file with 1,000 keywords + rules/, with an empty
+   Hyperscan cache and with a warm one (best of 3);
+4. the daemon path: 1 KB Telegram messages served as t.me/s pages on 127.0.0.1, collected
+   by the telegram_web collector, matched and stored by `Pipeline.process_batch` in a fresh
+   SQLite store, with and without the 1M set: messages/s;
+5. store + dedup (bench.store_bench) with 100,000 and 1,000,000 documents already stored.
+
+The machine is shared: the load average is printed with the figures; compare ratios.
+Results also go to bench/out/small_results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import http.server
+import json
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from bench.run import BENCH_KEY, OUT, ROOT, SET_NAME, accuracy, ensure_set, log, write_org_rules
+from bench.small_corpus import DEFAULT_OUT, ensure_small_corpus
+
+MB = 1024 * 1024
+LEAKMON = [sys.executable, "-m", "monitor"]
+
+
+def load(docs: Path) -> list[tuple[str, bytes]]:
+    return [(str(p), p.read_bytes()) for p in sorted(docs.iterdir())]
+
+
+def raw_hyperscan(docs: list[tuple[str, bytes]], keywords: list[str]) -> dict:
+    """Hyperscan alone, one call per document, and the documents with a keyword in them."""
+    import hyperscan
+
+    from bench.run import _hs_literal
+    from bench.run import raw_hyperscan as raw
+
+    fig = raw(docs, keywords)
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=[_hs_literal(k) for k in keywords], ids=list(range(len(keywords))),
+               flags=[hyperscan.HS_FLAG_CASELESS] * len(keywords))
+    scratch = hyperscan.Scratch(db)
+    with_kw = []
+    hit: list[int] = []
+
+    def on_match(*_a: object) -> bool:
+        hit.append(1)
+        return True  # stop: one match tells that the document has a keyword
+
+    for name, data in docs:
+        hit.clear()
+        try:
+            db.scan(data, match_event_handler=on_match, scratch=scratch)
+        except hyperscan.ScanTerminated:
+            pass
+        if hit:
+            with_kw.append(name)
+    fig["documents_with_keywords"] = len(with_kw)
+    fig["_with_kw"] = with_kw
+    return fig
+
+
+# --- whole-process scan, with the RSS of the process tree sampled ----------------------------
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _mem(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in kB from smaps_rollup; (0, 0) once the process is gone."""
+    rss = pss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def run_scan(argv: list[str], env: dict, total_bytes: int) -> dict:
+    """`leakmon scan ...` as a subprocess: wall time, MB/s, peak summed RSS/PSS, its output."""
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([*LEAKMON, *argv], stdout=out, stderr=subprocess.PIPE,
+                                env=env, cwd=ROOT)
+        peak_rss = peak_pss = 0
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak_rss, peak_pss
+            while not stop.wait(0.05):
+                mems = [_mem(p) for p in _tree(proc.pid)]
+                peak_rss = max(peak_rss, sum(m[0] for m in mems))
+                peak_pss = max(peak_pss, sum(m[1] for m in mems))
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        _, err = proc.communicate()
+        seconds = time.perf_counter() - t0
+        stop.set()
+        th.join()
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"leakmon scan failed ({proc.returncode}): {err[-2000:]!r}")
+        out.seek(0)
+        rows = [json.loads(line) for line in out.read().splitlines()]
+    return {"seconds": seconds, "mb_s": total_bytes / MB / seconds,
+            "peak_rss_mb": peak_rss / 1024, "peak_pss_mb": peak_pss / 1024,
+            "documents": len(rows), "_rows": rows}
+
+
+def check_keywords(rows: list[dict], with_kw: list[str]) -> dict:
+    reported = {r["path"] for r in rows if any(h["rule"].startswith("org.kw") for h in r["hits"])}
+    missing = sorted(set(with_kw) - reported)
+    return {"keyword_documents": len(with_kw), "reported": len(reported),
+            "missing": len(missing), "missing_examples": missing[:5]}
+
+
+def found_records(rows: list[dict]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for r in rows:
+        ids = sorted({i for h in r["hits"] for i in h.get("records", [])})
+        if ids:
+            found[os.path.basename(r["path"])] = ids
+    return found
+
+
+def startup(rules: list[str], env: dict) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = Path(tmp) / "hello.txt"
+        tiny.write_text("bonjour\n")
+        env = dict(env, LEAKMON_CACHE_DIR=str(Path(tmp) / "hscache"))
+        argv = [*LEAKMON, "scan", "--json", *[a for r in rules for a in ("--rules", r)],
+                str(tiny)]
+
+        def once() -> float:
+            t0 = time.perf_counter()
+            subprocess.run(argv, env=env, cwd=ROOT, check=True, capture_output=True)
+            return time.perf_counter() - t0
+
+        cold = once()
+        warm = min(once() for _ in range(3))
+    return {"cold_cache_s": cold, "warm_cache_s": warm}
+
+
+# --- daemon path: telegram_web -> Pipeline.process_batch -> SQLite -----------------------------
+
+
+def _post_template() -> str:
+    from bench.collect_bench import POST
+
+    return re.sub(r'(js-message_text" dir="auto">).*?(</div>)', r"\1{text}\2", POST, count=1)
+
+
+class TmeServer:
+    """t.me/s/benchchan pages of 20 posts whose texts are the given messages."""
+
+    def __init__(self, messages: list[str]) -> None:
+        tpl = _post_template()
+        posts = [tpl.format(id=i + 1, mm=i % 60, n=i % 97, word="",
+                            text=html.escape(m).replace("\n", "<br/>"))
+                 for i, m in enumerate(messages)]
+        total = len(posts)
+
+        def page(before: int | None) -> bytes:
+            top = min(total, (before - 1) if before else total)
+            lo = max(1, top - 19)
+            more = (f'<a href="/s/benchchan?before={lo}" class="tme_messages_more '
+                    f'js-messages_more" data-before="{lo}"></a>') if lo > 1 else ""
+            return (f"<html><body><main><section>{more}{''.join(posts[lo - 1:top])}</section>"
+                    f"</main><div class=\"tgme_channel_info\"></div></body></html>").encode()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:
+                u = urlsplit(self.path)
+                if u.path != "/s/benchchan":
+                    self.send_error(404)
+                    return
+                before = parse_qs(u.query).get("before", [None])[0]
+                body = page(int(before) if before else None)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a) -> None:
+                pass
+
+        # Served from a forked process: in this one its threads would compete for the GIL
+        # with the collector and the pipeline being measured (the daemon hosts no server).
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.proc = multiprocessing.get_context("fork").Process(
+            target=self.httpd.serve_forever, daemon=True)
+        self.proc.start()
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.join()
+        self.httpd.server_close()
+
+
+def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[str]) -> dict:
+    from bench.collect_bench import collect
+    from monitor.config import parse_config
+    from monitor.matching.loader import load_engine
+    from monitor.pipeline import Pipeline
+    from monitor.store import Store
+
+    srv = TmeServer(messages)
+    try:
+        config = parse_config({"network": {"retries": 0}, "rules": rules})
+        loaded = load_engine(config, state, fingerprint_names=sets)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.open(Path(tmp))
+            try:
+                pipeline = Pipeline(store, loaded.engine)
+                table = {"name": "bench-tg", "type": "telegram_web", "channel": "benchchan",
+                         "base_url": srv.url, "backfill": len(messages),
+                         "max_pages": len(messages) // 20 + 5}
+                items, docs, seconds = asyncio.run(collect(table, config, Path(tmp),
+                                                           pipeline.process_batch))
+                stored = store.count_documents()
+            finally:
+                store.close()
+    finally:
+        srv.close()
+    return {"messages": items, "documents": docs, "stored": stored, "seconds": seconds,
+            "msg_s": items / seconds}
+
+
+def store_dedup(prefill: int) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "bench.store_bench", "--prefill", str(prefill)],
+                          cwd=ROOT, capture_output=True, text=True, check=True)
+    m = re.search(r"throughput: ([\d,]+) documents/s", proc.stdout)
+    return {"prefill": prefill, "docs_s": int(m.group(1).replace(",", "")) if m else None,
+            "output": proc.stdout}
+
+
+def one_kb_messages(docs: list[tuple[str, bytes]], n: int) -> list[str]:
+    """`n` messages of about 1 KB: the corpus's Telegram posts, cut or joined to ~1 KB."""
+    texts = [d.decode() for name, d in docs if os.path.basename(name).startswith("tg_")]
+    out, i = [], 0
+    while len(out) < n:
+        t = texts[i % len(texts)]
+        while len(t) < 900:
+            i += 1
+            t += "\n" + texts[i % len(texts)]
+        out.append(t[:1100])
+        i += 1
+    return out
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.small_bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=float, default=100.0)
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--messages", type=int, default=5000, help="1 KB messages, daemon path")
+    ap.add_argument("--skip", action="append", default=[],
+                    choices=["fingerprints", "daemon", "store"], help="leave a stage out")
+    args = ap.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    manifest = ensure_small_corpus(args.corpus, args.size_mb, args.records, args.seed)
+    org_rules, keywords = write_org_rules(args.corpus, OUT)
+    shipped = str(ROOT / "rules")
+    docs = load(args.corpus / "docs")
+    total = sum(len(d) for _, d in docs)
+    res: dict = {"corpus": {**manifest, "bytes": total, "files": len(docs)},
+                 "load_at_start": os.getloadavg(), "cpus": len(os.sched_getaffinity(0))}
+    log(f"raw Hyperscan over {total / MB:.1f} MB in {len(docs)} files ...")
+    raw = raw_hyperscan(docs, keywords)
+    with_kw = raw.pop("_with_kw")
+    res["raw_hyperscan"] = raw
+    state = OUT / "small_state"
+    env = dict(os.environ, LEAKMON_FINGERPRINT_KEY=BENCH_KEY, LEAKMON_STATE_DIR=str(state),
+               LEAKMON_CACHE_DIR=str(OUT / "hscache"))
+    folder = str(args.corpus / "docs")
+    subprocess.run([*LEAKMON, "scan", "--rules", str(org_rules), "--rules", shipped, "--json",
+                    str(org_rules)], env=env, cwd=ROOT, check=True, capture_output=True)  # cache
+    scans = {}
+    variants = [("keywords", [str(org_rules)], []), ("keywords+rules", [str(org_rules), shipped], [])]
+    if "fingerprints" not in args.skip:
+        state.mkdir(parents=True, exist_ok=True)
+        os.environ["LEAKMON_FINGERPRINT_KEY"] = BENCH_KEY
+        ensure_set(state, args.corpus, manifest)
+        variants.append(("keywords+rules+1M set", [str(org_rules), shipped], [SET_NAME]))
+    truth = json.loads((args.corpus / "truth.json").read_text())["files"]
+    for label, rules, sets in variants:
+        for jobs in ("1", str(res["cpus"])):
+            log(f"leakmon scan --json, {label}, --jobs {jobs} ...")
+            argv_ = ["scan", "--json", "--jobs", jobs,
+                     *[a for r in rules for a in ("--rules", r)],
+                     *[a for s in sets for a in ("--fingerprints", s)], folder]
+            fig = run_scan(argv_, env, total)
+            rows = fig.pop("_rows")
+            fig["load"] = os.getloadavg()[0]
+            fig["ratio_to_raw"] = fig["mb_s"] / raw["mb_s"]
+            fig["keyword_check"] = check_keywords(rows, with_kw)
+            if sets:
+                acc = accuracy(truth, found_records(rows))
+                fig["accuracy"] = {k: acc[k] for k in ("planted", "reported", "true_positives",
+                                                       "recall", "precision")}
+            fig["command"] = "leakmon " + " ".join(argv_)
+            scans[f"{label} / jobs {jobs}"] = fig
+            res["scans"] = scans
+            save(res)
+    res["startup"] = startup([str(org_rules), shipped], env)
+    save(res)
+    if "daemon" not in args.skip:
+        msgs = one_kb_messages(docs, args.messages)
+        res["daemon"] = {}
+        for label, sets in (("keywords+rules", []), ("keywords+rules+1M set", [SET_NAME])):
+            if sets and "fingerprints" in args.skip:
+                continue
+            log(f"daemon path, {label}, {len(msgs)} messages of ~1 KB ...")
+            res["daemon"][label] = daemon_path(msgs, [str(org_rules), shipped], state, sets)
+            res["daemon"][label]["load"] = os.getloadavg()[0]
+            save(res)
+    if "store" not in args.skip:
+        res["store_dedup"] = {}
+        for prefill in (100_000, 1_000_000):
+            log(f"store + dedup with {prefill:,} documents stored ...")
+            res["store_dedup"][str(prefill)] = store_dedup(prefill)
+            res["store_dedup"][str(prefill)]["load"] = os.getloadavg()[0]
+            save(res)
+    print(table(res))
+    print(f"\nwritten: {OUT / 'small_results.json'}")
+    return 0
+
+
+def save(res: dict) -> None:
+    (OUT / "small_results.json").write_text(json.dumps(res, indent=1))
+
+
+def table(r: dict) -> str:
+    c, raw = r["corpus"], r["raw_hyperscan"]
+    rows = [("corpus", f"{c['bytes'] / MB:.1f} MB in {c['files']:,} files "
+                       f"({c['bytes'] / c['files'] / 1024:.1f} KB each), {c['planted']} planted "
+                       f"record sightings, {c['near_misses']} near misses"),
+            ("load average at start", " ".join(f"{x:.2f}" for x in r["load_at_start"])),
+            ("raw Hyperscan, 1,000 keywords, 1 core",
+             f"{raw['mb_s']:,.0f} MB/s ({raw['documents_with_keywords']} documents with a "
+             "keyword)")]
+    for label, f in r.get("scans", {}).items():
+        kc = f["keyword_check"]
+        extra = f"  recall {f['accuracy']['recall']:.2%} precision " \
+                f"{f['accuracy']['precision']:.2%}" if "accuracy" in f else ""
+        rows.append((f"leakmon scan --json: {label}",
+                     f"{f['mb_s']:,.1f} MB/s ({f['ratio_to_raw']:.1%} of raw), {f['seconds']:.2f} s, "
+                     f"peak RSS {f['peak_rss_mb']:.0f} MB / PSS {f['peak_pss_mb']:.0f} MB, "
+                     f"keyword docs missed {kc['missing']}/{kc['keyword_documents']}{extra}, "
+                     f"load {f['load']:.2f}"))
+    if "startup" in r:
+        s = r["startup"]
+        rows.append(("start-up, 1,000 keywords + rules/",
+                     f"{s['warm_cache_s']:.2f} s warm cache, {s['cold_cache_s']:.2f} s cold"))
+    for label, d in r.get("daemon", {}).items():
+        rows.append((f"daemon path (t.me/s -> match -> store), {label}",
+                     f"{d['msg_s']:,.0f} msg/s ({d['messages']} x ~1 KB, {d['stored']} stored), "
+                     f"load {d['load']:.2f}"))
+    for n, s in r.get("store_dedup", {}).items():
+        rows.append((f"store + dedup, {int(n):,} stored", f"{s['docs_s']:,} docs/s, "
+                                                          f"load {s['load']:.2f}"))
+    width = max(len(a) for a, _ in rows)
+    return "\n".join(f"{a.ljust(width)}  {b}" for a, b in rows)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""A disk cache of compiled Hyperscan databases, so that start-up does not recompile.
+
+Compiling 1,000 keywords plus the shipped rules takes seconds; loading the serialized
+database takes milliseconds. A cache file is named by the SHA-256 of everything that goes
+into the database (expressions, ids, flags, extended parameters, mode) plus the Hyperscan
+library version and the machine (architecture and CPU features, which Hyperscan tunes the
+bytecode to). A file is used only when its header repeats that key and the SHA-256 of its
+body matches; anything else (truncated, corrupt, written by another version or another
+machine) is ignored and rebuilt, never trusted. Files are written atomically (temporary file
+and rename) with mode 0600 in a 0700 folder: a partial write is never seen by a reader.
+
+The folder is `$LEAKMON_CACHE_DIR`, else `$XDG_CACHE_HOME/leakmon`, else `~/.cache/leakmon`;
+`LEAKMON_CACHE_DIR=off` turns the cache off. A cache that cannot be written only costs the
+compile time: it is never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import tempfile
+from collections.abc import Callable, Sequence
+from functools import cache
+from pathlib import Path
+
+import hyperscan
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "LEAKMON_CACHE_DIR"
+MAGIC = b"LEAKMON-HSDB-1\n"
+_DIGEST = 32
+
+
+def cache_dir() -> Path | None:
+    """Where compiled databases are kept, or None when the cache is off."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return None if value.strip().lower() in ("", "off", "0", "none") else Path(value)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "leakmon"
+
+
+@cache
+def hyperscan_version() -> str:
+    """The Hyperscan library's own version line (not only the Python binding's)."""
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=[b"leakmon"], ids=[0], flags=[0])
+    return f"{hyperscan.__version__} {db.info().decode('ascii', 'replace')}"
+
+
+@cache
+def platform_tag() -> str:
+    """Architecture and CPU feature flags: a database tuned for AVX-512 must not be loaded
+    on a machine without it (Hyperscan checks too; the key makes it a plain miss)."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    flags = " ".join(sorted(line.split(":", 1)[1].split()))
+                    break
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.system()} {flags}"
+
+
+def cache_key(expressions: Sequence[bytes], ids: Sequence[int], flags: Sequence[int],
+              ext: Sequence[tuple] | None, mode: int) -> bytes:
+    """SHA-256 over every input of the compile and the library and machine it runs on."""
+    h = hashlib.sha256()
+    for part in (hyperscan_version(), platform_tag(), f"mode={mode}", f"n={len(expressions)}"):
+        h.update(part.encode() + b"\0")
+    for i, expr in enumerate(expressions):
+        h.update(len(expr).to_bytes(4, "little") + expr)
+        h.update(f"{ids[i]},{flags[i]},{ext[i] if ext else ''}".encode() + b"\0")
+    return h.digest()
+
+
+def load_or_compile(expressions: Sequence[bytes], ids: Sequence[int], flags: Sequence[int],
+                    ext: Sequence[tuple] | None, mode: int,
+                    compile_db: Callable[[], hyperscan.Database]) -> hyperscan.Database:
+    """The database from the cache when a valid entry exists, else `compile_db()` (stored
+    for next time). Compile errors propagate from `compile_db` unchanged."""
+    folder = cache_dir()
+    if folder is None:
+        return compile_db()
+    key = cache_key(expressions, ids, flags, ext, mode)
+    path = folder / f"{key.hex()}.hsdb"
+    db = _load(path, key, mode)
+    if db is not None:
+        return db
+    db = compile_db()
+    _store(folder, path, key, hyperscan.dumpb(db))
+    return db
+
+
+def _load(path: Path, key: bytes, mode: int) -> hyperscan.Database | None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        log.debug("Hyperscan cache %s unreadable: %s", path, e)
+        return None
+    head = len(MAGIC)
+    if (len(raw) < head + 2 * _DIGEST or raw[:head] != MAGIC
+            or raw[head:head + _DIGEST] != key):
+        log.info("Hyperscan cache %s is not ours (foreign or corrupt): rebuilding it", path)
+        return None
+    body = raw[head + 2 * _DIGEST:]
+    if hashlib.sha256(body).digest() != raw[head + _DIGEST:head + 2 * _DIGEST]:
+        log.info("Hyperscan cache %s is corrupt: rebuilding it", path)
+        return None
+    try:
+        return hyperscan.loadb(body, mode)
+    except hyperscan.error as e:  # another library build despite the key: rebuild
+        log.info("Hyperscan cache %s cannot be loaded (%s): rebuilding it", path, e)
+        return None
+
+
+def _store(folder: Path, path: Path, key: bytes, body: bytes) -> None:
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".hsdb-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(MAGIC + key + hashlib.sha256(body).digest() + body)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as e:
+        log.debug("Hyperscan cache %s not written: %s", path, e)
