@@ -301,11 +301,13 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
     (offsets in `data`; `unseen` more triggers were counted but not kept). Regions are built
     lazily in document order, so a dump with a million candidates costs `max_validations`
     validations, not a million region objects. With `enough`, validation also stops once
-    that many distinct matches are confirmed (a bulk rule's threshold is proven); the count
-    is then extrapolated the same way as past the validation cap."""
+    that many distinct values are confirmed (a bulk rule's threshold is proven: one value
+    repeated at many places proves nothing); the count is then extrapolated the same way as
+    past the validation cap."""
     limit = max(1, max_validations)
     ends = sorted(ends)
     found: dict[int, Found] = {}
+    values: set[str] = set()
     validations = 0
     stopped_at: int | None = None
     rs = re_ = -1
@@ -318,6 +320,7 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
             validations += 1
             for f in detector.custom(data, rs, re_, region):
                 found.setdefault(f[0], f)
+                values.add(f[2])
             return -1
         assert detector.precise is not None and detector.validate is not None
         for m in detector.precise.finditer(data, rs, re_):
@@ -325,7 +328,8 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
             value = detector.validate(m, region)
             if value is not None:
                 found.setdefault(m.start(), (m.start(), m.end(), value))
-            if validations >= limit or (enough is not None and len(found) >= enough):
+                values.add(value)
+            if validations >= limit or (enough is not None and len(values) >= enough):
                 return m.end()
         return -1
 
