@@ -547,6 +547,7 @@ static int windows(ReaderObject *r, Out *o, Py_ssize_t pos, const Run *run) {
         int stop = i + 7 < ng ? i + 7 : ng;
         for (int j = i + 1; j <= stop; j++) {
             if (j - i > 1 && run->sep[j - 2] != run->sep[i]) break;
+            if (i > 0 && run->sep[i - 1] == '.') break; /* a decimal's fraction: no start */
             if (j - i == 1 && ng > 1 && run->length[i] >= 9) {
                 if (readings(r, o, pos, run->digits + run->start[i], run->length[i], 0) < 0)
                     return -1;
@@ -607,15 +608,19 @@ fail:
     return end;
 }
 
-/* Where a number may start: not glued to a letter, digit or '+' ("AB123..." is no phone),
-   but "x 0612..." and "tel:+33..." are. */
+/* Where a number may start: not glued to a letter, digit, '_' or '+' ("AB123..." is no
+   phone), not after a decimal point ("4.4995...") nor after a '-' glued to a word
+   ("blk_-6952..."), but "x 0612..." and "tel:+33..." are. Same rule as the detectors
+   (detectors.py, DIGITS_START and the triggers). */
 static int number_context_ok(const uint8_t *d, Py_ssize_t p) {
     if (p == 0) return 1;
     uint8_t c = d[p - 1];
     if (c == '\n') return 1;
-    if (!(IS_ALNUM(c) || c == '+' || (CLS[c] & C_SEP))) return 1;
-    if ((CLS[c] & C_SEP) && p >= 2 && !IS_DIGIT(d[p - 2])) return 1;
-    return 0;
+    if (!(IS_ALNUM(c) || c == '_' || c == '+' || (CLS[c] & C_SEP))) return 1;
+    if ((CLS[c] & C_SEP) && p >= 2 && !IS_DIGIT(d[p - 2]) &&
+        !(c == '-' && (IS_ALNUM(d[p - 2]) || d[p - 2] == '_')))
+        return 1;
+    return p == 1 && (CLS[c] & C_SEP); /* " 0612..." at the very start */
 }
 
 /* -- dates */
@@ -969,7 +974,7 @@ static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
                             error = 1;
                     }
                 }
-                if (nir2ab && p >= nir_end) {
+                if (nir2ab && p >= nir_end && number_context_ok(d, p)) {
                     Py_ssize_t e = read_nir_2ab(self, &o, d, size, p, &error);
                     if (e > 0) nir_end = e;
                 }
@@ -1483,13 +1488,25 @@ static Py_ssize_t trigger_combo_line(const uint8_t *d, Py_ssize_t size, Py_ssize
 #define IS_UPPER_B(c) ((uint8_t)((c) - 'A') <= 'Z' - 'A')
 #define IS_DIGIT_B(c) ((uint8_t)((c) - '0') <= 9)
 
+/* May a digit candidate start at p? Not glued to a word byte, not after a decimal point
+   (digit '.'), not after a '-' glued to a word byte: detectors.DIGITS_START in Hyperscan. */
+static inline int digits_free(const uint8_t *d, Py_ssize_t p) {
+    if (p == 0) return 1;
+    uint8_t c = d[p - 1];
+    if (IS_WORD(c)) return 0;
+    if (p == 1) return 1;
+    if (c == '.') return !IS_DIGIT(d[p - 2]);
+    if (c == '-') return !IS_WORD(d[p - 2]);
+    return 1;
+}
+
 /* Is p where a wanted trigger can start? A NIR: its sex digit (1-4, 7, 8) not glued to a word
    byte, then two groups of two digits, each maybe after a separator; a card: 2-6 and three more digits, not glued
    to a word byte; an IBAN: [A-Z]{2}[0-9]{2}; a combo: '@'. */
 static inline int trigger_start(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int nir,
                                 int card, int iban, int at) {
     uint8_t c = d[p];
-    int free = p == 0 || !IS_WORD(d[p - 1]);
+    int free = digits_free(d, p);
     if (nir && free && NIR_FIRST(c) && p + 6 < size) {
         /* its next two groups of two digits, each maybe after one separator */
 #define D(k) IS_DIGIT(d[p + (k)])
@@ -1517,10 +1534,10 @@ typedef uint8_t u8x32 __attribute__((vector_size(32)));
 
 /* trigger_start for W offsets at once (bit i: offset i of q), written once with GCC vector
    extensions and compiled twice: 16 lanes with SSE2 (every x86-64 CPU) and 32 with AVX2 when
-   the CPU has it. Reads q[-1 .. W + 5]. */
+   the CPU has it. Reads q[-2 .. W + 5]. */
 #define DEFINE_TRIGGER_MASK(NAME, V, W, ATTR, MOVEMASK, VI)                                   \
     ATTR static uint32_t NAME(const uint8_t *q, int nir, int card, int iban, int at) {        \
-        V x0, x1, x2, x3, x4, x5, x6, prev, m = {0};                                           \
+        V x0, x1, x2, x3, x4, x5, x6, prev, prev2, m = {0};                                    \
         memcpy(&x0, q, W);                                                                     \
         memcpy(&x1, q + 1, W);                                                                 \
         memcpy(&x2, q + 2, W);                                                                 \
@@ -1529,8 +1546,13 @@ typedef uint8_t u8x32 __attribute__((vector_size(32)));
         V d1 = (V)(x1 - '0' <= 9), d2 = (V)(x2 - '0' <= 9), d3 = (V)(x3 - '0' <= 9);          \
         if (nir || card) {                                                                     \
             memcpy(&prev, q - 1, W);                                                           \
+            memcpy(&prev2, q - 2, W);                                                          \
+            V digit2 = (V)(prev2 - '0' <= 9);                                                  \
+            V word2 = digit2 | (V)(prev2 - 'A' <= 25) | (V)(prev2 - 'a' <= 25) |               \
+                      (V)(prev2 == '_');                                                       \
             V word = (V)(prev - '0' <= 9) | (V)(prev - 'A' <= 25) | (V)(prev - 'a' <= 25) |   \
-                     (V)(prev == '_');                                                         \
+                     (V)(prev == '_') | ((V)(prev == '.') & digit2) |                          \
+                     ((V)(prev == '-') & word2); /* not free: see digits_free */               \
             V starts = (V){0};                                                                 \
             if (nir) { /* the sex digit, then two groups of two digits (see trigger_start) */ \
                 memcpy(&x4, q + 4, W);                                                         \
@@ -1582,9 +1604,9 @@ static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, 
         p = *block + width;
     }
     *block = -1;
-    if (p == 0 && size > 0 && trigger_start(d, 0, size, nir, card, iban, at)) return 0;
-    if (p == 0) p = 1; /* the vector test reads d[p - 1] */
-    while (p + width + 6 <= size) { /* reads d[p - 1 .. p + width + 5] */
+    for (; p < 2 && p < size; p++) /* the vector test reads d[p - 2] */
+        if (trigger_start(d, p, size, nir, card, iban, at)) return p;
+    while (p + width + 6 <= size) { /* reads d[p - 2 .. p + width + 5] */
         uint32_t found = width == 32 ? trigger_mask32(d + p, nir, card, iban, at)
                                      : trigger_mask16(d + p, nir, card, iban, at);
         if (found) {

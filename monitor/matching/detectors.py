@@ -82,6 +82,33 @@ def _shrinking(m: re.Match[bytes], kind: str, region: str, min_len: int) -> str 
         raw = raw[:cuts[-1]]
 
 
+# Where a digit candidate (NIR, card, phone) may start: not inside an identifier ("blk_-69…",
+# "id42…"), not after a decimal point ("4.4995256729515" holds no card). DIGITS_START is the
+# Python lookbehind, HS_DIGITS_START the same rule as a Hyperscan prefix (the triggers report
+# ends only, so a prefix costs nothing), digits_free the same test on an offset; the C
+# triggers and fingerprint reader apply it too (_native.c, digits_free, number_context_ok).
+DIGITS_START = rb"(?<![0-9A-Za-z_])(?<![0-9]\.)(?<![0-9A-Za-z_]-)"
+HS_DIGITS_START = rb"(?:^|^[.\-]|[^0-9A-Za-z_.\-]|[^0-9]\.|[^0-9A-Za-z_]-)"
+_WORD_BYTES = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_DIGIT_BYTES = frozenset(b"0123456789")
+
+
+def digits_free(data: bytes, p: int) -> bool:
+    """May a digit candidate start at data[p]? (DIGITS_START on an offset.)"""
+    if p == 0:
+        return True
+    c = data[p - 1]
+    if c in _WORD_BYTES:
+        return False
+    if p == 1:
+        return True
+    if c == 0x2E:  # '.'
+        return data[p - 2] not in _DIGIT_BYTES
+    if c == 0x2D:  # '-'
+        return data[p - 2] not in _WORD_BYTES
+    return True
+
+
 _NIR = (rb"[1-478](?:[ .\-]?[0-9]{2}){2}[ .\-]?(?:[0-9]{2}|2[ABab])[ .\-]?[0-9]{3}"
         rb"[ .\-]?[0-9]{3}[ .\-]?[0-9]{2}")
 
@@ -104,10 +131,12 @@ def _phones(data: bytes, start: int, end: int, region: str) -> list[Found]:
     text = data[start:end].decode("utf-8", "replace")
     out: list[Found] = []
     for pm in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+        s = start + len(text[:pm.start].encode("utf-8"))
+        if not digits_free(data, s):
+            continue  # "4.0612345678", "blk_-0612345678"
         value = identifiers.normalize("phone", pm.raw_string, region=region)
         if value is None:
             continue
-        s = start + len(text[:pm.start].encode("utf-8"))
         out.append((s, s + len(pm.raw_string.encode("utf-8")), value))
     return out
 
@@ -168,8 +197,8 @@ DETECTORS: dict[str, Detector] = {
     d.name: d for d in (
         Detector(
             "fr_nir", "French social security number (NIR), key checked, 2A/2B Corsica",
-            (_t(rb"\b" + _NIR + rb"\b"),),
-            re.compile(rb"(?<![0-9A-Za-z])" + _NIR + rb"(?![0-9A-Za-z])"),
+            (_t(HS_DIGITS_START + _NIR + rb"\b"),),
+            re.compile(DIGITS_START + _NIR + rb"(?![0-9A-Za-z])"),
             lambda m, r: identifiers.normalize("fr_nir", _text(m)),
             reach=24, after=2,
             native=(triggers.NIR,),
@@ -186,8 +215,8 @@ DETECTORS: dict[str, Detector] = {
         ),
         Detector(
             "card", "payment card number: Luhn and a plausible issuer and length",
-            (_t(rb"\b[2-6][0-9]{3}(?:[ \-]?[0-9]){8}"),),
-            re.compile(rb"(?<![0-9])" + _CARD + rb"(?![0-9])"),
+            (_t(HS_DIGITS_START + rb"[2-6][0-9]{3}(?:[ \-]?[0-9]){8}"),),
+            re.compile(DIGITS_START + _CARD + rb"(?![0-9])"),
             lambda m, r: _shrinking(m, "card", r, 12),
             reach=22, after=12,
             native=(triggers.CARD,),
