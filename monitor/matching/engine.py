@@ -547,8 +547,10 @@ class Engine:
                 spans.extend(state.python_matches(cr.py_regexes[role[2]]))
             elif kind == "approx":
                 _, _, keyword, threshold, left, right = role
-                for s, e in state.by_pid[pid]:
-                    if at_boundaries(data, s, e, left, right):
+                for s0, e0 in state.by_pid[pid]:
+                    span = fuzzy.word_span(data, s0, e0, left, right)
+                    if span is not None:
+                        s, e = span
                         cand = data[s:e].decode("utf-8", "replace")
                         if fuzzy.score(cand, keyword) >= threshold:
                             spans.append((s, e, None))
