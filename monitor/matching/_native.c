@@ -463,6 +463,20 @@ static int starts_with(const char *s, int n, const char *prefix, int plen) {
 }
 
 /* The readings of `digits` as one identifier (candidates.py: "_readings"). */
+/* France's overseas departments are dialled with its trunk 0 but have country codes of
+   their own: "0692 12 34 56" is +262 692 12 34 56 (identifiers.NATIONAL_PEERS, where
+   phonenumbers decides; these three-digit prefixes are the ones no French number has). */
+static const char *overseas_cc(const ReaderObject *r, const char *digits, int n) {
+    static const char *const MAP[][2] = {
+        {"262", "262"}, {"639", "262"}, {"692", "262"}, {"693", "262"}, {"590", "590"},
+        {"690", "590"}, {"691", "590"}, {"594", "594"}, {"694", "594"}, {"696", "596"},
+        {"697", "596"}};
+    if (n != 10 || r->cc_len != 2 || memcmp(r->cc, "33", 2) != 0) return NULL;
+    for (size_t k = 0; k < sizeof MAP / sizeof MAP[0]; k++)
+        if (memcmp(digits + 1, MAP[k][0], 3) == 0) return MAP[k][1];
+    return NULL;
+}
+
 static int readings(ReaderObject *r, Out *o, Py_ssize_t pos, const char *digits, int n,
                     int plus) {
     char buf[64];
@@ -481,10 +495,12 @@ static int readings(ReaderObject *r, Out *o, Py_ssize_t pos, const char *digits,
             memcpy(buf + 1, digits + 2, (size_t)n - 2);
             len = n - 1;
         } else if (starts_with(digits, n, r->trunk, r->trunk_len) && n >= 9 && n <= 12) {
+            const char *cc = r->trunk_len == 1 ? overseas_cc(r, digits, n) : NULL;
+            int cc_len = cc ? 3 : r->cc_len;
             buf[0] = '+';
-            memcpy(buf + 1, r->cc, (size_t)r->cc_len);
-            memcpy(buf + 1 + r->cc_len, digits + r->trunk_len, (size_t)(n - r->trunk_len));
-            len = 1 + r->cc_len + n - r->trunk_len;
+            memcpy(buf + 1, cc ? cc : r->cc, (size_t)cc_len);
+            memcpy(buf + 1 + cc_len, digits + r->trunk_len, (size_t)(n - r->trunk_len));
+            len = 1 + cc_len + n - r->trunk_len;
         } else if (starts_with(digits, n, r->cc, r->cc_len) && n >= 10 && n <= 13) {
             buf[0] = '+';
             memcpy(buf + 1, digits, (size_t)n);

@@ -126,9 +126,29 @@ _EMAIL = (rb"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9
           rb"\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])")
 
 
+# Ten national digits in any grouping ("06 12 345 678", "0692 12 34 56"): what phonenumbers'
+# matcher leaves for the region's peers (identifiers.NATIONAL_PEERS) is tried with them.
+_NATIONAL = re.compile(r"(?<![0-9])0[1-9](?:[ .\-]?[0-9]){8}(?![0-9])")
+
+
 def _phones(data: bytes, start: int, end: int, region: str) -> list[Found]:
-    """phonenumbers' own matcher on the decoded region (it knows every national format)."""
+    """phonenumbers' own matcher on the decoded region (it knows every national format),
+    then national numbers of the region's overseas peers, which it does not know."""
     text = data[start:end].decode("utf-8", "replace")
+    out = _region_phones(data, start, text, region)
+    if region.upper() in identifiers.NATIONAL_PEERS:
+        taken = {s for s, _, _ in out}
+        for m in _NATIONAL.finditer(text):
+            s = start + len(text[:m.start()].encode("utf-8"))
+            if s in taken or not digits_free(data, s):
+                continue
+            value = identifiers.normalize("phone", m.group(0), region=region)
+            if value is not None:
+                out.append((s, s + len(m.group(0).encode("utf-8")), value))
+    return out
+
+
+def _region_phones(data: bytes, start: int, text: str, region: str) -> list[Found]:
     out: list[Found] = []
     for pm in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
         s = start + len(text[:pm.start].encode("utf-8"))
@@ -231,7 +251,7 @@ DETECTORS: dict[str, Detector] = {
         Detector(
             "phone", "phone number valid for its country (default region from the engine)",
             (_t(rb"(?:\+|\b00)[1-9][0-9]{0,2}[ .\-]?(?:\(0\)[ .\-]?)?[0-9]"),
-             _t(rb"\b0[1-9](?:[ .\-]?[0-9]{2}){4}\b")),
+             _t(rb"\b0[1-9](?:[ .\-]?[0-9]){8}\b")),  # any grouping: "06 12 345 678"
             None, None, reach=18, after=24, custom=_phones,
         ),
         Detector(

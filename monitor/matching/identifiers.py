@@ -89,17 +89,25 @@ def _card_normalize(value: str) -> str | None:
 
 # --- phone, email, iban -------------------------------------------------------------------
 
+# Overseas departments dialled with France's trunk 0 but their own country code: "0692 12 34
+# 56" written in France is +262 692 12 34 56 (Réunion). Saint-Barthélemy and Saint-Martin
+# share +590 with Guadeloupe, so GP covers them.
+NATIONAL_PEERS: dict[str, tuple[str, ...]] = {"FR": ("RE", "YT", "GP", "MQ", "GF")}
+
+
 def _phone_normalize(value: str, region: str) -> str | None:
     text = value.strip()
     if text.startswith("00"):
         text = "+" + text[2:]
-    try:
-        parsed = phonenumbers.parse(text, region.upper())
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    region = region.upper()
+    for r in (region, *(() if text.startswith("+") else NATIONAL_PEERS.get(region, ()))):
+        try:
+            parsed = phonenumbers.parse(text, r)
+        except phonenumbers.NumberParseException:
+            return None
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return None
 
 
 def _email_normalize(value: str) -> str | None:
