@@ -9,20 +9,19 @@ phonenumbers). Secrets are checked for shape and against obvious placeholders.
 
 from __future__ import annotations
 
-import base64
 import bisect
-import json
-import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import phonenumbers
 
 from monitor.matching import identifiers, triggers
-from monitor.matching.scanner import CASELESS, MULTILINE, Pattern
+from monitor.matching.detector_base import Detector, Found, text_of, trigger
+from monitor.matching.scanner import CASELESS, MULTILINE
+from monitor.matching.secrets import SECRET_DETECTORS
+from monitor.matching.secrets.placeholders import random_enough
 
-Found = tuple[int, int, str]  # (start, end, normalized value); values never leave memory
+__all__ = ["DETECTORS", "Detector", "Findings", "Found", "find"]
 
 # A dump can hold millions of candidates and a checksum costs microseconds (an IBAN through
 # python-stdnum ~25 us). Past this many validations per detector and document the detector
@@ -30,37 +29,8 @@ Found = tuple[int, int, str]  # (start, end, normalized value); values never lea
 MAX_VALIDATIONS = 500
 
 
-@dataclass(slots=True, frozen=True)
-class Detector:
-    """`triggers` feed the Hyperscan database; `precise` + `validate` confirm candidates in
-    the region [end - reach, end + after] around the *end* of each trigger match (whole
-    lines if `lines`). Triggers are written so that each candidate ends once (\\b anchors,
-    fixed lengths) and need no start offsets (SOM is costly): `reach` covers the longest
-    trigger plus what the precise pattern may need before it."""
-
-    name: str
-    description: str
-    triggers: tuple[Pattern, ...]
-    precise: re.Pattern[bytes] | None
-    validate: Callable[[re.Match[bytes], str], str | None] | None
-    reach: int = 32
-    after: int = 8
-    lines: bool = False
-    custom: Callable[[bytes, int, int, str], list[Found]] | None = None
-    # Bulk detectors (see engine.py) are scanned apart from the main database: those with
-    # `native` triggers all in one C pass, the others in one Hyperscan pass per scan_group.
-    scan_group: str = ""
-    # The C mirror of each trigger (triggers.py ids): one byte loop finds them all, several
-    # times faster than Hyperscan on these class repeats.
-    native: tuple[int, ...] = ()
-
-
-def _t(expr: bytes, flags: int = 0) -> Pattern:
-    return Pattern(expr, flags, label="detector trigger")
-
-
-def _text(m: re.Match[bytes], group: int | str = 0) -> str:
-    return m.group(group).decode("utf-8", "replace")
+_t = trigger
+_text = text_of
 
 
 # --- identifiers --------------------------------------------------------------------------
@@ -163,16 +133,7 @@ def _region_phones(data: bytes, start: int, text: str, region: str) -> list[Foun
 
 # --- secrets ------------------------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"example|xxxx|your|dummy|sample|redacted|0000000|1234567|abcdef", re.I)
-
-
-def _random_enough(token: str, min_bits: float = 3.0) -> bool:
-    """Shannon entropy per character: real keys are random, "ghp_xxxx…" placeholders are not."""
-    if not token or _PLACEHOLDER.search(token):
-        return False
-    counts = {c: token.count(c) for c in set(token)}
-    entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
-    return entropy >= min_bits
+_random_enough = random_enough  # the shared placeholder filter (secrets/placeholders.py)
 
 
 def _secret(group: int | str = 0, min_bits: float = 3.0):
@@ -182,18 +143,9 @@ def _secret(group: int | str = 0, min_bits: float = 3.0):
     return validate
 
 
-def _jwt(m: re.Match[bytes], region: str) -> str | None:
-    head = m.group(1)
-    try:
-        header = json.loads(base64.urlsafe_b64decode(head + b"=" * (-len(head) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return _text(m) if isinstance(header, dict) and "alg" in header else None
-
-
 def _private_key(m: re.Match[bytes], region: str) -> str | None:
     body = _text(m, "body")
-    return body if _random_enough(body, 3.5) else None
+    return body if random_enough(body, 3.5, repeats=False) else None
 
 
 _URL_SCHEMES = {"http", "https", "ftp", "ftps", "mailto", "tel", "file", "ssh", "git", "data",
@@ -277,20 +229,6 @@ DETECTORS: dict[str, Detector] = {
             _secret(1, 4.0), reach=140, after=4,
         ),
         Detector(
-            "github_token", "GitHub token (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_)",
-            (_t(rb"\bgh[pousr]_[A-Za-z0-9]{36}"), _t(rb"\bgithub_pat_[A-Za-z0-9_]{22}")),
-            re.compile(rb"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|"
-                       rb"github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])"),
-            _secret(0, 3.5), reach=40, after=256,
-        ),
-        Detector(
-            "slack_token", "Slack token (xoxb-, xoxp-, xoxa-, xoxr-)",
-            (_t(rb"\bxox[abprs]-[0-9]{6,}-"),),
-            re.compile(rb"(?<![A-Za-z0-9])xox[abprs]-(?:[0-9]+-){1,3}[A-Za-z0-9]{16,64}"
-                       rb"(?![A-Za-z0-9])"),
-            _secret(0, 3.0), reach=40, after=160,
-        ),
-        Detector(
             "google_api_key", "Google API key (AIza…)",
             (_t(rb"AIza[0-9A-Za-z_\-]{35}"),),
             re.compile(rb"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"),
@@ -301,13 +239,6 @@ DETECTORS: dict[str, Detector] = {
             (_t(rb"\b[sr]k_live_[0-9A-Za-z]{24}"),),
             re.compile(rb"(?<![A-Za-z0-9_])[sr]k_live_[0-9A-Za-z]{24,247}(?![A-Za-z0-9])"),
             _secret(0, 3.5), reach=34, after=256,
-        ),
-        Detector(
-            "jwt", "JSON Web Token (header with alg, payload, signature)",
-            (_t(rb"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ"),),
-            re.compile(rb"(?<![A-Za-z0-9_\-])(eyJ[A-Za-z0-9_\-]{8,})\.eyJ[A-Za-z0-9_\-]{8,}\."
-                       rb"[A-Za-z0-9_\-]{16,}(?![A-Za-z0-9_\-])"),
-            _jwt, reach=1024, after=8192,
         ),
         Detector(
             "combo", "credential combo line: email:password or user:password (also ; and |)",
@@ -321,6 +252,7 @@ DETECTORS: dict[str, Detector] = {
         ),
     )
 }
+DETECTORS.update(SECRET_DETECTORS)  # one module per vendor family: monitor/matching/secrets/
 
 
 def _line_region(data: bytes, start: int, end: int) -> tuple[int, int]:

@@ -215,8 +215,8 @@ def _mask_mixed(m: re.Match[str]) -> str:
     token = m[0]
     if m.string.startswith((":", "=", '":', "':"), m.end()):  # a label or key, not a value
         return token
-    if not (any(c.isdigit() for c in token)
-                                      and any(c.isalpha() for c in token)):
+    if not ((any(c.isdigit() for c in token) and any(c.isalpha() for c in token))
+            or (sum(c.isupper() for c in token) >= 5 and sum(c.islower() for c in token) >= 5)):
         return token
     p = _VENDOR_PREFIX.match(token)
     keep = p.end() if p is not None and p.end() <= 12 else 4
