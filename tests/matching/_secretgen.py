@@ -201,6 +201,7 @@ KINDS = {
     "huggingface_token": (huggingface, "huggingface-cli login --token {}"),
     "telegram_bot_token": (telegram, "bot = telebot.TeleBot('{}')"),
     "discord_bot_token": (discord_bot, "client.run('{}')"),
+    "discord_bot_token/env": (discord_bot, "DISCORD_BOT_TOKEN={}"),
     "discord_webhook": (discord_webhook, "webhook: {}"),
     "slack_token": (slack, '"token": "{}",'),
     "slack_webhook": (slack_webhook, "curl -X POST {} -d @msg.json"),
