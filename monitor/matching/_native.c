@@ -1550,10 +1550,10 @@ typedef uint8_t u8x32 __attribute__((vector_size(32)));
 
 /* trigger_start for W offsets at once (bit i: offset i of q), written once with GCC vector
    extensions and compiled twice: 16 lanes with SSE2 (every x86-64 CPU) and 32 with AVX2 when
-   the CPU has it. Reads q[-2 .. W + 5]. */
+   the CPU has it. Reads q[-1 .. W + 5]. A start it reports may still fail digits_free. */
 #define DEFINE_TRIGGER_MASK(NAME, V, W, ATTR, MOVEMASK, VI)                                   \
     ATTR static uint32_t NAME(const uint8_t *q, int nir, int card, int iban, int at) {        \
-        V x0, x1, x2, x3, x4, x5, x6, prev, prev2, m = {0};                                    \
+        V x0, x1, x2, x3, x4, x5, x6, prev, m = {0};                                           \
         memcpy(&x0, q, W);                                                                     \
         memcpy(&x1, q + 1, W);                                                                 \
         memcpy(&x2, q + 2, W);                                                                 \
@@ -1562,13 +1562,10 @@ typedef uint8_t u8x32 __attribute__((vector_size(32)));
         V d1 = (V)(x1 - '0' <= 9), d2 = (V)(x2 - '0' <= 9), d3 = (V)(x3 - '0' <= 9);          \
         if (nir || card) {                                                                     \
             memcpy(&prev, q - 1, W);                                                           \
-            memcpy(&prev2, q - 2, W);                                                          \
-            V digit2 = (V)(prev2 - '0' <= 9);                                                  \
-            V word2 = digit2 | (V)(prev2 - 'A' <= 25) | (V)(prev2 - 'a' <= 25) |               \
-                      (V)(prev2 == '_');                                                       \
+            /* glued to a word byte; the rarer decimal and "id_-" starts pass here and are    \
+               rejected by digits_free in the scan loop (cheaper than two more loads) */      \
             V word = (V)(prev - '0' <= 9) | (V)(prev - 'A' <= 25) | (V)(prev - 'a' <= 25) |   \
-                     (V)(prev == '_') | ((V)(prev == '.') & digit2) |                          \
-                     ((V)(prev == '-') & word2); /* not free: see digits_free */               \
+                     (V)(prev == '_');                                                         \
             V starts = (V){0};                                                                 \
             if (nir) { /* the sex digit, then two groups of two digits (see trigger_start) */ \
                 memcpy(&x4, q + 4, W);                                                         \
@@ -1620,9 +1617,9 @@ static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, 
         p = *block + width;
     }
     *block = -1;
-    for (; p < 2 && p < size; p++) /* the vector test reads d[p - 2] */
-        if (trigger_start(d, p, size, nir, card, iban, at)) return p;
-    while (p + width + 6 <= size) { /* reads d[p - 2 .. p + width + 5] */
+    if (p == 0 && size > 0 && trigger_start(d, 0, size, nir, card, iban, at)) return 0;
+    if (p == 0) p = 1; /* the vector test reads d[p - 1] */
+    while (p + width + 6 <= size) { /* reads d[p - 1 .. p + width + 5] */
         uint32_t found = width == 32 ? trigger_mask32(d + p, nir, card, iban, at)
                                      : trigger_mask16(d + p, nir, card, iban, at);
         if (found) {
@@ -1685,6 +1682,10 @@ static PyObject *native_triggers(PyObject *mod, PyObject *args) {
             uint8_t c = d[p];
             Py_ssize_t e;
             if (IS_DIGIT(c)) {
+                if (!digits_free(d, p)) { /* "4.4995...", "blk_-6952...": see digits_free */
+                    p++;
+                    continue;
+                }
                 if (nir && (e = trigger_nir(d, size, p)) > 0 && trig_put(&t, T_NIR, start + e) < 0)
                     goto done;
                 if (card && (e = trigger_card(d, size, p)) > 0 && trig_put(&t, T_CARD, start + e) < 0)

@@ -106,9 +106,12 @@ def _phones(data: bytes, start: int, end: int, region: str) -> list[Found]:
     then national numbers of the region's overseas peers, which it does not know."""
     text = data[start:end].decode("utf-8", "replace")
     out = _region_phones(data, start, text, region)
-    if region.upper() in identifiers.NATIONAL_PEERS:
+    prefixes = identifiers.PEER_PREFIXES.get(region.upper())
+    if prefixes is not None:
         taken = {s for s, _, _ in out}
         for m in _NATIONAL.finditer(text):
+            if not prefixes.match(m.group(0).replace(" ", "").replace(".", "").replace("-", "")):
+                continue  # a metropolitan number: phonenumbers' matcher had its chance
             s = start + len(text[:m.start()].encode("utf-8"))
             if s in taken or not digits_free(data, s):
                 continue

@@ -93,6 +93,8 @@ def _card_normalize(value: str) -> str | None:
 # 56" written in France is +262 692 12 34 56 (Réunion). Saint-Barthélemy and Saint-Martin
 # share +590 with Guadeloupe, so GP covers them.
 NATIONAL_PEERS: dict[str, tuple[str, ...]] = {"FR": ("RE", "YT", "GP", "MQ", "GF")}
+# National prefixes of those peers (trunk 0 included): only these are worth the extra parses.
+PEER_PREFIXES: dict[str, re.Pattern[str]] = {"FR": re.compile(r"0(?:26[239]|59[046]|639|69[0-7]|709)")}
 
 
 def _phone_normalize(value: str, region: str) -> str | None:
@@ -100,7 +102,12 @@ def _phone_normalize(value: str, region: str) -> str | None:
     if text.startswith("00"):
         text = "+" + text[2:]
     region = region.upper()
-    for r in (region, *(() if text.startswith("+") else NATIONAL_PEERS.get(region, ()))):
+    peers: tuple[str, ...] = ()
+    prefixes = PEER_PREFIXES.get(region)
+    if prefixes is not None and not text.startswith("+"):
+        if prefixes.match("".join(c for c in text if c.isdigit())):
+            peers = NATIONAL_PEERS[region]
+    for r in (region, *peers):
         try:
             parsed = phonenumbers.parse(text, r)
         except phonenumbers.NumberParseException:

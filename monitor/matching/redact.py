@@ -63,7 +63,7 @@ _LONG_NUMBER = re.compile(r"(?<![0-9])([0-9]{2})((?:[ .\-]?[0-9]){6,})")
 # Any other long token mixing letters and digits is taken for a secret (API keys of every
 # vendor, bot tokens, SAS signatures, UUID keys): its vendor prefix ("glpat-", "hf_", "SG.")
 # or first four characters are kept. '/' and ':' end a token, so URLs keep their shape.
-_MIXED_TOKEN = re.compile(r"(?<![\w\-.~+=%*])[\w\-.~+=%]{20,}")
+_MIXED_TOKEN = re.compile(r"(?<![\w\-.~+=%])[\w\-.~+=%]{20,}")
 _VENDOR_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}[_\-.](?:v1_)?")
 # The password of a URL's credentials (postgres://app:s3cret@db...), whatever its shape.
 _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]*:)([^\s@/]{1,128})(@)")
@@ -215,6 +215,8 @@ def _mask_mixed(m: re.Match[str]) -> str:
     token = m[0]
     if m.string.startswith((":", "=", '":', "':"), m.end()):  # a label or key, not a value
         return token
+    if m.start() and m.string[m.start() - 1] == MASK:  # the rest of a value masked already
+        return token
     if not ((any(c.isdigit() for c in token) and any(c.isalpha() for c in token))
             or (sum(c.isupper() for c in token) >= 5 and sum(c.islower() for c in token) >= 5)):
         return token
@@ -259,7 +261,8 @@ def redact(text: str, *, mask_names: bool = False) -> str:
         if _PHONE_HINT.search(text):
             text = _PHONE_INTL.sub(lambda m: m[1] + _mask(m[2]), text)
         text = _LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
-    text = _MIXED_TOKEN.sub(_mask_mixed, text)
+    if max(map(len, text.split()), default=0) >= 20:  # cheap: a token never spans a blank
+        text = _MIXED_TOKEN.sub(_mask_mixed, text)
     text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
     if _DMY_HINT.search(text):
         text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
