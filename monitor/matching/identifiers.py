@@ -104,9 +104,9 @@ def _phone_normalize(value: str, region: str) -> str | None:
     region = region.upper()
     peers: tuple[str, ...] = ()
     prefixes = PEER_PREFIXES.get(region)
-    if prefixes is not None and not text.startswith("+"):
-        if prefixes.match("".join(c for c in text if c.isdigit())):
-            peers = NATIONAL_PEERS[region]
+    if (prefixes is not None and not text.startswith("+")
+            and prefixes.match("".join(c for c in text if c.isdigit()))):
+        peers = NATIONAL_PEERS[region]
     for r in (region, *peers):
         try:
             parsed = phonenumbers.parse(text, r)
