@@ -463,6 +463,20 @@ static int starts_with(const char *s, int n, const char *prefix, int plen) {
 }
 
 /* The readings of `digits` as one identifier (candidates.py: "_readings"). */
+/* France's overseas departments are dialled with its trunk 0 but have country codes of
+   their own: "0692 12 34 56" is +262 692 12 34 56 (identifiers.NATIONAL_PEERS, where
+   phonenumbers decides; these three-digit prefixes are the ones no French number has). */
+static const char *overseas_cc(const ReaderObject *r, const char *digits, int n) {
+    static const char *const MAP[][2] = {
+        {"262", "262"}, {"639", "262"}, {"692", "262"}, {"693", "262"}, {"590", "590"},
+        {"690", "590"}, {"691", "590"}, {"594", "594"}, {"694", "594"}, {"696", "596"},
+        {"697", "596"}};
+    if (n != 10 || r->cc_len != 2 || memcmp(r->cc, "33", 2) != 0) return NULL;
+    for (size_t k = 0; k < sizeof MAP / sizeof MAP[0]; k++)
+        if (memcmp(digits + 1, MAP[k][0], 3) == 0) return MAP[k][1];
+    return NULL;
+}
+
 static int readings(ReaderObject *r, Out *o, Py_ssize_t pos, const char *digits, int n,
                     int plus) {
     char buf[64];
@@ -481,10 +495,12 @@ static int readings(ReaderObject *r, Out *o, Py_ssize_t pos, const char *digits,
             memcpy(buf + 1, digits + 2, (size_t)n - 2);
             len = n - 1;
         } else if (starts_with(digits, n, r->trunk, r->trunk_len) && n >= 9 && n <= 12) {
+            const char *cc = r->trunk_len == 1 ? overseas_cc(r, digits, n) : NULL;
+            int cc_len = cc ? 3 : r->cc_len;
             buf[0] = '+';
-            memcpy(buf + 1, r->cc, (size_t)r->cc_len);
-            memcpy(buf + 1 + r->cc_len, digits + r->trunk_len, (size_t)(n - r->trunk_len));
-            len = 1 + r->cc_len + n - r->trunk_len;
+            memcpy(buf + 1, cc ? cc : r->cc, (size_t)cc_len);
+            memcpy(buf + 1 + cc_len, digits + r->trunk_len, (size_t)(n - r->trunk_len));
+            len = 1 + cc_len + n - r->trunk_len;
         } else if (starts_with(digits, n, r->cc, r->cc_len) && n >= 10 && n <= 13) {
             buf[0] = '+';
             memcpy(buf + 1, digits, (size_t)n);
@@ -547,6 +563,7 @@ static int windows(ReaderObject *r, Out *o, Py_ssize_t pos, const Run *run) {
         int stop = i + 7 < ng ? i + 7 : ng;
         for (int j = i + 1; j <= stop; j++) {
             if (j - i > 1 && run->sep[j - 2] != run->sep[i]) break;
+            if (i > 0 && run->sep[i - 1] == '.') break; /* a decimal's fraction: no start */
             if (j - i == 1 && ng > 1 && run->length[i] >= 9) {
                 if (readings(r, o, pos, run->digits + run->start[i], run->length[i], 0) < 0)
                     return -1;
@@ -607,15 +624,19 @@ fail:
     return end;
 }
 
-/* Where a number may start: not glued to a letter, digit or '+' ("AB123..." is no phone),
-   but "x 0612..." and "tel:+33..." are. */
+/* Where a number may start: not glued to a letter, digit, '_' or '+' ("AB123..." is no
+   phone), not after a decimal point ("4.4995...") nor after a '-' glued to a word
+   ("blk_-6952..."), but "x 0612..." and "tel:+33..." are. Same rule as the detectors
+   (detectors.py, DIGITS_START and the triggers). */
 static int number_context_ok(const uint8_t *d, Py_ssize_t p) {
     if (p == 0) return 1;
     uint8_t c = d[p - 1];
     if (c == '\n') return 1;
-    if (!(IS_ALNUM(c) || c == '+' || (CLS[c] & C_SEP))) return 1;
-    if ((CLS[c] & C_SEP) && p >= 2 && !IS_DIGIT(d[p - 2])) return 1;
-    return 0;
+    if (!(IS_ALNUM(c) || c == '_' || c == '+' || (CLS[c] & C_SEP))) return 1;
+    if ((CLS[c] & C_SEP) && p >= 2 && !IS_DIGIT(d[p - 2]) &&
+        !(c == '-' && (IS_ALNUM(d[p - 2]) || d[p - 2] == '_')))
+        return 1;
+    return p == 1 && (CLS[c] & C_SEP); /* " 0612..." at the very start */
 }
 
 /* -- dates */
@@ -969,7 +990,7 @@ static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
                             error = 1;
                     }
                 }
-                if (nir2ab && p >= nir_end) {
+                if (nir2ab && p >= nir_end && number_context_ok(d, p)) {
                     Py_ssize_t e = read_nir_2ab(self, &o, d, size, p, &error);
                     if (e > 0) nir_end = e;
                 }
@@ -1483,13 +1504,25 @@ static Py_ssize_t trigger_combo_line(const uint8_t *d, Py_ssize_t size, Py_ssize
 #define IS_UPPER_B(c) ((uint8_t)((c) - 'A') <= 'Z' - 'A')
 #define IS_DIGIT_B(c) ((uint8_t)((c) - '0') <= 9)
 
+/* May a digit candidate start at p? Not glued to a word byte, not after a decimal point
+   (digit '.'), not after a '-' glued to a word byte: detectors.DIGITS_START in Hyperscan. */
+static inline int digits_free(const uint8_t *d, Py_ssize_t p) {
+    if (p == 0) return 1;
+    uint8_t c = d[p - 1];
+    if (IS_WORD(c)) return 0;
+    if (p == 1) return 1;
+    if (c == '.') return !IS_DIGIT(d[p - 2]);
+    if (c == '-') return !IS_WORD(d[p - 2]);
+    return 1;
+}
+
 /* Is p where a wanted trigger can start? A NIR: its sex digit (1-4, 7, 8) not glued to a word
    byte, then two groups of two digits, each maybe after a separator; a card: 2-6 and three more digits, not glued
    to a word byte; an IBAN: [A-Z]{2}[0-9]{2}; a combo: '@'. */
 static inline int trigger_start(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int nir,
                                 int card, int iban, int at) {
     uint8_t c = d[p];
-    int free = p == 0 || !IS_WORD(d[p - 1]);
+    int free = digits_free(d, p);
     if (nir && free && NIR_FIRST(c) && p + 6 < size) {
         /* its next two groups of two digits, each maybe after one separator */
 #define D(k) IS_DIGIT(d[p + (k)])
@@ -1517,7 +1550,7 @@ typedef uint8_t u8x32 __attribute__((vector_size(32)));
 
 /* trigger_start for W offsets at once (bit i: offset i of q), written once with GCC vector
    extensions and compiled twice: 16 lanes with SSE2 (every x86-64 CPU) and 32 with AVX2 when
-   the CPU has it. Reads q[-1 .. W + 5]. */
+   the CPU has it. Reads q[-1 .. W + 5]. A start it reports may still fail digits_free. */
 #define DEFINE_TRIGGER_MASK(NAME, V, W, ATTR, MOVEMASK, VI)                                   \
     ATTR static uint32_t NAME(const uint8_t *q, int nir, int card, int iban, int at) {        \
         V x0, x1, x2, x3, x4, x5, x6, prev, m = {0};                                           \
@@ -1529,6 +1562,8 @@ typedef uint8_t u8x32 __attribute__((vector_size(32)));
         V d1 = (V)(x1 - '0' <= 9), d2 = (V)(x2 - '0' <= 9), d3 = (V)(x3 - '0' <= 9);          \
         if (nir || card) {                                                                     \
             memcpy(&prev, q - 1, W);                                                           \
+            /* glued to a word byte; the rarer decimal and "id_-" starts pass here and are    \
+               rejected by digits_free in the scan loop (cheaper than two more loads) */      \
             V word = (V)(prev - '0' <= 9) | (V)(prev - 'A' <= 25) | (V)(prev - 'a' <= 25) |   \
                      (V)(prev == '_');                                                         \
             V starts = (V){0};                                                                 \
@@ -1647,6 +1682,10 @@ static PyObject *native_triggers(PyObject *mod, PyObject *args) {
             uint8_t c = d[p];
             Py_ssize_t e;
             if (IS_DIGIT(c)) {
+                if (!digits_free(d, p)) { /* "4.4995...", "blk_-6952...": see digits_free */
+                    p++;
+                    continue;
+                }
                 if (nir && (e = trigger_nir(d, size, p)) > 0 && trig_put(&t, T_NIR, start + e) < 0)
                     goto done;
                 if (card && (e = trigger_card(d, size, p)) > 0 && trig_put(&t, T_CARD, start + e) < 0)

@@ -9,20 +9,19 @@ phonenumbers). Secrets are checked for shape and against obvious placeholders.
 
 from __future__ import annotations
 
-import base64
 import bisect
-import json
-import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import phonenumbers
 
 from monitor.matching import identifiers, triggers
-from monitor.matching.scanner import CASELESS, MULTILINE, Pattern
+from monitor.matching.detector_base import Detector, Found, text_of, trigger
+from monitor.matching.scanner import CASELESS, MULTILINE
+from monitor.matching.secrets import SECRET_DETECTORS
+from monitor.matching.secrets.placeholders import random_enough
 
-Found = tuple[int, int, str]  # (start, end, normalized value); values never leave memory
+__all__ = ["DETECTORS", "Detector", "Findings", "Found", "find"]
 
 # A dump can hold millions of candidates and a checksum costs microseconds (an IBAN through
 # python-stdnum ~25 us). Past this many validations per detector and document the detector
@@ -30,37 +29,8 @@ Found = tuple[int, int, str]  # (start, end, normalized value); values never lea
 MAX_VALIDATIONS = 500
 
 
-@dataclass(slots=True, frozen=True)
-class Detector:
-    """`triggers` feed the Hyperscan database; `precise` + `validate` confirm candidates in
-    the region [end - reach, end + after] around the *end* of each trigger match (whole
-    lines if `lines`). Triggers are written so that each candidate ends once (\\b anchors,
-    fixed lengths) and need no start offsets (SOM is costly): `reach` covers the longest
-    trigger plus what the precise pattern may need before it."""
-
-    name: str
-    description: str
-    triggers: tuple[Pattern, ...]
-    precise: re.Pattern[bytes] | None
-    validate: Callable[[re.Match[bytes], str], str | None] | None
-    reach: int = 32
-    after: int = 8
-    lines: bool = False
-    custom: Callable[[bytes, int, int, str], list[Found]] | None = None
-    # Bulk detectors (see engine.py) are scanned apart from the main database: those with
-    # `native` triggers all in one C pass, the others in one Hyperscan pass per scan_group.
-    scan_group: str = ""
-    # The C mirror of each trigger (triggers.py ids): one byte loop finds them all, several
-    # times faster than Hyperscan on these class repeats.
-    native: tuple[int, ...] = ()
-
-
-def _t(expr: bytes, flags: int = 0) -> Pattern:
-    return Pattern(expr, flags, label="detector trigger")
-
-
-def _text(m: re.Match[bytes], group: int | str = 0) -> str:
-    return m.group(group).decode("utf-8", "replace")
+_t = trigger
+_text = text_of
 
 
 # --- identifiers --------------------------------------------------------------------------
@@ -82,6 +52,33 @@ def _shrinking(m: re.Match[bytes], kind: str, region: str, min_len: int) -> str 
         raw = raw[:cuts[-1]]
 
 
+# Where a digit candidate (NIR, card, phone) may start: not inside an identifier ("blk_-69…",
+# "id42…"), not after a decimal point ("4.4995256729515" holds no card). DIGITS_START is the
+# Python lookbehind, HS_DIGITS_START the same rule as a Hyperscan prefix (the triggers report
+# ends only, so a prefix costs nothing), digits_free the same test on an offset; the C
+# triggers and fingerprint reader apply it too (_native.c, digits_free, number_context_ok).
+DIGITS_START = rb"(?<![0-9A-Za-z_])(?<![0-9]\.)(?<![0-9A-Za-z_]-)"
+HS_DIGITS_START = rb"(?:^|^[.\-]|[^0-9A-Za-z_.\-]|[^0-9]\.|[^0-9A-Za-z_]-)"
+_WORD_BYTES = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_DIGIT_BYTES = frozenset(b"0123456789")
+
+
+def digits_free(data: bytes, p: int) -> bool:
+    """May a digit candidate start at data[p]? (DIGITS_START on an offset.)"""
+    if p == 0:
+        return True
+    c = data[p - 1]
+    if c in _WORD_BYTES:
+        return False
+    if p == 1:
+        return True
+    if c == 0x2E:  # '.'
+        return data[p - 2] not in _DIGIT_BYTES
+    if c == 0x2D:  # '-'
+        return data[p - 2] not in _WORD_BYTES
+    return True
+
+
 _NIR = (rb"[1-478](?:[ .\-]?[0-9]{2}){2}[ .\-]?(?:[0-9]{2}|2[ABab])[ .\-]?[0-9]{3}"
         rb"[ .\-]?[0-9]{3}[ .\-]?[0-9]{2}")
 
@@ -99,31 +96,47 @@ _EMAIL = (rb"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9
           rb"\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])")
 
 
+# Ten national digits in any grouping ("06 12 345 678", "0692 12 34 56"): what phonenumbers'
+# matcher leaves for the region's peers (identifiers.NATIONAL_PEERS) is tried with them.
+_NATIONAL = re.compile(r"(?<![0-9])0[1-9](?:[ .\-]?[0-9]){8}(?![0-9])")
+
+
 def _phones(data: bytes, start: int, end: int, region: str) -> list[Found]:
-    """phonenumbers' own matcher on the decoded region (it knows every national format)."""
+    """phonenumbers' own matcher on the decoded region (it knows every national format),
+    then national numbers of the region's overseas peers, which it does not know."""
     text = data[start:end].decode("utf-8", "replace")
+    out = _region_phones(data, start, text, region)
+    prefixes = identifiers.PEER_PREFIXES.get(region.upper())
+    if prefixes is not None:
+        taken = {s for s, _, _ in out}
+        for m in _NATIONAL.finditer(text):
+            if not prefixes.match(m.group(0).replace(" ", "").replace(".", "").replace("-", "")):
+                continue  # a metropolitan number: phonenumbers' matcher had its chance
+            s = start + len(text[:m.start()].encode("utf-8"))
+            if s in taken or not digits_free(data, s):
+                continue
+            value = identifiers.normalize("phone", m.group(0), region=region)
+            if value is not None:
+                out.append((s, s + len(m.group(0).encode("utf-8")), value))
+    return out
+
+
+def _region_phones(data: bytes, start: int, text: str, region: str) -> list[Found]:
     out: list[Found] = []
     for pm in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+        s = start + len(text[:pm.start].encode("utf-8"))
+        if not digits_free(data, s):
+            continue  # "4.0612345678", "blk_-0612345678"
         value = identifiers.normalize("phone", pm.raw_string, region=region)
         if value is None:
             continue
-        s = start + len(text[:pm.start].encode("utf-8"))
         out.append((s, s + len(pm.raw_string.encode("utf-8")), value))
     return out
 
 
 # --- secrets ------------------------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"example|xxxx|your|dummy|sample|redacted|0000000|1234567|abcdef", re.I)
-
-
-def _random_enough(token: str, min_bits: float = 3.0) -> bool:
-    """Shannon entropy per character: real keys are random, "ghp_xxxx…" placeholders are not."""
-    if not token or _PLACEHOLDER.search(token):
-        return False
-    counts = {c: token.count(c) for c in set(token)}
-    entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
-    return entropy >= min_bits
+_random_enough = random_enough  # the shared placeholder filter (secrets/placeholders.py)
 
 
 def _secret(group: int | str = 0, min_bits: float = 3.0):
@@ -133,18 +146,9 @@ def _secret(group: int | str = 0, min_bits: float = 3.0):
     return validate
 
 
-def _jwt(m: re.Match[bytes], region: str) -> str | None:
-    head = m.group(1)
-    try:
-        header = json.loads(base64.urlsafe_b64decode(head + b"=" * (-len(head) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return _text(m) if isinstance(header, dict) and "alg" in header else None
-
-
 def _private_key(m: re.Match[bytes], region: str) -> str | None:
     body = _text(m, "body")
-    return body if _random_enough(body, 3.5) else None
+    return body if random_enough(body, 3.5, repeats=False) else None
 
 
 _URL_SCHEMES = {"http", "https", "ftp", "ftps", "mailto", "tel", "file", "ssh", "git", "data",
@@ -168,8 +172,8 @@ DETECTORS: dict[str, Detector] = {
     d.name: d for d in (
         Detector(
             "fr_nir", "French social security number (NIR), key checked, 2A/2B Corsica",
-            (_t(rb"\b" + _NIR + rb"\b"),),
-            re.compile(rb"(?<![0-9A-Za-z])" + _NIR + rb"(?![0-9A-Za-z])"),
+            (_t(HS_DIGITS_START + _NIR + rb"\b"),),
+            re.compile(DIGITS_START + _NIR + rb"(?![0-9A-Za-z])"),
             lambda m, r: identifiers.normalize("fr_nir", _text(m)),
             reach=24, after=2,
             native=(triggers.NIR,),
@@ -186,8 +190,8 @@ DETECTORS: dict[str, Detector] = {
         ),
         Detector(
             "card", "payment card number: Luhn and a plausible issuer and length",
-            (_t(rb"\b[2-6][0-9]{3}(?:[ \-]?[0-9]){8}"),),
-            re.compile(rb"(?<![0-9])" + _CARD + rb"(?![0-9])"),
+            (_t(HS_DIGITS_START + rb"[2-6][0-9]{3}(?:[ \-]?[0-9]){8}"),),
+            re.compile(DIGITS_START + _CARD + rb"(?![0-9])"),
             lambda m, r: _shrinking(m, "card", r, 12),
             reach=22, after=12,
             native=(triggers.CARD,),
@@ -202,7 +206,7 @@ DETECTORS: dict[str, Detector] = {
         Detector(
             "phone", "phone number valid for its country (default region from the engine)",
             (_t(rb"(?:\+|\b00)[1-9][0-9]{0,2}[ .\-]?(?:\(0\)[ .\-]?)?[0-9]"),
-             _t(rb"\b0[1-9](?:[ .\-]?[0-9]{2}){4}\b")),
+             _t(rb"\b0[1-9](?:[ .\-]?[0-9]){8}\b")),  # any grouping: "06 12 345 678"
             None, None, reach=18, after=24, custom=_phones,
         ),
         Detector(
@@ -228,20 +232,6 @@ DETECTORS: dict[str, Detector] = {
             _secret(1, 4.0), reach=140, after=4,
         ),
         Detector(
-            "github_token", "GitHub token (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_)",
-            (_t(rb"\bgh[pousr]_[A-Za-z0-9]{36}"), _t(rb"\bgithub_pat_[A-Za-z0-9_]{22}")),
-            re.compile(rb"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|"
-                       rb"github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])"),
-            _secret(0, 3.5), reach=40, after=256,
-        ),
-        Detector(
-            "slack_token", "Slack token (xoxb-, xoxp-, xoxa-, xoxr-)",
-            (_t(rb"\bxox[abprs]-[0-9]{6,}-"),),
-            re.compile(rb"(?<![A-Za-z0-9])xox[abprs]-(?:[0-9]+-){1,3}[A-Za-z0-9]{16,64}"
-                       rb"(?![A-Za-z0-9])"),
-            _secret(0, 3.0), reach=40, after=160,
-        ),
-        Detector(
             "google_api_key", "Google API key (AIza…)",
             (_t(rb"AIza[0-9A-Za-z_\-]{35}"),),
             re.compile(rb"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"),
@@ -252,13 +242,6 @@ DETECTORS: dict[str, Detector] = {
             (_t(rb"\b[sr]k_live_[0-9A-Za-z]{24}"),),
             re.compile(rb"(?<![A-Za-z0-9_])[sr]k_live_[0-9A-Za-z]{24,247}(?![A-Za-z0-9])"),
             _secret(0, 3.5), reach=34, after=256,
-        ),
-        Detector(
-            "jwt", "JSON Web Token (header with alg, payload, signature)",
-            (_t(rb"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ"),),
-            re.compile(rb"(?<![A-Za-z0-9_\-])(eyJ[A-Za-z0-9_\-]{8,})\.eyJ[A-Za-z0-9_\-]{8,}\."
-                       rb"[A-Za-z0-9_\-]{16,}(?![A-Za-z0-9_\-])"),
-            _jwt, reach=1024, after=8192,
         ),
         Detector(
             "combo", "credential combo line: email:password or user:password (also ; and |)",
@@ -272,6 +255,7 @@ DETECTORS: dict[str, Detector] = {
         ),
     )
 }
+DETECTORS.update(SECRET_DETECTORS)  # one module per vendor family: monitor/matching/secrets/
 
 
 def _line_region(data: bytes, start: int, end: int) -> tuple[int, int]:
@@ -301,11 +285,13 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
     (offsets in `data`; `unseen` more triggers were counted but not kept). Regions are built
     lazily in document order, so a dump with a million candidates costs `max_validations`
     validations, not a million region objects. With `enough`, validation also stops once
-    that many distinct matches are confirmed (a bulk rule's threshold is proven); the count
-    is then extrapolated the same way as past the validation cap."""
+    that many distinct values are confirmed (a bulk rule's threshold is proven: one value
+    repeated at many places proves nothing); the count is then extrapolated the same way as
+    past the validation cap."""
     limit = max(1, max_validations)
     ends = sorted(ends)
     found: dict[int, Found] = {}
+    values: set[str] = set()
     validations = 0
     stopped_at: int | None = None
     rs = re_ = -1
@@ -318,6 +304,7 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
             validations += 1
             for f in detector.custom(data, rs, re_, region):
                 found.setdefault(f[0], f)
+                values.add(f[2])
             return -1
         assert detector.precise is not None and detector.validate is not None
         for m in detector.precise.finditer(data, rs, re_):
@@ -325,7 +312,8 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
             value = detector.validate(m, region)
             if value is not None:
                 found.setdefault(m.start(), (m.start(), m.end(), value))
-            if validations >= limit or (enough is not None and len(found) >= enough):
+                values.add(value)
+            if validations >= limit or (enough is not None and len(values) >= enough):
                 return m.end()
         return -1
 

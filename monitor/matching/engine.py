@@ -395,6 +395,9 @@ class Engine:
                     for name, e in ends.items()}
         need = self._bulk_need
         have: dict[str, dict[int, det.Found]] = {n: {} for n in group}
+        # distinct values: a threshold is proven by that many different values, not places
+        # (the main-database path counts them so too, and must give the same answer)
+        seen: dict[str, set[str]] = {n: set() for n in group}
         estimate = dict.fromkeys(group, 0.0)
         budget = dict.fromkeys(group, det.MAX_VALIDATIONS)
         closed_at: dict[str, int] = {}
@@ -417,14 +420,16 @@ class Engine:
                 unseen[name] = unseen.get(name, 0) + overflow.get(pid, 0)
             for name, e in ends.items():
                 got = have[name]
+                vals = seen[name]
                 f = det.find(det.DETECTORS[name], data, e, region, unseen[name],
-                             enough=need[name] - len(got), max_validations=budget[name])
+                             enough=need[name] - len(vals), max_validations=budget[name])
                 new = [x for x in f.found if x[0] not in got]
                 got.update((x[0], x) for x in new)
+                vals.update(x[2] for x in new)
                 estimate[name] += len(new) * f.scale
                 # Validations spent: every candidate when the chunk was done, else a share.
                 budget[name] -= max(1, round((len(e) + unseen[name]) / f.scale))
-                if len(got) >= need[name] or budget[name] <= 0 or f.scale > 1.0:
+                if len(vals) >= need[name] or budget[name] <= 0 or f.scale > 1.0:
                     open_.discard(name)
                     closed_at[name] = stop
             pos, chunk = stop, min(chunk * 2, BULK_CHUNK_MAX)
@@ -542,8 +547,10 @@ class Engine:
                 spans.extend(state.python_matches(cr.py_regexes[role[2]]))
             elif kind == "approx":
                 _, _, keyword, threshold, left, right = role
-                for s, e in state.by_pid[pid]:
-                    if at_boundaries(data, s, e, left, right):
+                for s0, e0 in state.by_pid[pid]:
+                    span = fuzzy.word_span(data, s0, e0, left, right)
+                    if span is not None:
+                        s, e = span
                         cand = data[s:e].decode("utf-8", "replace")
                         if fuzzy.score(cand, keyword) >= threshold:
                             spans.append((s, e, None))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz
 
-from monitor.matching.normalize import canon, fold, hs_escape
+from monitor.matching.normalize import canon, char_after, char_before, fold, hs_escape, is_word_char
 
 # Substitutes seen in obfuscated leak posts. Kept small: every extra class widens matches.
 LEET: dict[str, str] = {
@@ -90,3 +90,31 @@ def score(candidate: str, keyword: str) -> float:
     """rapidfuzz similarity 0..100 of a candidate span and a keyword, both folded."""
     return fuzz.ratio(comparable(candidate), comparable(keyword))
 
+
+
+MAX_WORD_GROWTH = 16  # bytes a candidate may grow by to reach its word's edges
+
+
+def word_span(data: bytes, start: int, end: int, left: bool, right: bool) -> tuple[int, int] | None:
+    """The span of the whole word(s) an edit-distance match landed on, or None.
+
+    Hyperscan reports the leftmost start within the edit distance, which may lie on the
+    space before the word ("labo Daedalus" starts at " Daedalus", then glued to "labo"), or
+    mid-word. So the match is trimmed of non-word edges and widened to its word's edges on
+    the sides where the keyword needs a boundary; the caller scores that word."""
+    while start < end and not is_word_char(char_after(data, start)):
+        start += len(char_after(data, start).encode("utf-8")) or 1
+    while end > start and not is_word_char(char_before(data, end)):
+        end -= len(char_before(data, end).encode("utf-8")) or 1
+    if start >= end:
+        return None
+    s, e = start, end
+    while left and s > 0 and is_word_char(c := char_before(data, s)):
+        s -= len(c.encode("utf-8"))
+        if start - s > MAX_WORD_GROWTH:
+            return None
+    while right and e < len(data) and is_word_char(c := char_after(data, e)):
+        e += len(c.encode("utf-8"))
+        if e - end > MAX_WORD_GROWTH:
+            return None
+    return s, e

@@ -110,17 +110,32 @@ def _card_normalize(value: str) -> str | None:
 
 # --- phone, email, iban -------------------------------------------------------------------
 
+# Overseas departments dialled with France's trunk 0 but their own country code: "0692 12 34
+# 56" written in France is +262 692 12 34 56 (Réunion). Saint-Barthélemy and Saint-Martin
+# share +590 with Guadeloupe, so GP covers them.
+NATIONAL_PEERS: dict[str, tuple[str, ...]] = {"FR": ("RE", "YT", "GP", "MQ", "GF")}
+# National prefixes of those peers (trunk 0 included): only these are worth the extra parses.
+PEER_PREFIXES: dict[str, re.Pattern[str]] = {"FR": re.compile(r"0(?:26[239]|59[046]|639|69[0-7]|709)")}
+
+
 def _phone_normalize(value: str, region: str) -> str | None:
     text = value.strip()
     if text.startswith("00"):
         text = "+" + text[2:]
-    try:
-        parsed = phonenumbers.parse(text, region.upper())
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    region = region.upper()
+    peers: tuple[str, ...] = ()
+    prefixes = PEER_PREFIXES.get(region)
+    if (prefixes is not None and not text.startswith("+")
+            and prefixes.match("".join(c for c in text if c.isdigit()))):
+        peers = NATIONAL_PEERS[region]
+    for r in (region, *peers):
+        try:
+            parsed = phonenumbers.parse(text, r)
+        except phonenumbers.NumberParseException:
+            return None
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return None
 
 
 def _email_normalize(value: str) -> str | None:

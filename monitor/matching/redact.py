@@ -60,6 +60,13 @@ _NIR = re.compile(
 _PHONE_INTL = re.compile(r"((?:\+|(?<![0-9])00)[1-9][0-9]?)([0-9 .\-()]{6,20}[0-9])")
 # Any other run of 8+ digits (with separators): cards, phones, account numbers.
 _LONG_NUMBER = re.compile(r"(?<![0-9])([0-9]{2})((?:[ .\-]?[0-9]){6,})")
+# Any other long token mixing letters and digits is taken for a secret (API keys of every
+# vendor, bot tokens, SAS signatures, UUID keys): its vendor prefix ("glpat-", "hf_", "SG.")
+# or first four characters are kept. '/' and ':' end a token, so URLs keep their shape.
+_MIXED_TOKEN = re.compile(r"(?<![\w\-.~+=%])[\w\-.~+=%]{20,}")
+_VENDOR_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}[_\-.](?:v1_)?")
+# The password of a URL's credentials (postgres://app:s3cret@db...), whatever its shape.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]*:)([^\s@/]{1,128})(@)")
 _BASE64_BLOB = re.compile(r"(?<![A-Za-z0-9+/=])([A-Za-z0-9+/]{6})[A-Za-z0-9+/]{34,}={0,2}")
 
 
@@ -204,6 +211,20 @@ def _mask_word_each(text: str) -> str:
     return re.sub(r"[^\W_]+", lambda m: _mask_word(m[0]), text)
 
 
+def _mask_mixed(m: re.Match[str]) -> str:
+    token = m[0]
+    if m.string.startswith((":", "=", '":', "':"), m.end()):  # a label or key, not a value
+        return token
+    if m.start() and m.string[m.start() - 1] == MASK:  # the rest of a value masked already
+        return token
+    if not ((any(c.isdigit() for c in token) and any(c.isalpha() for c in token))
+            or (sum(c.isupper() for c in token) >= 5 and sum(c.islower() for c in token) >= 5)):
+        return token
+    p = _VENDOR_PREFIX.match(token)
+    keep = p.end() if p is not None and p.end() <= 12 else 4
+    return token[:keep] + MASK * 12
+
+
 def redact(text: str, *, mask_names: bool = False) -> str:
     """`text` with identifiers, secrets and passwords masked. Idempotent.
 
@@ -220,6 +241,8 @@ def redact(text: str, *, mask_names: bool = False) -> str:
         text = _AUTH_SCHEME.sub(lambda m: m[1] + MASK * 8, text)
     if any(p in text for p in _TOKEN_PREFIXES):
         text = _TOKENS.sub(lambda m: m[1] + MASK * min(len(m[2]), 12), text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m[1] + MASK * 8 + m[3], text)
     lower = text.lower()
     if any(w in lower for w in _SECRET_WORDS) and _SECRET_HINT.search(lower):
         text = _SECRET_ASSIGN.sub(lambda m: m[1] + MASK * 8, text)
@@ -238,6 +261,8 @@ def redact(text: str, *, mask_names: bool = False) -> str:
         if _PHONE_HINT.search(text):
             text = _PHONE_INTL.sub(lambda m: m[1] + _mask(m[2]), text)
         text = _LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
+    if max(map(len, text.split()), default=0) >= 20:  # cheap: a token never spans a blank
+        text = _MIXED_TOKEN.sub(_mask_mixed, text)
     text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
     if _DMY_HINT.search(text):
         text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)

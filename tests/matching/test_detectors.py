@@ -12,6 +12,7 @@ from _idgen import broken, cards, ibans, nirs, spaced, spaced_nir
 
 from monitor.matching.engine import Engine
 from monitor.matching.rules import Rule
+from monitor.matching.secrets.checksums import crc32_base62
 
 
 def fired(detector: str, text: str, region: str = "FR") -> int:
@@ -125,7 +126,9 @@ def test_aws_keys():
 
 
 def test_github_slack_google_stripe():
-    assert fired("github_token", f"ghp_{rand(36)}") == 1
+    body = rand(30)
+    assert fired("github_token", f"ghp_{body}{crc32_base62(body)}") == 1
+    assert fired("github_token", f"ghp_{rand(36)}") == 0  # its CRC32 suffix does not hold
     assert fired("github_token", f"github_pat_{rand(22)}_{rand(59)}") == 1
     assert fired("github_token", "ghp_" + "x" * 36) == 0
     assert fired("slack_token", f"xoxb-{rand(12, string.digits)}-{rand(13, string.digits)}-{rand(24)}") == 1
