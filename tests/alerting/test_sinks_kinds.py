@@ -275,9 +275,11 @@ def _mail_url(port: int) -> str:
 
 
 def test_apprise_mailto_reaches_a_real_smtp_server():
+    console = "https://leakmon.hospital.example/incidents/12"
     with SmtpServer() as smtp:
         sink = one_sink({"type": "apprise", "urls": [_mail_url(smtp.port)]})
-        assert sink.send(make_notification()) == "accepted by 1 Apprise service(s)"
+        assert sink.send(make_notification(console_url=console)) == \
+            "accepted by 1 Apprise service(s)"
         # Apprise spaces messages to one service ~5 s apart; a second sink is a new service
         digest_sink = one_sink({"type": "apprise", "urls": [_mail_url(smtp.port)]})
         digest_sink.send_digest([make_notification(), make_notification(severity="low")])
@@ -286,10 +288,32 @@ def test_apprise_mailto_reaches_a_real_smtp_server():
     assert rcpts == ["soc@hospital.example"]
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["Subject"] == "[leakmon] CRITICAL: Our patient records in a paste"
+    assert msg.get_content_type() == "multipart/alternative"
     text = msg.get_body(("plain",)).get_content()
-    assert "Records matched: 153 (ids: p-1" in text and "leakmon alerts show 12" in text
+    lines = [line.strip() for line in text.splitlines()]
+    # what happened, how many records, where — then one fact per line, line breaks kept
+    assert lines[0] == ("New incident — 153 of our record(s), seen 2 time(s) on "
+                        "pastebin.com, t.me.")
+    assert "Records matched: 153 (ids: p-1, p-2, p-3, p-4, p-5, p-6, p-7, p-8, p-9, p-10, " \
+        "p-11, p-12, p-13, p-14, p-15, p-16, p-17, p-18, p-19, p-20, … and 133 more)" in lines
+    assert "Open: leakmon alerts show 12" in lines and f"Console: {console}" in lines
+    assert lines[-2:] == ["id;nir;nom", "1;2 ** ** ** *** *** **;D*** | fuite base patients"]
+    page = msg.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert f'<a href="{console}">{console}</a>' in page
+    assert "<b>Severity:</b> critical<br/>" in page and "<pre>id;nir;nom\n1;2" in page
     digest = email.message_from_bytes(smtp.messages[1][1], policy=email.policy.default)
     assert digest["Subject"].startswith("[leakmon] digest: 2 alert(s), worst CRITICAL")
+    digest_lines = digest.get_body(("plain",)).get_content().strip().splitlines()
+    assert len(digest_lines) == 2 and digest_lines[1].startswith("- [new] LOW Our patient")
+
+
+def test_mail_html_escapes_what_it_shows():
+    from monitor.alerting.sinks import format as fmt
+
+    page = fmt.chat_html(make_notification(title="x", excerpt="<script>alert(1)</script>",
+                                           console_url="javascript:alert(1)"))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<a " not in page  # only http(s) console URLs become links
 
 
 def test_apprise_failure_says_why():
