@@ -230,6 +230,8 @@ class SyslogMessage:
     msgid: str
     sd: dict[str, str]
     msg: str
+    sd_id: str = ""
+    bom: bool = False  # the MSG started with the UTF-8 BOM (RFC 5424 MSG-UTF8)
 
     @property
     def facility(self) -> int:
@@ -245,8 +247,11 @@ def parse_rfc5424(frame: bytes) -> SyslogMessage:
     if not m:
         raise AssertionError(f"not an RFC 5424 message: {frame[:200]!r}")
     sd = {k: re.sub(r"\\(.)", r"\1", v) for k, v in SD_PARAM_RE.findall(m.group("sd"))}
+    msg = m.group("msg")
+    sd_id = m.group("sd")[1:].split(" ", 1)[0].rstrip("]")
     return SyslogMessage(int(m.group("pri")), m.group("ts"), m.group("host"), m.group("app"),
-                         m.group("procid"), m.group("msgid"), sd, m.group("msg"))
+                         m.group("procid"), m.group("msgid"), sd, msg.removeprefix("\ufeff"),
+                         sd_id, msg.startswith("\ufeff"))
 
 
 def split_octet_counted(data: bytes) -> list[bytes]:

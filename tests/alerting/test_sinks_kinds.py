@@ -164,6 +164,7 @@ def test_syslog_udp_rfc5424():
     assert msg.sd["rule"] == "patients.records" and msg.sd["key"] == "inc-12:new"
     assert msg.sd["records"] == "153" and msg.sd["dedup"] == "sha256:5f1c0ffee"
     assert msg.msg.startswith("CRITICAL Our patient records in a paste")
+    assert msg.bom and msg.sd_id == "leakmon@32473"  # RFC 5424 MSG-UTF8; the default PEN
     assert msg.timestamp.endswith("Z")
 
 
@@ -176,6 +177,7 @@ def test_syslog_tcp_octet_counting_and_cef():
         sink.send_digest([n, make_notification(severity="low", event="escalated")])
         msgs = rx.wait_for(2)
     assert len(msgs) == 2
+    assert not msgs[0].bom  # CEF is MSG-ANY: parsers expect "CEF:0|" first
     cef = msgs[0].msg
     assert cef.startswith("CEF:0|leakmon|leakmon|0.1.0|patients.records|"
                           "[leakmon] CRITICAL: Dump \\| with pipes|10|")
