@@ -21,7 +21,6 @@ from monitor.alerting.sinks.base import Sink, TableReader
 from monitor.config import Config
 from monitor.errors import SinkError
 
-
 FEED_NAME = "leakmon"
 
 
