@@ -96,10 +96,10 @@ class _WebhookHandler(_QuietHandler):
             self._reply(status, {"error": "unavailable"}, owner.error_headers)
             return
         expected = "sha256=" + hmac.new(owner.secret, body, hashlib.sha256).hexdigest()
-        sig = self.headers.get("X-Leakmon-Signature", "")
+        sigs = self.headers.get("X-Leakmon-Signature", "").split(",")  # several: rotation
         delivery = WebhookDelivery(
             key=self.headers.get("Idempotency-Key", ""),
-            signature_ok=hmac.compare_digest(expected, sig), body=body,
+            signature_ok=any(hmac.compare_digest(expected, sig) for sig in sigs), body=body,
             headers={k.lower(): v for k, v in self.headers.items()})
         with owner.lock:
             owner.requests.append(delivery)
