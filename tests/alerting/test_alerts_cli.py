@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 import stix2
-from stix2validator import ValidationOptions, validate_string
 from leakfakes import csv_dump, doc, ids, make_pipeline, patient_rows
+from stix2validator import ValidationOptions, validate_string
 
 from monitor.cli import main
 from monitor.models import utcnow
