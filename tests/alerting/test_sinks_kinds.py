@@ -231,6 +231,7 @@ def test_thehive_creates_then_updates_the_same_alert(monkeypatch):
         hive.alerts["~4096"]["tags"].append("analyst:triaged")
         third = sink2.send(esc)
         sink2.close()
+    assert hive.rejected == []  # every body fits thehive4py 2.x's input types
     assert first.startswith("created alert ~4096")
     assert second.startswith("updated alert ~4096") and third.startswith("updated alert ~4096")
     assert list(hive.alerts) == ["~4096"]
@@ -238,13 +239,55 @@ def test_thehive_creates_then_updates_the_same_alert(monkeypatch):
     assert (alert["type"], alert["source"], alert["sourceRef"]) == (
         "data-leak", "leakmon", "sha256:5f1c0ffee")
     assert alert["severity"] == 4 and "tenant:a" in alert["tags"]
-    # tags are set at creation only; an update keeps what analysts added
-    assert "leakmon:event=new" in alert["tags"] and "analyst:triaged" in alert["tags"]
+    # an escalation updates our tags and keeps what analysts added
+    assert "leakmon:event=escalated" in alert["tags"] and "analyst:triaged" in alert["tags"]
+    assert "leakmon:event=new" not in alert["tags"]
+    assert alert["tags"].count("leakmon:severity=critical") == 1
+    assert alert["externalLink"] == "https://t.me/s/leaks/991"
     assert "seen on a new site" in alert["description"]
     assert "153 (ids: p-1" in alert["description"]
     assert [o["data"] for o in alert["observables"]] == [
         "https://pastebin.com/raw/Ab12Cd34", "https://t.me/s/leaks/991"]
     assert [c[0] for c in hive.calls].count("PATCH") == 2
+
+
+def test_thehive_severity_info_and_low_differ_by_tag_and_link_prefers_the_console():
+    with TheHiveServer("k") as hive:
+        sink = one_sink({"type": "thehive", "url": hive.url, "api_key": "k"})
+        sink.send(make_notification(severity="info", dedup_key="a"))
+        sink.send(make_notification(severity="low", dedup_key="b",
+                                    console_url="https://leakmon.example/incidents/12"))
+        sink.send(make_notification(severity="high", dedup_key="c", url=None))
+        sink.close()
+    info, low, high = hive.alerts.values()
+    assert (info["severity"], low["severity"], high["severity"]) == (1, 1, 3)
+    assert "leakmon:severity=info" in info["tags"] and "leakmon:severity=low" in low["tags"]
+    assert low["externalLink"] == "https://leakmon.example/incidents/12"
+    assert "externalLink" not in high
+    assert hive.rejected == []
+
+
+def test_thehive_sinks_test_leaves_no_alert():
+    from monitor.alerting.delivery import make_test_notification
+
+    with TheHiveServer("k") as hive:
+        sink = one_sink({"type": "thehive", "url": hive.url, "api_key": "k"})
+        detail = sink.send(make_test_notification(sink))
+        sink.close()
+    assert detail.startswith("created test alert ~4096 and deleted it")
+    assert hive.alerts == {} and [c[0] for c in hive.calls] == ["POST", "DELETE"]
+
+
+def test_the_fake_enforces_thehive4pys_input_types():
+    from _servers import thehive_input_problems
+
+    assert thehive_input_problems("alert", {"type": "t", "source": "s", "title": "x",
+                                            "description": "d", "severity": 0,
+                                            "tags": ["a", 1], "colour": "red"}) == [
+        "colour: unknown field", "sourceRef: missing", "tags[1]: expected str",
+        "severity: 0 is not between 1 and 4"]
+    assert thehive_input_problems("update", {"observables": []}) == [
+        "observables: unknown field"]
 
 
 def test_thehive_recreates_an_alert_deleted_meanwhile():
