@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: install run once test lint bench bench-small clean
 
-$(BIN)/.installed: pyproject.toml setup.py monitor/matching/_native.c monitor/matching/_sha256.h
+$(BIN)/.installed: pyproject.toml constraints.txt setup.py monitor/matching/_native.c monitor/matching/_sha256.h
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip check
 	touch $@
 
 install: $(BIN)/.installed

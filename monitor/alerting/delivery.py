@@ -72,13 +72,25 @@ class DeliveryReport:
     dead: int = 0  # items given up (retry limit, permanent error, sink gone)
     digested: int = 0  # items delivered inside digests
     errors: list[str] = field(default_factory=list)  # one line per failing sink
+    # sink -> {"sent", "failed", "dead"}: what the metrics count (digested items are sent)
+    by_sink: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def merge(self, other: DeliveryReport) -> None:
+    def merge(self, other: DeliveryReport, sink: str | None = None) -> None:
+        """Add `other`; with `sink`, `other` is that one sink's part."""
         self.sent += other.sent
         self.failed += other.failed
         self.dead += other.dead
         self.digested += other.digested
         self.errors.extend(other.errors)
+        for name, counts in other.by_sink.items():
+            mine = self.by_sink.setdefault(name, {"sent": 0, "failed": 0, "dead": 0})
+            for k, v in counts.items():
+                mine[k] += v
+        if sink is not None:
+            mine = self.by_sink.setdefault(sink, {"sent": 0, "failed": 0, "dead": 0})
+            mine["sent"] += other.sent + other.digested
+            mine["failed"] += other.failed
+            mine["dead"] += other.dead
 
     @property
     def ok(self) -> bool:
@@ -95,7 +107,9 @@ def deliver_due(store: OutboxStore, sinks: Sequence[Sink], *, now: datetime | No
     report = DeliveryReport()
     configured = {s.name for s in sinks}
     for name in sorted(set(store.outbox_backlog()) - configured):
-        _drop_orphans(store, name, now, report)
+        orphans = DeliveryReport()
+        _drop_orphans(store, name, now, orphans)
+        report.merge(orphans, name)
 
     def one_sink(sink: Sink) -> DeliveryReport:
         part = DeliveryReport()
@@ -110,8 +124,8 @@ def deliver_due(store: OutboxStore, sinks: Sequence[Sink], *, now: datetime | No
     if sinks:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SINKS, len(sinks)),
                                 thread_name_prefix="leakmon-sink") as pool:
-            for part in pool.map(one_sink, sinks):
-                report.merge(part)
+            for sink, part in zip(sinks, pool.map(one_sink, sinks), strict=True):
+                report.merge(part, sink.name)
     return report
 
 

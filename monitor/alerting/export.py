@@ -7,6 +7,12 @@ STIX mapping (built with the stix2 library, which validates every object as it i
   SCO with the document's hash and size, plus a `url` SCO when there is a URL), a `sighting` of
   the indicator referring to those observations, and a `note` with the triage state, record
   count and matched record ids (ids only, never values).
+
+The bundle follows the STIX 2.1 Interoperability profile (`stix2_validator --interop`): every
+object, the identity itself and the observables included, names its producer in
+`created_by_ref` (a property the core spec does not give SCOs, hence `allow_custom` for them),
+and every object but the identity carries a TLP marking (TLP:AMBER by default: it says what of
+ours leaked where). Ids stay deterministic (UUIDv5), which the validator warns about.
 """
 
 from __future__ import annotations
@@ -68,13 +74,21 @@ def _sid(kind: str, *parts: str) -> str:
     return f"{kind}--{uuid.uuid5(_NS, '|'.join(parts))}"
 
 
+TLP_MARKINGS = {"clear": stix2.TLP_WHITE, "white": stix2.TLP_WHITE, "green": stix2.TLP_GREEN,
+                "amber": stix2.TLP_AMBER, "red": stix2.TLP_RED}
+
+
 def stix_bundle(store: Store, incidents: list[Incident], *,
-                now: datetime | None = None) -> stix2.Bundle:
+                now: datetime | None = None, tlp: str = "amber") -> stix2.Bundle:
     """A STIX 2.1 bundle describing `incidents`; raises stix2 exceptions if anything is invalid."""
     now = now or utcnow()
-    me = stix2.Identity(id=_sid("identity", "leakmon"), name="leakmon", identity_class="system",
+    marking = TLP_MARKINGS[tlp]
+    me_id = _sid("identity", "leakmon")
+    me = stix2.Identity(id=me_id, name="leakmon", identity_class="system",
                         description="leakmon leak-monitoring daemon", created=_EPOCH,
-                        modified=_EPOCH)
+                        modified=_EPOCH, created_by_ref=me_id)
+    marked = {"created_by_ref": me_id, "object_marking_refs": [marking.id]}
+    # The TLP marking-definitions are predefined by the spec (well-known ids): not repeated.
     objects: list[Any] = [me]
     for inc in incidents:
         details = incident_details(store, inc)
@@ -86,7 +100,8 @@ def stix_bundle(store: Store, incidents: list[Incident], *,
         created = min(inc.first_seen, now)
         stamps = {"created": created, "modified": max(now, created)}
         indicator = stix2.Indicator(
-            id=_sid("indicator", inc.dedup_key), **stamps, created_by_ref=me.id, name=inc.title, pattern=f"[{pattern}]", pattern_type="stix",
+            id=_sid("indicator", inc.dedup_key), **stamps, **marked, name=inc.title,
+            pattern=f"[{pattern}]", pattern_type="stix",
             valid_from=inc.first_seen, indicator_types=["compromised"],
             description=f"Content recognized by leakmon rule {inc.rule_id} "
                         f"(severity {inc.severity}).",
@@ -99,19 +114,20 @@ def stix_bundle(store: Store, incidents: list[Incident], *,
         observed_ids = []
         for s in sightings:
             scos: list[Any] = [stix2.File(hashes={"SHA-256": s["sha256"]}, size=s["size"],
-                                          name=s["external_id"][:200] or None)]
+                                          name=s["external_id"][:200] or None, **marked,
+                                          allow_custom=True)]
             if s["url"]:
-                scos.append(stix2.URL(value=s["url"]))
+                scos.append(stix2.URL(value=s["url"], **marked, allow_custom=True))
             seen = _ts(s["seen_at"])
             od = stix2.ObservedData(id=_sid("observed-data", inc.dedup_key, s["sha256"],
                                             s["source"], s["external_id"]), **stamps,
-                                    created_by_ref=me.id, first_observed=seen,
+                                    **marked, first_observed=seen,
                                     last_observed=seen, number_observed=1,
                                     object_refs=[o.id for o in scos])
             objects.extend([*scos, od])
             observed_ids.append(od.id)
         sighting = stix2.Sighting(
-            id=_sid("sighting", inc.dedup_key), **stamps, created_by_ref=me.id,
+            id=_sid("sighting", inc.dedup_key), **stamps, **marked,
             sighting_of_ref=indicator.id,
             observed_data_refs=observed_ids, first_seen=inc.first_seen,
             last_seen=max(inc.last_seen, inc.first_seen), count=max(1, inc.sightings),
@@ -125,7 +141,7 @@ def stix_bundle(store: Store, incidents: list[Incident], *,
         if inc.note:
             lines.append(f"Analyst note: {inc.note}")
         objects.append(stix2.Note(id=_sid("note", inc.dedup_key), **stamps,
-                                  created_by_ref=me.id, abstract=f"leakmon incident {inc.id}",
+                                  **marked, abstract=f"leakmon incident {inc.id}",
                                   content="\n".join(lines),
                                   object_refs=[indicator.id, sighting.id]))
-    return stix2.Bundle(objects=objects)
+    return stix2.Bundle(objects=objects, allow_custom=True)

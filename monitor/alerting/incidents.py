@@ -257,7 +257,7 @@ class IncidentTracker:
             sightings=incident.sightings, sites=sites, record_count=incident.record_count,
             record_ids=store.incident_record_ids(incident.id, MAX_RECORD_IDS_IN_ALERT),
             canary=incident.canary, excerpt=incident.excerpt,
-            link=f"leakmon alerts show {incident.id}",
+            link=f"leakmon alerts show {incident.id}", document_sha256=doc.sha256 or None,
         )
         accepting = [s for s in self.sinks if s.accepts(n)]
         store.enqueue(n, accepting, now=now)

@@ -43,6 +43,12 @@ class Notification:
     canary: bool = False
     excerpt: str = ""
     link: str = ""  # how an analyst opens it: "leakmon alerts show 12"
+    # The incident's page in the web console (its public_url), when one is configured: mail
+    # and chat bodies show it as a link; the console sets it through one hook.
+    console_url: str | None = None
+    # SHA-256 of the document this event is about (a hash, not content): MISP and STIX
+    # consumers correlate on it.
+    document_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,9 +1,13 @@
-"""Prometheus metrics in the text exposition format, served on loopback only.
+"""Prometheus metrics through prometheus_client, served on loopback only.
 
-Written by hand (no prometheus_client dependency): a few counters and gauges are all a SOC's
-Prometheus needs to graph throughput and alert on a stuck source or a growing outbox. The
-endpoint refuses non-loopback addresses: metrics name sources and sinks, which is already more
-than an outsider should learn about what is watched.
+The runner keeps plain counters (dicts, cheap to bump from any thread); a custom collector
+turns them into metric families at scrape time, next to prometheus_client's process and
+platform collectors and `leakmon_build_info`. Only raw counters and gauges are exposed: rates
+(throughput, delivery rates) are for PromQL's `rate()`, not for the exporter. Answers are the
+Prometheus text format, or OpenMetrics when the scraper asks for it (Accept header).
+
+The endpoint refuses non-loopback addresses: metrics name sources and sinks, which is already
+more than an outsider should learn about what is watched.
 """
 
 from __future__ import annotations
@@ -11,19 +15,29 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import platform
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import exposition as text_format
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.registry import Collector
+
+from monitor import __version__
 from monitor.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+DELIVERY_OUTCOMES = ("sent", "failed", "dead")
+
 
 @dataclass
 class Metrics:
-    """Counters updated by the runner; gauges sampled at scrape time."""
+    """Counters updated by the runner and the delivery job; gauges sampled at scrape time."""
 
     started: float = field(default_factory=time.time)
     documents: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -35,6 +49,8 @@ class Metrics:
     scan_seconds: float = 0.0
     last_success: dict[str, float] = field(default_factory=dict)
     reloads: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # (sink, outcome) -> notifications; outcome one of DELIVERY_OUTCOMES
+    deliveries: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
 
     def batch(self, source: str, *, documents: int, hits: int, incidents: int,
               nbytes: int, seconds: float) -> None:
@@ -51,61 +67,84 @@ class Metrics:
         elif outcome == "ok":
             self.last_success[source] = time.time()
 
-    @property
-    def scan_mb_per_s(self) -> float:
-        return self.scan_bytes / 1e6 / self.scan_seconds if self.scan_seconds > 0 else 0.0
+    def delivered(self, by_sink: dict[str, dict[str, int]]) -> None:
+        """Count one delivery pass: {sink: {"sent": n, "failed": n, "dead": n}} (items in
+        digests count as sent)."""
+        for sink, counts in by_sink.items():
+            for outcome in DELIVERY_OUTCOMES:
+                self.deliveries[(sink, outcome)] += counts.get(outcome, 0)
 
-    def render(self, backlog: dict[str, int] | None = None) -> str:
-        out: list[str] = []
+    def registry(self, backlog: dict[str, int] | None = None) -> CollectorRegistry:
+        """A registry for one scrape: our families, process and platform metrics."""
+        reg = CollectorRegistry(auto_describe=False)
+        reg.register(_LeakmonCollector(self, backlog))
+        ProcessCollector(registry=reg)
+        PlatformCollector(registry=reg)
+        return reg
 
-        def family(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
-            out.append(f"# HELP {name} {help_}")
-            out.append(f"# TYPE {name} {kind}")
-            for labels, value in samples:
-                out.append(f"{name}{labels} {_num(value)}")
-
-        family("leakmon_documents_total", "counter", "Documents committed by the pipeline.",
-               [(_lbl(source=s), v) for s, v in sorted(self.documents.items())])
-        family("leakmon_hits_total", "counter", "Rule hits on committed documents.",
-               [(_lbl(source=s), v) for s, v in sorted(self.hits.items())])
-        family("leakmon_incidents_new_total", "counter", "Incidents opened.",
-               [(_lbl(source=s), v) for s, v in sorted(self.incidents.items())])
-        family("leakmon_source_runs_total", "counter", "Source runs by outcome.",
-               [(_lbl(source=s, outcome=o), v) for (s, o), v in sorted(self.runs.items())])
-        family("leakmon_source_errors_total", "counter", "Failed source runs.",
-               [(_lbl(source=s), v) for s, v in sorted(self.errors.items())])
-        family("leakmon_source_last_success_timestamp_seconds", "gauge",
-               "Unix time of the last successful run of each source.",
-               [(_lbl(source=s), v) for s, v in sorted(self.last_success.items())])
-        family("leakmon_scan_bytes_total", "counter", "Bytes of documents through the pipeline.",
-               [("", self.scan_bytes)])
-        family("leakmon_scan_seconds_total", "counter", "Seconds spent in the pipeline.",
-               [("", self.scan_seconds)])
-        family("leakmon_scan_megabytes_per_second", "gauge",
-               "Average pipeline throughput since start (scan + store).",
-               [("", self.scan_mb_per_s)])
-        family("leakmon_reloads_total", "counter", "SIGHUP reloads by outcome.",
-               [(_lbl(outcome=o), v) for o, v in sorted(self.reloads.items())])
-        if backlog is not None:
-            family("leakmon_outbox_backlog", "gauge", "Notifications waiting per sink.",
-                   [(_lbl(sink=s), v) for s, v in sorted(backlog.items())])
-        family("leakmon_start_time_seconds", "gauge", "Unix time the daemon started.",
-               [("", self.started)])
-        return "\n".join(out) + "\n"
+    def render(self, backlog: dict[str, int] | None = None, *,
+               openmetrics_format: bool = False) -> str:
+        """The scrape body; `backlog` is {sink: waiting notifications}, every configured sink
+        present (0 when nothing waits), so that its series exist before the first alert."""
+        gen = openmetrics.generate_latest if openmetrics_format else text_format.generate_latest
+        return gen(self.registry(backlog)).decode()
 
 
-def _lbl(**labels: str) -> str:
-    inner = ",".join(f'{k}="{_esc(v)}"' for k, v in labels.items())
-    return "{" + inner + "}"
+class _LeakmonCollector(Collector):
+    def __init__(self, m: Metrics, backlog: dict[str, int] | None) -> None:
+        self.m = m
+        self.backlog = backlog
 
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | InfoMetricFamily]:
+        m = self.m
+        yield InfoMetricFamily("leakmon_build", "leakmon build information.",
+                               value={"version": __version__,
+                                      "python": platform.python_version()})
 
-def _esc(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        def counter(name: str, help_: str, labels: list[str], items) -> CounterMetricFamily:
+            family = CounterMetricFamily(name, help_, labels=labels)
+            for key, value in sorted(items):
+                family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
+            return family
 
-
-def _num(value: float) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() else repr(value)
+        yield counter("leakmon_documents", "Documents committed by the pipeline.",
+                      ["source"], m.documents.items())
+        yield counter("leakmon_hits", "Rule hits on committed documents.",
+                      ["source"], m.hits.items())
+        yield counter("leakmon_incidents_new", "Incidents opened.",
+                      ["source"], m.incidents.items())
+        yield counter("leakmon_source_runs", "Source runs by outcome.",
+                      ["source", "outcome"], m.runs.items())
+        yield counter("leakmon_source_errors", "Failed source runs.",
+                      ["source"], m.errors.items())
+        last = GaugeMetricFamily("leakmon_source_last_success_timestamp_seconds",
+                                 "Unix time of the last successful run of each source.",
+                                 labels=["source"])
+        for source, value in sorted(m.last_success.items()):
+            last.add_metric([source], value)
+        yield last
+        yield CounterMetricFamily("leakmon_scan_bytes", "Bytes of documents through the "
+                                  "pipeline; throughput is rate(leakmon_scan_bytes_total) / "
+                                  "rate(leakmon_scan_seconds_total).",
+                                  value=m.scan_bytes)
+        yield CounterMetricFamily("leakmon_scan_seconds", "Seconds spent in the pipeline "
+                                  "(scan + store).", value=m.scan_seconds)
+        yield counter("leakmon_reloads", "SIGHUP reloads by outcome.",
+                      ["outcome"], m.reloads.items())
+        sinks = set(self.backlog or ()) | {s for s, _ in m.deliveries}
+        deliveries = {(s, o): m.deliveries.get((s, o), 0)
+                      for s in sinks for o in DELIVERY_OUTCOMES}
+        yield counter("leakmon_notifications_delivered", "Outbox deliveries per sink by "
+                      "outcome: sent, failed (will be retried), dead (given up).",
+                      ["sink", "outcome"], deliveries.items())
+        if self.backlog is not None:
+            waiting = GaugeMetricFamily("leakmon_outbox_backlog",
+                                        "Notifications waiting per sink.", labels=["sink"])
+            for sink, value in sorted(self.backlog.items()):
+                waiting.add_metric([sink], value)
+            yield waiting
+        yield GaugeMetricFamily("leakmon_start_time_seconds", "Unix time the daemon started.",
+                                value=m.started)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -156,6 +195,9 @@ class MetricsServer:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             line = request.split(b"\r\n", 1)[0].decode("latin-1")
+            accept = " ".join(h.split(b":", 1)[1].decode("latin-1")
+                              for h in request.split(b"\r\n")[1:]
+                              if h.lower().startswith(b"accept:"))
             parts = line.split()
             if len(parts) < 2 or parts[0] != "GET":
                 await _respond(writer, 405, "text/plain", "method not allowed\n")
@@ -168,8 +210,11 @@ class MetricsServer:
                         backlog = await self._backlog()
                     except Exception as e:  # a broken store must not break the scrape
                         log.warning("metrics: outbox backlog unavailable: %s", e)
-                body = self.metrics.render(backlog)
-                await _respond(writer, 200, "text/plain; version=0.0.4; charset=utf-8", body)
+                om = "application/openmetrics-text" in accept
+                body = self.metrics.render(backlog, openmetrics_format=om)
+                ctype = (openmetrics.CONTENT_TYPE_LATEST if om
+                         else text_format.CONTENT_TYPE_PLAIN_0_0_4)  # what Prometheus 2 reads
+                await _respond(writer, 200, ctype, body)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
                 ConnectionError):
             pass

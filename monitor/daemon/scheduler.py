@@ -286,6 +286,7 @@ class Daemon:
         try:
             report = await self.delivery_thread.call(
                 lambda store: self._deliver(store, sinks, utcnow()))
+            self.metrics.delivered(getattr(report, "by_sink", {}))
             if any(getattr(report, k, 0) for k in ("sent", "failed", "dead", "digested")):
                 log.info("outbox: %s", _describe(report))
         except Exception:
@@ -417,7 +418,9 @@ class Daemon:
         host, port = parse_listen(listen)
 
         async def backlog() -> dict[str, int]:
-            return await self.delivery_thread.call(lambda s: dict(s.outbox_backlog()))
+            # every configured sink has a series, at 0 when nothing waits
+            waiting = await self.delivery_thread.call(lambda s: dict(s.outbox_backlog()))
+            return {s.name: 0 for s in self.runtime.sinks} | waiting
 
         self._metrics_server = MetricsServer(self.metrics, backlog)
         await self._metrics_server.start(host, port)

@@ -147,13 +147,28 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
         for migration in MIGRATIONS:
             if migration.version <= current:
                 continue
-            with self.transaction():
-                for sql in migration.statements:
-                    self.db.execute(sql)
-                self.db.execute(
-                    "INSERT INTO schema_version (version, description, applied_at) VALUES (?,?,?)",
-                    (migration.version, migration.description, iso(utcnow())),
-                )
+            if migration.rebuilds_tables:  # a no-op inside a transaction: set it outside
+                self.db.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with self.transaction():
+                    for sql in migration.statements:
+                        self.db.execute(sql)
+                    if migration.rebuilds_tables:
+                        broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            tables = sorted({row[0] for row in broken})
+                            raise StoreError(
+                                f"store {self.path}: migration {migration.version} stopped, "
+                                f"nothing changed: {len(broken)} row(s) of "
+                                f"{', '.join(tables)} refer to rows that do not exist")
+                    self.db.execute(
+                        "INSERT INTO schema_version (version, description, applied_at) "
+                        "VALUES (?,?,?)",
+                        (migration.version, migration.description, iso(utcnow())),
+                    )
+            finally:
+                if migration.rebuilds_tables:
+                    self.db.execute("PRAGMA foreign_keys = ON")
             log.info("store %s migrated to schema version %d (%s)", self.path,
                      migration.version, migration.description)
 

@@ -15,6 +15,35 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # SQLite's table-rebuild procedure (https://sqlite.org/lang_altertable.html#otheralter):
+    # foreign keys off around the transaction, `PRAGMA foreign_key_check` before commit.
+    rebuilds_tables: bool = False
+
+
+def _rebuild(table: str, create: str, columns: str, indexes: tuple[str, ...]) -> tuple[str, ...]:
+    """Statements that give `table` a new definition (`create`, for `<table>_v2`) keeping
+    every row: create, copy, drop, rename, re-create the indexes."""
+    return (
+        create,
+        f"INSERT INTO {table}_v2 ({columns}) SELECT {columns} FROM {table}",
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {table}_v2 RENAME TO {table}",
+        *indexes,
+    )
+
+
+_SEVERITY_RANK = ("CASE severity WHEN 'info' THEN 0 WHEN 'low' THEN 1 WHEN 'medium' THEN 2 "
+                  "WHEN 'high' THEN 3 WHEN 'critical' THEN 4 END")
+_DOCUMENT_COLUMNS = ("id, source, platform, external_id, url, author, title, filename, "
+                     "posted_at, fetched_at, edited_at, sha256, size, excerpt, parent, "
+                     "forwarded_from, incident_id, content_key, evidence_path, scan_error, "
+                     "versions, updated_at")
+_HIT_COLUMNS = ("id, document_id, incident_id, rule_id, title, severity, count, excerpt, tags, "
+                "fingerprint_set, record_ids, canary")
+_SIGHTING_COLUMNS = "id, incident_id, document_id, source, platform, site, url, seen_at"
+# Checked at commit: the pipeline writes a document, its hits and its incident in one
+# transaction, in that order.
+_DEFERRED = "DEFERRABLE INITIALLY DEFERRED"
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -168,6 +197,83 @@ MIGRATIONS: tuple[Migration, ...] = (
             value TEXT NOT NULL
         )""",
     )),
+)
+
+MIGRATIONS += (
+    Migration(2, "foreign keys, severity rank, analyst views", (
+        *_rebuild("documents", f"""CREATE TABLE documents_v2 (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            url TEXT, author TEXT, title TEXT, filename TEXT,
+            posted_at TEXT, fetched_at TEXT NOT NULL, edited_at TEXT,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            excerpt TEXT,
+            parent TEXT,
+            forwarded_from TEXT,
+            incident_id INTEGER REFERENCES incidents(id) {_DEFERRED},
+            content_key TEXT,
+            evidence_path TEXT,
+            scan_error TEXT,
+            versions INTEGER NOT NULL DEFAULT 1,
+            updated_at TEXT NOT NULL,
+            UNIQUE (source, external_id)
+        )""", _DOCUMENT_COLUMNS, (
+            "CREATE INDEX documents_fetched ON documents (fetched_at)",
+            "CREATE INDEX documents_incident ON documents (incident_id)",
+        )),
+        *_rebuild("hits", f"""CREATE TABLE hits_v2 (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id) {_DEFERRED},
+            incident_id INTEGER REFERENCES incidents(id) {_DEFERRED},
+            rule_id TEXT NOT NULL, title TEXT NOT NULL, severity TEXT NOT NULL,
+            count INTEGER NOT NULL, excerpt TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            fingerprint_set TEXT,
+            record_ids TEXT NOT NULL DEFAULT '[]',
+            canary INTEGER NOT NULL DEFAULT 0,
+            severity_rank INTEGER GENERATED ALWAYS AS ({_SEVERITY_RANK}) VIRTUAL
+        )""", _HIT_COLUMNS, (
+            "CREATE INDEX hits_document ON hits (document_id)",
+            "CREATE INDEX hits_incident ON hits (incident_id)",
+        )),
+        *_rebuild("sightings", f"""CREATE TABLE sightings_v2 (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id) {_DEFERRED},
+            document_id INTEGER NOT NULL REFERENCES documents(id) {_DEFERRED},
+            source TEXT NOT NULL, platform TEXT NOT NULL, site TEXT NOT NULL,
+            url TEXT,
+            seen_at TEXT NOT NULL,
+            UNIQUE (incident_id, document_id)
+        )""", _SIGHTING_COLUMNS, (
+            "CREATE INDEX sightings_site ON sightings (incident_id, platform, site)",
+            "CREATE INDEX sightings_document ON sightings (document_id)",
+        )),
+        # 0 info … 4 critical: ORDER BY / WHERE severity_rank >= 3 in Datasette, sqlite-utils
+        f"ALTER TABLE incidents ADD COLUMN severity_rank INTEGER "
+        f"GENERATED ALWAYS AS ({_SEVERITY_RANK}) VIRTUAL",
+        """CREATE VIEW incident_overview AS
+        SELECT i.id, i.title, i.severity, i.severity_rank, i.status, i.rule_id, i.confidence,
+               i.first_seen, i.last_seen, i.sightings, i.record_count, i.canary, i.note,
+               (SELECT COUNT(DISTINCT s.platform || ':' || s.site) FROM sightings s
+                 WHERE s.incident_id = i.id) AS site_count,
+               (SELECT group_concat(site, ', ') FROM (
+                  SELECT DISTINCT s.platform || ':' || s.site AS site FROM sightings s
+                   WHERE s.incident_id = i.id ORDER BY 1)) AS sites,
+               (SELECT s.url FROM sightings s WHERE s.incident_id = i.id
+                 ORDER BY s.seen_at DESC, s.id DESC LIMIT 1) AS latest_url,
+               (SELECT COUNT(*) FROM hits h WHERE h.incident_id = i.id) AS hits
+          FROM incidents i""",
+        """CREATE VIEW sighting_timeline AS
+        SELECT s.seen_at, s.id AS sighting_id, s.incident_id, i.title AS incident_title,
+               i.severity, i.severity_rank, i.status, s.source, s.platform, s.site, s.url,
+               s.document_id, d.external_id, d.sha256, d.size, d.posted_at, d.fetched_at
+          FROM sightings s
+          JOIN incidents i ON i.id = s.incident_id
+          JOIN documents d ON d.id = s.document_id""",
+    ), rebuilds_tables=True),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

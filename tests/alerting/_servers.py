@@ -16,6 +16,7 @@ import socketserver
 import ssl
 import subprocess
 import threading
+import typing
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,10 +97,10 @@ class _WebhookHandler(_QuietHandler):
             self._reply(status, {"error": "unavailable"}, owner.error_headers)
             return
         expected = "sha256=" + hmac.new(owner.secret, body, hashlib.sha256).hexdigest()
-        sig = self.headers.get("X-Leakmon-Signature", "")
+        sigs = self.headers.get("X-Leakmon-Signature", "").split(",")  # several: rotation
         delivery = WebhookDelivery(
             key=self.headers.get("Idempotency-Key", ""),
-            signature_ok=hmac.compare_digest(expected, sig), body=body,
+            signature_ok=any(hmac.compare_digest(expected, sig) for sig in sigs), body=body,
             headers={k.lower(): v for k, v in self.headers.items()})
         with owner.lock:
             owner.requests.append(delivery)
@@ -141,7 +142,63 @@ class WebhookReceiver(_HttpServer):
 # -- TheHive -----------------------------------------------------------------------------------
 
 
+def typed_dict_problems(schema: type, body: Any, where: str = "") -> list[str]:
+    """What in `body` breaks thehive4py's TypedDict `schema` (unknown or missing keys, wrong
+    types), the way TheHive's input validation answers 400."""
+    hints = typing.get_type_hints(schema)
+    if not isinstance(body, dict):
+        return [f"{where or 'body'}: not an object"]
+    problems = [f"{where}{k}: unknown field" for k in body if k not in hints]
+    problems += [f"{where}{k}: missing" for k in schema.__required_keys__ if k not in body]
+    for key, value in body.items():
+        if key in hints:
+            problems += _type_problems(hints[key], value, f"{where}{key}")
+    return problems
+
+
+def _type_problems(hint: Any, value: Any, where: str) -> list[str]:
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        options = [_type_problems(h, value, where) for h in typing.get_args(hint)]
+        return [] if any(not o for o in options) else options[0]
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{where}: expected a list"]
+        (item,) = typing.get_args(hint)
+        return [p for i, v in enumerate(value) for p in _type_problems(item, v, f"{where}[{i}]")]
+    if typing.is_typeddict(hint):
+        return typed_dict_problems(hint, value, where + ".")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        return [f"{where}: expected an integer"]
+    if hint in (str, bool, dict) and not isinstance(value, hint):
+        return [f"{where}: expected {hint.__name__}"]
+    return []
+
+
+def thehive_input_problems(kind: str, body: Any) -> list[str]:
+    """thehive4py 2.x's input schemas plus TheHive's value ranges (severity 1-4, tlp 0-4,
+    pap 0-3)."""
+    from thehive4py.types.alert import InputAlert, InputUpdateAlert
+    from thehive4py.types.observable import InputObservable
+
+    schema = {"alert": InputAlert, "update": InputUpdateAlert, "observable": InputObservable}
+    problems = typed_dict_problems(schema[kind], body)
+    for key, lo, hi in (("severity", 1, 4), ("tlp", 0, 4), ("pap", 0, 3)):
+        value = body.get(key) if isinstance(body, dict) else None
+        if isinstance(value, int) and not lo <= value <= hi:
+            problems.append(f"{key}: {value} is not between {lo} and {hi}")
+    return problems
+
+
 class _TheHiveHandler(_QuietHandler):
+    def _invalid(self, kind: str, body: Any) -> bool:
+        problems = thehive_input_problems(kind, body)
+        if problems:
+            owner: TheHiveServer = self.server.owner  # type: ignore[attr-defined]
+            owner.rejected.append((kind, problems))
+            self._reply(400, {"type": "BadRequest", "message": "; ".join(problems)})
+        return bool(problems)
+
     def _authorized(self) -> bool:
         owner: TheHiveServer = self.server.owner  # type: ignore[attr-defined]
         if self.headers.get("Authorization") != f"Bearer {owner.api_key}":
@@ -158,6 +215,9 @@ class _TheHiveHandler(_QuietHandler):
         with owner.lock:
             owner.calls.append(("POST", path, body))
             if path == "/api/v1/alert":
+                if self._invalid("alert", body) or any(
+                        self._invalid("observable", o) for o in body.get("observables", [])):
+                    return
                 if any(a["sourceRef"] == body.get("sourceRef") and a["source"] == body["source"]
                        for a in owner.alerts.values()):
                     self._reply(400, {"type": "CreateError", "message": "Alert already exists"})
@@ -173,6 +233,8 @@ class _TheHiveHandler(_QuietHandler):
                          if all(a.get(k) == v for k, v in conds.items())]
                 self._reply(200, found)
             elif m := re.fullmatch(r"/api/v1/alert/(~\d+)/observable", path):
+                if self._invalid("observable", body):
+                    return
                 alert = owner.alerts[m.group(1)]
                 if any(o["data"] == body["data"] for o in alert["observables"]):
                     self._reply(400, {"type": "CreateError", "message": "Observable exists"})
@@ -193,7 +255,34 @@ class _TheHiveHandler(_QuietHandler):
             if not m or m.group(1) not in owner.alerts:
                 self._reply(404, {"type": "NotFoundError"})
                 return
+            if self._invalid("update", body):
+                return
             owner.alerts[m.group(1)].update(body)
+        self._reply(204)
+
+    def do_GET(self) -> None:
+        owner: TheHiveServer = self.server.owner  # type: ignore[attr-defined]
+        if not self._authorized():
+            return
+        m = re.fullmatch(r"/api/v1/alert/(~\d+)", self.path)
+        with owner.lock:
+            owner.calls.append(("GET", self.path, None))
+            alert = owner.alerts.get(m.group(1)) if m else None
+            if alert is None:
+                self._reply(404, {"type": "NotFoundError"})
+                return
+            self._reply(200, {k: v for k, v in alert.items() if k != "observables"})
+
+    def do_DELETE(self) -> None:
+        owner: TheHiveServer = self.server.owner  # type: ignore[attr-defined]
+        if not self._authorized():
+            return
+        m = re.fullmatch(r"/api/v1/alert/(~\d+)", self.path)
+        with owner.lock:
+            owner.calls.append(("DELETE", self.path, None))
+            if not m or owner.alerts.pop(m.group(1), None) is None:
+                self._reply(404, {"type": "NotFoundError"})
+                return
         self._reply(204)
 
 
@@ -210,6 +299,7 @@ class TheHiveServer(_HttpServer):
         self.ids = itertools.count(4096)
         self.alerts: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str, Any]] = []
+        self.rejected: list[tuple[str, list[str]]] = []  # bodies refused by the schemas
 
 
 # -- syslog ------------------------------------------------------------------------------------
@@ -230,6 +320,8 @@ class SyslogMessage:
     msgid: str
     sd: dict[str, str]
     msg: str
+    sd_id: str = ""
+    bom: bool = False  # the MSG started with the UTF-8 BOM (RFC 5424 MSG-UTF8)
 
     @property
     def facility(self) -> int:
@@ -245,8 +337,11 @@ def parse_rfc5424(frame: bytes) -> SyslogMessage:
     if not m:
         raise AssertionError(f"not an RFC 5424 message: {frame[:200]!r}")
     sd = {k: re.sub(r"\\(.)", r"\1", v) for k, v in SD_PARAM_RE.findall(m.group("sd"))}
+    msg = m.group("msg")
+    sd_id = m.group("sd")[1:].split(" ", 1)[0].rstrip("]")
     return SyslogMessage(int(m.group("pri")), m.group("ts"), m.group("host"), m.group("app"),
-                         m.group("procid"), m.group("msgid"), sd, m.group("msg"))
+                         m.group("procid"), m.group("msgid"), sd, msg.removeprefix("\ufeff"),
+                         sd_id, msg.startswith("\ufeff"))
 
 
 def split_octet_counted(data: bytes) -> list[bytes]:

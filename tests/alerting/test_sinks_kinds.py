@@ -164,6 +164,7 @@ def test_syslog_udp_rfc5424():
     assert msg.sd["rule"] == "patients.records" and msg.sd["key"] == "inc-12:new"
     assert msg.sd["records"] == "153" and msg.sd["dedup"] == "sha256:5f1c0ffee"
     assert msg.msg.startswith("CRITICAL Our patient records in a paste")
+    assert msg.bom and msg.sd_id == "leakmon@32473"  # RFC 5424 MSG-UTF8; the default PEN
     assert msg.timestamp.endswith("Z")
 
 
@@ -176,6 +177,7 @@ def test_syslog_tcp_octet_counting_and_cef():
         sink.send_digest([n, make_notification(severity="low", event="escalated")])
         msgs = rx.wait_for(2)
     assert len(msgs) == 2
+    assert not msgs[0].bom  # CEF is MSG-ANY: parsers expect "CEF:0|" first
     cef = msgs[0].msg
     assert cef.startswith("CEF:0|leakmon|leakmon|0.1.0|patients.records|"
                           "[leakmon] CRITICAL: Dump \\| with pipes|10|")
@@ -229,6 +231,7 @@ def test_thehive_creates_then_updates_the_same_alert(monkeypatch):
         hive.alerts["~4096"]["tags"].append("analyst:triaged")
         third = sink2.send(esc)
         sink2.close()
+    assert hive.rejected == []  # every body fits thehive4py 2.x's input types
     assert first.startswith("created alert ~4096")
     assert second.startswith("updated alert ~4096") and third.startswith("updated alert ~4096")
     assert list(hive.alerts) == ["~4096"]
@@ -236,13 +239,55 @@ def test_thehive_creates_then_updates_the_same_alert(monkeypatch):
     assert (alert["type"], alert["source"], alert["sourceRef"]) == (
         "data-leak", "leakmon", "sha256:5f1c0ffee")
     assert alert["severity"] == 4 and "tenant:a" in alert["tags"]
-    # tags are set at creation only; an update keeps what analysts added
-    assert "leakmon:event=new" in alert["tags"] and "analyst:triaged" in alert["tags"]
+    # an escalation updates our tags and keeps what analysts added
+    assert "leakmon:event=escalated" in alert["tags"] and "analyst:triaged" in alert["tags"]
+    assert "leakmon:event=new" not in alert["tags"]
+    assert alert["tags"].count("leakmon:severity=critical") == 1
+    assert alert["externalLink"] == "https://t.me/s/leaks/991"
     assert "seen on a new site" in alert["description"]
     assert "153 (ids: p-1" in alert["description"]
     assert [o["data"] for o in alert["observables"]] == [
         "https://pastebin.com/raw/Ab12Cd34", "https://t.me/s/leaks/991"]
     assert [c[0] for c in hive.calls].count("PATCH") == 2
+
+
+def test_thehive_severity_info_and_low_differ_by_tag_and_link_prefers_the_console():
+    with TheHiveServer("k") as hive:
+        sink = one_sink({"type": "thehive", "url": hive.url, "api_key": "k"})
+        sink.send(make_notification(severity="info", dedup_key="a"))
+        sink.send(make_notification(severity="low", dedup_key="b",
+                                    console_url="https://leakmon.example/incidents/12"))
+        sink.send(make_notification(severity="high", dedup_key="c", url=None))
+        sink.close()
+    info, low, high = hive.alerts.values()
+    assert (info["severity"], low["severity"], high["severity"]) == (1, 1, 3)
+    assert "leakmon:severity=info" in info["tags"] and "leakmon:severity=low" in low["tags"]
+    assert low["externalLink"] == "https://leakmon.example/incidents/12"
+    assert "externalLink" not in high
+    assert hive.rejected == []
+
+
+def test_thehive_sinks_test_leaves_no_alert():
+    from monitor.alerting.delivery import make_test_notification
+
+    with TheHiveServer("k") as hive:
+        sink = one_sink({"type": "thehive", "url": hive.url, "api_key": "k"})
+        detail = sink.send(make_test_notification(sink))
+        sink.close()
+    assert detail.startswith("created test alert ~4096 and deleted it")
+    assert hive.alerts == {} and [c[0] for c in hive.calls] == ["POST", "DELETE"]
+
+
+def test_the_fake_enforces_thehive4pys_input_types():
+    from _servers import thehive_input_problems
+
+    assert thehive_input_problems("alert", {"type": "t", "source": "s", "title": "x",
+                                            "description": "d", "severity": 0,
+                                            "tags": ["a", 1], "colour": "red"}) == [
+        "colour: unknown field", "sourceRef: missing", "tags[1]: expected str",
+        "severity: 0 is not between 1 and 4"]
+    assert thehive_input_problems("update", {"observables": []}) == [
+        "observables: unknown field"]
 
 
 def test_thehive_recreates_an_alert_deleted_meanwhile():
@@ -275,9 +320,11 @@ def _mail_url(port: int) -> str:
 
 
 def test_apprise_mailto_reaches_a_real_smtp_server():
+    console = "https://leakmon.hospital.example/incidents/12"
     with SmtpServer() as smtp:
         sink = one_sink({"type": "apprise", "urls": [_mail_url(smtp.port)]})
-        assert sink.send(make_notification()) == "accepted by 1 Apprise service(s)"
+        assert sink.send(make_notification(console_url=console)) == \
+            "accepted by 1 Apprise service(s)"
         # Apprise spaces messages to one service ~5 s apart; a second sink is a new service
         digest_sink = one_sink({"type": "apprise", "urls": [_mail_url(smtp.port)]})
         digest_sink.send_digest([make_notification(), make_notification(severity="low")])
@@ -286,10 +333,32 @@ def test_apprise_mailto_reaches_a_real_smtp_server():
     assert rcpts == ["soc@hospital.example"]
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["Subject"] == "[leakmon] CRITICAL: Our patient records in a paste"
+    assert msg.get_content_type() == "multipart/alternative"
     text = msg.get_body(("plain",)).get_content()
-    assert "Records matched: 153 (ids: p-1" in text and "leakmon alerts show 12" in text
+    lines = [line.strip() for line in text.splitlines()]
+    # what happened, how many records, where — then one fact per line, line breaks kept
+    assert lines[0] == ("New incident — 153 of our record(s), seen 2 time(s) on "
+                        "pastebin.com, t.me.")
+    assert "Records matched: 153 (ids: p-1, p-2, p-3, p-4, p-5, p-6, p-7, p-8, p-9, p-10, " \
+        "p-11, p-12, p-13, p-14, p-15, p-16, p-17, p-18, p-19, p-20, … and 133 more)" in lines
+    assert "Open: leakmon alerts show 12" in lines and f"Console: {console}" in lines
+    assert lines[-2:] == ["id;nir;nom", "1;2 ** ** ** *** *** **;D*** | fuite base patients"]
+    page = msg.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert f'<a href="{console}">{console}</a>' in page
+    assert "<b>Severity:</b> critical<br/>" in page and "<pre>id;nir;nom\n1;2" in page
     digest = email.message_from_bytes(smtp.messages[1][1], policy=email.policy.default)
     assert digest["Subject"].startswith("[leakmon] digest: 2 alert(s), worst CRITICAL")
+    digest_lines = digest.get_body(("plain",)).get_content().strip().splitlines()
+    assert len(digest_lines) == 2 and digest_lines[1].startswith("- [new] LOW Our patient")
+
+
+def test_mail_html_escapes_what_it_shows():
+    from monitor.alerting.sinks import format as fmt
+
+    page = fmt.chat_html(make_notification(title="x", excerpt="<script>alert(1)</script>",
+                                           console_url="javascript:alert(1)"))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<a " not in page  # only http(s) console URLs become links
 
 
 def test_apprise_failure_says_why():

@@ -84,14 +84,15 @@ def test_shipped_example_config_and_every_commented_example_are_valid(tmp_path, 
              for line in text.splitlines()]
     config = parse_config(tomllib.loads("\n".join(lines)), path=REPO / "config.example.toml")
     for var in ("LEAKMON_TELEGRAM_API_HASH", "LEAKMON_WEBHOOK_SECRET", "LEAKMON_THEHIVE_KEY",
-                "GITHUB_TOKEN"):
+                "LEAKMON_MISP_KEY", "GITHUB_TOKEN"):
         monkeypatch.setenv(var, "x")
     monkeypatch.setenv("LEAKMON_SLACK_URL", "json://127.0.0.1/")
     monkeypatch.setenv("LEAKMON_MAIL_URL", "mailtos://soc:pw@mail.example.org?to=soc@example.org")
     types = {build_collector(t, config, tmp_path).__class__.__name__ for t in config.sources}
     assert len(config.sources) >= 8 and len(types) == 6  # every collector type shown
     sinks = build_sinks(config.sinks, config)
-    assert {s.kind for s in sinks} == {"jsonl", "apprise", "webhook", "syslog", "thehive"}
+    assert {s.kind for s in sinks} == {"jsonl", "apprise", "webhook", "syslog", "thehive",
+                                       "misp"}
     for s in sinks:
         s.close()
     assert any(t.get("tor") is True and ".onion" in t.get("url", "") for t in config.sources)

@@ -300,7 +300,7 @@ def test_metrics_endpoint_and_prune_job(tmp_path, caplog):
     assert body.startswith("HTTP/1.0 200 OK")
     assert 'leakmon_documents_total{source="a"} 2' in body
     assert 'leakmon_hits_total{source="a"} 2' in body
-    assert 'leakmon_source_runs_total{source="a",outcome="ok"} 1' in body
+    assert 'leakmon_source_runs_total{outcome="ok",source="a"} 1.0' in body
     assert 'leakmon_outbox_backlog' in body
 
 

@@ -69,16 +69,22 @@ class AppriseSink(Sink):
         return ", ".join(self._masked)
 
     def send(self, n: Notification) -> str:
-        return self._notify(fmt.subject(n), fmt.body_text(n),
-                            _NOTIFY_TYPE.get(n.severity, apprise.NotifyType.WARNING))
+        return self._notify(fmt.subject(n), fmt.chat_html(n),
+                            _NOTIFY_TYPE.get(n.severity, apprise.NotifyType.WARNING),
+                            apprise.NotifyFormat.HTML)
 
     def send_digest(self, notifications: list[Notification]) -> str:
         worst = max(notifications, key=lambda n: fmt.ECS_SEVERITY.get(n.severity, 0))
         return self._notify(fmt.digest_subject(notifications), fmt.digest_body(notifications),
-                            _NOTIFY_TYPE.get(worst.severity, apprise.NotifyType.WARNING))
+                            _NOTIFY_TYPE.get(worst.severity, apprise.NotifyType.WARNING),
+                            apprise.NotifyFormat.TEXT)
 
-    def _notify(self, title: str, body: str, notify_type: Any) -> str:
-        result = self._apprise.notify(body=body, title=title, notify_type=notify_type)
+    def _notify(self, title: str, body: str, notify_type: Any, body_format: Any) -> str:
+        # body_format tells Apprise what the body is, so that it converts it for each service
+        # (an e-mail gets an HTML part and a plain part, Slack gets Markdown) instead of
+        # treating the text as HTML and losing every line break.
+        result = self._apprise.notify(body=body, title=title, notify_type=notify_type,
+                                      body_format=body_format)
         if result:
             return f"accepted by {len(self._masked)} Apprise service(s)"
         # Apprise >= 2 keeps each call's log on its result: no global log capture, which

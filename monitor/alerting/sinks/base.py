@@ -36,6 +36,7 @@ SINK_KINDS: dict[str, str] = {
     "jsonl": "monitor.alerting.sinks.jsonl:JsonlSink",
     "syslog": "monitor.alerting.sinks.syslog_sink:SyslogSink",
     "thehive": "monitor.alerting.sinks.thehive:TheHiveSink",
+    "misp": "monitor.alerting.sinks.misp:MispSink",
 }
 
 

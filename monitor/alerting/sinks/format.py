@@ -6,6 +6,7 @@ Severity scales of the receivers are mapped here too.
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -15,7 +16,9 @@ from monitor.alerting.notification import Notification
 ECS_SEVERITY = {"info": 1, "low": 21, "medium": 47, "high": 73, "critical": 99}
 # CEF: 0-3 low, 4-6 medium, 7-8 high, 9-10 very high.
 CEF_SEVERITY = {"info": 1, "low": 3, "medium": 5, "high": 8, "critical": 10}
-# TheHive 5: 1 low, 2 medium, 3 high, 4 critical.
+# TheHive 5: 1 low, 2 medium, 3 high, 4 critical (thehive4py 2.x: `severity: int`, the UI
+# knows only these four). Info has no level of its own there: it is sent as 1 (LOW) and told
+# apart by the `severity:info` tag the TheHive sink adds (see docs/sinks.md).
 THEHIVE_SEVERITY = {"info": 1, "low": 1, "medium": 2, "high": 3, "critical": 4}
 # RFC 5424 severities: 2 critical, 3 error, 4 warning, 5 notice, 6 informational.
 SYSLOG_SEVERITY = {"info": 6, "low": 5, "medium": 4, "high": 3, "critical": 2}
@@ -89,6 +92,7 @@ def fields(n: Notification) -> list[tuple[str, str]]:
         ("Tags", ", ".join(n.tags)),
         ("Incident", n.dedup_key),
         ("Open", n.link),
+        ("Console", n.console_url or ""),
     ]
     return [(k, v) for k, v in pairs if v]
 
@@ -100,6 +104,53 @@ def body_text(n: Notification) -> str:
     if excerpt:
         lines += ["", "Excerpt (redacted):", excerpt]
     return "\n".join(lines)
+
+
+def what_happened(n: Notification) -> str:
+    """One sentence for the top of a mail or chat message: the event, how many records, where."""
+    what = {"new": "New incident", "escalated": "Incident escalated",
+            "operator": "leakmon needs attention", "test": "Test message"}.get(n.event, n.event)
+    if n.reason and n.event not in ("new", "test"):
+        what += f" ({n.reason})"
+    facts = []
+    if n.record_count:
+        facts.append(f"{n.record_count} of our record(s)")
+    where = ", ".join(n.sites) or " / ".join(x for x in (n.platform, n.source) if x)
+    if where:
+        facts.append(f"seen {n.sightings} time(s) on {where}")
+    return f"{what} — {', '.join(facts)}." if facts else f"{what}."
+
+
+def chat_text(n: Notification) -> str:
+    """The short plain-text body of a mail or chat message: what happened, the key facts,
+    where to open it; the redacted excerpt last. Line breaks are meant to stay."""
+    keep = ("Severity", "Rule", "Source", "URL", "Records matched", "Canary", "Open", "Console")
+    lines = [what_happened(n), ""]
+    lines += [f"{label}: {value}" for label, value in fields(n) if label in keep]
+    excerpt = excerpt_text(n, 300)
+    if excerpt:
+        lines += ["", "Excerpt (redacted):", excerpt]
+    return "\n".join(lines)
+
+
+def chat_html(n: Notification) -> str:
+    """The same message as `chat_text`, in HTML (the HTML part of an e-mail; Apprise derives
+    the plain-text part and chat formats from it): every value is escaped; the console URL is
+    the only link."""
+    keep = ("Severity", "Rule", "Source", "URL", "Records matched", "Canary", "Open", "Console")
+    lines = []
+    for label, value in fields(n):
+        if label not in keep:
+            continue
+        shown = html.escape(value)
+        if label == "Console" and value.startswith(("https://", "http://")):
+            shown = f'<a href="{html.escape(value, quote=True)}">{shown}</a>'
+        lines.append(f"<b>{html.escape(label)}:</b> {shown}")
+    parts = [f"<p>{html.escape(what_happened(n))}</p>", "<p>" + "<br/>".join(lines) + "</p>"]
+    excerpt = excerpt_text(n, 300)
+    if excerpt:
+        parts += ["<p>Excerpt (redacted):</p>", f"<pre>{html.escape(excerpt)}</pre>"]
+    return "\n".join(parts)
 
 
 def body_markdown(n: Notification) -> str:
@@ -120,8 +171,8 @@ def summary(n: Notification) -> str:
         bits.append(f"{n.sightings} sightings")
     if n.canary:
         bits.append("CANARY")
-    if n.link:
-        bits.append(n.link)
+    if n.console_url or n.link:
+        bits.append(n.console_url or n.link)
     return " — ".join(bits)
 
 

@@ -21,17 +21,40 @@ from monitor.alerting.sinks.base import Sink, TableReader
 from monitor.config import Config
 from monitor.errors import SinkError
 
+FEED_NAME = "leakmon"
+
+
+def stix_confidence(confidence: float) -> str:
+    """ECS `threat.indicator.confidence`: the None/Low/Medium/High scale of STIX 2.1
+    Appendix A (0 None, 1-29 Low, 30-69 Medium, 70-100 High) for our 0-1 confidence."""
+    score = round(confidence * 100)
+    if score <= 0:
+        return "None"
+    return "Low" if score < 30 else "Medium" if score < 70 else "High"
+
+
+def risk_score(n: Notification) -> float:
+    """ECS `event.risk_score`, 0-100: how much risk the alert carries, not how sure we are.
+    The severity's risk on Elastic's detection-rule scale (21/47/73/99); a planted canary
+    record found is certain exposure (99)."""
+    return float(99 if n.canary else fmt.severity_value(fmt.ECS_SEVERITY, n.severity))
+
 
 def ecs_document(n: Notification) -> dict[str, Any]:
     """The ECS-shaped record of one alert event."""
-    indicator: dict[str, Any] = {"sightings": n.sightings, "provider": n.platform or "leakmon"}
+    # The provider of the indicator is leakmon (the feed), not the site it was seen on: the
+    # site is leakmon.platform / leakmon.sites.
+    indicator: dict[str, Any] = {"sightings": n.sightings, "provider": FEED_NAME,
+                                 "confidence": stix_confidence(n.confidence)}
     if n.first_seen:
         indicator["first_seen"] = n.first_seen
     if n.last_seen:
         indicator["last_seen"] = n.last_seen
     if n.url:
         indicator["type"] = "url"
-        indicator["reference"] = n.url
+        indicator["url"] = {"full": n.url}
+    if n.console_url:
+        indicator["reference"] = n.console_url  # "more information about this indicator"
     doc: dict[str, Any] = {
         "@timestamp": n.created_at,
         "message": fmt.summary(n),
@@ -43,14 +66,14 @@ def ecs_document(n: Notification) -> dict[str, Any]:
             "action": n.event,
             "reason": n.reason,
             "severity": fmt.severity_value(fmt.ECS_SEVERITY, n.severity),
-            "risk_score": round(n.confidence * 100, 1),
+            "risk_score": risk_score(n),
             "id": n.idempotency_key,
             "dataset": "leakmon.alert",
             "module": "leakmon",
             "created": n.created_at,
         },
         "rule": {"id": n.rule_id, "name": n.rule_title or n.title},
-        "threat": {"indicator": indicator},
+        "threat": {"indicator": indicator, "feed": {"name": FEED_NAME}},
         "labels": {"dedup_key": n.dedup_key, "severity": n.severity,
                    "canary": "true" if n.canary else "false"},
         "tags": list(n.tags),
@@ -69,6 +92,7 @@ def ecs_document(n: Notification) -> dict[str, Any]:
             "canary": n.canary,
             "excerpt": n.excerpt,
             "link": n.link,
+            "console_url": n.console_url,
         },
     }
     if n.url:

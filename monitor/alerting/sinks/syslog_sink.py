@@ -7,6 +7,7 @@ A connection is opened per delivery (alerts are rare; no half-dead connection to
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
@@ -26,10 +27,17 @@ FACILITIES = {
     "local4": 20, "local5": 21, "local6": 22, "local7": 23,
 }
 DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}
-# RFC 5612 documentation enterprise number; SD-ID "leakmon@32473" marks our own parameters.
-SD_ID = "leakmon@32473"
+# RFC 5424 SD-IDs of our own are "name@<private enterprise number>" (IANA PEN). 32473 is the
+# number RFC 5612 reserves for documentation: the default until the operator sets the PEN of
+# the organization (theirs or their MSSP's) with `enterprise_number`; a warning says so.
+DOCUMENTATION_PEN = 32473
+SD_NAME = "leakmon"
+# RFC 5424 6.4: a MSG in UTF-8 starts with the byte order mark.
+BOM = b"\xef\xbb\xbf"
 MAX_UDP_BYTES = 8192  # longer datagrams are truncated (many relays drop bigger ones)
 NILVALUE = "-"
+
+log = logging.getLogger(__name__)
 
 
 def _printable(value: str, limit: int) -> str:
@@ -82,14 +90,19 @@ def cef_message(n: Notification) -> str:
 class SyslogSink(Sink):
     kind = "syslog"
     keys = ("host", "port", "protocol", "facility", "app_name", "hostname", "format",
-            "ca_file", "verify", "timeout")
+            "ca_file", "verify", "timeout", "enterprise_number")
 
     def __init__(self, name: str, *, host: str, port: int | None = None,
                  protocol: str = "udp", facility: str = "local0", app_name: str = "leakmon",
                  hostname: str | None = None, message_format: str = "rfc5424",
                  ca_file: str | None = None, verify: bool = True, timeout: float = 5.0,
-                 **common: Any) -> None:
+                 enterprise_number: int = DOCUMENTATION_PEN, **common: Any) -> None:
         super().__init__(name, **common)
+        self.sd_id = f"{SD_NAME}@{enterprise_number}"
+        if enterprise_number == DOCUMENTATION_PEN:
+            log.warning("sink %r: SD-ID %s uses enterprise number %d, reserved for "
+                        "documentation (RFC 5612); set enterprise_number to your IANA private "
+                        "enterprise number", name, self.sd_id, DOCUMENTATION_PEN)
         self.host = host
         self.protocol = protocol
         self.port = port or DEFAULT_PORTS[protocol]
@@ -128,6 +141,8 @@ class SyslogSink(Sink):
                 ca_file=ca_file,
                 verify=table.boolean("verify", True),
                 timeout=table.number("timeout", 5.0, minimum=0.1),
+                enterprise_number=table.integer("enterprise_number", DOCUMENTATION_PEN,
+                                                lo=1, hi=2**31 - 1),
                 **common,
             )
         except ssl.SSLError as e:
@@ -154,13 +169,15 @@ class SyslogSink(Sink):
             "records": str(n.record_count), "canary": "true" if n.canary else "false",
             "confidence": f"{n.confidence:.2f}",
         }
-        sd = "[" + SD_ID + "".join(
+        sd = "[" + self.sd_id + "".join(
             f' {k}="{_sd_escape(v)}"' for k, v in params.items() if v != ""
         ) + "]"
-        msg = cef_message(n) if self.message_format == "cef" else fmt.summary(n)
         header = (f"<{pri}>1 {stamp} {self.hostname} {self.app_name} {os.getpid()} "
-                  f"{_printable(n.event, 32)} {sd} ")
-        return header.encode() + " ".join(msg.split()).encode()
+                  f"{_printable(n.event, 32)} {sd} ").encode()
+        if self.message_format == "cef":
+            # CEF parsers expect "CEF:0|" first: sent as MSG-ANY (RFC 5424 6.4), no BOM
+            return header + " ".join(cef_message(n).split()).encode()
+        return header + BOM + " ".join(fmt.summary(n).split()).encode()
 
     # -- transport -------------------------------------------------------------------------
 

@@ -2,7 +2,11 @@
 
 One incident is one TheHive alert: `sourceRef` is the incident's dedup key. An escalation
 (or a resend after a crash) finds the existing alert — remembered from this process, else
-looked up with `/api/v1/query` — and updates it instead of creating a second one.
+looked up with `/api/v1/query` — and updates it instead of creating a second one: title,
+description, severity, link, and our own tags (the analysts' tags are kept).
+
+Payloads follow thehive4py 2.x's input types (`InputAlert`, `InputUpdateAlert`,
+`InputObservable`). A `sinks test` alert is deleted right after TheHive created it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from monitor.alerting.sinks.http import check_response, make_client, transport_e
 from monitor.config import Config
 
 SOURCE = "leakmon"
+# Our tags whose value changes as an incident escalates: replaced on update, not piled up.
+_MANAGED_TAG_PREFIXES = ("leakmon:event=", "leakmon:severity=")
 
 
 class TheHiveSink(Sink):
@@ -75,7 +81,9 @@ class TheHiveSink(Sink):
     # -- payloads --------------------------------------------------------------------------
 
     def _tags(self, n: Notification) -> list[str]:
-        tags = ["leakmon", f"leakmon:rule={n.rule_id}", f"leakmon:event={n.event}"]
+        # leakmon:severity= tells info from low: TheHive has four levels, both are 1 (LOW)
+        tags = ["leakmon", f"leakmon:rule={n.rule_id}", f"leakmon:event={n.event}",
+                f"leakmon:severity={n.severity}"]
         if n.platform:
             tags.append(f"leakmon:platform={n.platform}")
         if n.canary:
@@ -83,13 +91,23 @@ class TheHiveSink(Sink):
         return list(dict.fromkeys([*tags, *n.tags, *self.alert_tags]))
 
     def _fields(self, n: Notification) -> dict[str, Any]:
-        """What an escalation updates. Tags are only set at creation: a PATCH replaces the
-        whole list and would wipe the tags analysts added meanwhile."""
-        return {
+        """What an escalation updates (tags apart: see `merged_tags`)."""
+        fields: dict[str, Any] = {
             "title": n.title,
             "description": fmt.body_markdown(n),
             "severity": fmt.severity_value(fmt.THEHIVE_SEVERITY, n.severity),
         }
+        link = n.console_url or n.url  # the console's page, else where the leak was seen
+        if link:
+            fields["externalLink"] = link
+        return fields
+
+    def merged_tags(self, current: list[str], n: Notification) -> list[str]:
+        """The alert's tags after an escalation: a PATCH replaces the whole list, so the
+        tags analysts added are kept, our superseded event/severity tags are dropped and
+        the new ones added."""
+        kept = [t for t in current if not t.startswith(_MANAGED_TAG_PREFIXES)]
+        return list(dict.fromkeys([*kept, *self._tags(n)]))
 
     def create_payload(self, n: Notification) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -136,6 +154,8 @@ class TheHiveSink(Sink):
         return None
 
     def send(self, n: Notification) -> str:
+        if n.event == "test":
+            return self._test(n)
         cached = self._alert_ids.get(n.dedup_key)
         if cached is not None:
             detail = self._update(cached, n)
@@ -149,6 +169,22 @@ class TheHiveSink(Sink):
                 return detail
         return self._create(n)
 
+    def _test(self, n: Notification) -> str:
+        """`sinks test`: create the alert (the real check: key, organisation, permissions),
+        then delete it, so that each test leaves nothing behind in TheHive."""
+        response = self._checked("POST", "/api/v1/alert", json=self.create_payload(n))
+        alert_id = self._alert_id(response)
+        self._checked("DELETE", f"/api/v1/alert/{alert_id}")
+        return f"created test alert {alert_id} and deleted it (HTTP {response.status_code})"
+
+    def _alert_id(self, response: httpx.Response) -> str:
+        try:
+            return str(response.json()["_id"])
+        except (ValueError, KeyError, TypeError):
+            raise SinkDeliveryError(
+                f"sink {self.name!r}: TheHive created an alert but its answer has no _id "
+                f"(HTTP {response.status_code})", retryable=False) from None
+
     def _create(self, n: Notification) -> str:
         response = self._request("POST", "/api/v1/alert", json=self.create_payload(n))
         if response.status_code == 400:
@@ -158,18 +194,19 @@ class TheHiveSink(Sink):
             if detail is not None:
                 return detail
         check_response(self.name, "TheHive POST /api/v1/alert", response)
-        try:
-            alert_id = str(response.json()["_id"])
-        except (ValueError, KeyError, TypeError):
-            raise SinkDeliveryError(
-                f"sink {self.name!r}: TheHive created an alert but its answer has no _id "
-                f"(HTTP {response.status_code})", retryable=False) from None
+        alert_id = self._alert_id(response)
         self._alert_ids[n.dedup_key] = alert_id
         return f"created alert {alert_id} (HTTP {response.status_code})"
 
     def _update(self, alert_id: str, n: Notification) -> str | None:
         """Update our alert for an escalation; None when TheHive no longer has it (404)."""
-        response = self._request("PATCH", f"/api/v1/alert/{alert_id}", json=self._fields(n))
+        current = self._request("GET", f"/api/v1/alert/{alert_id}")
+        if current.status_code == 404:
+            return None
+        check_response(self.name, "TheHive GET /api/v1/alert", current)
+        tags = current.json().get("tags") or []
+        fields = {**self._fields(n), "tags": self.merged_tags(list(tags), n)}
+        response = self._request("PATCH", f"/api/v1/alert/{alert_id}", json=fields)
         if response.status_code == 404:
             return None
         check_response(self.name, "TheHive PATCH /api/v1/alert", response)
