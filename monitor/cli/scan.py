@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor.matching.extract import MB, Limits, printable
+from monitor.matching.readers.passwords import Password
 from monitor.models import SEVERITIES, Hit, severity_rank
 from monitor.paths import resolve_state_dir
 from monitor.progress import Progress
@@ -76,6 +77,9 @@ def register(sub) -> None:
                    help=f"hide hits below this severity ({', '.join(SEVERITIES)})")
     p.add_argument("--fail-on-hit", action="store_true",
                    help="exit with status 1 when any (shown) hit was found")
+    p.add_argument("--password", action="append", metavar="PW", default=[],
+                   help="password to try on locked zip/7z/PDF inputs (repeatable; the notes "
+                        "name the option that worked, never the password)")
     p.add_argument("--jobs", "-j", type=int, metavar="N", default=None,
                    help="worker processes for folders of many files (default: one per CPU; "
                         "1 = no pool); the output order is the same either way")
@@ -125,7 +129,8 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     loaded = load_engine(config, state_dir, rule_paths=args.rules,
                          fingerprint_names=args.fingerprints)
     job = _Job(loaded.engine, limits, max(limits.max_document_bytes, limits.max_unpacked_bytes) + 1,
-               severity_rank(args.min_severity) if args.min_severity else 0, args.json)
+               severity_rank(args.min_severity) if args.min_severity else 0, args.json,
+               tuple(Password(pw, "--password") for pw in dict.fromkeys(args.password)))
     out = sys.stdout
     totals = _Totals()
     started = time.monotonic()
@@ -162,6 +167,7 @@ class _Job:
     read_cap: int
     min_rank: int
     json: bool
+    passwords: tuple[Password, ...] = ()
 
 
 @dataclass(slots=True)
@@ -187,7 +193,8 @@ def _scan_one(job: _Job, item: _Input) -> _Outcome:
     except OSError as e:
         return _Outcome(error=f"cannot read {item.label}: {e.strerror or e}")
     try:
-        result = scan_document(job.engine, data, item.label, job.limits)
+        result = scan_document(job.engine, data, item.label, job.limits,
+                               passwords=job.passwords)
     except Exception as e:  # one document must not end the scan of all the others
         log.debug("scan of %s failed", item.label, exc_info=True)
         return _Outcome(error=f"scanning {item.label} failed: {type(e).__name__}: {e} "

@@ -451,3 +451,19 @@ def test_a_link_out_of_the_scanned_folder_is_not_followed(work, capsys):
     paths = sorted(obj["path"] for obj in json_lines(captured.out))
     assert paths == ["tree/inside.txt", "tree/same.txt"]
     assert "skipped tree/escape.txt" in captured.err
+
+
+def test_password_option_opens_a_locked_7z_and_names_only_the_option(work, capsys):
+    from tests.matching._formats import seven_zip
+
+    (work / "dump.7z").write_bytes(seven_zip({"post.txt": HIT_TEXT.encode()}, password="S3cret!"))
+    assert scan("--rules", "rules.toml", "--json", "dump.7z") == 0
+    locked = json.loads(capsys.readouterr().out)
+    assert locked["hits"] == [] and any("locked" in s["reason"] for s in locked["skipped"])
+
+    assert scan("--rules", "rules.toml", "--json", "--password", "wrong",
+                "--password", "S3cret!", "dump.7z") == 0
+    out = capsys.readouterr().out
+    opened = json.loads(out)
+    assert {h["rule"] for h in opened["hits"]} == {"org.mention", "nir.any"}
+    assert "--password" in out and "S3cret!" not in out
