@@ -29,7 +29,7 @@ def pastebin_routes(server, listing=LISTING, bodies=BODIES):
 
 def pastebin(server, config, tmp_path, **extra):
     return build_collector({"name": "pb", "type": "pastebin", "base_url": server.url(""),
-                            **extra}, config, tmp_path)
+                            "item_interval": 0, **extra}, config, tmp_path)
 
 
 def docs_of(batches):
@@ -179,3 +179,44 @@ def test_gists_missing_token_env_is_a_config_error(server, config, monkeypatch):
     monkeypatch.delenv("NOPE_TOKEN", raising=False)
     with pytest.raises(ConfigError, match=r"source 'gh'.*token: environment variable NOPE_TOKEN is not set"):
         gists(server, config, token="env:NOPE_TOKEN")
+
+
+NOT_READY = "File is not ready for scraping yet. Try again in 1 minute."
+
+
+def test_pastebin_not_ready_paste_is_retried_next_run_and_nothing_is_skipped(
+        server, config, tmp_path):
+    bodies = {**BODIES, "Xk3pQ9aZ": NOT_READY, "Ab12Cd34": "Error, we cannot find this paste."}
+    pastebin_routes(server, bodies=bodies)
+    col = pastebin(server, config, tmp_path, item_interval=0.5)
+    slept = []
+
+    async def record(seconds):
+        slept.append(seconds)
+
+    col._sleep = record
+    first = run(drain(col))
+    assert [d.external_id for d in docs_of(first)] == ["Mn7Rt2Lw"]  # notices are not pastes
+    assert slept == [0.5, 0.5]  # paced between the three item fetches
+    pending = json.loads(first[-1].cursor)["pending"]
+    assert {k: v["attempts"] for k, v in pending.items()} == {"Xk3pQ9aZ": 1, "Ab12Cd34": 1}
+
+    # next run: the listing no longer shows them (newer pastes pushed them out), both are ready
+    newer = [{**json.loads(LISTING)[0], "key": "New0ne11", "date": "1716546000"}]
+    pastebin_routes(server, json.dumps(newer), {**BODIES, "New0ne11": "n"})
+    second = run(drain(pastebin(server, config, tmp_path, item_interval=0), first[-1].cursor))
+    assert sorted(d.external_id for d in docs_of(second)) == ["Ab12Cd34", "New0ne11", "Xk3pQ9aZ"]
+    by_id = {d.external_id: d for d in docs_of(second)}
+    assert by_id["Xk3pQ9aZ"].content == BODIES["Xk3pQ9aZ"].encode()
+    assert "pending" not in json.loads(second[-1].cursor)
+
+
+def test_pastebin_gives_up_on_a_paste_after_max_attempts(server, config, tmp_path):
+    pastebin_routes(server, bodies={**BODIES, "Mn7Rt2Lw": NOT_READY})
+    cursor = None
+    for _run in (1, 2):
+        batches = run(drain(pastebin(server, config, tmp_path, item_interval=0,
+                                     max_attempts=2), cursor))
+        cursor = batches[-1].cursor
+        assert "Mn7Rt2Lw" not in [d.external_id for d in docs_of(batches)]
+    assert "pending" not in json.loads(cursor)  # bounded: dropped after the second run
