@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -220,3 +220,55 @@ def test_pastebin_gives_up_on_a_paste_after_max_attempts(server, config, tmp_pat
         cursor = batches[-1].cursor
         assert "Mn7Rt2Lw" not in [d.external_id for d in docs_of(batches)]
     assert "pending" not in json.loads(cursor)  # bounded: dropped after the second run
+
+
+def many_gists_routes(server, count):
+    """`count` gists, newest first, 100 per page with GitHub's Link header, as /gists/public."""
+    base = datetime(2024, 5, 24, 9, 40, tzinfo=UTC)
+    gists = [{"id": f"g{i:04d}", "description": f"gist {i}", "files": {},
+              "html_url": f"https://gist.github.com/g{i:04d}", "owner": {"login": "u"},
+              "created_at": (base + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "updated_at": (base + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+             for i in range(count)][::-1]
+
+    def listing(req):
+        page = int(req.q("page") or 1)
+        headers = {"X-RateLimit-Remaining": "4000"}
+        if page * 100 < len(gists):
+            nxt = server.url(f"/gists/public?since={req.q('since')}&per_page=100&page={page + 1}")
+            headers["Link"] = f'<{nxt}>; rel="next"'
+        body = json.dumps(gists[(page - 1) * 100:page * 100])
+        return Reply(body=body, headers=headers, content_type="application/json")
+
+    server.route("/gists/public", listing)
+
+
+def test_gists_page_cap_keeps_the_cursor_where_reading_stopped(server, config, caplog):
+    many_gists_routes(server, 1200)
+    cursor, seen, runs = None, [], 0
+    while True:
+        runs += 1
+        batches = run(drain(gists(server, config, max_pages=5, backfill=5000), cursor))
+        seen += [d.external_id for d in docs_of(batches)]
+        cursor = batches[-1].cursor
+        if "resume" not in json.loads(cursor):
+            break
+        assert "max_pages (5) reached" in caplog.text
+    assert runs == 3  # 5 + 5 + 2 pages
+    assert sorted(seen) == [f"g{i:04d}" for i in range(1200)]  # nothing skipped, none twice
+    assert json.loads(cursor) == {"since": "2024-05-24T09:59:59Z", "ids": ["g1199"]}
+
+
+@pytest.mark.parametrize(("headers", "wait"), [
+    ({"Retry-After": "30"}, 30.0),
+    ({"X-RateLimit-Remaining": "4000"}, 60.0),  # secondary limit without retry-after: >= 1 min
+])
+def test_gists_secondary_rate_limit_waits_as_github_documents(server, config, headers, wait):
+    server.route("/gists/public", Reply(403, json.dumps({
+        "message": "You have exceeded a secondary rate limit. Please wait a few minutes "
+                   "before you try again.",
+        "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}),
+        headers=headers, content_type="application/json"))
+    with pytest.raises(CollectorDeferred, match="rate limit") as e:
+        run(drain(gists(server, config)))
+    assert e.value.retry_after == wait
