@@ -262,3 +262,38 @@ def test_hostile_markup_does_not_break_the_listing(server, config, tmp_path):
     titles = [d.title for d in docs]
     assert "good" in titles and "bad" in titles and "no link at all" in titles
     assert any(d.filename == "leak.sql" for d in docs)
+
+
+# -- dates ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "iso"), [
+    (1796817600, "2026-12-09T12:00:00+00:00"),            # epoch seconds
+    (1796817600000, "2026-12-09T12:00:00+00:00"),         # epoch milliseconds (JS Date.now())
+    ("1796817600000", "2026-12-09T12:00:00+00:00"),
+    ("28/11/2026", "2026-11-28T00:00:00+00:00"),           # day first
+    ("28.11.2026 14:00", "2026-11-28T14:00:00+00:00"),
+    ("Nov 28, 2026", "2026-11-28T00:00:00+00:00"),
+    ("28 novembre 2026", "2026-11-28T00:00:00+00:00"),
+    ("mardi 3 févr. 2026 à 14:05", "2026-02-03T14:05:00+00:00"),
+    ("3 August 2026", "2026-08-03T00:00:00+00:00"),
+    ("Sat, 28 Nov 2026 10:00:00 GMT", "2026-11-28T10:00:00+00:00"),
+])
+def test_dates_in_the_shapes_sites_print_them(value, iso):
+    from monitor.collectors.http import parse_date
+
+    assert parse_date(value).isoformat() == iso
+
+
+def test_epoch_ms_feed_and_an_unreadable_date_never_fail_the_run(server, config, tmp_path,
+                                                                    caplog):
+    rows = [{"id": "a", "date": 1796817600000, "text": "dump acme"},
+            {"id": "b", "date": "le jour d'après", "text": "undated"},
+            {"id": "c", "date": 10**20, "text": "absurd"}]
+    server.route("/api", Reply(body=json.dumps(rows), content_type="application/json"))
+    batches = run(drain(make(server, config, tmp_path, url=server.url("/api"), format="json")))
+    by_id = {d.external_id: d for d in docs_of(batches)}
+    assert sorted(by_id) == ["a", "b", "c"]
+    assert by_id["a"].posted_at.isoformat() == "2026-12-09T12:00:00+00:00"
+    assert by_id["b"].posted_at is None and by_id["c"].posted_at is None
+    assert "item b: unreadable date" in caplog.text and "item c: unreadable date" in caplog.text
