@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 KEYS = frozenset({
     "url", "format", "items_path", "fields", "items", "link", "title", "text", "date", "author",
     "follow", "follow_text", "attachments", "max_attachments", "allowed_hosts", "remember",
-    "max_age", "batch_size",
+    "max_age", "batch_size", "next_path", "page_param", "page_start", "max_pages",
 })
 FORMATS = ("rss", "json", "html")
 FIELD_NAMES = ("id", "url", "title", "text", "date", "author")
@@ -192,6 +192,18 @@ class HttpCollector(Collector):
             raise ConfigError(f"{w}: format must be one of {', '.join(FORMATS)}, "
                               f"got {self.format!r}")
         self.items_path = opt(o, "items_path", str, "", w)
+        # JSON paging: a dotted path to the next page's URL in the answer, or a page number
+        # query parameter; bounded by max_pages and stopped at a page of already-seen items.
+        self.next_path = opt(o, "next_path", str, None, w)
+        self.page_param = opt(o, "page_param", str, None, w)
+        self.page_start = opt(o, "page_start", int, 1, w)
+        self.max_pages = opt(o, "max_pages", int, 5, w)
+        if (self.next_path or self.page_param) and self.format != "json":
+            raise ConfigError(f"{w}: next_path and page_param apply to format = \"json\" only")
+        if self.next_path and self.page_param:
+            raise ConfigError(f"{w}: give next_path or page_param, not both")
+        if self.max_pages < 1:
+            raise ConfigError(f"{w}: max_pages must be at least 1")
         self.fields: dict[str, str] = opt(o, "fields", dict, {}, w)
         bad = sorted(set(self.fields) - set(FIELD_NAMES))
         if bad:
@@ -325,8 +337,7 @@ class HttpCollector(Collector):
         seen: list[str] = list(state.get("seen", []))
         seen_set = set(seen)
         newest = parse_date(state.get("newest"))
-        res = await self.http.get(self.url)
-        items = self.parse_listing(res.content, res.url)
+        items = await self._listing(seen_set)
         # Oldest first: by date when every item has one, else listings are newest first.
         if items and all(i.date for i in items):
             items.sort(key=lambda i: i.date)  # type: ignore[arg-type, return-value]
@@ -361,6 +372,46 @@ class HttpCollector(Collector):
                 if item.date and (newest is None or item.date > newest):
                     newest = item.date
             yield Batch(docs, self._cursor(seen, newest), len(chunk))
+
+    async def _listing(self, seen: set[str]) -> list[Item]:
+        """The listing's items, newest page first; JSON APIs followed over pages when
+        `next_path` or `page_param` is set."""
+        res = await self.http.get(self.url)
+        items = self.parse_listing(res.content, res.url)
+        if not (self.next_path or self.page_param):
+            return items
+        url, page, body, last_page = res.url, self.page_start, res.content, items
+        for _ in range(self.max_pages - 1):
+            if not last_page or all(i.id in seen for i in last_page):
+                break  # an empty page or one already read: nothing new further back
+            if self.next_path:
+                try:
+                    nxt = dotted(json.loads(body), self.next_path)
+                except ValueError:
+                    nxt = None
+                if not nxt or not isinstance(nxt, str):
+                    break
+                target, params = _join(url, nxt), None
+            else:
+                page += 1
+                target, params = self.url, {self.page_param: str(page)}
+            if not target:
+                break
+            res = await self.http.get(target, params=params)
+            more = self.parse_listing(res.content, res.url)
+            if not more:
+                break
+            url, body, last_page = res.url, res.content, more
+            known = {x.id for x in items}
+            fresh = [i for i in more if i.id not in known]
+            if not fresh:
+                break  # the API repeats its last page instead of ending
+            items += fresh
+        else:
+            if last_page and not all(i.id in seen for i in last_page):
+                log.warning("source %s: max_pages (%d) reached; older pages were not read "
+                            "(raise max_pages or poll more often)", self.name, self.max_pages)
+        return items
 
     def _cursor(self, seen: list[str], newest: datetime | None) -> str:
         return dump_cursor({"seen": seen[-self.remember:],

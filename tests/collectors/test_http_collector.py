@@ -297,3 +297,40 @@ def test_epoch_ms_feed_and_an_unreadable_date_never_fail_the_run(server, config,
     assert by_id["a"].posted_at.isoformat() == "2026-12-09T12:00:00+00:00"
     assert by_id["b"].posted_at is None and by_id["c"].posted_at is None
     assert "item b: unreadable date" in caplog.text and "item c: unreadable date" in caplog.text
+
+
+def paged_api(server, total=25, per=10):
+    rows = [{"id": f"r{n}", "text": f"row {n}"} for n in range(total)][::-1]  # newest first
+
+    def api(req):
+        page = int(req.q("page") or 1)
+        chunk = rows[(page - 1) * per:page * per]
+        nxt = f"/api?page={page + 1}" if page * per < total else None
+        return Reply(body=json.dumps({"data": chunk, "links": {"next": nxt}}),
+                     content_type="application/json")
+
+    server.route("/api", api)
+
+
+@pytest.mark.parametrize("paging", [{"next_path": "links.next"}, {"page_param": "page"}])
+def test_json_api_is_followed_over_pages_and_bounded(server, config, tmp_path, paging):
+    paged_api(server)
+    table = {"url": server.url("/api"), "format": "json", "items_path": "data", **paging}
+    docs = docs_of(run(drain(make(server, config, tmp_path, backfill=100, **table))))
+    assert sorted(d.external_id for d in docs) == sorted(f"r{n}" for n in range(25))
+    assert [d.external_id for d in docs][:2] == ["r0", "r1"]  # oldest first
+
+    server.requests.clear()
+    docs = docs_of(run(drain(make(server, config, tmp_path, backfill=100, max_pages=2,
+                                  **table))))
+    assert len(docs) == 20 and len(server.hits("/api")) == 2
+
+
+def test_json_paging_stops_at_a_page_already_read(server, config, tmp_path):
+    paged_api(server)
+    table = {"url": server.url("/api"), "format": "json", "items_path": "data",
+             "next_path": "links.next"}
+    cursor = run(drain(make(server, config, tmp_path, backfill=100, **table)))[-1].cursor
+    server.requests.clear()
+    assert docs_of(run(drain(make(server, config, tmp_path, **table), cursor))) == []
+    assert len(server.hits("/api")) == 1  # page 1 held nothing new: page 2 not fetched
