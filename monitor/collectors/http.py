@@ -24,10 +24,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urljoin
 
 import feedparser
+from dateutil import parser as dateparser
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from monitor.collectors.attachments import fetch_linked_files, host_of
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 KEYS = frozenset({
     "url", "format", "items_path", "fields", "items", "link", "title", "text", "date", "author",
     "follow", "follow_text", "attachments", "max_attachments", "allowed_hosts", "remember",
-    "max_age", "batch_size",
+    "max_age", "batch_size", "next_path", "page_param", "page_start", "max_pages",
 })
 FORMATS = ("rss", "json", "html")
 FIELD_NAMES = ("id", "url", "title", "text", "date", "author")
@@ -70,23 +71,63 @@ class Item:
     links: list[str] = field(default_factory=list)
 
 
+class _DateInfo(dateparser.parserinfo):
+    """dateutil's English names plus French month and weekday names (leak sites are often
+    French): "28 novembre 2026", "mardi 3 févr. 2026 à 14:00"."""
+
+    MONTHS: ClassVar[list[tuple[str, ...]]] = [(*en, *fr) for en, fr in zip(dateparser.parserinfo.MONTHS, [
+        ("janvier", "janv"), ("février", "fevrier", "févr", "fevr"), ("mars",),
+        ("avril", "avr"), ("mai",), ("juin",), ("juillet", "juil"), ("août", "aout"),
+        ("septembre",), ("octobre",), ("novembre",), ("décembre", "decembre", "déc", "dec"),
+    ], strict=True)]
+    WEEKDAYS: ClassVar[list[tuple[str, ...]]] = [(*en, *fr) for en, fr in zip(dateparser.parserinfo.WEEKDAYS, [
+        ("lundi", "lun"), ("mardi",), ("mercredi", "mer"), ("jeudi", "jeu"),
+        ("vendredi", "ven"), ("samedi", "sam"), ("dimanche", "dim"),
+    ], strict=True)]
+    JUMP: ClassVar[list[str]] = [*dateparser.parserinfo.JUMP, "à", "le"]
+
+    def __init__(self) -> None:
+        super().__init__(dayfirst=True)
+
+
+_DATE_INFO = _DateInfo()
+EPOCH_MS_ABOVE = 100_000_000_000  # as seconds that is year 5138: such a number is milliseconds
+
+
+def _epoch(number: float) -> datetime:
+    if abs(number) >= EPOCH_MS_ABOVE:
+        number /= 1000.0
+    return datetime.fromtimestamp(number, UTC)
+
+
 def parse_date(value: Any) -> datetime | None:
-    """ISO 8601 strings, epoch seconds, RFC 2822 dates; None when unreadable."""
-    if value is None or value == "":
+    """ISO 8601, epoch seconds or milliseconds, RFC 2822, and what dateutil reads day-first
+    with English and French names ("28/11/2026", "28.11.2026 14:00", "Nov 28, 2026",
+    "28 novembre 2026"); None when unreadable (the caller warns, the item is kept)."""
+    if value is None or value == "" or isinstance(value, bool):
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), UTC)
-    s = str(value).strip()
-    if s.isdigit():
-        return datetime.fromtimestamp(int(s), UTC)
     try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
+        if isinstance(value, int | float):
+            return _epoch(float(value))
+        s = str(value).strip()
+        if s.isdigit():
+            return _epoch(int(s))
         try:
-            dt = email.utils.parsedate_to_datetime(s)
-        except (TypeError, ValueError):
-            return None
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                dt = email.utils.parsedate_to_datetime(s)
+            except (TypeError, ValueError, IndexError):
+                dt = dateparser.parse(s.replace(".", " ") if _has_month_name(s) else s,
+                                      parserinfo=_DATE_INFO)
+    except (ValueError, OverflowError, OSError, dateparser.ParserError):
+        return None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _has_month_name(s: str) -> bool:
+    """'févr. 2026' needs the abbreviation's dot dropped; '28.11.2026' must keep its dots."""
+    return any(c.isalpha() for c in s)
 
 
 def dotted(obj: Any, path: str) -> Any:
@@ -151,6 +192,18 @@ class HttpCollector(Collector):
             raise ConfigError(f"{w}: format must be one of {', '.join(FORMATS)}, "
                               f"got {self.format!r}")
         self.items_path = opt(o, "items_path", str, "", w)
+        # JSON paging: a dotted path to the next page's URL in the answer, or a page number
+        # query parameter; bounded by max_pages and stopped at a page of already-seen items.
+        self.next_path = opt(o, "next_path", str, None, w)
+        self.page_param = opt(o, "page_param", str, None, w)
+        self.page_start = opt(o, "page_start", int, 1, w)
+        self.max_pages = opt(o, "max_pages", int, 5, w)
+        if (self.next_path or self.page_param) and self.format != "json":
+            raise ConfigError(f"{w}: next_path and page_param apply to format = \"json\" only")
+        if self.next_path and self.page_param:
+            raise ConfigError(f"{w}: give next_path or page_param, not both")
+        if self.max_pages < 1:
+            raise ConfigError(f"{w}: max_pages must be at least 1")
         self.fields: dict[str, str] = opt(o, "fields", dict, {}, w)
         bad = sorted(set(self.fields) - set(FIELD_NAMES))
         if bad:
@@ -233,11 +286,20 @@ class HttpCollector(Collector):
                     str(title), text)),
                 url=url,
                 title=str(title) if title is not None else None, text=text,
-                date=parse_date(dotted(row, f["date"])),
+                date=self._date(dotted(row, f["date"]), rid if rid is not None else url),
                 author=str(a) if (a := dotted(row, f["author"])) is not None else None,
                 links=merge_links([url] if url else [], extract_links(text)),
             ))
         return items
+
+    def _date(self, value: Any, item: Any) -> datetime | None:
+        """parse_date, with a warning naming the item when a date is present but unreadable:
+        the item is kept (undated), the run does not fail."""
+        date = parse_date(value)
+        if date is None and value not in (None, ""):
+            log.warning("source %s: item %s: unreadable date %r; kept without a date",
+                        self.name, item, str(value)[:80])
+        return date
 
     def _parse_html(self, html: str, base_url: str) -> list[Item]:
         tree = LexborHTMLParser(html)
@@ -253,8 +315,8 @@ class HttpCollector(Collector):
             text = _node_text(node.css_first(self.sel["text"]) if self.sel["text"] else node)
             date = None
             if self.sel["date"] and (dn := node.css_first(self.sel["date"])) is not None:
-                date = parse_date(dn.attributes.get("datetime") or dn.attributes.get("title")
-                                  or _node_text(dn))
+                date = self._date(dn.attributes.get("datetime") or dn.attributes.get("title")
+                                  or _node_text(dn), url)
             author = None
             if self.sel["author"] and (an := node.css_first(self.sel["author"])) is not None:
                 author = _node_text(an) or None
@@ -275,8 +337,7 @@ class HttpCollector(Collector):
         seen: list[str] = list(state.get("seen", []))
         seen_set = set(seen)
         newest = parse_date(state.get("newest"))
-        res = await self.http.get(self.url)
-        items = self.parse_listing(res.content, res.url)
+        items = await self._listing(seen_set)
         # Oldest first: by date when every item has one, else listings are newest first.
         if items and all(i.date for i in items):
             items.sort(key=lambda i: i.date)  # type: ignore[arg-type, return-value]
@@ -311,6 +372,46 @@ class HttpCollector(Collector):
                 if item.date and (newest is None or item.date > newest):
                     newest = item.date
             yield Batch(docs, self._cursor(seen, newest), len(chunk))
+
+    async def _listing(self, seen: set[str]) -> list[Item]:
+        """The listing's items, newest page first; JSON APIs followed over pages when
+        `next_path` or `page_param` is set."""
+        res = await self.http.get(self.url)
+        items = self.parse_listing(res.content, res.url)
+        if not (self.next_path or self.page_param):
+            return items
+        url, page, body, last_page = res.url, self.page_start, res.content, items
+        for _ in range(self.max_pages - 1):
+            if not last_page or all(i.id in seen for i in last_page):
+                break  # an empty page or one already read: nothing new further back
+            if self.next_path:
+                try:
+                    nxt = dotted(json.loads(body), self.next_path)
+                except ValueError:
+                    nxt = None
+                if not nxt or not isinstance(nxt, str):
+                    break
+                target, params = _join(url, nxt), None
+            else:
+                page += 1
+                target, params = self.url, {self.page_param: str(page)}
+            if not target:
+                break
+            res = await self.http.get(target, params=params)
+            more = self.parse_listing(res.content, res.url)
+            if not more:
+                break
+            url, body, last_page = res.url, res.content, more
+            known = {x.id for x in items}
+            fresh = [i for i in more if i.id not in known]
+            if not fresh:
+                break  # the API repeats its last page instead of ending
+            items += fresh
+        else:
+            if last_page and not all(i.id in seen for i in last_page):
+                log.warning("source %s: max_pages (%d) reached; older pages were not read "
+                            "(raise max_pages or poll more often)", self.name, self.max_pages)
+        return items
 
     def _cursor(self, seen: list[str], newest: datetime | None) -> str:
         return dump_cursor({"seen": seen[-self.remember:],

@@ -15,6 +15,7 @@ are new at the time of the run (the cursor only moves forward).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -130,13 +131,22 @@ def secure_session_file(state_dir: Path) -> None:
             os.chmod(p, 0o600)
 
 
-def forward_origin(fwd: Any) -> str | None:
-    """A readable origin for a MessageFwdHeader: its name, or peer kind and id, and post."""
+def forward_origin(fwd: Any, forward: Any = None) -> str | None:
+    """A readable origin for a MessageFwdHeader: its name, or peer kind and id, and post.
+
+    `forward` is Telethon's `Message.forward` helper: when the answer carried the source
+    channel's entity, its title and @username come first (the t.me/s preview shows them too);
+    the post signature of the original is added as on t.me/s."""
     if fwd is None:
         return None
     from telethon.tl import types
 
-    origin = fwd.from_name or fwd.post_author
+    chat = getattr(forward, "chat", None) if forward is not None else None
+    named = None
+    if isinstance(chat, types.Channel):
+        named = " ".join(p for p in (chat.title, f"@{chat.username}" if chat.username else None)
+                         if p)
+    origin = ", ".join(p for p in (named or fwd.from_name, fwd.post_author) if p) or None
     peer = fwd.from_id
     if isinstance(peer, types.PeerChannel):
         ref = f"channel:{peer.channel_id}"
@@ -165,6 +175,31 @@ def message_links(msg: Any) -> list[str]:
             if isinstance(b, types.KeyboardButtonUrl):
                 buttons.append(b.url)
     return merge_links(extract_links(text), hidden, buttons)
+
+
+def _plain(text: Any) -> str:
+    """TextWithEntities (poll texts since layer 178) or str -> str."""
+    return str(getattr(text, "text", text) or "")
+
+
+def media_text(media: Any) -> str | None:
+    """Media as the same text lines the telegram_web collector writes, so one rule reads both:
+    `[link preview] site | title | description | url`, `[poll] question: a / b`, `[photo]`,
+    `[location] <map link>`."""
+    from telethon.tl import types
+
+    if isinstance(media, types.MessageMediaWebPage) and isinstance(media.webpage, types.WebPage):
+        w = media.webpage
+        return "[link preview] " + " | ".join(
+            p for p in (w.site_name, w.title, w.description, w.url) if p)
+    if isinstance(media, types.MessageMediaPoll):
+        answers = " / ".join(_plain(a.text) for a in media.poll.answers)
+        return f"[poll] {_plain(media.poll.question)}: {answers}"
+    if isinstance(media, types.MessageMediaPhoto):
+        return "[photo]"
+    if isinstance(media, types.MessageMediaGeo) and isinstance(media.geo, types.GeoPoint):
+        return f"[location] https://maps.google.com/maps?q={media.geo.lat},{media.geo.long}"
+    return None
 
 
 def document_filename(doc: Any) -> str | None:
@@ -240,37 +275,32 @@ class TelegramCollector(Collector):
         from telethon import errors
 
         state = load_cursor(cursor, self.source.where)
+        resolved_again = False
         try:
             client = await self._connect()
-            entity = await self._entity(client, state)
-            peer = {"id": entity.channel_id, "access_hash": entity.access_hash,
-                    "channel": self.channel}
-            last_id = state.get("last_id")
-            if last_id is None:
-                top = 0
-                async for m in client.iter_messages(entity, limit=1):
-                    top = m.id
-                if not self.source.backfill:
-                    yield Batch([], dump_cursor({"last_id": top, "peer": peer}), 0)
+            while True:
+                try:
+                    async for batch in self._read(client, state, first_run=cursor is None):
+                        state = load_cursor(batch.cursor, self.source.where)
+                        yield batch
                     return
-                last_id = max(0, top - self.source.backfill)
-            docs: list[Document] = []
-            count = 0
-            async for msg in client.iter_messages(entity, min_id=int(last_id), reverse=True):
-                if msg.id <= int(last_id):
-                    continue  # defensive: min_id is exclusive, never repeat
-                docs.extend(await self._documents(client, msg))
-                count += 1
-                last_id = msg.id
-                if count >= self.batch_size:
-                    yield Batch(docs, dump_cursor({"last_id": last_id, "peer": peer}), count)
-                    docs, count = [], 0
-            if docs or count or cursor is None or state.get("peer") != peer:
-                yield Batch(docs, dump_cursor({"last_id": last_id, "peer": peer}), count)
-        except errors.FloodWaitError as e:
+                except errors.ChannelInvalidError:
+                    # An access hash belongs to the account that resolved it: after a re-login
+                    # with another account the cached one is invalid, not the channel.
+                    if resolved_again or not isinstance(state.get("peer"), dict):
+                        raise
+                    resolved_again = True
+                    log.info("source %s: cached access hash of %r rejected; resolving the "
+                             "username again", self.name, self.channel)
+                    state = {k: v for k, v in state.items() if k != "peer"}
+        except errors.FloodError as e:  # FloodWait, FloodPremiumWait and any other subclass
+            seconds = getattr(e, "seconds", None)
+            if seconds is None:
+                raise self.error(f"Telegram error {type(e).__name__}: {e}") from None
             raise CollectorDeferred(
-                f"{self.source.where}: Telegram asks to wait {e.seconds}s (FloodWait) before "
-                f"reading {self.channel!r} again; deferring this source", e.seconds) from None
+                f"{self.source.where}: Telegram asks to wait {seconds}s "
+                f"({type(e).__name__}) before reading {self.channel!r} again; deferring this "
+                "source", float(seconds)) from None
         except (errors.ChannelPrivateError, errors.ChannelInvalidError):
             raise self.error(f"channel {self.channel!r} is private or banned; it cannot be "
                              "read without joining") from None
@@ -278,6 +308,34 @@ class TelegramCollector(Collector):
             raise CollectorError(NOT_AUTHORIZED) from None
         except errors.RPCError as e:
             raise self.error(f"Telegram error {type(e).__name__}: {e}") from None
+
+    async def _read(self, client: Any, state: dict[str, Any], *,
+                    first_run: bool) -> AsyncIterator[Batch]:
+        entity = await self._entity(client, state)
+        peer = {"id": entity.channel_id, "access_hash": entity.access_hash,
+                "channel": self.channel}
+        last_id = state.get("last_id")
+        if last_id is None:
+            top = 0
+            async for m in client.iter_messages(entity, limit=1):
+                top = m.id
+            if not self.source.backfill:
+                yield Batch([], dump_cursor({"last_id": top, "peer": peer}), 0)
+                return
+            last_id = max(0, top - self.source.backfill)
+        docs: list[Document] = []
+        count = 0
+        async for msg in client.iter_messages(entity, min_id=int(last_id), reverse=True):
+            if msg.id <= int(last_id):
+                continue  # defensive: min_id is exclusive, never repeat
+            docs.extend(await self._documents(client, msg))
+            count += 1
+            last_id = msg.id
+            if count >= self.batch_size:
+                yield Batch(docs, dump_cursor({"last_id": last_id, "peer": peer}), count)
+                docs, count = [], 0
+        if docs or count or first_run or state.get("peer") != peer:
+            yield Batch(docs, dump_cursor({"last_id": last_id, "peer": peer}), count)
 
     async def _documents(self, client: Any, msg: Any) -> list[Document]:
         from telethon.tl import types
@@ -294,10 +352,17 @@ class TelegramCollector(Collector):
             source=self.name, platform=self.platform, external_id=ext_id,
             content=text.encode("utf-8"), url=f"https://t.me/{self.channel}/{msg.id}",
             author=msg.post_author, posted_at=msg.date, edited_at=msg.edit_date,
-            forwarded_from=forward_origin(msg.fwd_from), metadata=meta,
+            forwarded_from=forward_origin(msg.fwd_from, getattr(msg, "forward", None)),
+            metadata=meta,
         )
         docs = [doc]
         media = msg.media
+        described = media_text(media)
+        if described:
+            doc.content = (text + "\n" + described).strip().encode("utf-8")
+            if isinstance(media, types.MessageMediaWebPage) and getattr(media.webpage, "url",
+                                                                         None):
+                meta["links"] = merge_links(links, [media.webpage.url])
         if isinstance(media, types.MessageMediaDocument) and isinstance(media.document,
                                                                         types.Document):
             d = media.document
@@ -313,13 +378,16 @@ class TelegramCollector(Collector):
                         parent: Document) -> Document:
         buf = bytearray()
         truncated = False
-        async for chunk in client.iter_download(d, file_size=d.size):
-            room = self.max_bytes - len(buf)
-            if len(chunk) > room:
-                buf.extend(chunk[:room])
-                truncated = True
-                break
-            buf.extend(chunk)
+        # Closed on the way out (cap reached, error): an abandoned download iterator would
+        # keep its exported-sender connection to the file's data centre open.
+        async with contextlib.aclosing(client.iter_download(d, file_size=d.size)) as chunks:
+            async for chunk in chunks:
+                room = self.max_bytes - len(buf)
+                if len(chunk) > room:
+                    buf.extend(chunk[:room])
+                    truncated = True
+                    break
+                buf.extend(chunk)
         if not truncated and d.size and d.size > len(buf) and len(buf) >= self.max_bytes:
             truncated = True
         meta: dict[str, Any] = {"links": [], "size": d.size, "mime_type": d.mime_type,

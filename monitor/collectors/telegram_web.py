@@ -20,6 +20,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 
 KEYS = frozenset({"channel", "base_url", "max_pages", "batch_size"})
 _CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,64}$")
+# "https://t.me/name/123", "t.me/s/name", "@name" -> "name"
+_CHANNEL_URL = re.compile(r"^(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([^/?#]+)")
+# Elements whose content is a separate line: "dump ready<blockquote>acme.com" must not glue.
+_BLOCKS = "br, p, div, blockquote, pre, code, li, tg-spoiler"
 
 
 @dataclass(slots=True)
@@ -64,6 +69,8 @@ class WebPost:
     forwarded_from: str | None = None
     documents: list[dict[str, str]] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
+    media: list[str] = field(default_factory=list)  # "[photo]", "[poll] question: a / b", ...
+    reply_to: str | None = None  # the answered message's URL
 
 
 @dataclass(slots=True)
@@ -82,7 +89,7 @@ class PreviewUnavailable(Exception):
 
 
 def parse_views(text: str) -> int | None:
-    """'1.2K' -> 1200, '3M' -> 3000000, '845' -> 845."""
+    """'1.2K' -> 1200, '32.3K' -> 32300 (Decimal: float gives 32299), '3M' -> 3000000."""
     t = text.strip().upper().replace(",", "")
     mult = 1
     if t.endswith("K"):
@@ -90,15 +97,61 @@ def parse_views(text: str) -> int | None:
     elif t.endswith("M"):
         mult, t = 1_000_000, t[:-1]
     try:
-        return int(float(t) * mult)
-    except ValueError:
+        return int(Decimal(t) * mult)
+    except (InvalidOperation, ValueError):
         return None
 
 
+def channel_name(value: str) -> str:
+    """The username in '@name', 'name', 't.me/s/name/123' or 'https://t.me/name/123'."""
+    value = value.strip().lstrip("@")
+    m = _CHANNEL_URL.match(value)
+    return m.group(1).lstrip("@") if m else value.rstrip("/")
+
+
 def _text_of(node: LexborNode) -> str:
-    for br in node.css("br"):
-        br.replace_with("\n")
-    return node.text(deep=True).strip()
+    """Text with block elements on their own lines (the node is modified)."""
+    for el in node.css(_BLOCKS):
+        if el.tag == "br":
+            el.replace_with("\n")
+        else:
+            el.insert_before("\n")
+            el.insert_after("\n")
+    lines = [ln.strip() for ln in node.text(deep=True).split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _clean(node: LexborNode | None) -> str:
+    return " ".join(node.text(deep=True).split()) if node is not None else ""
+
+
+def _media(block: LexborNode) -> list[str]:
+    """Attachments as text, so a post without caption is still visible and matchable."""
+    out: list[str] = []
+    for _ in block.css(".tgme_widget_message_photo_wrap"):
+        out.append("[photo]")
+    for _ in block.css(".tgme_widget_message_video_player"):
+        out.append("[video]")
+    for _ in block.css(".tgme_widget_message_roundvideo_player"):
+        out.append("[round video]")
+    for node in block.css(".tgme_widget_message_voice_player"):
+        duration = _clean(node.css_first(".tgme_widget_message_voice_duration"))
+        out.append(f"[voice] {duration}".strip())
+    for _ in block.css(".tgme_widget_message_sticker_wrap"):
+        out.append("[sticker]")
+    for node in block.css("a.tgme_widget_message_location_wrap"):
+        href = node.attributes.get("href") or ""
+        out.append(f"[location] {href}".strip())
+    for poll in block.css(".tgme_widget_message_poll"):
+        question = _clean(poll.css_first(".tgme_widget_message_poll_question"))
+        options = [_clean(o) for o in poll.css(".tgme_widget_message_poll_option_text")]
+        out.append(f"[poll] {question}: " + " / ".join(options))
+    for prev in block.css(".tgme_widget_message_link_preview"):
+        parts = [_clean(prev.css_first(c)) for c in (
+            ".link_preview_site_name", ".link_preview_title", ".link_preview_description")]
+        href = prev.attributes.get("href") or ""
+        out.append("[link preview] " + " | ".join(p for p in [*parts, href] if p))
+    return out
 
 
 def _hrefs(node: LexborNode | None) -> list[str]:
@@ -168,8 +221,8 @@ def _parse_block(block: LexborNode, channel: str) -> WebPost | None:
             posted_at = datetime.fromisoformat(time_node.attributes.get("datetime") or "")
         except ValueError:
             posted_at = None
-    author_node = block.css_first(".tgme_widget_message_from_author") or block.css_first(
-        ".tgme_widget_message_owner_name")
+    # The post's signature; `.tgme_widget_message_owner_name` is the channel title, not an author.
+    author_node = block.css_first(".tgme_widget_message_from_author")
     views_node = block.css_first(".tgme_widget_message_views")
     meta = block.css_first(".tgme_widget_message_meta")
     fwd = block.css_first(".tgme_widget_message_forwarded_from_name")
@@ -180,6 +233,19 @@ def _parse_block(block: LexborNode, channel: str) -> WebPost | None:
         if href:
             forwarded_from = f"{forwarded_from} ({href})" if forwarded_from else href
             links = merge_links(links, [href])
+        fwd_author = _clean(block.css_first(".tgme_widget_message_forwarded_from_author"))
+        if fwd_author:
+            forwarded_from = f"{forwarded_from}, {fwd_author}" if forwarded_from else fwd_author
+    reply = block.css_first("a.tgme_widget_message_reply")
+    reply_to = (reply.attributes.get("href") or None) if reply is not None else None
+    edited = False
+    if meta is not None:  # "edited" is a bare text node of the meta; the signature is not
+        for child in meta.iter(include_text=True):
+            if child.tag == "-text" and "edited" in (child.text_content or "").lower():
+                edited = True
+    media = _media(block)
+    for prev in block.css(".tgme_widget_message_link_preview"):
+        links = merge_links(links, [*_hrefs(prev), prev.attributes.get("href") or ""])
     documents = []
     for doc in block.css(".tgme_widget_message_document"):
         title = doc.css_first(".tgme_widget_message_document_title")
@@ -191,8 +257,8 @@ def _parse_block(block: LexborNode, channel: str) -> WebPost | None:
         id=post_id, channel=chan or channel, text=text, posted_at=posted_at,
         author=author_node.text().strip() if author_node is not None else None,
         views=parse_views(views_node.text()) if views_node is not None else None,
-        edited=meta is not None and "edited" in meta.text().lower(),
-        service=service, forwarded_from=forwarded_from, documents=documents, links=links,
+        edited=edited, service=service, forwarded_from=forwarded_from, documents=documents,
+        links=[u for u in links if u], media=media, reply_to=reply_to,
     )
 
 
@@ -204,9 +270,7 @@ class TelegramWebCollector(Collector):
         super().__init__(source)
         where = source.where
         o = source.options
-        channel = require(o, "channel", str, where).lstrip("@")
-        if channel.startswith(("https://", "http://", "t.me/")):
-            channel = channel.rstrip("/").rsplit("/", 1)[-1]
+        channel = channel_name(require(o, "channel", str, where))
         if not _CHANNEL.match(channel):
             raise ConfigError(f"{where}: channel {channel!r} is not a public channel username")
         self.channel = channel
@@ -285,8 +349,14 @@ class TelegramWebCollector(Collector):
     def to_document(self, p: WebPost) -> Document:
         body = p.text
         if p.documents:
-            body += "".join(f"\n[document] {d['name']}" for d in p.documents)
+            body += "".join(f"\n[document] {d['name']} {d['size']}".rstrip()
+                            for d in p.documents)
+        if p.media:
+            body += "".join(f"\n{m}" for m in p.media)
+        body = body.strip()
         meta: dict[str, Any] = {"links": p.links, "channel": p.channel}
+        if p.reply_to:
+            meta["reply_to"] = p.reply_to
         if p.views is not None:
             meta["views"] = p.views
         if p.documents:

@@ -287,3 +287,75 @@ def test_linked_archive_carries_its_post_and_the_source_passwords(server, config
 def test_archive_passwords_must_be_a_list_of_strings(server, config, tmp_path):
     with pytest.raises(ConfigError, match="archive_passwords"):
         make(server, config, tmp_path, url=server.url("/"), archive_passwords="x", **LEAK_TABLE)
+
+
+# -- dates ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "iso"), [
+    (1796817600, "2026-12-09T12:00:00+00:00"),            # epoch seconds
+    (1796817600000, "2026-12-09T12:00:00+00:00"),         # epoch milliseconds (JS Date.now())
+    ("1796817600000", "2026-12-09T12:00:00+00:00"),
+    ("28/11/2026", "2026-11-28T00:00:00+00:00"),           # day first
+    ("28.11.2026 14:00", "2026-11-28T14:00:00+00:00"),
+    ("Nov 28, 2026", "2026-11-28T00:00:00+00:00"),
+    ("28 novembre 2026", "2026-11-28T00:00:00+00:00"),
+    ("mardi 3 févr. 2026 à 14:05", "2026-02-03T14:05:00+00:00"),
+    ("3 August 2026", "2026-08-03T00:00:00+00:00"),
+    ("Sat, 28 Nov 2026 10:00:00 GMT", "2026-11-28T10:00:00+00:00"),
+])
+def test_dates_in_the_shapes_sites_print_them(value, iso):
+    from monitor.collectors.http import parse_date
+
+    assert parse_date(value).isoformat() == iso
+
+
+def test_epoch_ms_feed_and_an_unreadable_date_never_fail_the_run(server, config, tmp_path,
+                                                                    caplog):
+    rows = [{"id": "a", "date": 1796817600000, "text": "dump acme"},
+            {"id": "b", "date": "le jour d'après", "text": "undated"},
+            {"id": "c", "date": 10**20, "text": "absurd"}]
+    server.route("/api", Reply(body=json.dumps(rows), content_type="application/json"))
+    batches = run(drain(make(server, config, tmp_path, url=server.url("/api"), format="json")))
+    by_id = {d.external_id: d for d in docs_of(batches)}
+    assert sorted(by_id) == ["a", "b", "c"]
+    assert by_id["a"].posted_at.isoformat() == "2026-12-09T12:00:00+00:00"
+    assert by_id["b"].posted_at is None and by_id["c"].posted_at is None
+    assert "item b: unreadable date" in caplog.text and "item c: unreadable date" in caplog.text
+
+
+def paged_api(server, total=25, per=10):
+    rows = [{"id": f"r{n}", "text": f"row {n}"} for n in range(total)][::-1]  # newest first
+
+    def api(req):
+        page = int(req.q("page") or 1)
+        chunk = rows[(page - 1) * per:page * per]
+        nxt = f"/api?page={page + 1}" if page * per < total else None
+        return Reply(body=json.dumps({"data": chunk, "links": {"next": nxt}}),
+                     content_type="application/json")
+
+    server.route("/api", api)
+
+
+@pytest.mark.parametrize("paging", [{"next_path": "links.next"}, {"page_param": "page"}])
+def test_json_api_is_followed_over_pages_and_bounded(server, config, tmp_path, paging):
+    paged_api(server)
+    table = {"url": server.url("/api"), "format": "json", "items_path": "data", **paging}
+    docs = docs_of(run(drain(make(server, config, tmp_path, backfill=100, **table))))
+    assert sorted(d.external_id for d in docs) == sorted(f"r{n}" for n in range(25))
+    assert [d.external_id for d in docs][:2] == ["r0", "r1"]  # oldest first
+
+    server.requests.clear()
+    docs = docs_of(run(drain(make(server, config, tmp_path, backfill=100, max_pages=2,
+                                  **table))))
+    assert len(docs) == 20 and len(server.hits("/api")) == 2
+
+
+def test_json_paging_stops_at_a_page_already_read(server, config, tmp_path):
+    paged_api(server)
+    table = {"url": server.url("/api"), "format": "json", "items_path": "data",
+             "next_path": "links.next"}
+    cursor = run(drain(make(server, config, tmp_path, backfill=100, **table)))[-1].cursor
+    server.requests.clear()
+    assert docs_of(run(drain(make(server, config, tmp_path, **table), cursor))) == []
+    assert len(server.hits("/api")) == 1  # page 1 held nothing new: page 2 not fetched

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -29,7 +29,7 @@ def pastebin_routes(server, listing=LISTING, bodies=BODIES):
 
 def pastebin(server, config, tmp_path, **extra):
     return build_collector({"name": "pb", "type": "pastebin", "base_url": server.url(""),
-                            **extra}, config, tmp_path)
+                            "item_interval": 0, **extra}, config, tmp_path)
 
 
 def docs_of(batches):
@@ -179,3 +179,96 @@ def test_gists_missing_token_env_is_a_config_error(server, config, monkeypatch):
     monkeypatch.delenv("NOPE_TOKEN", raising=False)
     with pytest.raises(ConfigError, match=r"source 'gh'.*token: environment variable NOPE_TOKEN is not set"):
         gists(server, config, token="env:NOPE_TOKEN")
+
+
+NOT_READY = "File is not ready for scraping yet. Try again in 1 minute."
+
+
+def test_pastebin_not_ready_paste_is_retried_next_run_and_nothing_is_skipped(
+        server, config, tmp_path):
+    bodies = {**BODIES, "Xk3pQ9aZ": NOT_READY, "Ab12Cd34": "Error, we cannot find this paste."}
+    pastebin_routes(server, bodies=bodies)
+    col = pastebin(server, config, tmp_path, item_interval=0.5)
+    slept = []
+
+    async def record(seconds):
+        slept.append(seconds)
+
+    col._sleep = record
+    first = run(drain(col))
+    assert [d.external_id for d in docs_of(first)] == ["Mn7Rt2Lw"]  # notices are not pastes
+    assert slept == [0.5, 0.5]  # paced between the three item fetches
+    pending = json.loads(first[-1].cursor)["pending"]
+    assert {k: v["attempts"] for k, v in pending.items()} == {"Xk3pQ9aZ": 1, "Ab12Cd34": 1}
+
+    # next run: the listing no longer shows them (newer pastes pushed them out), both are ready
+    newer = [{**json.loads(LISTING)[0], "key": "New0ne11", "date": "1716546000"}]
+    pastebin_routes(server, json.dumps(newer), {**BODIES, "New0ne11": "n"})
+    second = run(drain(pastebin(server, config, tmp_path, item_interval=0), first[-1].cursor))
+    assert sorted(d.external_id for d in docs_of(second)) == ["Ab12Cd34", "New0ne11", "Xk3pQ9aZ"]
+    by_id = {d.external_id: d for d in docs_of(second)}
+    assert by_id["Xk3pQ9aZ"].content == BODIES["Xk3pQ9aZ"].encode()
+    assert "pending" not in json.loads(second[-1].cursor)
+
+
+def test_pastebin_gives_up_on_a_paste_after_max_attempts(server, config, tmp_path):
+    pastebin_routes(server, bodies={**BODIES, "Mn7Rt2Lw": NOT_READY})
+    cursor = None
+    for _run in (1, 2):
+        batches = run(drain(pastebin(server, config, tmp_path, item_interval=0,
+                                     max_attempts=2), cursor))
+        cursor = batches[-1].cursor
+        assert "Mn7Rt2Lw" not in [d.external_id for d in docs_of(batches)]
+    assert "pending" not in json.loads(cursor)  # bounded: dropped after the second run
+
+
+def many_gists_routes(server, count):
+    """`count` gists, newest first, 100 per page with GitHub's Link header, as /gists/public."""
+    base = datetime(2024, 5, 24, 9, 40, tzinfo=UTC)
+    gists = [{"id": f"g{i:04d}", "description": f"gist {i}", "files": {},
+              "html_url": f"https://gist.github.com/g{i:04d}", "owner": {"login": "u"},
+              "created_at": (base + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "updated_at": (base + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+             for i in range(count)][::-1]
+
+    def listing(req):
+        page = int(req.q("page") or 1)
+        headers = {"X-RateLimit-Remaining": "4000"}
+        if page * 100 < len(gists):
+            nxt = server.url(f"/gists/public?since={req.q('since')}&per_page=100&page={page + 1}")
+            headers["Link"] = f'<{nxt}>; rel="next"'
+        body = json.dumps(gists[(page - 1) * 100:page * 100])
+        return Reply(body=body, headers=headers, content_type="application/json")
+
+    server.route("/gists/public", listing)
+
+
+def test_gists_page_cap_keeps_the_cursor_where_reading_stopped(server, config, caplog):
+    many_gists_routes(server, 1200)
+    cursor, seen, runs = None, [], 0
+    while True:
+        runs += 1
+        batches = run(drain(gists(server, config, max_pages=5, backfill=5000), cursor))
+        seen += [d.external_id for d in docs_of(batches)]
+        cursor = batches[-1].cursor
+        if "resume" not in json.loads(cursor):
+            break
+        assert "max_pages (5) reached" in caplog.text
+    assert runs == 3  # 5 + 5 + 2 pages
+    assert sorted(seen) == [f"g{i:04d}" for i in range(1200)]  # nothing skipped, none twice
+    assert json.loads(cursor) == {"since": "2024-05-24T09:59:59Z", "ids": ["g1199"]}
+
+
+@pytest.mark.parametrize(("headers", "wait"), [
+    ({"Retry-After": "30"}, 30.0),
+    ({"X-RateLimit-Remaining": "4000"}, 60.0),  # secondary limit without retry-after: >= 1 min
+])
+def test_gists_secondary_rate_limit_waits_as_github_documents(server, config, headers, wait):
+    server.route("/gists/public", Reply(403, json.dumps({
+        "message": "You have exceeded a secondary rate limit. Please wait a few minutes "
+                   "before you try again.",
+        "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}),
+        headers=headers, content_type="application/json"))
+    with pytest.raises(CollectorDeferred, match="rate limit") as e:
+        run(drain(gists(server, config)))
+    assert e.value.retry_after == wait

@@ -9,7 +9,7 @@ import stat
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from telethon import TelegramClient, errors
+from telethon import TelegramClient, errors, utils
 from telethon.tl import types
 
 from collectors.conftest import drain, run
@@ -53,6 +53,9 @@ class ServedClient(TelegramClient):
         self.resolves = 0
         self.history_calls = []
         self.downloaded = 0
+        self.downloads_closed = 0
+        self.access_hash = ACCESS_HASH
+        self.flood_error = errors.FloodWaitError
         self._up = False
 
     async def connect(self):
@@ -71,11 +74,13 @@ class ServedClient(TelegramClient):
         self.resolves += 1
         if peer == "missingchan":
             raise errors.UsernameNotOccupiedError(request=None)
-        return types.InputPeerChannel(CHANNEL_ID, ACCESS_HASH)
+        return types.InputPeerChannel(CHANNEL_ID, self.access_hash)
 
     def iter_messages(self, entity, limit=None, *, min_id=0, reverse=False, **kw):
         assert isinstance(entity, types.InputPeerChannel)
-        assert (entity.channel_id, entity.access_hash) == (CHANNEL_ID, ACCESS_HASH)
+        assert entity.channel_id == CHANNEL_ID
+        if entity.access_hash != self.access_hash:  # what Telegram answers a foreign hash
+            raise errors.ChannelInvalidError(request=None)
         self.history_calls.append({"limit": limit, "min_id": min_id, "reverse": reverse})
         ids = sorted((i for i in self.messages if i > min_id), reverse=not reverse)
         if limit is not None:
@@ -84,7 +89,7 @@ class ServedClient(TelegramClient):
         async def gen():
             for n, i in enumerate(ids):
                 if self.flood_after is not None and n >= self.flood_after:
-                    raise errors.FloodWaitError(request=None, capture=42)
+                    raise self.flood_error(request=None, capture=42)
                 yield self.messages[i]
         return gen()
 
@@ -92,10 +97,13 @@ class ServedClient(TelegramClient):
         data = self.files[file.id]
 
         async def gen():
-            for i in range(0, len(data), 128 * 1024):
-                chunk = data[i:i + 128 * 1024]
-                self.downloaded += len(chunk)
-                yield chunk
+            try:
+                for i in range(0, len(data), 128 * 1024):
+                    chunk = data[i:i + 128 * 1024]
+                    self.downloaded += len(chunk)
+                    yield chunk
+            finally:  # Telethon's _DirectDownloadIter closes its sender here
+                self.downloads_closed += 1
         return gen()
 
 
@@ -264,3 +272,71 @@ def test_real_client_creates_its_session_file_owner_only(tmp_path):
     session = tmp_path / f"{SESSION_NAME}.session"  # Telethon adds the suffix
     assert stat.S_IMODE(session.stat().st_mode) == 0o600
     client.session.close()
+
+
+def test_flood_premium_wait_defers_only_this_source(config, tmp_path):
+    client = ServedClient([msg(i, f"m{i}") for i in range(1, 4)], flood_after=1)
+    client.flood_error = errors.FloodPremiumWaitError  # a FloodError, not a FloodWaitError
+    with pytest.raises(CollectorDeferred, match=r"wait 42s \(FloodPremiumWaitError\)") as e:
+        run(drain(make(client, config, tmp_path), json.dumps({"last_id": 0})))
+    assert e.value.retry_after == 42
+
+
+def test_relogin_with_another_account_resolves_the_channel_again(config, tmp_path):
+    client = ServedClient(history(), files=FILES)
+    cursor = run(drain(make(client, config, tmp_path, backfill=2)))[-1].cursor
+    assert client.resolves == 1
+    client.access_hash = ACCESS_HASH + 1  # new account: the cached hash is someone else's
+    client.messages[7] = msg(7, "after relogin")
+    batches = run(drain(make(client, config, tmp_path), cursor))
+    assert [d.external_id for d in docs_of(batches)] == ["7"]
+    assert client.resolves == 2  # once, not in a loop
+    assert json.loads(batches[-1].cursor)["peer"]["access_hash"] == ACCESS_HASH + 1
+
+
+def test_channel_invalid_after_resolving_again_is_private_or_banned(config, tmp_path):
+    client = ServedClient(history(), files=FILES)
+    cursor = run(drain(make(client, config, tmp_path, backfill=2)))[-1].cursor
+
+    async def invalid(peer):
+        client.resolves += 1
+        return types.InputPeerChannel(CHANNEL_ID, ACCESS_HASH + 9)
+
+    client.access_hash = ACCESS_HASH + 1
+    client.get_input_entity = invalid
+    with pytest.raises(CollectorError, match="private or banned"):
+        run(drain(make(client, config, tmp_path), cursor))
+    assert client.resolves == 2
+
+
+def test_capped_download_closes_its_iterator(config, tmp_path):
+    client = ServedClient(history(), files=FILES)
+    docs = docs_of(run(drain(make(client, config, tmp_path), json.dumps({"last_id": 4}))))
+    big = next(d for d in docs if d.filename == "all.zip")
+    assert big.metadata["truncated"] is True
+    assert client.downloaded < 3 * 1024 * 1024 and client.downloads_closed == 1
+
+
+def test_forwards_previews_and_polls_read_like_the_web_preview(config, tmp_path):
+    source_chan = types.Channel(id=777, title="Dump Source", photo=types.ChatPhotoEmpty(),
+                                date=T0, username="dumpsource", access_hash=99)
+    fwd = msg(1, "reposted", fwd_from=types.MessageFwdHeader(
+        date=T0, from_id=types.PeerChannel(777), channel_post=55, post_author="K. Vendor"))
+    preview = msg(2, "mirror:", media=types.MessageMediaWebPage(webpage=types.WebPage(
+        id=1, url="https://files.example/f/abc", display_url="files.example/f/abc", hash=0,
+        site_name="FileHost", title="acme_clients.zip", description="Size: 1.2 GB")))
+    poll = msg(3, media=types.MessageMediaPoll(poll=types.Poll(
+        id=5, hash=0, question=types.TextWithEntities("Next dump?", []), answers=[
+            types.PollAnswer(types.TextWithEntities("acme.com", []), b"0"),
+            types.PollAnswer(types.TextWithEntities("globex", []), b"1")]),
+        results=types.PollResults()))
+    client = ServedClient([fwd, preview, poll])
+    # what Telethon does with the entities of a real answer
+    fwd._finish_init(client, {utils.get_peer_id(source_chan): source_chan}, None)
+    docs = {d.external_id: d for d in docs_of(run(drain(make(client, config, tmp_path),
+                                                        json.dumps({"last_id": 0}))))}
+    assert docs["1"].forwarded_from == "Dump Source @dumpsource, K. Vendor channel:777/55"
+    assert docs["2"].content.decode() == ("mirror:\n[link preview] FileHost | acme_clients.zip"
+                                          " | Size: 1.2 GB | https://files.example/f/abc")
+    assert "https://files.example/f/abc" in docs["2"].metadata["links"]
+    assert docs["3"].content.decode() == "[poll] Next dump?: acme.com / globex"

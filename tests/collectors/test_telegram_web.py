@@ -168,3 +168,40 @@ def test_config_errors_name_the_source_and_key(server, config, tmp_path):
                          "every": "soon"}, config, tmp_path)
     with pytest.raises(ConfigError, match="unknown source type 'telegramm'"):
         build_collector({"name": "x", "type": "telegramm"}, config, tmp_path)
+
+
+RICH = (DATA / "tme_s_rich.html").read_text()
+
+
+def test_rich_posts_keep_signature_previews_replies_media_and_block_breaks(server, config):
+    server.route("/s/leakmarketfr", Reply(body=RICH))
+    docs = {d.external_id: d for d in docs_of(run(drain(make(server, config, backfill=10))))}
+
+    post = docs["201"]
+    text = post.content.decode()
+    assert "dump ready\nacme.com users\n\nid;mail\nsee #leak" in text
+    assert "[link preview] FileHost | acme_clients.zip | Size: 1.2 GB" in text
+    assert post.author == "Admin Fred"  # the signature, not the channel title
+    assert post.forwarded_from == "Dump Source (https://t.me/dumpsource/77), K. Vendor"
+    assert post.metadata["reply_to"] == "https://t.me/leakmarketfr/199"
+    assert "older teaser" not in text
+    assert post.metadata["views"] == 32300
+    assert post.metadata["edited"] is True
+    assert "https://files.example/f/abc" in post.metadata["links"]
+
+    photo = docs["202"]  # no caption: still a document saying what it holds
+    assert photo.content.decode() == "[document] acme_patients.csv 48.7 MB\n[photo]"
+    assert photo.author == "Mr Edited"
+    assert "edited" not in photo.metadata  # a signature containing "edited" is not the flag
+
+    assert docs["203"].content.decode() == "[poll] Next dump?: acme.com / globex"
+    assert docs["203"].author is None and docs["203"].metadata["views"] == 1_200_000
+    assert docs["204"].content.decode().split("\n") == [
+        "[video]", "[round video]", "[voice] 0:12", "[sticker]",
+        "[location] https://maps.google.com/maps?q=48.85,2.35"]
+
+
+@pytest.mark.parametrize("given", ["https://t.me/leakmarketfr/123", "t.me/s/leakmarketfr/123",
+                                   "@leakmarketfr", "https://t.me/s/leakmarketfr"])
+def test_channel_given_as_a_post_url_means_the_channel(server, config, given):
+    assert make(server, config, channel=given).channel == "leakmarketfr"

@@ -89,17 +89,21 @@ def test_sigterm_lets_the_batch_in_hand_commit_and_restart_resumes(tmp_path):
     assert stored_ids(tmp_path, "chan") == [1, 2, 3, 4]
     assert cursor_of(tmp_path, "chan") == 4  # batch 3 was never started
 
-    second = ScriptedCollector("chan", batches=1)
-    due_now = make_runtime([{"name": "chan", "type": "test", "every": 0.1}])
+    # The source is due every 0.1 s: its second run hangs (and is cancelled at shutdown), so the
+    # first run's cursor is the final one instead of a value a slow poll could step over.
+    second = ScriptedCollector("chan", batches=1, script=["ok", "hang"])
+    due_now = make_runtime([{"name": "chan", "type": "test", "every": 0.1}],
+                           daemon={"outbox_every": "1h", "shutdown_timeout": "0.5s"})
 
     async def run2() -> int:
         d = make_daemon(tmp_path, due_now, {"chan": second})
         task = asyncio.create_task(d.run())
-        await wait_for(lambda: cursor_of(tmp_path, "chan") == 6)
+        await wait_for(lambda: "chan" in d.last_results)  # the resumed run has finished
         d.request_stop()
         return await task
 
     assert asyncio.run(run2()) == 0
+    assert cursor_of(tmp_path, "chan") == 6
     assert stored_ids(tmp_path, "chan") == [1, 2, 3, 4, 5, 6]  # nothing lost, nothing twice
 
 
