@@ -1,0 +1,131 @@
+"""The console's HTML pages: login, incidents list, incident page with triage, logout."""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from monitor.alerting import triage
+from monitor.models import SEVERITIES
+from monitor.store.users import create_session, end_session, verify_password
+from monitor.web.auth import COOKIE, csrf_ok, identify
+from monitor.web.common import ACTIONS, BadRequest, apply_action, details, filter_from
+from monitor.web.queries import SORTS, search_incidents
+from monitor.web.spread import spread
+
+
+def render(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
+    tpl = request.app.state.templates.get_template(name)
+    return HTMLResponse(tpl.render(request=request, **ctx), status_code=status)
+
+
+def _login_redirect() -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+def login_form(request: Request):
+    return render(request, "login.html", error=None)
+
+
+async def login(request: Request):
+    form = await request.form()
+    name, password = str(form.get("username", "")), str(form.get("password", ""))
+    state = request.app.state
+    client = request.client.host if request.client else "?"
+    keys = (f"ip:{client}", f"user:{name}")
+    if state.limiter.blocked(*keys):
+        return render(request, "login.html", 429, error="too many failed logins; wait a while")
+    user = verify_password(state.store, name, password)
+    if user is None:
+        state.limiter.failed(*keys)
+        return render(request, "login.html", 401, error="wrong user name or password")
+    resp = RedirectResponse("/incidents", status_code=303)
+    resp.set_cookie(COOKIE, create_session(state.store, user.name), httponly=True,
+                    samesite="strict", secure=state.settings.secure_cookies, path="/")
+    return resp
+
+
+async def logout(request: Request):
+    _user, session = identify(request)
+    form = await request.form()
+    if session is None or not csrf_ok(session, form.get("csrf")):
+        return _login_redirect()
+    end_session(request.app.state.store, request.cookies[COOKIE])
+    resp = _login_redirect()
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+def index(request: Request):
+    return RedirectResponse("/incidents", status_code=303)
+
+
+def incidents(request: Request):
+    user, session = identify(request)
+    if user is None:
+        return _login_redirect()
+    store = request.app.state.store
+    try:
+        f = filter_from(request.query_params)
+    except BadRequest as e:
+        return render(request, "error.html", 400, user=user, session=session, message=str(e))
+    triage.expire_snoozes(store)
+    rows, total = search_incidents(store, f)
+    params = {k: v for k, v in request.query_params.items() if k != "page" and v}
+    pages = max(1, math.ceil(total / f.per_page))
+    link = lambda p: "/incidents?" + urlencode({**params, "page": p})  # noqa: E731
+    return render(request, "incidents.html", user=user, session=session, incidents=rows,
+                  total=total, f=f, counts=store.incident_counts(), statuses=triage.STATUSES,
+                  severities=SEVERITIES, sorts=list(SORTS), pages=pages,
+                  prev=link(f.page - 1) if f.page > 1 else None,
+                  next=link(f.page + 1) if f.page < pages else None)
+
+
+def incident(request: Request):
+    user, session = identify(request)
+    if user is None:
+        return _login_redirect()
+    store = request.app.state.store
+    d = details(store, request.path_params["id"])
+    if d is None:
+        return render(request, "error.html", 404, user=user, session=session,
+                      message="no such incident")
+    pic = spread(d, store.incident_records_detail(d["id"]))
+    return render(request, "incident.html", user=user, session=session, d=d, spread=pic,
+                  actions=list(ACTIONS), can_triage=user.can("analyst"))
+
+
+async def triage_form(request: Request):
+    user, session = identify(request)
+    if user is None:
+        return _login_redirect()
+    form = await request.form()
+    if not csrf_ok(session, form.get("csrf")):
+        return render(request, "error.html", 403, user=user, session=session,
+                      message="the form expired or did not come from this console (CSRF)")
+    if not user.can("analyst"):
+        return render(request, "error.html", 403, user=user, session=session,
+                      message=f"role {user.role} may not triage")
+    incident_id = request.path_params["id"]
+    try:
+        apply_action(request.app.state.store, incident_id, str(form.get("action", "")),
+                     str(form.get("note", "")).strip() or None, str(form.get("duration", "")),
+                     f"web:{user.name}")
+    except (BadRequest, triage.TriageError) as e:
+        return render(request, "error.html", 400, user=user, session=session, message=str(e))
+    return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
+
+
+ROUTES = [
+    Route("/", index),
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/incidents", incidents),
+    Route("/incidents/{id:int}", incident),
+    Route("/incidents/{id:int}/triage", triage_form, methods=["POST"]),
+]
