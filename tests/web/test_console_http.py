@@ -1,0 +1,123 @@
+"""The console's pages over a real uvicorn server: sessions, CSRF, escaping, headers, proxy."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from monitor.config import ConfigError, parse_config
+from tests.web.conftest import login, start
+from tests.web.seed import PASSWORDS
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+def alice(base):
+    c = login(base, "alice")
+    yield c
+    c.close()
+
+
+def test_session_cookie_flags(store, seeded):
+    srv = start(store, secure_cookies=True)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{srv.port}/login",
+                       data={"username": "alice", "password": PASSWORDS["alice"]})
+    finally:
+        srv.stop()
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" in cookie
+
+
+def test_triage_form_needs_the_sessions_csrf_token(alice, store, seeded):
+    iid = seeded["leak"]
+    page = alice.get(f"/incidents/{iid}").text
+    r = alice.post(f"/incidents/{iid}/triage", data={"action": "ack", "csrf": "forged"})
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = alice.post(f"/incidents/{iid}/triage", data={"action": "ack"})
+    assert r.status_code == 403
+    assert store.get_incident(iid).status == "new"
+    r = alice.post(f"/incidents/{iid}/triage",
+                   data={"action": "ack", "note": "sent to DPO", "csrf": _csrf(page)})
+    assert r.status_code == 303
+    assert store.get_incident(iid).status == "acknowledged"
+    assert store.incident_log(iid)[-1]["actor"] == "web:alice"
+
+
+def test_viewer_sees_no_triage_form_and_cannot_post(base, store, seeded):
+    c = login(base, "victor")
+    try:
+        page = c.get(f"/incidents/{seeded['leak']}").text
+        assert 'id="triage"' not in page and "Read-only" in page
+        r = c.post(f"/incidents/{seeded['leak']}/triage",
+                   data={"action": "resolve", "csrf": _csrf(page)})
+        assert r.status_code == 403
+    finally:
+        c.close()
+    assert store.get_incident(seeded["leak"]).status == "new"
+
+
+def test_hostile_excerpt_and_title_are_text(alice, seeded):
+    for path in (f"/incidents/{seeded['hostile']}", "/incidents"):
+        html = alice.get(path).text
+        assert "<script>alert(1)" not in html
+        assert "<img src=x onerror" not in html and "<img onerror" not in html
+        assert "<b>us</b>" not in html
+    html = alice.get(f"/incidents/{seeded['hostile']}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &#34;&gt;&lt;img src=x onerror=alert(2)&gt;" \
+        in html
+
+
+def test_strict_csp_on_every_page(alice):
+    for path in ("/incidents", "/login", "/static/console.css"):
+        csp = alice.get(path).headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src" not in csp
+        assert "frame-ancestors 'none'" in csp
+
+
+def test_login_is_rate_limited(base):
+    for _ in range(5):
+        r = httpx.post(base + "/login", data={"username": "alice", "password": "wrong-guess"})
+        assert r.status_code == 401
+    r = httpx.post(base + "/login", data={"username": "alice", "password": PASSWORDS["alice"]})
+    assert r.status_code == 429 and "too many" in r.text
+
+
+def test_logout_ends_the_session(alice):
+    page = alice.get("/incidents").text
+    cookie = alice.cookies["leakmon_session"]
+    assert alice.post("/logout", data={"csrf": _csrf(page)}).status_code == 303
+    again = httpx.get(alice.base_url.join("/incidents"), cookies={"leakmon_session": cookie})
+    assert again.status_code == 303 and again.headers["location"] == "/login"
+
+
+def test_proxy_header_only_from_the_configured_proxy(store, seeded):
+    hdr = {"X-Forwarded-User": "alice"}
+    srv = start(store, proxy_header="X-Forwarded-User", proxy_address="127.0.0.2")
+    try:
+        r = httpx.get(f"http://127.0.0.1:{srv.port}/api/v1/incidents", headers=hdr)
+        assert r.status_code == 401  # we connect from 127.0.0.1, not the proxy
+    finally:
+        srv.stop()
+    srv = start(store, proxy_header="X-Forwarded-User", proxy_address="127.0.0.1")
+    try:
+        base = f"http://127.0.0.1:{srv.port}"
+        assert httpx.get(base + "/api/v1/incidents", headers=hdr).status_code == 200
+        r = httpx.get(base + "/api/v1/incidents", headers={"X-Forwarded-User": "mallory"})
+        assert r.status_code == 401
+    finally:
+        srv.stop()
+
+
+def test_web_config_section():
+    cfg = parse_config({"web": {"listen": "0.0.0.0:9000", "public_url": "https://lm.example"}})
+    assert cfg.web.listen == "0.0.0.0:9000" and cfg.web.show_unredacted is False
+    with pytest.raises(ConfigError, match="proxy_address"):
+        parse_config({"web": {"proxy_header": "X-Forwarded-User"}})
+    with pytest.raises(ConfigError, match=r"\[web\]"):
+        parse_config({"web": {"listn": "x"}})
