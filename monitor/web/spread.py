@@ -45,7 +45,11 @@ def spread(details: dict[str, Any], records: list[dict[str, Any]]) -> Spread:
     top = 30 + len(rows) * ROW
     h = 80
     pts = [f"{LEFT},{top + h}"]
-    for i, t in enumerate(rtimes, 1):
-        pts.append(f"{x(t)},{round(top + h - h * i / len(rtimes), 1)}")
+    y = top + h
+    for i, t in enumerate(rtimes, 1):  # a step line: flat until the next record arrives
+        pts.append(f"{x(t)},{y}")
+        y = round(top + h - h * i / len(rtimes), 1)
+        pts.append(f"{x(t)},{y}")
+    pts.append(f"{WIDTH - 10},{y}")
     return Spread(rows=rows, records=" ".join(pts), height=top + h + 20,
                   start=t0.isoformat()[:16], end=t1.isoformat()[:16])

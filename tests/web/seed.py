@@ -37,8 +37,9 @@ def add_incident(store: Store, n: int, *, title: str, severity: str = "high",
         store.add_sighting(iid, did, source=site, platform=platform, site=site, url=doc.url,
                            seen_at=seen + timedelta(hours=j))
     if records:
-        store.add_incident_records(iid, "patients", [(f"PAT-{k:04d}", canary and k == 0)
-                                                     for k in range(records)], now=seen)
+        for k in range(records):  # one more record with each later sighting
+            store.add_incident_records(iid, "patients", [(f"PAT-{k:04d}", canary and k == 0)],
+                                       now=seen + timedelta(hours=min(k, len(sites) - 1)))
     return iid
 
 
