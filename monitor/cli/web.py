@@ -26,5 +26,5 @@ def cmd_web(ctx, args) -> int:
     host, port = split_listen(args.listen or ctx.config.web.listen)
     with Store.from_config(ctx.config, ctx.state_dir) as store:
         print(f"leakmon console on http://{host}:{port}/ (Ctrl-C stops it)")
-        make_server(store, ctx.config.web, args.listen).run()
+        make_server(store, ctx.config.web, args.listen, ctx.config).run()
     return 0

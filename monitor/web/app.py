@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from monitor.config import Config, parse_config
 from monitor.config import WebConfig as WebSettings
 from monitor.store import Store
 from monitor.web import api, pages
@@ -43,14 +44,18 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(store: Store, settings: WebSettings | None = None) -> Starlette:
-    """The console over `store` (one connection, calls serialized by the Store's lock)."""
+def create_app(store: Store, settings: WebSettings | None = None,
+               config: Config | None = None) -> Starlette:
+    """The console over `store` (one connection, calls serialized by the Store's lock);
+    `config` gives the sources and rules pages their sources, rule paths and sets."""
     app = Starlette(routes=[*pages.ROUTES, *api.ROUTES,
                             Mount("/static", StaticFiles(directory=HERE / "static"),
                                   name="static")],
                     middleware=[Middleware(SecurityHeaders)])
     app.state.store = store
     app.state.settings = settings or WebSettings()
+    app.state.config = config or parse_config({})
+    app.state.state_dir = store.path.parent
     app.state.limiter = LoginLimiter()
     app.state.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                                       autoescape=select_autoescape(default=True))

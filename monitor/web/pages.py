@@ -12,6 +12,7 @@ from starlette.routing import Route
 from monitor.alerting import triage
 from monitor.models import SEVERITIES
 from monitor.store.users import create_session, end_session, verify_password
+from monitor.web import ops
 from monitor.web.auth import COOKIE, csrf_ok, identify
 from monitor.web.common import ACTIONS, BadRequest, apply_action, details, filter_from
 from monitor.web.queries import SORTS, search_incidents
@@ -120,7 +121,44 @@ async def triage_form(request: Request):
     return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
 
+def _page(request: Request, template: str, gather):
+    user, session = identify(request)
+    if user is None:
+        return _login_redirect()
+    return render(request, template, user=user, session=session,
+                  can_triage=user.can("analyst"), **gather(request.app.state))
+
+
+def sources_page(request: Request):
+    return _page(request, "sources.html",
+                 lambda st: ops.sources(st.config, st.state_dir, st.store))
+
+
+def rules_page(request: Request):
+    return _page(request, "rules.html", lambda st: ops.rules(st.config, st.state_dir))
+
+
+def outbox_page(request: Request):
+    return _page(request, "outbox.html", lambda st: ops.outbox(st.store))
+
+
+async def outbox_retry(request: Request):
+    user, session = identify(request)
+    if user is None:
+        return _login_redirect()
+    form = await request.form()
+    if not csrf_ok(session, form.get("csrf")) or not user.can("analyst"):
+        return render(request, "error.html", 403, user=user, session=session,
+                      message="not allowed (analyst role and a form from this console needed)")
+    ops.retry_dead(request.app.state.store, request.path_params["id"])
+    return RedirectResponse("/outbox", status_code=303)
+
+
 ROUTES = [
+    Route("/sources", sources_page),
+    Route("/rules", rules_page),
+    Route("/outbox", outbox_page),
+    Route("/outbox/{id:int}/retry", outbox_retry, methods=["POST"]),
     Route("/", index),
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),

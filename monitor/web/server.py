@@ -19,12 +19,13 @@ def split_listen(listen: str, where: str = "[web] listen") -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def make_server(store: Store, web: WebConfig, listen: str | None = None) -> uvicorn.Server:
+def make_server(store: Store, web: WebConfig, listen: str | None = None,
+                config: Config | None = None) -> uvicorn.Server:
     """A uvicorn Server for the console; `listen` overrides `[web] listen`."""
     host, port = split_listen(listen or web.listen)
-    config = uvicorn.Config(create_app(store, web), host=host, port=port, log_level="warning",
+    uconfig = uvicorn.Config(create_app(store, web, config), host=host, port=port, log_level="warning",
                             access_log=False, proxy_headers=False, server_header=False)
-    return uvicorn.Server(config)
+    return uvicorn.Server(uconfig)
 
 
 class BackgroundServer:
@@ -57,4 +58,4 @@ class BackgroundServer:
 
 
 def serve_in_thread(config: Config, store: Store) -> BackgroundServer:
-    return BackgroundServer(make_server(store, config.web)).start()
+    return BackgroundServer(make_server(store, config.web, config=config)).start()

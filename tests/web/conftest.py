@@ -31,9 +31,10 @@ def seeded(store):
     return ids
 
 
-def start(store: Store, **web) -> BackgroundServer:
+def start(store: Store, config=None, **web) -> BackgroundServer:
     web.setdefault("secure_cookies", False)  # plain http on loopback
-    return BackgroundServer(make_server(store, WebConfig(**web), "127.0.0.1:0")).start()
+    return BackgroundServer(make_server(store, WebConfig(**web), "127.0.0.1:0",
+                                        config)).start()
 
 
 @pytest.fixture
