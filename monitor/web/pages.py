@@ -96,8 +96,47 @@ def incident(request: Request):
         return render(request, "error.html", 404, user=user, session=session,
                       message="no such incident")
     pic = spread(d, store.incident_records_detail(d["id"]))
+    evidence = {}
+    if _may_see_evidence(request, user):
+        evidence = {(s["source"], s["external_id"]): s["document_id"]
+                    for s in store.sightings_for(d["id"])}
     return render(request, "incident.html", user=user, session=session, d=d, spread=pic,
-                  actions=list(ACTIONS), can_triage=user.can("analyst"))
+                  actions=list(ACTIONS), can_triage=user.can("analyst"), evidence=evidence)
+
+
+def _may_see_evidence(request: Request, user) -> bool:
+    """Raw content only for admins, only when `[web] show_unredacted` and evidence keeping
+    are both on."""
+    state = request.app.state
+    return (user.can("admin") and state.settings.show_unredacted
+            and state.store.evidence is not None)
+
+
+EVIDENCE_MAX = 256 * 1024
+
+
+def evidence_page(request: Request):
+    user, session = identify(request)
+    if user is None:
+        return _login_redirect()
+    if not _may_see_evidence(request, user):
+        return render(request, "error.html", 403, user=user, session=session,
+                      message="unredacted content is not shown (admins only, when [web] "
+                              "show_unredacted and [store] evidence are on)")
+    store = request.app.state.store
+    iid, did = request.path_params["id"], request.path_params["doc"]
+    doc = store.get_document_by_id(did)
+    if doc is None or doc["incident_id"] != iid or not doc["evidence_path"]:
+        return render(request, "error.html", 404, user=user, session=session,
+                      message="no kept evidence for this document")
+    try:
+        raw = store.evidence.read(doc["sha256"])
+    except OSError:
+        return render(request, "error.html", 404, user=user, session=session,
+                      message="the evidence file is gone (retention)")
+    return render(request, "evidence.html", user=user, session=session, doc=doc,
+                  incident_id=iid, text=raw[:EVIDENCE_MAX].decode("utf-8", "replace"),
+                  truncated=len(raw) > EVIDENCE_MAX)
 
 
 async def triage_form(request: Request):
@@ -166,4 +205,5 @@ ROUTES = [
     Route("/incidents", incidents),
     Route("/incidents/{id:int}", incident),
     Route("/incidents/{id:int}/triage", triage_form, methods=["POST"]),
+    Route("/incidents/{id:int}/evidence/{doc:int}", evidence_page),
 ]
