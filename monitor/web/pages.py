@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import math
+import secrets
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -28,23 +30,40 @@ def _login_redirect() -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
+LOGIN_CSRF = "leakmon_login_csrf"
+
+
+def _login_page(request: Request, status: int = 200, error: str | None = None) -> Response:
+    """The login form with a fresh pre-session CSRF token (double-submit cookie), so another
+    site cannot log a browser into an account of its choosing."""
+    token = secrets.token_urlsafe(24)
+    resp = render(request, "login.html", status, error=error, login_csrf=token)
+    resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", path="/login",
+                    secure=request.app.state.settings.secure_cookies)
+    return resp
+
+
 def login_form(request: Request):
-    return render(request, "login.html", error=None)
+    return _login_page(request)
 
 
 async def login(request: Request):
     form = await request.form()
     name, password = str(form.get("username", "")), str(form.get("password", ""))
     state = request.app.state
+    cookie, sent = request.cookies.get(LOGIN_CSRF, ""), str(form.get("csrf", ""))
+    if not cookie or not hmac.compare_digest(cookie, sent):
+        return _login_page(request, 403, "the login form expired; please try again")
     client = request.client.host if request.client else "?"
     keys = (f"ip:{client}", f"user:{name}")
     if state.limiter.blocked(*keys):
-        return render(request, "login.html", 429, error="too many failed logins; wait a while")
+        return _login_page(request, 429, "too many failed logins; wait a while")
     user = verify_password(state.store, name, password)
     if user is None:
         state.limiter.failed(*keys)
-        return render(request, "login.html", 401, error="wrong user name or password")
+        return _login_page(request, 401, "wrong user name or password")
     resp = RedirectResponse("/incidents", status_code=303)
+    resp.delete_cookie(LOGIN_CSRF, path="/login")
     resp.set_cookie(COOKIE, create_session(state.store, user.name), httponly=True,
                     samesite="strict", secure=state.settings.secure_cookies, path="/")
     return resp

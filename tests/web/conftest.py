@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -52,6 +54,12 @@ def base(server) -> str:
 def login(base: str, name: str) -> httpx.Client:
     """A client holding a console session of `name` (cookie), after the real login form."""
     c = httpx.Client(base_url=base, follow_redirects=False)
-    r = c.post("/login", data={"username": name, "password": PASSWORDS[name]})
+    r = post_login(c, name, PASSWORDS[name])
     assert r.status_code == 303, r.text
     return c
+
+
+def post_login(c: httpx.Client, name: str, password: str) -> httpx.Response:
+    """Fetch the login form (for its CSRF token and cookie), then submit it."""
+    token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+    return c.post("/login", data={"username": name, "password": password, "csrf": token})

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from monitor.config import ConfigError, parse_config
-from tests.web.conftest import login, start
+from tests.web.conftest import login, post_login, start
 from tests.web.seed import PASSWORDS
 
 
@@ -26,8 +26,8 @@ def alice(base):
 def test_session_cookie_flags(store, seeded):
     srv = start(store, secure_cookies=True)
     try:
-        r = httpx.post(f"http://127.0.0.1:{srv.port}/login",
-                       data={"username": "alice", "password": PASSWORDS["alice"]})
+        with httpx.Client(base_url=f"http://127.0.0.1:{srv.port}") as c:
+            r = post_login(c, "alice", PASSWORDS["alice"])
     finally:
         srv.stop()
     cookie = r.headers["set-cookie"].lower()
@@ -81,11 +81,21 @@ def test_strict_csp_on_every_page(alice):
 
 
 def test_login_is_rate_limited(base):
-    for _ in range(5):
-        r = httpx.post(base + "/login", data={"username": "alice", "password": "wrong-guess"})
-        assert r.status_code == 401
-    r = httpx.post(base + "/login", data={"username": "alice", "password": PASSWORDS["alice"]})
+    with httpx.Client(base_url=base) as c:
+        for _ in range(5):
+            assert post_login(c, "alice", "wrong-guess").status_code == 401
+        r = post_login(c, "alice", PASSWORDS["alice"])
     assert r.status_code == 429 and "too many" in r.text
+
+
+def test_login_form_needs_its_csrf_token(base):
+    r = httpx.post(base + "/login", data={"username": "alice", "password": PASSWORDS["alice"]})
+    assert r.status_code == 403 and "leakmon_session" not in r.headers.get("set-cookie", "")
+    with httpx.Client(base_url=base) as c:
+        c.get("/login")
+        r = c.post("/login", data={"username": "alice", "password": PASSWORDS["alice"],
+                                   "csrf": "forged"})
+    assert r.status_code == 403
 
 
 def test_logout_ends_the_session(alice):
