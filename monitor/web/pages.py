@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from monitor.alerting import triage
 from monitor.models import SEVERITIES
+from monitor.store import users as accounts
 from monitor.store.users import create_session, end_session, verify_password
 from monitor.web import ops
 from monitor.web.auth import COOKIE, csrf_ok, identify
@@ -212,7 +213,53 @@ async def outbox_retry(request: Request):
     return RedirectResponse("/outbox", status_code=303)
 
 
+def admin_users(request: Request, new_token: str | None = None, error: str | None = None,
+                status: int = 200):
+    user, session = identify(request)
+    if user is None:
+        return _login_redirect()
+    if not user.can("admin"):
+        return render(request, "error.html", 403, user=user, session=session,
+                      message="admins only")
+    return render(request, "users.html", status, user=user, session=session,
+                  users=accounts.list_users(request.app.state.store), roles=accounts.ROLES,
+                  new_token=new_token, error=error)
+
+
+async def admin_users_post(request: Request):
+    """Add a user, create a token, revoke tokens or remove a user (admins, CSRF-checked)."""
+    user, session = identify(request)
+    if user is None:
+        return _login_redirect()
+    form = await request.form()
+    if not user.can("admin") or not csrf_ok(session, form.get("csrf")):
+        return render(request, "error.html", 403, user=user, session=session,
+                      message="not allowed (admin role and a form from this console needed)")
+    store, op = request.app.state.store, str(form.get("op", ""))
+    name = str(form.get("name", ""))
+    try:
+        if op == "add":
+            accounts.add_user(store, name, str(form.get("role", "")),
+                              str(form.get("password", "")) or None)
+        elif op == "token":
+            token = accounts.create_token(store, name, f"web:{user.name}")
+            return admin_users(request, new_token=token)
+        elif op == "revoke":
+            accounts.revoke_tokens(store, name)
+        elif op == "remove":
+            if name == user.name:
+                raise accounts.UserError("you cannot remove your own account")
+            accounts.remove_user(store, name)
+        else:
+            raise accounts.UserError(f"unknown operation {op!r}")
+    except accounts.UserError as e:
+        return admin_users(request, error=str(e), status=400)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
 ROUTES = [
+    Route("/admin/users", admin_users, methods=["GET"]),
+    Route("/admin/users", admin_users_post, methods=["POST"]),
     Route("/sources", sources_page),
     Route("/rules", rules_page),
     Route("/outbox", outbox_page),

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from monitor.config import ConfigError, parse_config
+from monitor.store.users import get_user
 from tests.web.conftest import login, post_login, start
 from tests.web.seed import PASSWORDS
 
@@ -131,3 +132,37 @@ def test_web_config_section():
         parse_config({"web": {"proxy_header": "X-Forwarded-User"}})
     with pytest.raises(ConfigError, match=r"\[web\]"):
         parse_config({"web": {"listn": "x"}})
+
+
+def test_admins_manage_users_and_tokens(base, store):
+    alice = login(base, "alice")
+    root = login(base, "root")
+    try:
+        page = alice.get("/incidents").text
+        assert alice.get("/admin/users").status_code == 403 and "/admin/users" not in page
+        r = alice.post("/admin/users", data={"op": "add", "name": "eve", "role": "admin",
+                                             "password": "eve-password", "csrf": _csrf(page)})
+        assert r.status_code == 403 and get_user(store, "eve") is None
+        page = root.get("/admin/users").text
+        assert "<td>victor</td><td>viewer</td>" in page
+        csrf = _csrf(page)
+        r = root.post("/admin/users", data={"op": "add", "name": "dana", "role": "analyst",
+                                            "password": "dana-password", "csrf": csrf})
+        assert r.status_code == 303 and get_user(store, "dana").role == "analyst"
+        r = root.post("/admin/users", data={"op": "add", "name": "dana", "role": "viewer",
+                                            "csrf": csrf})
+        assert r.status_code == 400 and "already exists" in r.text
+        r = root.post("/admin/users", data={"op": "token", "name": "dana", "csrf": csrf})
+        token = re.search(r"<code>(lm_[^<]+)</code>", r.text).group(1)
+        assert httpx.get(base + "/api/v1/incidents",
+                         headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        root.post("/admin/users", data={"op": "revoke", "name": "dana", "csrf": csrf})
+        assert httpx.get(base + "/api/v1/incidents",
+                         headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        r = root.post("/admin/users", data={"op": "remove", "name": "root", "csrf": csrf})
+        assert r.status_code == 400 and get_user(store, "root") is not None
+        root.post("/admin/users", data={"op": "remove", "name": "dana", "csrf": csrf})
+        assert get_user(store, "dana") is None
+    finally:
+        alice.close()
+        root.close()
