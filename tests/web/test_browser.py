@@ -96,3 +96,51 @@ def test_viewer_cannot_triage(browser, base, seeded, store):
     assert browser.find_element(By.ID, "read-only").is_displayed()
     assert not browser.find_elements(By.ID, "triage")
     assert store.get_incident(seeded["leak"]).status == "new"
+
+
+def test_operations_pages(browser, store, seeded, tmp_path):
+    from datetime import timedelta
+
+    from monitor.alerting.notification import Notification
+    from monitor.config import parse_config
+    from monitor.models import Document, utcnow
+    from tests.web.conftest import start
+    from tests.web.test_ops_pages import REPO_RULES
+
+    config = parse_config({"rules": [str(REPO_RULES)], "sources": [
+        {"name": "tg-leaks", "type": "telegram", "channels": ["leaks_fr"]},
+        {"name": "pastes", "type": "pastebin"}]})
+    now = utcnow()
+    store.record_source_run("tg-leaks", True, 12, now=now)
+    store.record_source_run("pastes", False, 0, "HTTP 429 Too Many Requests", now=now)
+    for day in range(30):
+        for k in range(day % 7 + 1):
+            store.save_document(Document("tg-leaks", "telegram", f"{day}-{k}", b"",
+                                         fetched_at=now - timedelta(days=day)),
+                                sha256="2" * 64, excerpt=None)
+    n = Notification(idempotency_key="k1:new", event="new", reason="new incident",
+                     incident_id=seeded["leak"], dedup_key="k1", title="t", severity="high",
+                     confidence=1.0, rule_id="r", rule_title="r", created_at=now.isoformat())
+    store.enqueue(n, ["slack", "soc-mail"])
+    dead = next(r["id"] for r in store.outbox_rows() if r["sink"] == "slack")
+    store.outbox_failed(dead, "HTTP 404 no_service", None)
+    srv = start(store, config)
+    try:
+        base = f"http://127.0.0.1:{srv.port}"
+        wait = _login(browser, base, "alice")
+        browser.find_element(By.LINK_TEXT, "Sources").click()
+        wait.until(ec.presence_of_element_located((By.ID, "sources")))
+        assert browser.find_elements(By.CSS_SELECTOR, "#sources svg.spark polyline")
+        _shot(browser, "sources")
+        browser.find_element(By.LINK_TEXT, "Rules").click()
+        wait.until(ec.presence_of_element_located((By.ID, "rules")))
+        assert "0 errors" in browser.find_element(By.ID, "rules-summary").text
+        _shot(browser, "rules")
+        browser.find_element(By.LINK_TEXT, "Outbox").click()
+        wait.until(ec.presence_of_element_located((By.ID, "dead")))
+        _shot(browser, "outbox")
+        browser.find_element(By.ID, f"retry-{dead}").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "dead"), "none"))
+        assert store.outbox_rows(status="dead") == []
+    finally:
+        srv.stop()
