@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -65,12 +66,16 @@ async def triage_incident(request: Request):
         return _error(400, "body must be JSON: {\"action\": ..., \"note\": ...}")
     if not isinstance(body, dict):
         return _error(400, "body must be a JSON object")
+    for key in ("note", "duration"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            return _error(400, f"{key}: expected a string")
     store = request.app.state.store
     if store.get_incident(request.path_params["id"]) is None:
         return _error(404, "no such incident")
     try:
-        inc = apply_action(store, request.path_params["id"], str(body.get("action", "")),
-                           body.get("note"), body.get("duration"), f"api:{user.name}")
+        inc = await run_in_threadpool(
+            apply_action, store, request.path_params["id"], str(body.get("action", "")),
+            body.get("note"), body.get("duration"), f"api:{user.name}")
     except (BadRequest, triage.TriageError) as e:
         return _error(400, str(e))
     return JSONResponse(inc.to_dict())

@@ -7,6 +7,7 @@ import math
 import secrets
 from urllib.parse import urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -59,7 +60,8 @@ async def login(request: Request):
     keys = (f"ip:{client}", f"user:{name}")
     if state.limiter.blocked(*keys):
         return _login_page(request, 429, "too many failed logins; wait a while")
-    user = verify_password(state.store, name, password)
+    # argon2 takes tens of ms: off the event loop so other requests keep flowing
+    user = await run_in_threadpool(verify_password, state.store, name, password)
     if user is None:
         state.limiter.failed(*keys)
         return _login_page(request, 401, "wrong user name or password")
@@ -172,9 +174,10 @@ async def triage_form(request: Request):
                       message=f"role {user.role} may not triage")
     incident_id = request.path_params["id"]
     try:
-        apply_action(request.app.state.store, incident_id, str(form.get("action", "")),
-                     str(form.get("note", "")).strip() or None, str(form.get("duration", "")),
-                     f"web:{user.name}")
+        await run_in_threadpool(
+            apply_action, request.app.state.store, incident_id, str(form.get("action", "")),
+            str(form.get("note", "")).strip() or None, str(form.get("duration", "")),
+            f"web:{user.name}")
     except (BadRequest, triage.TriageError) as e:
         return render(request, "error.html", 400, user=user, session=session, message=str(e))
     return RedirectResponse(f"/incidents/{incident_id}", status_code=303)

@@ -58,6 +58,9 @@ def test_viewer_cannot_triage_analyst_can_and_is_logged(base, store, seeded):
         assert r.status_code == 200 and r.json()["status"] == "acknowledged"
         bad = c.post(f"/api/v1/incidents/{iid}/triage", json={"action": "delete"})
         assert bad.status_code == 400 and "delete" in bad.json()["error"]
+        bad = c.post(f"/api/v1/incidents/{iid}/triage", json={"action": "ack", "note": [1]})
+        assert bad.status_code == 400 and "note" in bad.json()["error"]
+        assert c.post(f"/api/v1/incidents/{iid}/triage", content=b"{").status_code == 400
         z = c.post(f"/api/v1/incidents/{iid}/triage", json={"action": "snooze", "duration": "2d"})
         assert z.json()["status"] == "snoozed"
     log = store.incident_log(iid)
