@@ -71,6 +71,18 @@ class DaemonConfig:
     outbox_every: str = "30s"
     prune_every: str = "1h"
     shutdown_timeout: str = "30s"
+    web: bool = False  # also serve the console ([web]) from the daemon
+
+
+@dataclass(slots=True)
+class WebConfig:
+    """`[web]`: the analysts' console (docs/web.md)."""
+    listen: str = "127.0.0.1:8080"
+    public_url: str = ""            # e.g. "https://leakmon.example.org"; links in notifications
+    proxy_header: str = ""          # e.g. "X-Forwarded-User"; trusted only from proxy_address
+    proxy_address: str = ""         # the reverse proxy's IP address, required with proxy_header
+    show_unredacted: bool = False   # the console never shows raw evidence unless this is on
+    secure_cookies: bool = True     # Secure flag on the session cookie (TLS at the proxy)
 
 
 @dataclass(slots=True)
@@ -84,6 +96,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     sources: list[dict[str, Any]] = field(default_factory=list)
     sinks: list[dict[str, Any]] = field(default_factory=list)
 
@@ -138,7 +151,7 @@ def _check_minimums(cfg: Config, where: str) -> None:
 
 
 _TOP_KEYS = {"state_dir", "rules", "fingerprints", "matching", "store", "network", "daemon",
-             "sources", "sinks"}
+             "sources", "sinks", "web"}
 
 
 def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
@@ -160,6 +173,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     cfg.store = _section(data.get("store"), StoreConfig, f"{where}: [store]")
     cfg.network = _section(data.get("network"), NetworkConfig, f"{where}: [network]")
     cfg.daemon = _section(data.get("daemon"), DaemonConfig, f"{where}: [daemon]")
+    cfg.web = _section(data.get("web"), WebConfig, f"{where}: [web]")
+    if cfg.web.proxy_header and not cfg.web.proxy_address:
+        raise ConfigError(f"{where}: [web] proxy_header needs proxy_address (the proxy's IP)")
     _check_minimums(cfg, where)
     for key in ("sources", "sinks"):
         tables = data.get(key, [])

@@ -28,7 +28,7 @@ from monitor.alerting.dedup import (
     record_sets,
     records_overlap,
 )
-from monitor.alerting.notification import Notification
+from monitor.alerting.notification import Notification, incident_link
 from monitor.alerting.triage import is_suppressed
 from monitor.errors import StoreError
 from monitor.models import Document, Hit, severity_rank
@@ -92,6 +92,7 @@ class IncidentTracker:
         self.sinks = list(sinks)
         self.index = index if index is not None else NearDuplicateIndex.from_store(store)
         self.platform_sites = dict(platform_sites or {})
+        self.public_url = ""  # [web] public_url: notifications link to the console page
 
     def _load(self, incident_id: int) -> Incident:
         incident = self.store.get_incident(incident_id)
@@ -257,7 +258,9 @@ class IncidentTracker:
             sightings=incident.sightings, sites=sites, record_count=incident.record_count,
             record_ids=store.incident_record_ids(incident.id, MAX_RECORD_IDS_IN_ALERT),
             canary=incident.canary, excerpt=incident.excerpt,
-            link=f"leakmon alerts show {incident.id}", document_sha256=doc.sha256 or None,
+            link=incident_link(incident.id, self.public_url),
+            console_url=incident_link(incident.id, self.public_url) if self.public_url else None,
+            document_sha256=doc.sha256 or None,
         )
         accepting = [s for s in self.sinks if s.accepts(n)]
         store.enqueue(n, accepting, now=now)

@@ -11,6 +11,14 @@ from typing import Any
 EVENTS = ("new", "escalated", "operator", "test")
 
 
+def incident_link(incident_id: int, public_url: str = "") -> str:
+    """How an analyst opens the incident: its console page when `[web] public_url` is set,
+    else the CLI command."""
+    if public_url:
+        return f"{public_url.rstrip('/')}/incidents/{incident_id}"
+    return f"leakmon alerts show {incident_id}"
+
+
 @dataclass(slots=True)
 class Notification:
     """One alert event about one incident, as stored (JSON) in the outbox and sent to sinks.

@@ -9,6 +9,7 @@ Canary events are never suppressed: a canary record can only come from a real le
 
 from __future__ import annotations
 
+import getpass
 from datetime import datetime
 
 from monitor.errors import LeakmonError
@@ -47,9 +48,20 @@ def expire_snoozes(store: Store, now: datetime | None = None) -> int:
     return len(rows)
 
 
+def cli_actor() -> str:
+    """Who acts from a shell: "cli:<unix user>"."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
 def set_status(store: Store, incident_id: int, status: str, *, until: datetime | None = None,
-               note: str | None = None, now: datetime | None = None) -> Incident:
-    """Apply an analyst's verdict, log it with the optional note, and return the incident."""
+               note: str | None = None, now: datetime | None = None,
+               actor: str | None = None) -> Incident:
+    """Apply an analyst's verdict, log it with the optional note and who acted (`actor`,
+    default "cli:<unix user>"), and return the incident."""
+    actor = actor or cli_actor()
     if status not in STATUSES:
         raise TriageError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
     now = now or utcnow()
@@ -66,5 +78,5 @@ def set_status(store: Store, incident_id: int, status: str, *, until: datetime |
         action = f"status {incident.status} -> {status}"
         if status == "snoozed":
             action += f" until {iso(until)}"
-        store.log_incident(incident_id, action, note, now=now)
+        store.log_incident(incident_id, action, note, now=now, actor=actor)
     return store.get_incident(incident_id)  # type: ignore[return-value]

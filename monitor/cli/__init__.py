@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "doctor",
     "sources",
     "telegram",
+    "users",
+    "web",
 )
 
 DESCRIPTION = """\

@@ -181,7 +181,9 @@ def cmd_show(ctx, args) -> int:
     if d["log"]:
         print("  triage log")
         for e in d["log"]:
-            print(f"    - {e['at'][:19]}  {e['action']}" + (f" — {e['note']}" if e["note"] else ""))
+            who = f"  by {e['actor']}" if e.get("actor") else ""
+            print(f"    - {e['at'][:19]}  {e['action']}{who}"
+                  + (f" — {e['note']}" if e["note"] else ""))
     return 0
 
 

@@ -79,7 +79,9 @@ class PipelineHost:
 def make_pipeline(store: Any, runtime: Any) -> Any:
     from monitor.pipeline import Pipeline
 
-    return Pipeline(store, runtime.engine, sinks=runtime.sinks, limits=runtime.limits)
+    pipeline = Pipeline(store, runtime.engine, sinks=runtime.sinks, limits=runtime.limits)
+    pipeline.tracker.public_url = runtime.config.web.public_url
+    return pipeline
 
 
 def accepting_sinks(sinks: list[Any], notification: Any) -> list[Any]:

@@ -101,6 +101,7 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
         self._metrics_server: MetricsServer | None = None
+        self._web: Any = None  # the console's BackgroundServer when [daemon] web = true
         self._retired_sinks: list[Any] = []
         self.reloads_ok = 0
         self.reloads_failed = 0
@@ -121,6 +122,7 @@ class Daemon:
         self._sync_jobs(initial=True, last_runs=last_runs)
         self.scheduler.start()
         await self._start_metrics()
+        await self._start_web()
         self._spawn(self._heartbeat())
         self._write_status_file()
         log.info("leakmon daemon started (pid %d): %s", os.getpid(), self.runtime.summary())
@@ -163,6 +165,9 @@ class Daemon:
             task.cancel()
         if self._metrics_server is not None:
             await self._metrics_server.close()
+        if self._web is not None:
+            await asyncio.to_thread(self._web.stop)
+            self._web.server.config.app.state.store.close()
         for name, collector in list(self.collectors.items()):
             await _aclose(collector, name)
         self.collectors.clear()
@@ -424,6 +429,18 @@ class Daemon:
 
         self._metrics_server = MetricsServer(self.metrics, backlog)
         await self._metrics_server.start(host, port)
+
+    async def _start_web(self) -> None:
+        """`[daemon] web = true`: serve the console in its own thread and store connection."""
+        config = self.runtime.config
+        if not config.daemon.web:
+            return
+        from monitor.store import Store
+        from monitor.web.server import serve_in_thread
+
+        store = await asyncio.to_thread(Store.from_config, config, self.state_dir)
+        self._web = await asyncio.to_thread(serve_in_thread, config, store)
+        log.info("web console on %s", config.web.listen)
 
     def _write_status_file(self, *, stopped: bool = False) -> None:
         """`<state_dir>/daemon.json`: next run times for `leakmon status` (no secrets in it)."""

@@ -132,14 +132,16 @@ class IncidentsMixin:
             "SELECT status, COUNT(*) AS n FROM incidents GROUP BY status")}
 
     def log_incident(self, incident_id: int, action: str, note: str | None = None,
-                     *, now: datetime | None = None) -> None:
+                     *, now: datetime | None = None, actor: str | None = None) -> None:
+        """Append to the triage log; `actor` says who acted (None: the system itself)."""
         with self.transaction():
-            self.db.execute("INSERT INTO incident_log (incident_id, at, action, note) "
-                            "VALUES (?,?,?,?)", (incident_id, iso(now or utcnow()), action, note))
+            self.db.execute("INSERT INTO incident_log (incident_id, at, action, note, actor) "
+                            "VALUES (?,?,?,?,?)",
+                            (incident_id, iso(now or utcnow()), action, note, actor))
 
     def incident_log(self, incident_id: int) -> list[dict[str, Any]]:
-        return self.query("SELECT at, action, note FROM incident_log WHERE incident_id = ? "
-                          "ORDER BY id", (incident_id,))
+        return self.query("SELECT at, action, note, actor FROM incident_log "
+                          "WHERE incident_id = ? ORDER BY id", (incident_id,))
 
     # -- content keys --------------------------------------------------------------------------
 

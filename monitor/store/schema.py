@@ -276,4 +276,35 @@ MIGRATIONS += (
     ), rebuilds_tables=True),
 )
 
+MIGRATIONS += (  # after version 2: its table rebuilds would drop these indexes
+    Migration(3, "web console: users, API tokens, sessions, triage actor", (
+        """CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,            -- viewer | analyst | admin
+            password_hash TEXT,            -- argon2id; NULL for proxy-only accounts
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE api_tokens (
+            token_hash TEXT PRIMARY KEY,   -- sha256 of the token; the token itself is not kept
+            user_name TEXT NOT NULL,
+            label TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            last_used_at TEXT
+        )""",
+        "CREATE INDEX api_tokens_user ON api_tokens (user_name)",
+        """CREATE TABLE web_sessions (
+            session_hash TEXT PRIMARY KEY, -- sha256 of the cookie value
+            user_name TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        "ALTER TABLE incident_log ADD COLUMN actor TEXT",
+        "CREATE INDEX incident_log_incident ON incident_log (incident_id, id)",
+        "CREATE INDEX incidents_last_seen ON incidents (last_seen, id)",
+        "CREATE INDEX incidents_sev_last_seen ON incidents (severity, last_seen)",
+    )),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -102,6 +102,7 @@ def test_triage_commands(state, capsys):
     assert run(capsys, "alerts", "resolve", "1")[1] == "incident 1 is now resolved\n"
     code, out, _ = run(capsys, "alerts", "show", "1")
     assert "status acknowledged -> resolved" in out and "ticket SOC-481" in out
+    assert "status new -> acknowledged  by cli:" in out  # who acted, from the shell
     code, _, err = run(capsys, "alerts", "snooze", "1", "--for", "soon")
     assert code == 2 and "--for: 'soon' is not a duration" in err
 

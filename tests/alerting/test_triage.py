@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from leakfakes import Clock, count, csv_dump, doc, ids, make_pipeline, patient_rows
+from leakfakes import Clock, FakeSink, count, csv_dump, doc, ids, make_pipeline, patient_rows
 
 from monitor.alerting import triage
 from monitor.store import Store
@@ -112,3 +112,24 @@ def test_is_suppressed_rules(store):
     inc.status, inc.snoozed_until = "snoozed", now + timedelta(hours=1)
     assert triage.is_suppressed(inc, now)
     assert not triage.is_suppressed(inc, now + timedelta(hours=2))
+
+
+def test_triage_log_says_who_acted(store, monkeypatch):
+    make_pipeline(store).process_batch("tg", [doc(POST, ext="1")], None)
+    monkeypatch.setattr("getpass.getuser", lambda: "soc-oncall")
+    triage.set_status(store, 1, "acknowledged", note="on it")
+    triage.set_status(store, 1, "resolved", actor="web:alice")
+    assert [(e["actor"], e["note"]) for e in store.incident_log(1)] == [
+        ("cli:soc-oncall", "on it"), ("web:alice", None)]
+
+
+def test_notifications_link_to_the_console_when_public_url_is_set(store):
+    sink = FakeSink()
+    p = make_pipeline(store, sinks=[sink])
+    p.tracker.public_url = "https://leakmon.example.org/"
+    p.process_batch("tg", [doc(POST, ext="1")], None)
+    plain = make_pipeline(store, sinks=[FakeSink()])
+    r = plain.process_batch("tg", [doc("dedalus biologie leak " + "x" * 40, ext="2")], None)
+    assert sink.seen[0].link == "https://leakmon.example.org/incidents/1"
+    assert r.new_incidents == 1
+    assert plain.sinks[0].seen[0].link == "leakmon alerts show 2"

@@ -325,3 +325,22 @@ def test_a_restart_waits_until_a_source_is_due(tmp_path):
         return nrt
 
     assert asyncio.run(main()) > datetime.now(UTC) + timedelta(minutes=55)
+
+
+def test_daemon_serves_the_web_console_with_web_true(tmp_path):
+    runtime = make_runtime([{"name": "a", "type": "test", "every": "1h"}],
+                           daemon={"web": True, "outbox_every": "1h"})
+    runtime.config.web.listen = "127.0.0.1:0"
+
+    async def main() -> tuple[int, int]:
+        d = make_daemon(tmp_path, runtime, {"a": ScriptedCollector("a")})
+        task = asyncio.create_task(d.run())
+        await wait_for(lambda: d._web is not None)
+        reader, writer = await asyncio.open_connection("127.0.0.1", d._web.port)
+        writer.write(b"GET /api/v1/incidents HTTP/1.0\r\nHost: x\r\n\r\n")
+        status = (await reader.read()).split(b"\r\n", 1)[0]
+        writer.close()
+        d.request_stop()
+        return await task, int(status.split()[1])
+
+    assert asyncio.run(main()) == (0, 401)  # served, and no anonymous access
