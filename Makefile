@@ -24,6 +24,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
 test: $(BIN)/.installed
+	.ci/system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
