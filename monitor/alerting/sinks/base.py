@@ -123,6 +123,19 @@ class Sink:
         raise NotImplementedError
 
 
+class UrlSink(Sink):
+    """A sink that delivers to one URL (`self.url`): described and health-checked by it."""
+
+    url: str
+
+    def describe(self) -> str:
+        return mask_url(self.url)
+
+    @property
+    def endpoint(self) -> tuple[str, int] | None:
+        return url_endpoint(self.url)
+
+
 class TableReader:
     """Typed access to one `[[sinks]]` table; every error names the sink and the key."""
 

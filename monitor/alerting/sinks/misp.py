@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 from monitor.alerting.notification import Notification
-from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader, mask_url, url_endpoint
+from monitor.alerting.sinks.base import SinkDeliveryError, TableReader, UrlSink
 from monitor.config import Config
 
 # uuid5 namespace of leakmon's MISP events (fixed: the same incident is the same event forever)
@@ -39,7 +39,7 @@ def event_uuid(dedup_key: str) -> str:
     return str(uuid.uuid5(EVENT_NAMESPACE, dedup_key))
 
 
-class MispSink(Sink):
+class MispSink(UrlSink):
     kind = "misp"
     keys = ("url", "api_key", "tlp", "distribution", "event_tags", "publish", "timeout",
             "verify")
@@ -60,7 +60,7 @@ class MispSink(Sink):
         self._misp: Any = None  # PyMISP contacts the server when built: on first delivery
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> Sink:
+    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> UrlSink:
         url = table.string("url", required=True)
         if not url.startswith(("http://", "https://")):
             raise table.error("url", "must start with http:// or https://")
@@ -75,13 +75,6 @@ class MispSink(Sink):
                    publish=table.boolean("publish", False),
                    timeout=table.number("timeout", 15.0, minimum=0.1), verify=verify,
                    **common)
-
-    def describe(self) -> str:
-        return mask_url(self.url)
-
-    @property
-    def endpoint(self) -> tuple[str, int] | None:
-        return url_endpoint(self.url)
 
     # -- what MISP gets --------------------------------------------------------------------
 

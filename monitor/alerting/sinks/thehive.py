@@ -18,11 +18,10 @@ import httpx
 from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import (
-    Sink,
     SinkDeliveryError,
     TableReader,
+    UrlSink,
     mask_url,
-    url_endpoint,
 )
 from monitor.alerting.sinks.http import check_response, make_client, transport_error
 from monitor.config import Config
@@ -32,7 +31,7 @@ SOURCE = "leakmon"
 _MANAGED_TAG_PREFIXES = ("leakmon:event=", "leakmon:severity=")
 
 
-class TheHiveSink(Sink):
+class TheHiveSink(UrlSink):
     kind = "thehive"
     keys = ("url", "api_key", "organisation", "alert_type", "alert_tags", "tlp", "pap",
             "timeout", "verify")
@@ -54,7 +53,7 @@ class TheHiveSink(Sink):
         self._alert_ids: dict[str, str] = {}  # dedup key -> TheHive alert _id
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> Sink:
+    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> UrlSink:
         url = table.string("url", required=True)
         if not url.startswith(("http://", "https://")):
             raise table.error("url", "must start with http:// or https://")
@@ -70,13 +69,6 @@ class TheHiveSink(Sink):
             pap=table.integer("pap", 2, lo=0, hi=3) or 0,
             timeout=table.number("timeout", 15.0, minimum=0.1), verify=verify, **common,
         )
-
-    def describe(self) -> str:
-        return mask_url(self.url)
-
-    @property
-    def endpoint(self) -> tuple[str, int] | None:
-        return url_endpoint(self.url)
 
     # -- payloads --------------------------------------------------------------------------
 

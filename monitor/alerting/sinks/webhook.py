@@ -26,11 +26,9 @@ import httpx
 from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import (
-    Sink,
     TableReader,
-    mask_url,
+    UrlSink,
     resolve_secret,
-    url_endpoint,
 )
 from monitor.alerting.sinks.http import check_response, make_client, transport_error
 from monitor.config import Config
@@ -74,7 +72,7 @@ def digest_key(notifications: list[Notification]) -> str:
     return "digest-" + hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
-class WebhookSink(Sink):
+class WebhookSink(UrlSink):
     kind = "webhook"
     keys = ("url", "secret", "timeout", "headers", "verify")
 
@@ -90,7 +88,7 @@ class WebhookSink(Sink):
         self._client = make_client(timeout, verify)
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> Sink:
+    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> UrlSink:
         url = table.secret("url", required=True)
         assert url is not None
         if not url.startswith(("http://", "https://")):
@@ -107,13 +105,6 @@ class WebhookSink(Sink):
         return cls(url=url, secret=_secrets(table),
                    timeout=table.number("timeout", 10.0, minimum=0.1), headers=headers,
                    verify=verify, **common)
-
-    def describe(self) -> str:
-        return mask_url(self.url)
-
-    @property
-    def endpoint(self) -> tuple[str, int] | None:
-        return url_endpoint(self.url)
 
     def payload(self, n: Notification) -> dict[str, Any]:
         return {"schema": "leakmon.alert/1", "text": fmt.summary(n),
