@@ -241,32 +241,50 @@ class TmeServer:
 
 
 def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[str]) -> dict:
-    from bench.collect_bench import collect
+    """One run of the daemon's SourceRunner (collector on the loop, pipeline thread, shared
+    store), as `leakmon daemon` does it."""
+    from types import SimpleNamespace
+
+    from monitor.collectors.registry import build_collector, parse_source
     from monitor.config import parse_config
+    from monitor.daemon.runner import PipelineHost, SourceRunner
+    from monitor.daemon.workers import SharedStore, StoreThread
     from monitor.matching.loader import load_engine
     from monitor.pipeline import Pipeline
-    from monitor.store import Store
 
     srv = TmeServer(messages)
     try:
         config = parse_config({"network": {"retries": 0}, "rules": rules})
         loaded = load_engine(config, state, fingerprint_names=sets)
         with tempfile.TemporaryDirectory() as tmp:
-            store = Store.open(Path(tmp))
+            shared = SharedStore(Path(tmp))
+            thread = StoreThread(shared, "pipeline")
             try:
-                pipeline = Pipeline(store, loaded.engine)
                 table = {"name": "bench-tg", "type": "telegram_web", "channel": "benchchan",
                          "base_url": srv.url, "backfill": len(messages),
                          "max_pages": len(messages) // 20 + 5}
-                items, docs, seconds = asyncio.run(collect(table, config, Path(tmp),
-                                                           pipeline.process_batch))
-                stored = store.count_documents()
+                collector = build_collector(table, config, Path(tmp))
+                host = PipelineHost(SimpleNamespace(sinks=[]),
+                                    lambda store, rt: Pipeline(store, loaded.engine))
+                runner = SourceRunner(thread, host)
+
+                async def run() -> tuple[object, float]:
+                    t0 = time.perf_counter()
+                    try:
+                        out = await runner.run(parse_source(table), collector)
+                    finally:
+                        await collector.aclose()
+                    return out, time.perf_counter() - t0
+
+                result, seconds = asyncio.run(run())
+                stored = shared.get().count_documents()
             finally:
-                store.close()
+                thread.close()
+                shared.close()
     finally:
         srv.close()
-    return {"messages": items, "documents": docs, "stored": stored, "seconds": seconds,
-            "msg_s": items / seconds}
+    return {"messages": result.items, "documents": result.documents, "stored": stored,
+            "seconds": seconds, "msg_s": result.items / seconds}
 
 
 def store_dedup(prefill: int) -> dict:
@@ -303,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--messages", type=int, default=5000, help="1 KB messages, daemon path")
     ap.add_argument("--skip", action="append", default=[],
-                    choices=["fingerprints", "daemon", "store"], help="leave a stage out")
+                    choices=["fingerprints", "daemon", "store", "scans"],
+                    help="leave a stage out (scans: the `leakmon scan` runs and start-up)")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     manifest = ensure_small_corpus(args.corpus, args.size_mb, args.records, args.seed)
@@ -331,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_set(state, args.corpus, manifest)
         variants.append(("keywords+rules+1M set", [str(org_rules), shipped], [SET_NAME]))
     truth = json.loads((args.corpus / "truth.json").read_text())["files"]
-    for label, rules, sets in variants:
+    for label, rules, sets in variants if "scans" not in args.skip else []:
         for jobs in ("1", str(res["cpus"])):
             log(f"leakmon scan --json, {label}, --jobs {jobs} ...")
             argv_ = ["scan", "--json", "--jobs", jobs,
@@ -350,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             scans[f"{label} / jobs {jobs}"] = fig
             res["scans"] = scans
             save(res)
-    res["startup"] = startup([str(org_rules), shipped], env)
+    if "scans" not in args.skip:
+        res["startup"] = startup([str(org_rules), shipped], env)
     save(res)
     if "daemon" not in args.skip:
         msgs = one_kb_messages(docs, args.messages)
