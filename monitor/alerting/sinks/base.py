@@ -135,6 +135,21 @@ class UrlSink(Sink):
     def endpoint(self) -> tuple[str, int] | None:
         return url_endpoint(self.url)
 
+    @staticmethod
+    def read_url(table: TableReader, key: str = "url", *, secret: bool = False) -> str:
+        """The sink's http(s) URL from `key` (through `env:` when `secret`)."""
+        url = (table.secret(key, required=True) if secret
+               else table.string(key, required=True)) or ""
+        if not url.startswith(("http://", "https://")):
+            raise table.error(key, "must start with http:// or https://")
+        return url
+
+    @staticmethod
+    def read_verify(table: TableReader, config: Config) -> bool | str:
+        """`verify`: true/false, or a CA bundle path resolved against the config's folder."""
+        verify = table.get("verify", (bool, str), True)
+        return str(config.resolve(verify)) if isinstance(verify, str) else verify
+
 
 class TableReader:
     """Typed access to one `[[sinks]]` table; every error names the sink and the key."""

@@ -61,12 +61,8 @@ class MispSink(UrlSink):
 
     @classmethod
     def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> UrlSink:
-        url = table.string("url", required=True)
-        if not url.startswith(("http://", "https://")):
-            raise table.error("url", "must start with http:// or https://")
-        verify = table.get("verify", (bool, str), True)
-        if isinstance(verify, str):
-            verify = str(config.resolve(verify))
+        url = cls.read_url(table)
+        verify = cls.read_verify(table, config)
         return cls(url=url, api_key=table.secret("api_key", required=True) or "",
                    tlp=table.choice("tlp", TLP_TAGS, "amber"),
                    distribution=table.choice("distribution", tuple(DISTRIBUTIONS),

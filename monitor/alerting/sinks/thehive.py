@@ -54,12 +54,8 @@ class TheHiveSink(UrlSink):
 
     @classmethod
     def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> UrlSink:
-        url = table.string("url", required=True)
-        if not url.startswith(("http://", "https://")):
-            raise table.error("url", "must start with http:// or https://")
-        verify = table.get("verify", (bool, str), True)
-        if isinstance(verify, str):
-            verify = str(config.resolve(verify))
+        url = cls.read_url(table)
+        verify = cls.read_verify(table, config)
         return cls(
             url=url, api_key=table.secret("api_key", required=True) or "",
             organisation=table.string("organisation"),

@@ -89,19 +89,14 @@ class WebhookSink(UrlSink):
 
     @classmethod
     def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> UrlSink:
-        url = table.secret("url", required=True)
-        assert url is not None
-        if not url.startswith(("http://", "https://")):
-            raise table.error("url", "must start with http:// or https://")
+        url = cls.read_url(table, secret=True)
         headers_raw = table.get("headers", dict, {})
         headers = {}
         for key, value in headers_raw.items():
             if not isinstance(value, str):
                 raise table.error(f"headers.{key}", f"expected a string, got {value!r}")
             headers[key] = resolve_secret(value, where=f"{table.where}: headers.{key}")
-        verify = table.get("verify", (bool, str), True)
-        if isinstance(verify, str):
-            verify = str(config.resolve(verify))
+        verify = cls.read_verify(table, config)
         return cls(url=url, secret=_secrets(table),
                    timeout=table.number("timeout", 10.0, minimum=0.1), headers=headers,
                    verify=verify, **common)
