@@ -259,21 +259,26 @@ class Generator:
         self._plant_order: list[int] = []
         self.near_misses = 0
 
-    def run(self) -> dict:
-        t0 = time.monotonic()
+    def _prepare(self, n_decoys: int) -> Path:
+        """An empty docs/ folder, our records (written), decoys and keywords; returns docs/."""
         self.out.mkdir(parents=True, exist_ok=True)
         docs = self.out / "docs"
         docs.mkdir(exist_ok=True)
         for old in docs.iterdir():
             old.unlink()
         self.ours = [self.people.make(f"P{i:07d}") for i in range(self.n_records)]
-        n_decoys = max(2000, min(60000, self.n_records // 10))  # other people's records
         self.decoys = [self.people.make(f"D{i:06d}") for i in range(n_decoys)]
         self._plant_order = list(range(len(self.ours)))
         self.rng.shuffle(self._plant_order)
         self.org_keywords = self._org_keywords(1000)
         self._write_records()
         (self.out / "org_keywords.txt").write_text("\n".join(self.org_keywords) + "\n")
+        return docs
+
+    def run(self) -> dict:
+        t0 = time.monotonic()
+        # other people's records
+        docs = self._prepare(max(2000, min(60000, self.n_records // 10)))
         written = 0
         counts: dict[str, int] = {}
         for kind, share, doc_size in MIX:

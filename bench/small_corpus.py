@@ -39,18 +39,7 @@ class SmallGenerator(Generator):
 
     def run(self) -> dict:
         t0 = time.monotonic()
-        self.out.mkdir(parents=True, exist_ok=True)
-        docs = self.out / "docs"
-        docs.mkdir(exist_ok=True)
-        for old in docs.iterdir():
-            old.unlink()
-        self.ours = [self.people.make(f"P{i:07d}") for i in range(self.n_records)]
-        self.decoys = [self.people.make(f"D{i:06d}") for i in range(20000)]
-        self._plant_order = list(range(len(self.ours)))
-        self.rng.shuffle(self._plant_order)
-        self.org_keywords = self._org_keywords(1000)
-        self._write_records()
-        (self.out / "org_keywords.txt").write_text("\n".join(self.org_keywords) + "\n")
+        docs = self._prepare(20000)
         shapes = dump_shapes()
         written = n = 0
         counts: dict[str, int] = {}
