@@ -165,7 +165,8 @@ def iter_parts(data: bytes, name: str | None, limits: Limits,
     yield from _walk(data, label, 0, _Budget(limits, tuple(passwords)))
 
 
-_ANY_MAGIC = (*(m for m, _ in _ARCHIVE_MAGIC), *(m for m, _ in _BINARY_MAGIC), *_BOMS)
+_ANY_MAGIC = (*(m for m, _ in _ARCHIVE_MAGIC), *(m for m, _ in _BINARY_MAGIC), *_BOMS,
+              *archives.MAGIC_PREFIXES)
 
 
 def plain_text_part(data: bytes, name: str, limits: Limits) -> Part | None:
@@ -181,8 +182,8 @@ def plain_text_part(data: bytes, name: str, limits: Limits) -> Part | None:
     if data.startswith(_ANY_MAGIC) or data[:4] == b"RIFF" or data[4:8] == b"ftyp" \
             or data[257:262] == b"ustar":
         return None
-    if sniff(data[:archives.ISO_HEAD]) is not None or xmlrows.looks_like(data):
-        return None  # the readers' containers and mysql XML rows take the full path
+    if archives.is_iso(data) or xmlrows.looks_like(data):
+        return None  # an ISO image and mysql XML rows take the full path
     if data[:_SAMPLE].translate(None, _NON_CONTROL):
         return None
     if len(data) > 2 * _SAMPLE:

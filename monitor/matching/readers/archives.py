@@ -25,9 +25,15 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xc7\x71", "cpio"),  # old binary cpio, little-endian
     (b"\x71\xc7", "cpio"),
 )
+MAGIC_PREFIXES = tuple(m for m, _ in _MAGIC)  # for a caller's one-call startswith test
 ISO_HEAD = 32774  # "CD001" sits at 32769, after 32 KB of system area
 KINDS = ("7z", "rar", "cpio", "iso")
 _LOCK_WORDS = ("passphrase", "encrypt", "password")
+
+
+def is_iso(data: bytes) -> bool:
+    """An ISO 9660 image: "CD001" at 32769 (checked without copying `data`'s head)."""
+    return data[32769:32774] == b"CD001"
 
 
 def sniff(head: bytes) -> str | None:
@@ -35,7 +41,7 @@ def sniff(head: bytes) -> str | None:
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
-    if head[32769:32774] == b"CD001":
+    if is_iso(head):
         return "iso"
     return None
 
