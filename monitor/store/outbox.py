@@ -76,6 +76,13 @@ class OutboxMixin:
                 "INSERT INTO delivery_attempts (outbox_id, attempted_at, ok, detail) "
                 "VALUES (?,?,0,?)", (id, now_s, error[:2000]))
 
+    def outbox_retry_dead(self, id: int, *, now: datetime | None = None) -> bool:
+        """Put a dead notification back in the queue, due now; False when it is not dead."""
+        with self.transaction():
+            return bool(self.db.execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ? "
+                "WHERE id = ? AND status = 'dead'", (iso(now or utcnow()), id)).rowcount)
+
     def outbox_backlog(self) -> dict[str, int]:
         """Pending rows per sink."""
         rows = self.query(

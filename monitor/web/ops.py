@@ -11,7 +11,6 @@ from typing import Any
 from monitor.config import Config
 from monitor.models import utcnow
 from monitor.store import Store
-from monitor.store._util import iso
 
 DAYS = 30
 
@@ -76,11 +75,3 @@ def outbox(store: Store) -> dict[str, Any]:
     dead = store.query("SELECT id, sink, incident_id, event, attempts, last_error, created_at "
                        "FROM outbox WHERE status = 'dead' ORDER BY id DESC LIMIT 200")
     return {"counts": counts, "dead": dead}
-
-
-def retry_dead(store: Store, outbox_id: int, now: datetime | None = None) -> bool:
-    """Put a dead notification back in the queue, due now; False when it is not dead."""
-    with store.transaction():
-        return bool(store.db.execute(
-            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ? "
-            "WHERE id = ? AND status = 'dead'", (iso(now or utcnow()), outbox_id)).rowcount)

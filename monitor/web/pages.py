@@ -212,7 +212,7 @@ async def outbox_retry(request: Request):
     if not csrf_ok(session, form.get("csrf")) or not user.can("analyst"):
         return render(request, "error.html", 403, user=user, session=session,
                       message="not allowed (analyst role and a form from this console needed)")
-    ops.retry_dead(request.app.state.store, request.path_params["id"])
+    request.app.state.store.outbox_retry_dead(request.path_params["id"])
     return RedirectResponse("/outbox", status_code=303)
 
 
