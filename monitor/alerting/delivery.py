@@ -36,7 +36,7 @@ class OutboxStore(Protocol):
     """The part of monitor.store.Store this worker uses (docs/internals.md, "Store")."""
 
     def outbox_due(self, now: datetime | None = ..., limit: int = ..., *,
-                   sink: str | None = ...) -> list[OutboxItem]: ...
+                   sink: str | None = ..., worker: str | None = ...) -> list[OutboxItem]: ...
     def outbox_sent(self, id: int, detail: str = ..., *, now: datetime | None = ...) -> None: ...
     def outbox_failed(self, id: int, error: str, next_attempt_at: datetime | None, *,
                       now: datetime | None = ...) -> None: ...
@@ -99,24 +99,26 @@ class DeliveryReport:
 
 def deliver_due(store: OutboxStore, sinks: Sequence[Sink], *, now: datetime | None = None,
                 limit: int = 100, policy: DeliveryPolicy | None = None,
-                rng: random.Random | None = None) -> DeliveryReport:
+                rng: random.Random | None = None, worker: str | None = None) -> DeliveryReport:
     """Deliver what is due at `now` (default: the current time); at most `limit` items per
-    sink per call. Items for sinks no longer configured are marked dead with that reason."""
+    sink per call. Items for sinks no longer configured are marked dead with that reason.
+    With several workers on one store, `worker` (this worker's id) claims the rows it
+    delivers, so no two workers send one row."""
     now = now or utcnow()
     policy = policy or DeliveryPolicy()
     report = DeliveryReport()
     configured = {s.name for s in sinks}
     for name in sorted(set(store.outbox_backlog()) - configured):
         orphans = DeliveryReport()
-        _drop_orphans(store, name, now, orphans)
+        _drop_orphans(store, name, now, orphans, worker)
         report.merge(orphans, name)
 
     def one_sink(sink: Sink) -> DeliveryReport:
         part = DeliveryReport()
         if sink.digest:
-            _deliver_digest(store, sink, now, policy, rng, part)
+            _deliver_digest(store, sink, now, policy, rng, part, worker)
         else:
-            _deliver_each(store, sink, now, limit, policy, rng, part)
+            _deliver_each(store, sink, now, limit, policy, rng, part, worker)
         return part
 
     # One thread per sink: a receiver that times out, or Apprise throttling a chat service,
@@ -131,8 +133,8 @@ def deliver_due(store: OutboxStore, sinks: Sequence[Sink], *, now: datetime | No
 
 def _deliver_each(store: OutboxStore, sink: Sink, now: datetime, limit: int,
                   policy: DeliveryPolicy, rng: random.Random | None,
-                  report: DeliveryReport) -> None:
-    for item in store.outbox_due(now, limit, sink=sink.name):
+                  report: DeliveryReport, worker: str | None = None) -> None:
+    for item in store.outbox_due(now, limit, sink=sink.name, worker=worker):
         try:
             detail = sink.send(item.notification)
         except Exception as e:  # a sink bug must not stop the other sinks
@@ -147,8 +149,9 @@ def _deliver_each(store: OutboxStore, sink: Sink, now: datetime, limit: int,
 
 
 def _deliver_digest(store: OutboxStore, sink: Sink, now: datetime, policy: DeliveryPolicy,
-                    rng: random.Random | None, report: DeliveryReport) -> None:
-    items = store.outbox_due(now, DIGEST_BATCH, sink=sink.name)
+                    rng: random.Random | None, report: DeliveryReport,
+                    worker: str | None = None) -> None:
+    items = store.outbox_due(now, DIGEST_BATCH, sink=sink.name, worker=worker)
     if not items:
         return
     key = DIGEST_META_PREFIX + sink.name
@@ -207,10 +210,11 @@ def _record_failure(store: OutboxStore, sink: Sink, items: Iterable[OutboxItem],
     return any_retry
 
 
-def _drop_orphans(store: OutboxStore, name: str, now: datetime, report: DeliveryReport) -> None:
+def _drop_orphans(store: OutboxStore, name: str, now: datetime, report: DeliveryReport,
+                  worker: str | None = None) -> None:
     reason = f"sink {name!r} is no longer configured"
     horizon = now + timedelta(days=3650)  # pending items not yet due are just as orphaned
-    while items := store.outbox_due(horizon, 500, sink=name):
+    while items := store.outbox_due(horizon, 500, sink=name, worker=worker):
         for item in items:
             store.outbox_failed(item.id, reason, None, now=now)
             report.dead += 1

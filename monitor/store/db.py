@@ -32,6 +32,7 @@ from monitor.store.incidents import IncidentsMixin
 from monitor.store.outbox import OutboxMixin
 from monitor.store.schema import LATEST_VERSION, MIGRATIONS
 from monitor.store.sources import SourcesMixin
+from monitor.store.workers import WorkersMixin
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,14 @@ DB_NAME = "leakmon.db"
 BUSY_TIMEOUT_MS = 30_000
 
 
-class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
+class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, WorkersMixin):
     """One connection to `<state_dir>/leakmon.db`. Open one Store per thread or process.
 
     The object may be handed between threads (e.g. `asyncio.to_thread`), but calls are serialized
     by an internal lock; it is not meant for concurrent use from several threads at once.
     """
+
+    dialect: str = "sqlite"  # "postgresql" when opened on a postgresql:// URL
 
     def __init__(self, db: sqlite_utils.Database, path: Path,
                  evidence: EvidenceStore | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.alerting.notification import Notification, OutboxItem
@@ -17,6 +17,9 @@ from monitor.models import utcnow
 from monitor.store._util import dumps, iso, parse_iso
 
 OUTBOX_STATUSES = ("pending", "sent", "dead")
+# How long a worker's claim on outbox rows lasts (several workers): long enough for a slow
+# sink's retries, and cut short anyway when the claiming worker dies (its heartbeat expires).
+OUTBOX_LEASE = 600.0
 
 
 class OutboxMixin:
@@ -38,23 +41,45 @@ class OutboxMixin:
         return added
 
     def outbox_due(self, now: datetime | None = None, limit: int = 100,
-                   *, sink: str | None = None) -> list[OutboxItem]:
-        """Pending rows whose next attempt time has come, oldest first."""
-        sql = "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-        params: list[Any] = [iso(now or utcnow())]
+                   *, sink: str | None = None, worker: str | None = None,
+                   lease: float = OUTBOX_LEASE) -> list[OutboxItem]:
+        """Pending rows whose next attempt time has come, oldest first.
+
+        With `worker` (several workers on one store), the rows are also claimed for `lease`
+        seconds in the same statement, skipping rows another live worker claimed: two workers
+        never hand one row to a sink. A claim of a worker that stopped or whose heartbeat
+        expired is free at once; `outbox_sent` / `outbox_failed` end the claim.
+        """
+        now_s = iso(now or utcnow())
+        where = "status = 'pending' AND next_attempt_at <= ?"
+        params: list[Any] = [now_s]
         if sink is not None:
-            sql += " AND sink = ?"
+            where += " AND sink = ?"
             params.append(sink)
-        sql += " ORDER BY next_attempt_at, id LIMIT ?"
-        params.append(limit)
-        return [_item(r) for r in self.query(sql, tuple(params))]
+        order = " ORDER BY next_attempt_at, id LIMIT ?"
+        if worker is None:
+            rows = self.query(f"SELECT * FROM outbox WHERE {where}{order}", (*params, limit))
+            return [_item(r) for r in rows]
+        where += (" AND (leased_by IS NULL OR leased_by = ? OR lease_until < ? OR NOT EXISTS "
+                  "(SELECT 1 FROM workers w WHERE w.id = outbox.leased_by "
+                  "AND w.stopped_at IS NULL AND w.expires_at >= ?))")
+        params += [worker, now_s, now_s]
+        skip = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
+        until = iso(parse_iso(now_s) + timedelta(seconds=lease))
+        with self.transaction():
+            rows = self.query(
+                f"UPDATE outbox SET leased_by = ?, lease_until = ? WHERE id IN "
+                f"(SELECT id FROM outbox WHERE {where}{order}{skip}) RETURNING *",
+                (worker, until, *params, limit))
+        rows.sort(key=lambda r: (r["next_attempt_at"], r["id"]))
+        return [_item(r) for r in rows]
 
     def outbox_sent(self, id: int, detail: str = "", *, now: datetime | None = None) -> None:
         now_s = iso(now or utcnow())
         with self.transaction():
             self.db.execute(
                 "UPDATE outbox SET status = 'sent', sent_at = ?, detail = ?, "
-                "attempts = attempts + 1 WHERE id = ?", (now_s, detail[:2000], id))
+                "attempts = attempts + 1, leased_by = NULL, lease_until = NULL WHERE id = ?", (now_s, detail[:2000], id))
             self.db.execute(
                 "INSERT INTO delivery_attempts (outbox_id, attempted_at, ok, detail) "
                 "VALUES (?,?,1,?)", (id, now_s, detail[:2000]))
@@ -66,12 +91,12 @@ class OutboxMixin:
         with self.transaction():
             if next_attempt_at is None:
                 self.db.execute(
-                    "UPDATE outbox SET status = 'dead', last_error = ?, attempts = attempts + 1 "
-                    "WHERE id = ?", (error[:2000], id))
+                    "UPDATE outbox SET status = 'dead', last_error = ?, attempts = attempts + 1, "
+                    "leased_by = NULL, lease_until = NULL WHERE id = ?", (error[:2000], id))
             else:
                 self.db.execute(
                     "UPDATE outbox SET last_error = ?, attempts = attempts + 1, "
-                    "next_attempt_at = ? WHERE id = ?", (error[:2000], iso(next_attempt_at), id))
+                    "next_attempt_at = ?, leased_by = NULL, lease_until = NULL WHERE id = ?", (error[:2000], iso(next_attempt_at), id))
             self.db.execute(
                 "INSERT INTO delivery_attempts (outbox_id, attempted_at, ok, detail) "
                 "VALUES (?,?,0,?)", (id, now_s, error[:2000]))

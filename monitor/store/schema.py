@@ -18,6 +18,7 @@ class Migration:
     # SQLite's table-rebuild procedure (https://sqlite.org/lang_altertable.html#otheralter):
     # foreign keys off around the transaction, `PRAGMA foreign_key_check` before commit.
     rebuilds_tables: bool = False
+    postgres: tuple[str, ...] = ()  # the same change for the PostgreSQL backend
 
 
 def _rebuild(table: str, create: str, columns: str, indexes: tuple[str, ...]) -> tuple[str, ...]:
@@ -305,6 +306,35 @@ MIGRATIONS += (  # after version 2: its table rebuilds would drop these indexes
         "CREATE INDEX incidents_last_seen ON incidents (last_seen, id)",
         "CREATE INDEX incidents_sev_last_seen ON incidents (severity, last_seen)",
     )),
+)
+
+# Several `leakmon run` workers on one store (monitor/store/workers.py, docs/deploy.md): who is
+# up, which source each one runs, which outbox rows each one is delivering. The same SQL on
+# both backends (TEXT times, no dialect-specific types).
+_WORKERS_V4 = (
+    """CREATE TABLE workers (
+        id TEXT PRIMARY KEY,           -- host:pid:random, chosen by the worker at start
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        labels TEXT NOT NULL DEFAULT '[]',   -- JSON list: the pinned sources it may run
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,      -- heartbeat_at + lease ttl: dead after this
+        stopped_at TEXT                -- set on a clean stop
+    )""",
+    """CREATE TABLE source_leases (
+        source TEXT PRIMARY KEY,
+        worker TEXT,                   -- NULL: free
+        expires_at TEXT,               -- free for the taking after this
+        acquired_at TEXT
+    )""",
+    "CREATE INDEX source_leases_worker ON source_leases (worker)",
+    "ALTER TABLE outbox ADD COLUMN leased_by TEXT",
+    "ALTER TABLE outbox ADD COLUMN lease_until TEXT",
+)
+
+MIGRATIONS += (
+    Migration(4, "workers and leases", _WORKERS_V4, postgres=_WORKERS_V4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -297,3 +297,36 @@ def test_failing_deliveries_log_no_secret(store, monkeypatch, caplog):
     for secret in ("Sm7pPassw0rd", "PathToken9876", "HmacKey5432"):
         assert secret not in caplog.text and secret not in stored
         assert secret not in " ".join(report.errors)
+
+
+def test_two_workers_delivering_at_once_send_each_row_once(store):
+    """Two connections (two `leakmon run` workers) deliver the same backlog in parallel."""
+    import threading
+
+    other = Store.open(store.path)
+    for s, wid in ((store, "w1"), (other, "w2")):
+        s.register_worker(wid, host="h", pid=1, ttl=60, now=T0)
+    with WebhookReceiver(SECRET) as rx:
+        sinks = sinks_for(webhook(rx.url))
+        for n in notifications(40):
+            store.enqueue(n, sinks, now=T0)
+        start = threading.Barrier(2)
+        reports = {}
+
+        def worker(s, wid):
+            start.wait()
+            reports[wid] = deliver_due(s, sinks, now=T0, limit=5, worker=wid)
+            while (more := deliver_due(s, sinks, now=T0, limit=5, worker=wid)).sent:
+                reports[wid].merge(more)
+
+        threads = [threading.Thread(target=worker, args=a) for a in ((store, "w1"), (other, "w2"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    other.close()
+    keys = [d.key for d in rx.accepted]
+    assert sorted(keys) == sorted(f"inc-{i}:new" for i in range(1, 41))  # each once
+    assert reports["w1"].sent + reports["w2"].sent == 40
+    assert {r["status"] for r in rows(store)} == {"sent"}
+    assert {r["leased_by"] for r in rows(store)} == {None}
