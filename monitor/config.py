@@ -72,6 +72,11 @@ class DaemonConfig:
     prune_every: str = "1h"
     shutdown_timeout: str = "30s"
     web: bool = False  # also serve the console ([web]) from the daemon
+    # Several workers on one store (docs/deploy.md): pinned sources run only on a worker
+    # with their `worker_label`; a dead worker's sources are taken over after `lease_ttl`.
+    labels: list = field(default_factory=list)
+    lease_ttl: str = "30s"
+    lease_renew: str = ""  # empty: lease_ttl / 3
 
 
 @dataclass(slots=True)
@@ -173,6 +178,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     cfg.store = _section(data.get("store"), StoreConfig, f"{where}: [store]")
     cfg.network = _section(data.get("network"), NetworkConfig, f"{where}: [network]")
     cfg.daemon = _section(data.get("daemon"), DaemonConfig, f"{where}: [daemon]")
+    if not all(isinstance(x, str) and x.strip() for x in cfg.daemon.labels):
+        raise ConfigError(f"{where}: [daemon] labels must be a list of non-empty strings, "
+                          f"got {cfg.daemon.labels!r}")
     cfg.web = _section(data.get("web"), WebConfig, f"{where}: [web]")
     if cfg.web.proxy_header and not cfg.web.proxy_address:
         raise ConfigError(f"{where}: [web] proxy_header needs proxy_address (the proxy's IP)")

@@ -146,12 +146,15 @@ class Pipeline:
         return _Scanned(doc, sha256, hits, error, text)
 
     def process_batch(self, source: str, documents: Iterable[Document],
-                      cursor: str | None) -> BatchResult:
+                      cursor: str | None, *,
+                      guard: Callable[[Any], None] | None = None) -> BatchResult:
         """Record one collector batch and, in the same transaction, the source's new cursor.
 
         `source` is the source name the cursor belongs to; `cursor=None` leaves it unchanged.
         A document whose scan raised is recorded with `scan_error` (and counts as seen), so one
         hostile item cannot stall its source; any other exception rolls the whole batch back.
+        `guard(store)` runs first inside that transaction (the worker still holds the source's
+        lease, monitor/daemon/leases.py); raising there commits nothing.
         """
         result = BatchResult()
         now = self.clock()
@@ -170,6 +173,8 @@ class Pipeline:
                for s in todo if s.hits}
         try:
             with self.store.transaction():
+                if guard is not None:
+                    guard(self.store)
                 expire_snoozes(self.store, now)
                 for item in todo:
                     self._record(item, fps.get(id(item)), now, result)

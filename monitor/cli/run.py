@@ -19,10 +19,15 @@ retention pruning, until SIGTERM or SIGINT (in-flight batches are committed firs
   systemd  Type=notify: READY=1, STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1
 
 Only one leakmon process works on a state directory at a time (flock on leakmon.lock).
+Several workers (each with its own state directory) may share one store: each source is
+leased by one worker at a time, a dead worker's sources are taken over after [daemon]
+lease_ttl, and a source with `worker_label` runs only on a worker with that label
+(docs/deploy.md, "Several workers").
 
 examples:
   leakmon --config config.example.toml run
   leakmon --config /etc/leakmon/config.toml --log-format json run
+  leakmon --config /etc/leakmon/config.toml run --label tg-account-1
 """
 
 
@@ -31,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--wait", metavar="SECONDS", type=float, default=0.0,
                    help="wait this long for another leakmon process to release the state "
                         "directory lock (default: fail at once, exit 75)")
+    p.add_argument("--label", action="append", default=[], metavar="LABEL",
+                   help="run the sources pinned to LABEL (their `worker_label`), besides the "
+                        "unpinned ones; repeatable; adds to [daemon] labels")
     p.set_defaults(func=cmd_run)
 
 
@@ -46,5 +54,5 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
         runtime = load_runtime(ctx.config_path, state_dir, strict=False)
         ensure_drop_folders(runtime)
         daemon = Daemon(runtime, state_dir=state_dir, config_path=ctx.config_path,
-                        store_opener=store_opener(config))
+                        store_opener=store_opener(config), labels=tuple(args.label))
         return asyncio.run(daemon.run())

@@ -21,7 +21,7 @@ from monitor.models import Document
 
 COMMON_KEYS = frozenset({
     "name", "type", "every", "jitter", "enabled", "tor", "backfill", "expected_silence",
-    "alert_after_failures", "max_item_mb", "archive_passwords",
+    "alert_after_failures", "max_item_mb", "archive_passwords", "worker_label",
 })
 
 # File kinds that become documents of their own when attached to or linked from a post.
@@ -68,6 +68,7 @@ class SourceConfig:
     alert_after_failures: int = 5
     max_item_mb: float | None = None  # None: [network].max_response_mb
     archive_passwords: tuple[str, ...] = ()  # tried on locked archives of this source's files
+    worker_label: str | None = None  # runs only on a worker started with this label
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -116,6 +117,9 @@ class SourceConfig:
         if not all(isinstance(v, str) for v in pw):
             raise ConfigError(f"{where}: archive_passwords must be a list of strings")
         cfg.archive_passwords = tuple(pw)
+        cfg.worker_label = opt(table, "worker_label", str, None, where)
+        if cfg.worker_label is not None and not cfg.worker_label.strip():
+            raise ConfigError(f"{where}: worker_label cannot be empty")
         cfg.options = {k: v for k, v in table.items() if k not in COMMON_KEYS}
         return cfg
 

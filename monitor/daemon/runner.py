@@ -22,6 +22,7 @@ from monitor.daemon.metrics import Metrics
 from monitor.daemon.workers import StoreThread
 from monitor.errors import CollectorError, LeakmonError
 from monitor.models import utcnow
+from monitor.store.workers import LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class RunResult:
     error: str | None = None
     retry_after: float | None = None  # set when the source asked us to wait (flood wait)
     interrupted: bool = False  # stopped between batches because the daemon is stopping
+    lease_lost: bool = False  # another worker took the source over; its batch was not committed
     started_at: datetime = field(default_factory=utcnow)
     operator_alerts: int = 0
 
@@ -63,8 +65,8 @@ class PipelineHost:
         self._built_for: Any = None
         self._pipeline: Any = None
 
-    def process(self, store: Any, source: str, documents: list,
-                cursor: str | None) -> tuple[Any, float]:
+    def process(self, store: Any, source: str, documents: list, cursor: str | None,
+                guard: Callable[[Any], None] | None = None) -> tuple[Any, float]:
         """The batch's BatchResult and the seconds `process_batch` took (build time excluded,
         so the MB/s metric measures scanning and storing only)."""
         runtime = self.runtime
@@ -72,7 +74,10 @@ class PipelineHost:
             self._pipeline = self._factory(store, runtime)
             self._built_for = runtime
         started = time.perf_counter()
-        result = self._pipeline.process_batch(source, documents, cursor)
+        if guard is None:
+            result = self._pipeline.process_batch(source, documents, cursor)
+        else:
+            result = self._pipeline.process_batch(source, documents, cursor, guard=guard)
         return result, time.perf_counter() - started
 
 
@@ -122,7 +127,9 @@ class SourceRunner:
         self.metrics = metrics or Metrics()
 
     async def run(self, source: SourceConfig, collector: Any,
-                  should_stop: Callable[[], bool] = lambda: False) -> RunResult:
+                  should_stop: Callable[[], bool] = lambda: False,
+                  guard: Callable[[Any], None] | None = None) -> RunResult:
+        """One run; `guard(store)` runs inside each batch's transaction (leases.py)."""
         name = source.name
         result = RunResult(source=name, ok=True)
         state = await self.thread.call(lambda s: s.get_source_state(name))
@@ -133,12 +140,15 @@ class SourceRunner:
             agen = collector.collect(cursor)
             async with _closing(agen):
                 async for batch in agen:
-                    await self._commit(name, batch, result)
+                    await self._commit(name, batch, result, guard)
                     if should_stop():
                         result.interrupted = True
                         log.info("source %s: stopping after batch %d (shutdown)", name,
                                  result.batches)
                         break
+        except LeaseLost as e:
+            result.interrupted = result.lease_lost = True
+            log.warning("source %s: %s", name, e)
         except CollectorDeferred as e:
             result.retry_after = e.retry_after
             log.warning("source %s: deferred for %.0fs: %s", name, e.retry_after, e)
@@ -151,7 +161,8 @@ class SourceRunner:
         except Exception as e:  # a bug in one collector must not kill the daemon
             result.ok, result.error = False, _clip(f"unexpected {type(e).__name__}: {e}")
             log.exception("source %s: run failed unexpectedly", name)
-        await self._finish(source, result)
+        if not result.lease_lost:  # the new holder records the source's health
+            await self._finish(source, result)
         self.metrics.run(name, result.outcome)
         log.log(logging.INFO if result.ok else logging.WARNING,
                 "source %s: run %s: %d items, %d documents, %d hits%s", name, result.outcome,
@@ -162,11 +173,12 @@ class SourceRunner:
                        "batches": result.batches})
         return result
 
-    async def _commit(self, name: str, batch: Any, result: RunResult) -> None:
+    async def _commit(self, name: str, batch: Any, result: RunResult,
+                      guard: Callable[[Any], None] | None = None) -> None:
         documents = list(batch.documents)
         nbytes = sum(len(d.content) for d in documents)
         outcome, seconds = await self.thread.call(
-            lambda s: self.host.process(s, name, documents, batch.cursor))
+            lambda s: self.host.process(s, name, documents, batch.cursor, guard))
         hits = _count(getattr(outcome, "hits", 0))
         incidents = _count(getattr(outcome, "new_incidents", 0))
         committed = _count(getattr(outcome, "documents", len(documents)))

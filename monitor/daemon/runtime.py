@@ -16,7 +16,7 @@ from typing import Any
 from monitor.collectors.base import SourceConfig
 from monitor.config import Config, load_config, parse_duration
 from monitor.daemon.schedule import source_configs
-from monitor.errors import LeakmonError
+from monitor.errors import ConfigError, LeakmonError
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,26 @@ class DaemonTimings:
     outbox_every: float
     prune_every: float
     shutdown_timeout: float
+    lease_ttl: float = 30.0
+    lease_renew: float = 10.0
 
     @classmethod
     def of(cls, config: Config) -> DaemonTimings:
         d = config.daemon
+        ttl = parse_duration(d.lease_ttl, where="[daemon] lease_ttl")
+        if ttl < 1:
+            raise ConfigError(f"[daemon] lease_ttl = {d.lease_ttl!r}: must be at least 1s")
+        renew = (parse_duration(d.lease_renew, where="[daemon] lease_renew")
+                 if d.lease_renew else ttl / 3)
+        if not 0 < renew < ttl:
+            raise ConfigError(f"[daemon] lease_renew = {d.lease_renew!r}: must be more than 0 "
+                              f"and less than lease_ttl ({d.lease_ttl}), or a renewal comes "
+                              "too late to keep the leases")
         return cls(
             outbox_every=max(1.0, parse_duration(d.outbox_every, where="[daemon] outbox_every")),
             prune_every=max(1.0, parse_duration(d.prune_every, where="[daemon] prune_every")),
             shutdown_timeout=parse_duration(d.shutdown_timeout, where="[daemon] shutdown_timeout"),
+            lease_ttl=ttl, lease_renew=renew,
         )
 
 

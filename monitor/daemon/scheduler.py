@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.daemon.health import as_datetime
+from monitor.daemon.leases import Leases
 from monitor.daemon.metrics import Metrics, MetricsServer, parse_listen
 from monitor.daemon.runner import PipelineHost, RunResult, SourceRunner
 from monitor.daemon.runtime import ReloadError, Runtime, load_runtime
@@ -53,10 +54,11 @@ def build_collector_default(table: dict[str, Any], config: Any, state_dir: Path)
     return build_collector(table, config, state_dir)
 
 
-def deliver_default(store: Any, sinks: list[Any], now: datetime) -> Any:
+def deliver_default(store: Any, sinks: list[Any], now: datetime,
+                    worker: str | None = None) -> Any:
     from monitor.alerting.delivery import deliver_due
 
-    return deliver_due(store, sinks, now=now)
+    return deliver_due(store, sinks, now=now, worker=worker)
 
 
 class Daemon:
@@ -76,6 +78,7 @@ class Daemon:
         deliver: Callable[[Any, list[Any], datetime], Any] = deliver_default,
         metrics: Metrics | None = None,
         start_delay: float = 0.0,
+        labels: tuple[str, ...] = (),
     ) -> None:
         self.runtime = runtime
         self.state_dir = Path(state_dir)
@@ -89,6 +92,9 @@ class Daemon:
         self.store = SharedStore(self.state_dir, store_opener)
         self.pipeline_thread = StoreThread(self.store, "pipeline")
         self.delivery_thread = StoreThread(self.store, "delivery")
+        self.lease_thread = StoreThread(self.store, "leases")
+        self._labels = (*runtime.config.daemon.labels, *labels)
+        self.leases: Leases | None = None  # None: a store without workers (test doubles)
         self.host = PipelineHost(runtime, pipeline_factory)
         self.runner = SourceRunner(self.pipeline_thread, self.host, self.metrics)
         self.scheduler: AsyncIOScheduler | None = None
@@ -115,6 +121,7 @@ class Daemon:
             logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
         self._install_signals(loop)
         self.collectors = self._build_collectors(self.runtime, {})
+        await self._start_leases()
         names = [s.name for s in self.runtime.enabled_sources]
         last_runs = await self.pipeline_thread.call(
             lambda store: {n: as_datetime(store.get_source_state(n).last_run) for n in names})
@@ -124,6 +131,8 @@ class Daemon:
         await self._start_metrics()
         await self._start_web()
         self._spawn(self._heartbeat())
+        if self.leases is not None:
+            self._spawn(self._lease_loop())
         self._write_status_file()
         log.info("leakmon daemon started (pid %d): %s", os.getpid(), self.runtime.summary())
         self.notifier.ready(self.status_line())
@@ -163,6 +172,8 @@ class Daemon:
             await asyncio.sleep(0)
         for task in list(self._background):
             task.cancel()
+        if self.leases is not None:
+            await self.leases.stop()  # after the last commit: another worker takes over now
         if self._metrics_server is not None:
             await self._metrics_server.close()
         if self._web is not None:
@@ -173,6 +184,7 @@ class Daemon:
         self.collectors.clear()
         await asyncio.to_thread(self.pipeline_thread.close)
         await asyncio.to_thread(self.delivery_thread.close)
+        await asyncio.to_thread(self.lease_thread.close)
         self.store.close()
         for sink in [*self.runtime.sinks, *self._retired_sinks]:
             try:
@@ -256,12 +268,20 @@ class Daemon:
         collector = self.collectors.get(name)
         if source is None or collector is None:
             return
+        leases = self.leases
+        if leases is not None and not leases.holds(name):
+            return  # another worker runs it
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
         self.running.add(name)
         try:
-            result = await self.runner.run(source, collector, lambda: self._stopping)
+            if leases is None:
+                result = await self.runner.run(source, collector, lambda: self._stopping)
+            else:
+                result = await self.runner.run(
+                    source, collector, lambda: self._stopping or not leases.holds(name),
+                    guard=leases.guard(name))
             self.last_results[name] = result
             if result.retry_after is not None and not self._stopping:
                 self._defer(name, result.retry_after)
@@ -272,6 +292,51 @@ class Daemon:
             if self.collectors.get(name) is not collector:
                 await _aclose(collector, name)  # replaced by a reload while it ran
             self._write_status_file()
+
+    # ---- leases (several workers on one store; monitor/daemon/leases.py) --------------------
+
+    async def _start_leases(self) -> None:
+        """Register this worker and take its share of the sources before any job runs."""
+        if not await self.lease_thread.call(lambda store: hasattr(store, "register_worker")):
+            return
+        timings = self.runtime.timings
+        self.leases = Leases(self.lease_thread, ttl=timings.lease_ttl, labels=self._labels)
+        await self.leases.start(self.runtime.enabled_sources)
+        if self._deliver is deliver_default:
+            worker = self.leases.id
+            self._deliver = lambda store, sinks, now: deliver_default(store, sinks, now, worker)
+
+    async def _lease_loop(self) -> None:
+        """Renew every `lease_renew` seconds; run sources taken over when they are due."""
+        assert self.leases is not None
+        while not self._stopping:
+            await asyncio.sleep(self.runtime.timings.lease_renew)
+            if self._stopping:
+                return
+            await self._sync_leases()
+
+    async def _sync_leases(self, *, new_jobs: frozenset[str] = frozenset()) -> None:
+        assert self.leases is not None
+        try:
+            change = await self.leases.sync(self.runtime.enabled_sources, set(self.running))
+        except Exception:
+            log.exception("renewing the leases failed; trying again in %gs",
+                          self.runtime.timings.lease_renew)
+            return
+        for name, last_run in change.gained.items():
+            if name not in new_jobs:  # a job just added is already scheduled when due
+                self._run_when_due(name, as_datetime(last_run))
+
+    def _run_when_due(self, name: str, last_run: datetime | None) -> None:
+        """A source just leased runs at `last_run + every` (now if that is past), whoever ran
+        it last: a takeover neither waits a whole interval nor hammers a rate-limited site."""
+        source = self.runtime.source(name)
+        job = self.scheduler.get_job(source_job_id(name)) if self.scheduler else None
+        if source is None or job is None:
+            return
+        now = datetime.now(UTC)
+        when = now if last_run is None else max(now, last_run + timedelta(seconds=source.every))
+        job.modify(next_run_time=when)
 
     def _defer(self, name: str, seconds: float) -> None:
         assert self.scheduler is not None
@@ -343,6 +408,9 @@ class Daemon:
             old, old_collectors = self.runtime, self.collectors
             self.runtime, self.host.runtime = new, new
             self.collectors = collectors
+            if self.leases is not None:  # lease added sources before their jobs first fire
+                await self._sync_leases(new_jobs=frozenset(
+                    s.name for s in new.enabled_sources if old.source(s.name) is None))
             self._sync_jobs(old=old)
             for name, collector in old_collectors.items():
                 if collectors.get(name) is not collector and name not in self.running:

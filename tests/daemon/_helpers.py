@@ -15,9 +15,12 @@ from typing import Any
 from monitor.collectors.base import Batch, Collector, CollectorDeferred, SourceConfig
 from monitor.config import parse_config
 from monitor.daemon.runtime import DaemonTimings, Runtime
+from monitor.daemon.scheduler import Daemon
+from monitor.daemon.systemd import SystemdNotifier
 from monitor.errors import CollectorError
 from monitor.models import Document, Hit
 from monitor.pipeline import Pipeline
+from monitor.store import Store
 
 
 def keyword_scanner(word: bytes = b"LEAK") -> Callable[[Document], list[Hit]]:
@@ -112,3 +115,34 @@ async def wait_for(predicate: Callable[[], bool], *, timeout: float = 20.0,
         if loop.time() > deadline:
             raise AssertionError("condition not reached (test would hang)")
         await asyncio.sleep(step)
+
+
+class Deliveries:
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, store, sinks, now):
+        self.calls.append([s.name for s in sinks])
+        return None
+
+
+def make_daemon(tmp_path, runtime, collectors, **kw) -> Daemon:
+    def factory(table, config, state_dir):
+        return collectors[table["name"]]
+
+    kw.setdefault("deliver", Deliveries())
+    return Daemon(runtime, state_dir=tmp_path, config_path=None, collector_factory=factory,
+                  pipeline_factory=pipeline_factory, notifier=kw.pop("notifier", None)
+                  or SystemdNotifier({}), **kw)
+
+
+def stored_ids(tmp_path, source: str) -> list[int]:
+    with Store.open(tmp_path) as store:
+        rows = store.query("SELECT external_id FROM documents WHERE source = ?", (source,))
+    return sorted(int(r["external_id"]) for r in rows)
+
+
+def cursor_of(tmp_path, source: str) -> int | None:
+    with Store.open(tmp_path) as store:
+        cur = store.get_source_state(source).cursor
+    return json.loads(cur)["last"] if cur else None

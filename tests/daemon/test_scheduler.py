@@ -8,42 +8,19 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from monitor.daemon.runtime import ReloadError
-from monitor.daemon.scheduler import Daemon, source_job_id
+from monitor.daemon.scheduler import source_job_id
 from monitor.daemon.systemd import SystemdNotifier
 from monitor.store import Store
 
-from ._helpers import ScriptedCollector, make_runtime, pipeline_factory, wait_for
-
-
-class Deliveries:
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def __call__(self, store, sinks, now):
-        self.calls.append([s.name for s in sinks])
-        return None
-
-
-def make_daemon(tmp_path, runtime, collectors, **kw) -> Daemon:
-    def factory(table, config, state_dir):
-        return collectors[table["name"]]
-
-    kw.setdefault("deliver", Deliveries())
-    return Daemon(runtime, state_dir=tmp_path, config_path=None, collector_factory=factory,
-                  pipeline_factory=pipeline_factory, notifier=kw.pop("notifier", None)
-                  or SystemdNotifier({}), **kw)
-
-
-def stored_ids(tmp_path, source: str) -> list[int]:
-    with Store.open(tmp_path) as store:
-        rows = store.query("SELECT external_id FROM documents WHERE source = ?", (source,))
-    return sorted(int(r["external_id"]) for r in rows)
-
-
-def cursor_of(tmp_path, source: str) -> int | None:
-    with Store.open(tmp_path) as store:
-        cur = store.get_source_state(source).cursor
-    return json.loads(cur)["last"] if cur else None
+from ._helpers import (
+    Deliveries,
+    ScriptedCollector,
+    cursor_of,
+    make_daemon,
+    make_runtime,
+    stored_ids,
+    wait_for,
+)
 
 
 def test_slow_source_never_blocks_another_and_never_runs_twice(tmp_path):
