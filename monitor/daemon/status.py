@@ -1,4 +1,5 @@
-"""`leakmon status`: what each source last did, what waits in the outbox, incidents by status.
+"""`leakmon status`: what each source last did, what waits in the outbox, incidents by status,
+and every worker sharing the store (host, pid, labels, last heartbeat, the sources it leases).
 
 Read-only: it opens the store next to a running daemon (WAL lets readers in) and takes next run
 times from the daemon's `daemon.json` when that daemon still holds the lock; otherwise the next
@@ -21,6 +22,8 @@ from monitor.daemon.scheduler import STATUS_FILE
 from monitor.daemon.workers import open_store
 from monitor.models import utcnow
 
+WORKER_HISTORY = timedelta(days=1)
+
 
 @dataclass(slots=True)
 class SourceStatus:
@@ -38,12 +41,29 @@ class SourceStatus:
 
 
 @dataclass(slots=True)
+class WorkerStatus:
+    """One `leakmon run` worker as the store knows it (monitor/store/workers.py)."""
+
+    id: str
+    host: str
+    pid: int
+    labels: list[str]
+    started_at: str | None
+    heartbeat_at: str | None
+    expires_at: str | None
+    stopped_at: str | None
+    state: str  # alive | expired (no heartbeat within the lease ttl: dead) | stopped
+    leases: list[str]
+
+
+@dataclass(slots=True)
 class StatusReport:
     daemon_pid: int | None  # the running daemon, if any
     lock_holder: int | None = None  # whoever holds the state lock (a daemon or a `once` pass)
     sources: list[SourceStatus] = field(default_factory=list)
     outbox_backlog: dict[str, int] = field(default_factory=dict)
     incidents: dict[str, int] = field(default_factory=dict)
+    workers: list[WorkerStatus] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +82,9 @@ def gather_status(config: Config, state_dir: Path, *, store: Any = None,
         report = StatusReport(daemon_pid=pid if daemon_data else None, lock_holder=pid,
                               outbox_backlog=dict(store.outbox_backlog()),
                               incidents=dict(store.incident_counts()))
+        if hasattr(store, "list_workers"):
+            report.workers = [_worker(w, now) for w in store.list_workers()
+                              if w.alive(now) or w.leases or _recent(w, now)]
     finally:
         if own:
             store.close()
@@ -96,6 +119,19 @@ def _row(name: str, typ: str, enabled: bool, configured: bool, st: Any, next_run
         consecutive_failures=int(getattr(st, "consecutive_failures", 0) or 0),
         next_run=next_run, running=running,
     )
+
+
+def _worker(w: Any, now: datetime) -> WorkerStatus:
+    state = "stopped" if w.stopped_at else ("alive" if w.alive(now) else "expired")
+    return WorkerStatus(id=w.id, host=w.host, pid=w.pid, labels=list(w.labels),
+                        started_at=_iso(w.started_at), heartbeat_at=_iso(w.heartbeat_at),
+                        expires_at=_iso(w.expires_at), stopped_at=_iso(w.stopped_at),
+                        state=state, leases=list(w.leases))
+
+
+def _recent(w: Any, now: datetime) -> bool:
+    """Stopped or dead workers stay listed for a day, then drop out of the view."""
+    return (w.stopped_at or w.expires_at) >= now - WORKER_HISTORY
 
 
 def _daemon_file(state_dir: Path, pid: int | None) -> dict[str, Any]:
@@ -146,7 +182,20 @@ def render_status(report: StatusReport) -> str:
     lines.append(f"outbox backlog: {backlog or 'empty'}")
     incidents = ", ".join(f"{k} {v}" for k, v in sorted(report.incidents.items()))
     lines.append(f"incidents: {incidents or 'none'}")
+    if report.workers:
+        lines += ["", *render_workers(report.workers)]
     return "\n".join(lines)
+
+
+def render_workers(workers: list[WorkerStatus]) -> list[str]:
+    """One line per worker: where it runs, whether it is alive, what it leases."""
+    header = ("WORKER", "HOST", "PID", "LABELS", "LAST HEARTBEAT", "STATE", "LEASES")
+    rows = [(w.id, w.host, str(w.pid), ",".join(w.labels) or "-", _short(w.heartbeat_at),
+             w.state, f"{len(w.leases)}: {', '.join(w.leases)}" if w.leases else "0")
+            for w in workers]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return ["  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=False)) + "  " + r[-1]
+            for r in [header, *rows]]
 
 
 def _short(value: str | None) -> str:

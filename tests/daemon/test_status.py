@@ -71,3 +71,44 @@ def test_a_once_pass_holding_the_lock_is_not_called_a_daemon(tmp_path):
         report = gather_status(parse_config(CONFIG), tmp_path)
     assert report.daemon_pid is None and report.lock_holder is not None
     assert "a `leakmon once` pass" in render_status(report)
+
+
+def test_status_lists_every_worker_with_its_heartbeat_and_leases(tmp_path, capsys):
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    state = tmp_path / "state"
+    seed(state)
+    with Store.open(state) as store:
+        for wid, host, labels in (("w1", "mon-1", ["tg-account-1"]), ("w2", "mon-2", []),
+                                  ("w3", "mon-3", []), ("old", "mon-9", [])):
+            store.register_worker(wid, host=host, pid=100 + len(wid), labels=labels, ttl=30,
+                                  now=t0 - timedelta(days=3) if wid == "old" else t0)
+        store.acquire_source_leases("w1", ["tg"], 1, ttl=30, now=t0)
+        store.acquire_source_leases("w2", ["paste", "off"], 5, ttl=30, now=t0)
+        store.renew_leases("w1", ttl=30, now=t0 + timedelta(seconds=40))  # w2 stopped renewing
+        store.stop_worker("w3", now=t0 + timedelta(seconds=5))
+    report = gather_status(parse_config(CONFIG), state, now=t0 + timedelta(seconds=45))
+    workers = {w.id: w for w in report.workers}
+    assert set(workers) == {"w1", "w2", "w3"}  # a worker gone for days drops out
+    assert (workers["w1"].state, workers["w1"].leases, workers["w1"].labels) == (
+        "alive", ["tg"], ["tg-account-1"])
+    assert workers["w1"].heartbeat_at == "2026-12-01T12:00:40+00:00"
+    assert (workers["w2"].state, workers["w2"].leases) == ("expired", ["off", "paste"])
+    assert (workers["w3"].state, workers["w3"].leases) == ("stopped", [])
+    lines = render_status(report).splitlines()
+    header = lines.index(next(x for x in lines if x.startswith("WORKER")))
+    assert lines[header].split() == ["WORKER", "HOST", "PID", "LABELS", "LAST", "HEARTBEAT",
+                                     "STATE", "LEASES"]
+    w1 = next(x for x in lines[header:] if x.startswith("w1 "))
+    assert w1.split() == ["w1", "mon-1", "102", "tg-account-1", "2026-12-01", "12:00:40Z",
+                          "alive", "1:", "tg"]
+
+    config = tmp_path / "c.toml"
+    config.write_text('[[sources]]\nname = "paste"\ntype = "pastebin"\n')
+    assert main(["--config", str(config), "--state-dir", str(state), "status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"daemon_pid", "lock_holder", "sources", "outbox_backlog", "incidents"} < set(data)
+    by_id = {w["id"]: w for w in data["workers"]}
+    assert by_id["w1"]["host"] == "mon-1" and by_id["w1"]["leases"] == ["tg"]
+    assert by_id["w1"]["state"] == "expired"  # now (days later) nobody renewed
