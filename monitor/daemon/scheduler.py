@@ -79,6 +79,7 @@ class Daemon:
         metrics: Metrics | None = None,
         start_delay: float = 0.0,
         labels: tuple[str, ...] = (),
+        use_leases: bool = True,
     ) -> None:
         self.runtime = runtime
         self.state_dir = Path(state_dir)
@@ -94,7 +95,8 @@ class Daemon:
         self.delivery_thread = StoreThread(self.store, "delivery")
         self.lease_thread = StoreThread(self.store, "leases")
         self._labels = (*runtime.config.daemon.labels, *labels)
-        self.leases: Leases | None = None  # None: a store without workers (test doubles)
+        self.leases: Leases | None = None  # None: no leases (a store without workers)
+        self._use_leases = use_leases  # False: run every source unleased (bench baseline)
         self.host = PipelineHost(runtime, pipeline_factory)
         self.runner = SourceRunner(self.pipeline_thread, self.host, self.metrics)
         self.scheduler: AsyncIOScheduler | None = None
@@ -297,7 +299,8 @@ class Daemon:
 
     async def _start_leases(self) -> None:
         """Register this worker and take its share of the sources before any job runs."""
-        if not await self.lease_thread.call(lambda store: hasattr(store, "register_worker")):
+        if not self._use_leases or not await self.lease_thread.call(
+                lambda store: hasattr(store, "register_worker")):
             return
         timings = self.runtime.timings
         self.leases = Leases(self.lease_thread, ttl=timings.lease_ttl, labels=self._labels)
