@@ -312,3 +312,35 @@ def test_concurrent_transactions_of_two_connections_lose_no_write(store_location
         assert s.list_suggested_sources()[0].mentions == 2 * rounds
         assert s.count_documents() == 2 * rounds
     assert sorted(counts) == list(range(1, 2 * rounds + 1))
+
+
+
+# -- leakmon doctor -------------------------------------------------------------------------------
+
+def test_doctor_checks_the_postgresql_store_without_changing_it(pg_database, tmp_path,
+                                                                monkeypatch):
+    from monitor.daemon.doctor import FAIL, OK, WARN, run_checks
+
+    password = urlsplit(pg_database).password
+    config = tmp_path / "leakmon.toml"
+    config.write_text(f'[store]\nurl = "{_with(pg_database, password="")}"\n'
+                      'password = "env:LM_PG_PW"\n')
+
+    def store_check():
+        [check] = [c for c in run_checks(config, tmp_path) if c.what == "store"]
+        return check
+
+    monkeypatch.setenv("LM_PG_PW", "not-the-password")
+    check = store_check()
+    assert check.status == FAIL and "password authentication failed" in check.detail
+    assert "not-the-password" not in check.line() and "pg_hba.conf" in check.fix
+    monkeypatch.setenv("LM_PG_PW", password)
+    check = store_check()
+    assert check.status == WARN and "schema version 0" in check.detail  # nothing migrated
+    with psycopg.connect(pg_database) as raw:
+        assert raw.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                           ).fetchone()[0] == 0
+    Store.open(pg_database).close()
+    check = store_check()
+    assert (check.status, check.detail) == (
+        OK, f"{redact(pg_database)}: schema version {LATEST_VERSION}")
