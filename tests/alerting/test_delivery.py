@@ -293,11 +293,13 @@ def test_failing_deliveries_log_no_secret(store, monkeypatch, caplog):
         assert secret not in " ".join(report.errors)
 
 
-def test_two_workers_delivering_at_once_send_each_row_once(store):
+def test_two_workers_delivering_at_once_send_each_row_once(store, store_location):
     """Two connections (two `leakmon run` workers) deliver the same backlog in parallel."""
     import threading
 
-    other = Store.open(store.path)
+    from monitor.store import Store
+
+    other = Store.open(store_location)
     for s, wid in ((store, "w1"), (other, "w2")):
         s.register_worker(wid, host="h", pid=1, ttl=60, now=T0)
     with WebhookReceiver(SECRET) as rx:

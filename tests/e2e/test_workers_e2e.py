@@ -69,9 +69,9 @@ class Feeds(PasteFeed):
         return super().get(path, query)
 
 
-def config_text(feeds: Feeds, hook: WebhookReceiver) -> str:
-    head = f"""\
-rules = ["rules"]
+def config_text(feeds: Feeds, hook: WebhookReceiver, postgresql: bool) -> str:
+    head = 'rules = ["rules"]\n' + ('[store]\nurl = "env:E2E_STORE_URL"\n' if postgresql else "")
+    head += f"""\
 
 [daemon]
 outbox_every = "1s"
@@ -97,8 +97,24 @@ item_interval = 0
     return head + srcs
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared(request, tmp_path):
+    """Where the workers' one store lives: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        folder = tmp_path / "shared"
+        folder.mkdir(mode=0o700)
+        with Store.open(folder):
+            pass
+        yield folder
+        return
+    dbs = request.getfixturevalue("pg_databases")
+    url = dbs.create()
+    yield url
+    dbs.drop(url)
+
+
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, shared):
     feeds, hook = Feeds(), WebhookReceiver()
     bodies: dict[str, str] = {}
     for n in range(SOURCES):
@@ -109,47 +125,49 @@ def world(tmp_path):
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "org.toml").write_text(GOOD_RULES)
     config = tmp_path / "config.toml"
-    config.write_text(config_text(feeds, hook))
+    config.write_text(config_text(feeds, hook, not isinstance(shared, Path)))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEAKMON_", "NOTIFY_"))}
     env.update(E2E_WEBHOOK_SECRET=hook.secret.decode(), PYTHONUNBUFFERED="1",
                LEAKMON_FINGERPRINT_KEY=secrets.token_hex(32))  # one key: one dedup across workers
+    if not isinstance(shared, Path):
+        env["E2E_STORE_URL"] = shared  # the test cluster's URL carries its password
     yield tmp_path, config, env, feeds, hook
     feeds.release.set()
     feeds.close()
     hook.close()
 
 
-def sqlite_states(tmp: Path) -> tuple[Path, list[Path]]:
-    """Three state directories (lock, status file) whose `leakmon.db` is one shared file."""
-    shared = tmp / "shared"
-    shared.mkdir(mode=0o700)
-    with Store.open(shared):
-        pass
+def state_dirs(tmp: Path, shared: Path | str) -> list[Path]:
+    """Three state directories (lock, status file, session); on SQLite their `leakmon.db`
+    is one shared file (SQLite follows the link: one WAL), on PostgreSQL `[store] url`."""
     states = []
     for i in range(3):
         state = tmp / f"state{i}"
         state.mkdir(mode=0o700)
-        (state / "leakmon.db").symlink_to(shared / "leakmon.db")
+        if isinstance(shared, Path):
+            (state / "leakmon.db").symlink_to(shared / "leakmon.db")
         states.append(state)
-    return shared, states
+    return states
 
 
-def rows(shared: Path, sql: str, params: tuple = ()) -> list[dict]:
+def rows(shared: Path | str, sql: str, params: tuple = ()) -> list[dict]:
     with Store.open(shared) as store:
         return store.query(sql, params)
 
 
-def test_three_workers_one_killed_mid_batch_lose_and_repeat_nothing(world):
+def test_three_workers_one_killed_mid_batch_lose_and_repeat_nothing(world, shared):
     tmp, config, env, feeds, hook = world
-    shared, states = sqlite_states(tmp)
+    states = state_dirs(tmp, shared)
     total = SOURCES * PASTES
     workers = [Daemon(["--config", str(config), "--state-dir", str(s), "--log-level", "debug",
                        "run"], env, tmp) for s in states]
     try:
         # -- the trap: some worker is now half-way through a batch of paste25 -----------------
-        if not feeds.trap_hit.wait(TIMEOUT):
-            raise AssertionError("no worker reached the trap paste:\n"
-                                 + "\n".join(w.log[-2000:] for w in workers))
+        for w in workers:  # all alive and one of them half-way through paste25's 3rd batch
+            wait_until(lambda: feeds.trap_hit.is_set() or any(
+                x.proc.poll() is not None for x in workers), "the trap paste", TIMEOUT, w)
+        dead = [w.log[-3000:] for w in workers if w.proc.poll() is not None]
+        assert not dead, "\n".join(dead)
         [holder] = rows(shared, "SELECT w.id, w.pid FROM source_leases l JOIN workers w "
                                 "ON w.id = l.worker WHERE l.source = ?",
                         (f"paste{TRAP_SOURCE:02d}",))
