@@ -518,6 +518,8 @@ class Daemon:
         sources: dict[str, Any] = {}
         if self.scheduler is not None and not stopped:
             for src in self.runtime.enabled_sources:
+                if self.leases is not None and not self.leases.holds(src.name):
+                    continue  # another worker's: its own daemon.json has the schedule
                 job = self.scheduler.get_job(source_job_id(src.name))
                 nrt = getattr(job, "next_run_time", None) if job else None
                 sources[src.name] = {

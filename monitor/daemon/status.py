@@ -38,6 +38,7 @@ class SourceStatus:
     consecutive_failures: int
     next_run: str | None
     running: bool = False
+    worker: str | None = None  # the worker leasing it (several workers on one store)
 
 
 @dataclass(slots=True)
@@ -82,9 +83,11 @@ def gather_status(config: Config, state_dir: Path, *, store: Any = None,
         report = StatusReport(daemon_pid=pid if daemon_data else None, lock_holder=pid,
                               outbox_backlog=dict(store.outbox_backlog()),
                               incidents=dict(store.incident_counts()))
+        holders: dict[str, str | None] = {}
         if hasattr(store, "list_workers"):
             report.workers = [_worker(w, now) for w in store.list_workers()
                               if w.alive(now) or w.leases or _recent(w, now)]
+            holders = {s: lease.worker for s, lease in store.source_leases().items()}
     finally:
         if own:
             store.close()
@@ -104,6 +107,8 @@ def gather_status(config: Config, state_dir: Path, *, store: Any = None,
                                    bool(sched.get("running"))))
     for name, st in sorted(states.items()):
         report.sources.append(_row(name, "?", False, False, st, None, False))
+    for row in report.sources:
+        row.worker = holders.get(row.name)
     return report
 
 
@@ -160,16 +165,22 @@ def render_status(report: StatusReport) -> str:
     else:
         state = "not running"
     lines = [f"daemon: {state}", ""]
-    header = ("SOURCE", "TYPE", "LAST RUN", "LAST SUCCESS", "ITEMS", "FAILS", "NEXT RUN",
-              "LAST ERROR")
+    header: tuple[str, ...] = ("SOURCE", "TYPE", "LAST RUN", "LAST SUCCESS", "ITEMS", "FAILS",
+                               "NEXT RUN", "LAST ERROR")
+    several = len(report.workers) > 1  # who runs what matters once there are several
+    if several:
+        header = (*header[:-1], "WORKER", header[-1])
     rows = []
     for s in report.sources:
         name = s.name + ("" if s.configured else " (not configured)") + (
             "" if s.enabled or not s.configured else " (disabled)")
-        rows.append((name, s.type, _short(s.last_run), _short(s.last_success),
-                     str(s.items_last_run), str(s.consecutive_failures),
-                     "running" if s.running else _short(s.next_run),
-                     (s.last_error or "")[:80]))
+        row: tuple[str, ...] = (name, s.type, _short(s.last_run), _short(s.last_success),
+                                str(s.items_last_run), str(s.consecutive_failures),
+                                "running" if s.running else _short(s.next_run),
+                                (s.last_error or "")[:80])
+        if several:
+            row = (*row[:-1], s.worker or "-", row[-1])
+        rows.append(row)
     if rows:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
         for r in [header, *rows]:

@@ -96,7 +96,11 @@ def test_status_lists_every_worker_with_its_heartbeat_and_leases(tmp_path, capsy
     assert workers["w1"].heartbeat_at == "2026-12-01T12:00:40+00:00"
     assert (workers["w2"].state, workers["w2"].leases) == ("expired", ["off", "paste"])
     assert (workers["w3"].state, workers["w3"].leases) == ("stopped", [])
+    assert {r.name: r.worker for r in report.sources} == {
+        "paste": "w2", "tg": "w1", "off": "w2", "gone": None}
     lines = render_status(report).splitlines()
+    assert lines[2].split()[-3:] == ["WORKER", "LAST", "ERROR"]  # who runs each source
+    assert next(x for x in lines if x.startswith("tg ")).split()[-1] == "w1"
     header = lines.index(next(x for x in lines if x.startswith("WORKER")))
     assert lines[header].split() == ["WORKER", "HOST", "PID", "LABELS", "LAST", "HEARTBEAT",
                                      "STATE", "LEASES"]
@@ -109,6 +113,7 @@ def test_status_lists_every_worker_with_its_heartbeat_and_leases(tmp_path, capsy
     assert main(["--config", str(config), "--state-dir", str(state), "status", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {"daemon_pid", "lock_holder", "sources", "outbox_backlog", "incidents"} < set(data)
+    assert data["sources"][0]["worker"] == "w2"
     by_id = {w["id"]: w for w in data["workers"]}
     assert by_id["w1"]["host"] == "mon-1" and by_id["w1"]["leases"] == ["tg"]
     assert by_id["w1"]["state"] == "expired"  # now (days later) nobody renewed
