@@ -40,6 +40,7 @@ from monitor.models import Document, Hit
 WORDS = ("leak", "dump", "base", "combo", "vente", "prix", "channel", "join", "update", "free",
          "sample", "fresh", "mirror", "hello", "news", "price", "crypto", "wallet", "bot")
 START_LINE = "go"
+PG_URL_ENV = "LEAKMON_BENCH_PG_URL"
 
 
 def text(source: str, i: int) -> bytes:
@@ -233,11 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="1,2,3")
     ap.add_argument("--pg-url", default=os.environ.get("LEAKMON_TEST_PG_URL", ""),
                     help="also run on this PostgreSQL database (its tables are emptied)")
+    ap.add_argument("--backends", default="sqlite,postgresql",
+                    help="which of sqlite, postgresql to run (postgresql needs --pg-url)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.workers.split(",")]
-    backends: list[tuple[str, str | None]] = [("sqlite", None)]
-    if args.pg_url:
-        backends.append(("postgresql", args.pg_url))
+    wanted = args.backends.split(",")
+    backends: list[tuple[str, str | None]] = [("sqlite", None)] if "sqlite" in wanted else []
+    if args.pg_url and "postgresql" in wanted:  # handed to the workers through the environment: it may hold a password
+        os.environ[PG_URL_ENV] = args.pg_url
+        backends.append(("postgresql", f"env:{PG_URL_ENV}"))
     total = args.sources * args.per_source
     print(f"{total:,} documents: {args.sources} sources x {args.per_source}, "
           f"batches of {args.batch}; {os.cpu_count()} CPU(s)")
