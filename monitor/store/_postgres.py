@@ -96,13 +96,19 @@ class PgDatabase:
 
     dialect = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection, url: str) -> None:
+    def __init__(self, conn: psycopg.Connection, url: str, password: str | None = None) -> None:
         self.conn = conn
         self.url = redact(url)
+        self._dsn = (url, password)
+        self._txn = False  # inside BEGIN ... COMMIT/ROLLBACK, as the store sent them
 
     @classmethod
     def connect(cls, url: str, *, password: str | None = None) -> PgDatabase:
         """Connect (autocommit; transactions are opened explicitly by the store)."""
+        return cls(cls._connect(url, password), url, password)
+
+    @staticmethod
+    def _connect(url: str, password: str | None) -> psycopg.Connection:
         where = f"{describe(url)} ({redact(url)})"
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
                                   "application_name": "leakmon"}
@@ -110,22 +116,37 @@ class PgDatabase:
             kwargs["password"] = password
         secret = password or urlsplit(url).password
         try:
-            conn = psycopg.connect(url, **kwargs)
+            return psycopg.connect(url, **kwargs)
         except psycopg.Error as e:
             raise PgStoreError(f"cannot open store {where}: {_message(e, secret)}",
                                getattr(e, "sqlstate", None)) from None
-        return cls(conn, url)
 
     # -- what the mixins call ------------------------------------------------------------------
 
     def execute(self, sql: str, params: Sequence[Any] | None = ()) -> psycopg.Cursor:
         """Run one statement; the cursor has `rowcount`, `fetchone()`, `fetchall()`."""
+        word = sql.lstrip()[:8].upper()
+        if word.startswith("BEGIN"):
+            self._reconnect_if_lost(starting=True)
+            self._txn = True
+        elif word.startswith(("COMMIT", "ROLLBACK")):
+            self._txn = False
+        else:
+            self._reconnect_if_lost()
         try:
             return self.conn.execute(translate(sql), tuple(params or ()))
         except psycopg.Error as e:
             raise self._error(e, sql) from e
 
+    def _reconnect_if_lost(self, *, starting: bool = False) -> None:
+        """A connection the server dropped (restart, failover, idle timeout) is opened again
+        before the next transaction or autocommit read; inside a transaction it is not (that
+        transaction is lost and its error has already reached the caller)."""
+        if self.conn.closed and (starting or not self._txn):
+            self.conn = self._connect(*self._dsn)
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._reconnect_if_lost()
         try:
             with self.conn.cursor() as cur:
                 cur.executemany(translate(sql), [tuple(r) for r in rows])
@@ -134,6 +155,7 @@ class PgDatabase:
 
     def query(self, sql: str, params: Sequence[Any] | None = ()) -> Iterator[dict[str, Any]]:
         """Rows as dicts, as sqlite-utils' `Database.query` gives them."""
+        self._reconnect_if_lost()
         try:
             with self.conn.cursor(row_factory=dict_row) as cur:
                 rows = cur.execute(translate(sql), tuple(params or ())).fetchall()
@@ -153,7 +175,11 @@ class PgDatabase:
 
     @property
     def in_transaction(self) -> bool:
-        return self.conn.info.transaction_status != pq.TransactionStatus.IDLE
+        """True inside an open (or failed) transaction; False on a lost connection, which has
+        nothing left to roll back."""
+        return not self.conn.closed and self.conn.info.transaction_status in (
+            pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR,
+            pq.TransactionStatus.ACTIVE)
 
     def close(self) -> None:
         self.conn.close()

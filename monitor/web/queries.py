@@ -50,7 +50,7 @@ def _where(f: IncidentFilter) -> tuple[str, list[Any]]:
         sql.append("canary = ?")
         params.append(int(f.canary))
     if f.q:
-        sql.append("title LIKE ? ESCAPE '\\'")
+        sql.append("lower(title) LIKE lower(?) ESCAPE '\\'")  # case-blind on PostgreSQL too
         params.append("%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                       + "%")
     if f.since:
