@@ -99,7 +99,7 @@ class PgDatabase:
     def __init__(self, conn: psycopg.Connection, url: str, password: str | None = None) -> None:
         self.conn = conn
         self.url = redact(url)
-        self._dsn = (url, password)
+        self._dsn: tuple[str, str | None] | None = (url, password)  # None once closed
         self._txn = False  # inside BEGIN ... COMMIT/ROLLBACK, as the store sent them
 
     @classmethod
@@ -142,7 +142,7 @@ class PgDatabase:
         """A connection the server dropped (restart, failover, idle timeout) is opened again
         before the next transaction or autocommit read; inside a transaction it is not (that
         transaction is lost and its error has already reached the caller)."""
-        if self.conn.closed and (starting or not self._txn):
+        if self.conn.closed and self._dsn is not None and (starting or not self._txn):
             self.conn = self._connect(*self._dsn)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -182,6 +182,7 @@ class PgDatabase:
             pq.TransactionStatus.ACTIVE)
 
     def close(self) -> None:
+        self._dsn = None  # closed on purpose: never opened again behind the caller's back
         self.conn.close()
 
     def _error(self, e: psycopg.Error, sql: str) -> PgStoreError:

@@ -361,3 +361,5 @@ def test_a_dropped_connection_is_opened_again_for_the_next_batch(pg_database):
         s.save_cursor("src", "3")  # a new connection
         assert s.db.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
         assert s.get_source_state("src").cursor == "3"
+    with pytest.raises(StoreError, match="the connection is closed"):
+        s.get_source_state("src")  # closed by its owner: not opened again
