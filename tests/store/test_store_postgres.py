@@ -363,3 +363,26 @@ def test_a_dropped_connection_is_opened_again_for_the_next_batch(pg_database):
         assert s.get_source_state("src").cursor == "3"
     with pytest.raises(StoreError, match="the connection is closed"):
         s.get_source_state("src")  # closed by its owner: not opened again
+
+
+def test_the_throw_away_cluster_starts_and_stops_leaving_nothing():
+    """tests/_pgcluster.py, as the `pg_url` fixture and .ci/run use it."""
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    import _pgcluster
+
+    folder = Path(tempfile.mkdtemp(prefix="leakmon-pg-test-"))
+    url = _pgcluster.start(folder)
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SHOW lc_collate").fetchone()[0] == "C"
+            assert conn.execute("SELECT inet_server_addr()::text").fetchone()[0] == "127.0.0.1/32"
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(_with(url, password="nope"))
+    finally:
+        _pgcluster.stop(folder)
+    assert not folder.exists()
+    with socket.socket() as s:  # the server is gone: its port is closed
+        assert s.connect_ex(("127.0.0.1", urlsplit(url).port)) != 0
