@@ -1,5 +1,6 @@
-"""The SQLite store (sqlite-utils, WAL): documents, hits, incidents, sightings, outbox and
-per-source state. `Store.open(path)`; see docs/internals.md "Store"."""
+"""The store: documents, hits, incidents, sightings, outbox and per-source state, in SQLite
+(sqlite-utils, WAL; the default) or PostgreSQL (`[store] url`, psycopg 3). `Store.open(path or
+URL)`; see docs/internals.md "Store" and "PostgreSQL store"."""
 
 from monitor.store.db import DB_NAME, Store
 from monitor.store.incidents import Incident
