@@ -28,12 +28,11 @@ from monitor.alerting.dedup import (
     record_sets,
     records_overlap,
 )
-from monitor.alerting.notification import Notification, incident_link
+from monitor.alerting.notification import incident_link
 from monitor.alerting.triage import is_suppressed
 from monitor.errors import StoreError
-from monitor.models import Document, Hit, severity_rank
+from monitor.models import Document, Hit, Notification, iso, severity_rank
 from monitor.store import Incident, Store
-from monitor.store._util import iso
 
 log = logging.getLogger(__name__)
 

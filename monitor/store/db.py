@@ -30,6 +30,7 @@ from monitor.store.documents import DocumentsMixin
 from monitor.store.evidence import EvidenceStore
 from monitor.store.incidents import IncidentsMixin
 from monitor.store.outbox import OutboxMixin
+from monitor.store.queries import QueriesMixin
 from monitor.store.schema import LATEST_VERSION, MIGRATIONS
 from monitor.store.sources import SourcesMixin
 
@@ -39,7 +40,7 @@ DB_NAME = "leakmon.db"
 BUSY_TIMEOUT_MS = 30_000
 
 
-class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
+class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, QueriesMixin):
     """One connection to `<state_dir>/leakmon.db`. Open one Store per thread or process.
 
     The object may be handed between threads (e.g. `asyncio.to_thread`), but calls are serialized

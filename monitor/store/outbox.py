@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from monitor.alerting.notification import Notification, OutboxItem
-from monitor.models import utcnow
+from monitor.models import Notification, OutboxItem, utcnow
 from monitor.store._util import dumps, iso, parse_iso
 
 OUTBOX_STATUSES = ("pending", "sent", "dead")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.store._util import parse_iso
+from monitor.models import parse_iso
 
 WIDTH, ROW, LEFT = 640, 22, 160
 

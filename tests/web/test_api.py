@@ -80,6 +80,7 @@ def test_filters(base, store, seeded):
         assert ids(platform="pastebin") == [seeded["leak"]]
         assert ids(canary="false") == [seeded["hostile"]]
         assert ids(q="<b>us</b>") == [seeded["hostile"]]
+        assert ids(q="<B>US</B>") == [seeded["hostile"]]  # ASCII case ignored, any backend
         assert ids(q="100%") == []
         # leak: last seen 11:00 (its third site); hostile: 10:00
         assert ids(since="2026-11-01T10:30:00+00:00") == [seeded["leak"]]

@@ -13,11 +13,11 @@ from typing import Any
 
 import apprise
 
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader, resolve_secret
 from monitor.config import Config
 from monitor.errors import ConfigError
+from monitor.models import Notification
 
 _NOTIFY_TYPE = {
     "info": apprise.NotifyType.INFO,

@@ -17,10 +17,9 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from monitor.alerting.notification import Notification
 from monitor.config import Config, parse_duration, resolve_secret
 from monitor.errors import ConfigError, SinkError
-from monitor.models import SEVERITIES, severity_rank
+from monitor.models import SEVERITIES, Notification, severity_rank
 
 # Events that are about leakmon itself (source health, `sinks test`): rule and tag filters do
 # not apply to them, only min_severity does.

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import Sink, TableReader
 from monitor.config import Config
 from monitor.errors import SinkError
+from monitor.models import Notification
 
 FEED_NAME = "leakmon"
 

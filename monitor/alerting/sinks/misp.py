@@ -18,9 +18,9 @@ from typing import Any
 
 import requests
 
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks.base import SinkDeliveryError, TableReader, UrlSink
 from monitor.config import Config
+from monitor.models import Notification
 
 # uuid5 namespace of leakmon's MISP events (fixed: the same incident is the same event forever)
 EVENT_NAMESPACE = uuid.UUID("0d7e2f4c-1b8a-5c3e-9f61-7a2d4b9c8e15")

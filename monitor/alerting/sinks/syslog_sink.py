@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor import __version__
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader
 from monitor.config import Config
+from monitor.models import Notification
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,

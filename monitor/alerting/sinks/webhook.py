@@ -23,7 +23,6 @@ from typing import Any
 
 import httpx
 
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import (
     TableReader,
@@ -32,6 +31,7 @@ from monitor.alerting.sinks.base import (
 )
 from monitor.alerting.sinks.http import check_response, make_client, transport_error
 from monitor.config import Config
+from monitor.models import Notification
 
 SIGNATURE_HEADER = "X-Leakmon-Signature"
 STANDARD_PREFIX = "whsec_"
