@@ -18,6 +18,7 @@ from typing import Any
 from monitor.config import parse_duration
 from monitor.errors import CollectorError, ConfigError
 from monitor.models import Document
+from monitor.tables import Table, TypeSpec
 
 COMMON_KEYS = frozenset({
     "name", "type", "every", "jitter", "enabled", "tor", "backfill", "expected_silence",
@@ -84,12 +85,7 @@ class SourceConfig:
         typ = table.get("type")
         if not isinstance(typ, str) or not typ:
             raise ConfigError(f"{where}: missing key 'type'")
-        unknown = sorted(set(table) - COMMON_KEYS - set(allowed))
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown key(s) {', '.join(unknown)} for type {typ!r}; "
-                f"known: {', '.join(sorted(COMMON_KEYS | set(allowed)))}"
-            )
+        SourceTable(table, where).check_keys(sorted(COMMON_KEYS | set(allowed)), type=typ)
         cfg = cls(name=name, type=typ)
         if "every" in table:
             cfg.every = parse_duration(table["every"], where=f"{where}: every")
@@ -120,21 +116,24 @@ class SourceConfig:
         return cfg
 
 
-def opt(table: dict[str, Any], key: str, typ: type, default: Any, where: str) -> Any:
+class SourceTable(Table):
+    """A `[[sources]]` table, in the wording source errors have always had
+    ("source 'a': backfill must be int, got '10'", "missing key 'url'")."""
+
+    KEY_MESSAGE = "{key} {message}"
+    TYPE_MESSAGE = "must be {expected}, got {value}"
+    MISSING = "missing key {key!r}"
+    UNKNOWN = "unknown key(s) {unknown} for type {type!r}; known: {known}"
+
+
+def opt(table: dict[str, Any], key: str, typ: TypeSpec, default: Any, where: str) -> Any:
     """`table[key]` checked against `typ` (ints accepted for floats), else `default`."""
-    if key not in table:
-        return default
-    value = table[key]
-    ok = isinstance(value, typ) or (typ is float and isinstance(value, int))
-    if not ok or (isinstance(value, bool) and typ is not bool):
-        raise ConfigError(f"{where}: {key} must be {typ.__name__}, got {value!r}")
-    return value
+    return SourceTable(table, where).get(key, typ, default)
 
 
-def require(table: dict[str, Any], key: str, typ: type, where: str) -> Any:
-    if key not in table:
-        raise ConfigError(f"{where}: missing key {key!r}")
-    return opt(table, key, typ, None, where)
+def require(table: dict[str, Any], key: str, typ: TypeSpec, where: str) -> Any:
+    """`table[key]` checked against `typ`; a missing key is an error."""
+    return SourceTable(table, where).get(key, typ, required=True)
 
 
 class Collector(ABC):

@@ -14,10 +14,11 @@ from typing import Any
 import apprise
 
 from monitor.alerting.sinks import format as fmt
-from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader, resolve_secret
+from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.models import Notification
+from monitor.tables import resolve_secret
 
 _NOTIFY_TYPE = {
     "info": apprise.NotifyType.INFO,
