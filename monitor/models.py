@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 
@@ -189,3 +189,21 @@ class OutboxItem:
     attempts: int
     next_attempt_at: datetime
     created_at: datetime
+
+
+CheckStatus = Literal["OK", "WARN", "FAIL"]
+
+
+@dataclass(slots=True, frozen=True)
+class Check:
+    """One finding of `leakmon doctor`: what a component (a sink, a kind of source, the
+    state directory...) says about its own setup, with a one-line fix when it is not OK."""
+
+    status: CheckStatus
+    what: str  # "sink soc", "telegram session", ...
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status:<4} {self.what}: {self.detail}"
+        return text + (f"\n     fix: {self.fix}" if self.fix and self.status != "OK" else "")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from monitor.errors import ConfigError
 
@@ -126,6 +126,13 @@ class Table:
         if value < minimum:
             self.problem(key, self.message(key, f"must be at least {minimum:g}, got {value:g}"))
         return value
+
+    @overload
+    def integer(self, key: str, default: int, *, lo: int, hi: int | None = None) -> int: ...
+
+    @overload
+    def integer(self, key: str, default: None, *, lo: int,
+                hi: int | None = None) -> int | None: ...
 
     def integer(self, key: str, default: int | None, *, lo: int,
                 hi: int | None = None) -> int | None:

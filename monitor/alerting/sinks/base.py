@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 from monitor.config import Config, parse_duration
 from monitor.errors import ConfigError, SinkError
-from monitor.models import SEVERITIES, Notification, severity_rank
+from monitor.models import SEVERITIES, Check, Notification, severity_rank
+from monitor.net import connect_problem
 from monitor.tables import Table
 
 # Events that are about leakmon itself (source health, `sinks test`): rule and tag filters do
@@ -110,6 +111,26 @@ class Sink:
         """(host, TCP port) a health check may try to connect to; None when there is no
         single TCP endpoint (files, UDP, Apprise's many services)."""
         return None
+
+    def check(self) -> Check:
+        """What `leakmon doctor` reports about this sink, without sending anything: a TCP
+        connect to `endpoint` when there is one. Kinds with other needs override it."""
+        return self.connect_check(self.kind)
+
+    def connect_check(self, label: str,
+                      fix: str = "check the URL and the firewall; alerts wait in the outbox "
+                                 "meanwhile") -> Check:
+        """A TCP connect to `endpoint`, reported as `label: ...`; OK "configured" when the
+        sink has no endpoint."""
+        what = f"sink {self.name}"
+        endpoint = self.endpoint
+        if endpoint is None:
+            return Check("OK", what, f"{label}: configured")
+        host, port = endpoint
+        problem = connect_problem(host, port)
+        if problem:
+            return Check("FAIL", what, f"{label}: {problem}", fix)
+        return Check("OK", what, f"{label}: {host}:{port} accepts connections")
 
     def close(self) -> None:
         """Release connections and files; the sink is not used afterwards."""
