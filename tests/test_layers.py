@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "monitor"
 # rules, the store nothing of either).
 LAYERS: list[set[str]] = [
     {"monitor", "errors"},
-    {"models", "paths", "log", "net", "progress", "tables"},
+    {"models", "paths", "log", "net", "progress", "tables", "telegram_links"},
     {"config"},
     {"matching", "collectors", "store"},
     {"alerting"},

@@ -33,6 +33,7 @@ from monitor.alerting.triage import is_suppressed
 from monitor.errors import StoreError
 from monitor.models import Document, Hit, Notification, iso, severity_rank
 from monitor.store import Incident, Store
+from monitor.telegram_links import site_host
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ def site_of(doc: Document, platform_sites: Mapping[str, str] | None = None) -> s
     if platform_sites and doc.source in platform_sites:
         return platform_sites[doc.source]
     if doc.url:
-        host = (urlsplit(doc.url).hostname or "").lower().removeprefix("www.")
-        if host == "telegram.me":
-            host = "t.me"
+        host = site_host(urlsplit(doc.url).hostname or "")
         if host:
             return host
     return doc.source

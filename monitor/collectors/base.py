@@ -19,6 +19,8 @@ from monitor.config import parse_duration
 from monitor.errors import CollectorError, ConfigError
 from monitor.models import Document
 from monitor.tables import Table, TypeSpec
+from monitor.telegram_links import HOSTS as TELEGRAM_HOSTS
+from monitor.telegram_links import is_telegram_link
 
 COMMON_KEYS = frozenset({
     "name", "type", "every", "jitter", "enabled", "tor", "backfill", "expected_silence",
@@ -178,7 +180,9 @@ def dump_cursor(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-_URL = re.compile(r"""(?i)\b(?:https?://|tg://|t\.me/|telegram\.me/)[^\s<>"'`]+""")
+_BARE_TELEGRAM = tuple(f"{host}/" for host in TELEGRAM_HOSTS)  # "t.me/name" without a scheme
+_URL = re.compile(r"(?i)\b(?:https?://|tg://|" + "|".join(map(re.escape, _BARE_TELEGRAM))
+                  + r""")[^\s<>"'`]+""")
 _TRAILING = ".,;:!?)]}'\""
 
 
@@ -188,7 +192,7 @@ def extract_links(text: str) -> list[str]:
     out: list[str] = []
     for m in _URL.finditer(text or ""):
         url = m.group(0).rstrip(_TRAILING)
-        if url.lower().startswith(("t.me/", "telegram.me/")):
+        if url.lower().startswith(_BARE_TELEGRAM):
             url = "https://" + url
         if url not in out:
             out.append(url)
@@ -204,12 +208,9 @@ def merge_links(*groups: Iterable[str]) -> list[str]:
     return out
 
 
-_TG_LINK = re.compile(r"(?i)^(?:https?://)?(?:t\.me|telegram\.me|telegram\.dog)/(.+)$")
-
-
 def telegram_links(links: Iterable[str]) -> list[str]:
     """The t.me channel and invite links among `links` (candidates for `sources suggested`)."""
-    return [link for link in links if _TG_LINK.match(link)]
+    return [link for link in links if is_telegram_link(link)]
 
 
 def is_attachment_name(name: str | None) -> bool:

@@ -43,6 +43,7 @@ from monitor.collectors.base import (
 from monitor.config import Config, resolve_secret
 from monitor.errors import CollectorError, ConfigError, LeakmonError, LockBusyError
 from monitor.models import Check, Document
+from monitor.telegram_links import channel_name
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +227,7 @@ class TelegramCollector(Collector):
             raise ConfigError(f"{w}: tor = true is not supported for telegram sources (the "
                               "MTProto connection cannot be sent through the Tor proxy here); "
                               "use a telegram_web source with tor = true instead")
-        channel = require(o, "channel", str, w).strip().lstrip("@")
-        if channel.startswith(("https://", "http://", "t.me/")):
-            channel = channel.rstrip("/").rsplit("/", 1)[-1]
+        channel = channel_name(require(o, "channel", str, w))
         if not channel:
             raise ConfigError(f"{w}: channel is empty")
         self.channel = channel
