@@ -199,6 +199,7 @@ class Pipeline:
             result.errors += 1
         incident_id = None
         if item.hits:
+            assert fp is not None  # every document with hits is fingerprinted (fps above)
             update = self.tracker.record(
                 doc, doc_id, item.hits, fp, now=now,
                 previous_incident=previous["incident_id"] if previous else None)

@@ -320,11 +320,11 @@ class Engine:
                     Pattern(fuzzy.approx_pattern(kw), CASELESS | SOM, edit_distance=dist,
                             label=f"{where} fuzzy {kw!r}"),
                     ("approx", ri, kw, rule.fuzzy, left, right)))
-        for expr in rule.regex:
-            plan = plan_regex(expr, label=f"{where} regex {expr!r}")
+        for rx in rule.regex:
+            plan = plan_regex(rx, label=f"{where} regex {rx!r}")
             if isinstance(plan, str):
                 raise RuleFileError(f"{rule.file}:{rule.line}: rule {rule.id}: bad regex "
-                                    f"{expr!r}: {plan}")
+                                    f"{rx!r}: {plan}")
             if plan.mode == "hs":
                 cr.pids.append(self._add(plan.pattern, ("rx", ri)))
             else:
@@ -474,8 +474,8 @@ class Engine:
         # Our own records in this document: the prose around any hit is about them (names,
         # addresses, birth dates), so excerpts lose every proper name. Fingerprint matches are
         # cached in the state, so asking here costs nothing more.
-        state.mask_names = any(state.fingerprints(self._compiled[ri].rule.fingerprints)
-                               for ri in self._fingerprint_rules)
+        state.mask_names = any(state.fingerprints(fp_set) for ri in self._fingerprint_rules
+                               if (fp_set := self._compiled[ri].rule.fingerprints))
         hits = []
         for ri in sorted(touched):
             hit = self._evaluate(self._compiled[ri], state)

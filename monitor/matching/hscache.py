@@ -49,7 +49,16 @@ def hyperscan_version() -> str:
     """The Hyperscan library's own version line (not only the Python binding's)."""
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     db.compile(expressions=[b"leakmon"], ids=[0], flags=[0])
-    return f"{hyperscan.__version__} {db.info().decode('ascii', 'replace')}"
+    info: bytes | str = db.info()  # bytes, whatever the binding's stub says
+    text = info.decode("ascii", "replace") if isinstance(info, bytes) else info
+    return f"{hyperscan_binding_version()} {text}"
+
+
+def hyperscan_binding_version() -> str:
+    """The Python binding's version (its stub does not declare `__version__`)."""
+    from hyperscan._version import __version__
+
+    return __version__
 
 
 @cache

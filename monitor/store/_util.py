@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -16,6 +16,10 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+@overload
+def parse_iso(value: str) -> datetime: ...
+@overload
+def parse_iso(value: str | None) -> datetime | None: ...
 def parse_iso(value: str | None) -> datetime | None:
     if value is None:
         return None

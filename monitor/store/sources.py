@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.models import utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import dumps, iso, loads, parse_iso
 
 _TME = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?([A-Za-z0-9_+]{4,64})",
@@ -48,7 +49,7 @@ def normalize_tme_link(link: str) -> str | None:
     return f"https://t.me/{m.group(1).lower()}"
 
 
-class SourcesMixin:
+class SourcesMixin(StoreMixin):
     def _source_row(self, name: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM source_state WHERE name = ?", (name,))
         return rows[0] if rows else None

@@ -35,7 +35,7 @@ class IncidentFilter:
 
 
 def _where(f: IncidentFilter) -> tuple[str, list[Any]]:
-    sql, params = ["1=1"], []
+    sql, params = ["1=1"], list[object]()
     if f.status:
         sql.append("status = ?")
         params.append(f.status)

@@ -15,7 +15,7 @@ import fnmatch
 import importlib
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from monitor.alerting.notification import Notification
 from monitor.config import Config, parse_duration, resolve_secret
@@ -205,6 +205,10 @@ class TableReader:
             raise self.error(key, f"must be at least {minimum:g}, got {value:g}")
         return value
 
+    @overload
+    def integer(self, key: str, default: int, *, lo: int, hi: int) -> int: ...
+    @overload
+    def integer(self, key: str, default: None, *, lo: int, hi: int) -> int | None: ...
     def integer(self, key: str, default: int | None, *, lo: int, hi: int) -> int | None:
         value = self.get(key, int, default)
         if value is not None and not lo <= value <= hi:
