@@ -74,8 +74,8 @@ def document_passwords(doc: Document) -> tuple:
 
 
 def engine_scanner(engine: Any, limits: Any = None) -> Scanner:
-    """The production scanner: monitor.matching.scan.scan_document with the engine."""
-    from monitor.matching.scan import scan_document
+    """The production scanner: monitor.matching.document_scan.scan_document with the engine."""
+    from monitor.matching.document_scan import scan_document
 
     if limits is None:
         from monitor.config import MatchingConfig

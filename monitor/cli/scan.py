@@ -32,7 +32,7 @@ from monitor.progress import Progress
 
 if TYPE_CHECKING:
     from monitor.cli._context import Context
-    from monitor.matching.scan import DocumentScan
+    from monitor.matching.document_scan import DocumentScan
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class _Outcome:
 
 def _scan_one(job: _Job, item: _Input) -> _Outcome:
     """Read, scan and render one input: the same code in the serial and the pooled scan."""
-    from monitor.matching.scan import scan_document
+    from monitor.matching.document_scan import scan_document
 
     try:
         data, size, cut = _read(item, job.read_cap)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from monitor.matching.scanner import Pattern
+from monitor.matching.hyperscan_db import Pattern
 
 Found = tuple[int, int, str]  # (start, end, normalized value); values never leave memory
 

@@ -16,14 +16,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from monitor.matching import _native
-from monitor.matching.scanner import MAX_MATCHES_PER_PATTERN
+from monitor.matching.hyperscan_db import MAX_MATCHES_PER_PATTERN
 
 # Trigger ids of _native.triggers, in the order of its result lists.
 NIR, CARD, IBAN, COMBO_AT, COMBO_LINE = range(5)
 
 
 class NativeTriggers:
-    """A set of C triggers with the `scan` interface of `scanner.Scanner`: pattern index i is
+    """A set of C triggers with the `scan` interface of `hyperscan_db.Scanner`: pattern index i is
     trigger `ids[i]`; matches come back as (0, end), since triggers carry no start offset."""
 
     def __init__(self, ids: Sequence[int]) -> None:

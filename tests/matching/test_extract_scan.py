@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 import zipfile
 
+from monitor.matching.document_scan import DocumentScan, merge_records, scan_document
 from monitor.matching.extract import Limits
-from monitor.matching.scan import DocumentScan, merge_records, scan_document
 from monitor.models import Hit, RecordMatch
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.cli import scan as scan_cli
-from monitor.matching import scan as scan_mod
+from monitor.matching import document_scan as scan_mod
 from tests.matching.test_scan_cli import HIT_TEXT, NIR_SPACED, RULES
 
 N_FILES = 2 * scan_cli._CHUNK + 37  # enough for the pool, and a last partial chunk

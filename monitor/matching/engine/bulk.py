@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from monitor.matching import detectors as det
-from monitor.matching.scanner import Pattern, Scanner
+from monitor.matching.hyperscan_db import Pattern, Scanner
 from monitor.matching.triggers import NativeTriggers
 
 # Documents up to BULK_CHUNK bytes are validated exactly; larger ones are scanned in chunks

@@ -25,9 +25,9 @@ from monitor.matching.engine.roles import (
     Role,
     TriggerRole,
 )
+from monitor.matching.hyperscan_db import CASELESS, SOM, Pattern, Scanner, plan_regex
 from monitor.matching.normalize import canon, edges_are_words, keyword_patterns
 from monitor.matching.rules import Rule
-from monitor.matching.scanner import CASELESS, SOM, Pattern, Scanner, plan_regex
 
 MAX_BULK_DETECTORS = 8  # each scan group is one more pass over the document
 
