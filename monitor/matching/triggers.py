@@ -2,7 +2,7 @@
 
 The trigger patterns of fr_nir, card, iban and combo are bounded repeats over digit and letter
 classes: Hyperscan runs them at ~250 MB/s on dumps and chat, and the bulk detectors (rules with
-min_count, see engine.py) scan for them over whole documents. `_native.triggers` reports the
+min_count, see engine/bulk.py) scan for them over whole documents. `_native.triggers` reports the
 same end offsets in one byte loop. A detector lists its Hyperscan patterns in
 `Detector.triggers` (used in the main database) and, when it has them, the C mirror of each in
 `Detector.native` (used for bulk scanning); tests/matching/test_triggers_native.py checks that
