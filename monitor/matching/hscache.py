@@ -51,14 +51,8 @@ def hyperscan_version() -> str:
     db.compile(expressions=[b"leakmon"], ids=[0], flags=[0])
     info: bytes | str = db.info()  # bytes, whatever the binding's stub says
     text = info.decode("ascii", "replace") if isinstance(info, bytes) else info
-    return f"{hyperscan_binding_version()} {text}"
-
-
-def hyperscan_binding_version() -> str:
-    """The Python binding's version (its stub does not declare `__version__`)."""
-    from hyperscan._version import __version__
-
-    return __version__
+    # the binding's own version: its stub does not declare `__version__`
+    return f"{getattr(hyperscan, '__version__', 'unknown')} {text}"
 
 
 @cache
