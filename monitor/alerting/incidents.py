@@ -137,13 +137,12 @@ class IncidentTracker:
         seen_at = doc.posted_at or doc.fetched_at or now
         site = site_of(doc, self.platform_sites)
         with store.transaction():
-            incident_id, how = self._match(fp, records, previous_incident)
-            is_new = incident_id is None
-            if is_new:
-                incident_id = store.create_incident(
-                    dedup_key=fp.content_key, title=top.title, rule_id=top.rule_id,
-                    rule_title=top.title, severity=top.severity, confidence=confidence_of(hits),
-                    seen_at=seen_at, canary=canary, tags=tags, excerpt=top.excerpt)
+            matched, how = self._match(fp, records, previous_incident)
+            is_new = matched is None
+            incident_id = matched if matched is not None else store.create_incident(
+                dedup_key=fp.content_key, title=top.title, rule_id=top.rule_id,
+                rule_title=top.title, severity=top.severity, confidence=confidence_of(hits),
+                seen_at=seen_at, canary=canary, tags=tags, excerpt=top.excerpt)
             before = self._load(incident_id)
             sites_before = store.incident_sites(incident_id)
             store.add_content_key(fp.content_key, incident_id)

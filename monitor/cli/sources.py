@@ -51,7 +51,7 @@ def cmd_list(ctx, args) -> int:
                                                        " (no --config given)"))
         return 0
     bad = 0
-    rows = []
+    rows: list[dict[str, Any]] = []  # JSON lines or the table
     for t in tables:
         try:
             s = validate_source(t, ctx.config, ctx.state_dir)

@@ -214,7 +214,8 @@ def telegram_links(links: Iterable[str]) -> list[str]:
 
 
 def is_attachment_name(name: str | None) -> bool:
-    return bool(name) and name.lower().split("?", 1)[0].endswith(ATTACHMENT_EXTENSIONS)
+    return bool(name) and name is not None and name.lower().split("?", 1)[0].endswith(
+        ATTACHMENT_EXTENSIONS)
 
 
 def max_item_bytes(source: SourceConfig, default_mb: float) -> int:

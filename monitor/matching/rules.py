@@ -129,7 +129,7 @@ def load_rules(paths: Iterable[str | Path], *,
     `known_fingerprint_sets`, when given, makes a rule naming another set an error.
     """
     from monitor.matching.detectors import DETECTORS  # late: detectors import nothing from here
-    from monitor.matching.scanner import check_regex
+    from monitor.matching.hyperscan_db import check_regex
 
     files, problems = rule_files(paths)
     result = RuleSet(problems=problems)

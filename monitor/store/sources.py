@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.models import utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import dumps, iso, loads, parse_iso
 from monitor.telegram_links import suggestion_link
 
@@ -34,7 +35,7 @@ class SuggestedSource:
     mentions: int
 
 
-class SourcesMixin:
+class SourcesMixin(StoreMixin):
     def _source_row(self, name: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM source_state WHERE name = ?", (name,))
         return rows[0] if rows else None

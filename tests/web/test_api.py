@@ -7,8 +7,8 @@ import re
 import httpx
 
 from monitor.store.users import create_token
-from tests.web.conftest import login, start
-from tests.web.seed import add_many
+from tests.support.seed import add_many
+from tests.support.web import login, start
 
 
 def _api(base, store, name):
@@ -92,7 +92,7 @@ def test_filters(base, store, seeded):
 
 def test_paging_through_ten_thousand_incidents(tmp_path):
     from monitor.store import Store
-    from tests.web.seed import add_users
+    from tests.support.seed import add_users
 
     with Store.open(tmp_path) as s:
         add_users(s)

@@ -149,8 +149,8 @@ class MispSink(UrlSink):
                                     f"{self.describe()} failed: {type(e).__name__}") from None
         except PyMISPError as e:  # 5xx, a refused key at connect, an answer that is not MISP's
             text = str(e).replace(self._api_key, "***")
-            status = re.search(r"\((\d{3}), ", text)
-            code = int(status.group(1)) if status else 0
+            found = re.search(r"\((\d{3}), ", text)
+            code = int(found.group(1)) if found else 0
             if 400 <= code < 500:
                 raise _HttpError(code, f"sink {self.name!r}: MISP {what}: HTTP {code}: "
                                        f"{text[:300]}") from None
