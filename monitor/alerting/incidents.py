@@ -28,12 +28,12 @@ from monitor.alerting.dedup import (
     record_sets,
     records_overlap,
 )
-from monitor.alerting.notification import Notification, incident_link
+from monitor.alerting.notification import incident_link
 from monitor.alerting.triage import is_suppressed
 from monitor.errors import StoreError
-from monitor.models import Document, Hit, severity_rank
+from monitor.models import Document, Hit, Notification, iso, severity_rank
 from monitor.store import Incident, Store
-from monitor.store._util import iso
+from monitor.telegram_links import site_host
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,7 @@ def site_of(doc: Document, platform_sites: Mapping[str, str] | None = None) -> s
     if platform_sites and doc.source in platform_sites:
         return platform_sites[doc.source]
     if doc.url:
-        host = (urlsplit(doc.url).hostname or "").lower().removeprefix("www.")
-        if host == "telegram.me":
-            host = "t.me"
+        host = site_host(urlsplit(doc.url).hostname or "")
         if host:
             return host
     return doc.source
@@ -139,13 +137,12 @@ class IncidentTracker:
         seen_at = doc.posted_at or doc.fetched_at or now
         site = site_of(doc, self.platform_sites)
         with store.transaction():
-            incident_id, how = self._match(fp, records, previous_incident)
-            is_new = incident_id is None
-            if is_new:
-                incident_id = store.create_incident(
-                    dedup_key=fp.content_key, title=top.title, rule_id=top.rule_id,
-                    rule_title=top.title, severity=top.severity, confidence=confidence_of(hits),
-                    seen_at=seen_at, canary=canary, tags=tags, excerpt=top.excerpt)
+            matched, how = self._match(fp, records, previous_incident)
+            is_new = matched is None
+            incident_id = matched if matched is not None else store.create_incident(
+                dedup_key=fp.content_key, title=top.title, rule_id=top.rule_id,
+                rule_title=top.title, severity=top.severity, confidence=confidence_of(hits),
+                seen_at=seen_at, canary=canary, tags=tags, excerpt=top.excerpt)
             before = self._load(incident_id)
             sites_before = store.incident_sites(incident_id)
             store.add_content_key(fp.content_key, incident_id)

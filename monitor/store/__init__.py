@@ -4,7 +4,9 @@ URL)`; see docs/internals.md "Store" and "PostgreSQL store"."""
 
 from monitor.store.db import DB_NAME, Store
 from monitor.store.incidents import Incident
+from monitor.store.queries import INCIDENT_SORTS, IncidentFilter
 from monitor.store.schema import LATEST_VERSION
 from monitor.store.sources import SourceState, SuggestedSource
 
-__all__ = ["DB_NAME", "LATEST_VERSION", "Incident", "SourceState", "Store", "SuggestedSource"]
+__all__ = ["DB_NAME", "INCIDENT_SORTS", "LATEST_VERSION", "Incident", "IncidentFilter",
+           "SourceState", "Store", "SuggestedSource"]

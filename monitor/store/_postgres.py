@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -32,6 +32,19 @@ MIGRATION_LOCK = 0x6C65616B6D6F6E
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\?|%", re.S)
 _WHAT = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|FROM|CREATE\s+(?:UNIQUE\s+)?"
                    r"(?:TABLE|INDEX|VIEW)|ALTER\s+TABLE|DROP\s+TABLE)\s+(\w+)", re.I)
+
+
+class Cursor(Protocol):
+    """What the store reads of a cursor, typed as loosely as sqlite3's (rows as `Any`)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 class PgStoreError(StoreError):
@@ -123,7 +136,7 @@ class PgDatabase:
 
     # -- what the mixins call ------------------------------------------------------------------
 
-    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> psycopg.Cursor:
+    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> Cursor:
         """Run one statement; the cursor has `rowcount`, `fetchone()`, `fetchall()`."""
         word = sql.lstrip()[:8].upper()
         if word.startswith("BEGIN"):
@@ -153,8 +166,12 @@ class PgDatabase:
         except psycopg.Error as e:
             raise self._error(e, sql) from e
 
-    def query(self, sql: str, params: Sequence[Any] | None = ()) -> Iterator[dict[str, Any]]:
-        """Rows as dicts, as sqlite-utils' `Database.query` gives them."""
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = ()
+              ) -> Iterator[dict[str, Any]]:
+        """Rows as dicts, as sqlite-utils' `Database.query` gives them (`?` parameters only:
+        SQLite's `:name` ones are not translated)."""
+        if isinstance(params, dict):
+            raise TypeError("named parameters are SQLite-only; use ? placeholders")
         self._reconnect_if_lost()
         try:
             with self.conn.cursor(row_factory=dict_row) as cur:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from monitor.models import utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import dumps, iso, loads, parse_iso
 
 _CHUNK = 500  # SQLite host-parameter batches
@@ -62,7 +63,7 @@ class StoredMinHash:
     hashvalues: np.ndarray
 
 
-class IncidentsMixin:
+class IncidentsMixin(StoreMixin):
     # -- incidents -----------------------------------------------------------------------------
 
     def create_incident(self, *, dedup_key: str, title: str, rule_id: str, rule_title: str,
@@ -109,7 +110,7 @@ class IncidentsMixin:
                        since: datetime | None = None, limit: int | None = None) -> list[Incident]:
         from monitor.models import SEVERITIES, severity_rank
 
-        sql, params = "SELECT * FROM incidents WHERE 1=1", []
+        sql, params = "SELECT * FROM incidents WHERE 1=1", list[object]()
         if status is not None:
             sql += " AND status = ?"
             params.append(status)
