@@ -11,7 +11,8 @@
  *
  *      Hmac(key)                     HMAC-SHA-256 truncated to 64 bits (see _sha256.h)
  *        .hash(message) -> int       .hash_many(list[bytes]) -> bytes (native uint64 array)
- *      CandidateReader(hmac, kinds, dates, cc, trunk, fold_table, months, fold_word)
+ *      CandidateReader(hmac, domains, dates, cc, trunk, fold_table, months, fold_word,
+ *                      date_domain, name_domain)
  *        .extract(data)              hashed candidates, rows, e-mail spans
  *        .phrase_view(data, spans)   .name_grams(view, starts, ends[, filtered])
  *        .set_name_filter(hashes)
@@ -32,10 +33,12 @@
 #include <emmintrin.h>
 #endif
 
-/* Kind codes of strong candidates; candidates.py has the same table (STRONG_KIND_NAMES). */
-enum { K_PHONE = 0, K_NIR = 1, K_CARD = 2, K_IBAN = 3, K_EMAIL = 4 };
-static const char *const PREFIX[] = {"phone", "fr_nir", "card", "iban", "email"};
-static const size_t PREFIX_LEN[] = {6, 7, 5, 5, 6}; /* including the 0 byte */
+/* Codes of the strong kinds the reader has a function for, and the name of each (exported as
+   STRONG_KIND_NAMES; each kind's module in matching/kinds/ gives its code as Kind.native).
+   Hash domains are not here: the reader is given them (kinds registry). */
+enum { K_PHONE = 0, K_NIR = 1, K_CARD = 2, K_IBAN = 3, K_EMAIL = 4, K_COUNT = 5 };
+static const char *const KIND_NAMES[K_COUNT] = {"phone", "fr_nir", "card", "iban", "email"};
+#define DOMAIN_MAX 32 /* bytes of a hash domain and its 0 separator */
 
 #define MAX_ROW 4096
 #define MAX_PHRASES_PER_ROW 64
@@ -295,8 +298,11 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     HmacObject *hmac;
-    int want[5];
+    int want[K_COUNT];
     int want_dates;
+    /* domain || 0x00 of each strong kind (when wanted), of dates and of name grams */
+    char prefix[K_COUNT][DOMAIN_MAX], date_prefix[DOMAIN_MAX], name_prefix[DOMAIN_MAX];
+    size_t prefix_len[K_COUNT], date_prefix_len, name_prefix_len;
     char cc[8], trunk[8];
     int cc_len, trunk_len;
     /* compact_name(fold(chr(cp))) as UTF-8 for cp < FOLD_LIMIT; len 0xff: ask Python */
@@ -336,14 +342,31 @@ static int copy_small(PyObject *obj, char *dst, int *len, const char *what) {
     return 0;
 }
 
+/* `domain` (bytes) || 0x00 into dst; -1 with an error when it does not fit. */
+static int copy_domain(PyObject *domain, char *dst, size_t *len, const char *what) {
+    char *p;
+    Py_ssize_t n;
+    if (PyBytes_AsStringAndSize(domain, &p, &n) < 0) return -1;
+    if (n < 1 || (size_t)n >= DOMAIN_MAX || memchr(p, 0, (size_t)n)) {
+        PyErr_Format(PyExc_ValueError, "%s: a hash domain of 1-%d bytes without NUL", what,
+                     DOMAIN_MAX - 1);
+        return -1;
+    }
+    memcpy(dst, p, (size_t)n);
+    dst[n] = 0;
+    *len = (size_t)n + 1;
+    return 0;
+}
+
 static int Reader_init(ReaderObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"hmac", "kinds", "dates", "cc", "trunk", "fold_table",
-                             "months", "fold_word", NULL};
-    PyObject *hmac, *kinds, *cc, *trunk, *table, *months, *fold_word;
+    static char *kwlist[] = {"hmac", "domains", "dates", "cc", "trunk", "fold_table",
+                             "months", "fold_word", "date_domain", "name_domain", NULL};
+    PyObject *hmac, *domains, *cc, *trunk, *table, *months, *fold_word, *date_domain,
+        *name_domain;
     int dates;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OpSSOOO:CandidateReader", kwlist, &HmacType,
-                                     &hmac, &kinds, &dates, &cc, &trunk, &table, &months,
-                                     &fold_word))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OpSSOOOSS:CandidateReader", kwlist,
+                                     &HmacType, &hmac, &domains, &dates, &cc, &trunk, &table,
+                                     &months, &fold_word, &date_domain, &name_domain))
         return -1;
     if (!hmac_ready((HmacObject *)hmac)) return -1;
     if (!PyCallable_Check(fold_word)) {
@@ -355,14 +378,27 @@ static int Reader_init(ReaderObject *self, PyObject *args, PyObject *kwds) {
     Py_INCREF(fold_word);
     Py_XSETREF(self->fold_word, fold_word);
     self->want_dates = dates;
-    for (int k = 0; k < 5; k++) {
-        PyObject *name = PyUnicode_FromString(PREFIX[k]);
-        if (!name) return -1;
-        int has = PySequence_Contains(kinds, name);
-        Py_DECREF(name);
-        if (has < 0) return -1;
-        self->want[k] = has;
+    /* domains: the hash domain of each kind code, None for a kind not read */
+    PyObject *dseq = PySequence_Fast(domains, "domains must be a sequence");
+    if (!dseq) return -1;
+    if (PySequence_Fast_GET_SIZE(dseq) != K_COUNT) {
+        Py_DECREF(dseq);
+        PyErr_Format(PyExc_ValueError, "domains must have %d entries", K_COUNT);
+        return -1;
     }
+    for (int k = 0; k < K_COUNT; k++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(dseq, k);
+        self->want[k] = item != Py_None;
+        if (self->want[k] &&
+            copy_domain(item, self->prefix[k], &self->prefix_len[k], KIND_NAMES[k]) < 0) {
+            Py_DECREF(dseq);
+            return -1;
+        }
+    }
+    Py_DECREF(dseq);
+    if (copy_domain(date_domain, self->date_prefix, &self->date_prefix_len, "date_domain") < 0 ||
+        copy_domain(name_domain, self->name_prefix, &self->name_prefix_len, "name_domain") < 0)
+        return -1;
     if (copy_small(cc, self->cc, &self->cc_len, "cc") < 0) return -1;
     if (copy_small(trunk, self->trunk, &self->trunk_len, "trunk") < 0) return -1;
 
@@ -448,7 +484,7 @@ typedef struct {
 
 static int emit(ReaderObject *r, Out *o, int kind, Py_ssize_t pos, const char *value, size_t len) {
     if (!r->want[kind]) return 0;
-    uint64_t h = hmac2(r->hmac, PREFIX[kind], PREFIX_LEN[kind], value, len);
+    uint64_t h = hmac2(r->hmac, r->prefix[kind], r->prefix_len[kind], value, len);
     uint8_t k = (uint8_t)kind;
     if (buf_i64(&o->strong_pos, pos) < 0 || buf_put(&o->strong_kind, &k, 1) < 0 ||
         buf_u64(&o->strong_hash, h) < 0)
@@ -803,7 +839,7 @@ static uint64_t date_hash(ReaderObject *r, int y, int m, int day) {
         iso[6] = (char)('0' + m % 10);
         iso[8] = (char)('0' + day / 10);
         iso[9] = (char)('0' + day % 10);
-        h = r->date_cache[slot] = hmac2(r->hmac, "date", 5, iso, 10);
+        h = r->date_cache[slot] = hmac2(r->hmac, r->date_prefix, r->date_prefix_len, iso, 10);
     }
     return h;
 }
@@ -1087,7 +1123,7 @@ static uint64_t name_hash(ReaderObject *r, const char *gram, size_t len, int fil
             goto filter;
         }
     }
-    h = hmac2(r->hmac, "name", 5, gram, len);
+    h = hmac2(r->hmac, r->name_prefix, r->name_prefix_len, gram, len);
     if (slot) {
         slot->len = (uint8_t)len;
         slot->member = 0;
@@ -1386,7 +1422,9 @@ static PyTypeObject ReaderType = {
     .tp_name = "monitor.matching._native.CandidateReader",
     .tp_basicsize = sizeof(ReaderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "CandidateReader(hmac, kinds, dates, cc, trunk, fold_table, months, fold_word)",
+    .tp_doc = "CandidateReader(hmac, domains, dates, cc, trunk, fold_table, months, fold_word, "
+              "date_domain, name_domain): domains[k] is the hash domain of kind code k "
+              "(STRONG_KIND_NAMES[k]) or None when that kind is not read",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Reader_init,
     .tp_dealloc = (destructor)Reader_dealloc,
@@ -1822,9 +1860,9 @@ PyMODINIT_FUNC PyInit__native(void) {
     Py_INCREF(&HmacType);
     Py_INCREF(&ReaderType);
     /* the limits and kind codes Python shares with this file (candidates.py reads them) */
-    PyObject *kinds = PyTuple_New(5);
-    for (int k = 0; kinds && k < 5; k++) {
-        PyObject *name = PyUnicode_FromString(PREFIX[k]);
+    PyObject *kinds = PyTuple_New(K_COUNT);
+    for (int k = 0; kinds && k < K_COUNT; k++) {
+        PyObject *name = PyUnicode_FromString(KIND_NAMES[k]);
         if (!name) Py_CLEAR(kinds);
         else PyTuple_SET_ITEM(kinds, k, name);
     }

@@ -10,9 +10,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from monitor.matching.kinds._common import text_of
+from monitor.matching.kinds.base import Found  # (start, end, normalized value), in memory only
 from monitor.matching.scanner import Pattern
 
-Found = tuple[int, int, str]  # (start, end, normalized value); values never leave memory
+__all__ = ["Detector", "Found", "text_of", "trigger"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -43,7 +45,3 @@ class Detector:
 def trigger(expr: bytes, flags: int = 0) -> Pattern:
     """A detector trigger pattern (end offsets only, no SOM)."""
     return Pattern(expr, flags, label="detector trigger")
-
-
-def text_of(m: re.Match[bytes], group: int | str = 0) -> str:
-    return m.group(group).decode("utf-8", "replace")
