@@ -1,4 +1,4 @@
-"""Types of the C extension monitor.matching._native (see _native.c)."""
+"""Types of the C extension monitor.matching._native (sources: monitor/matching/native/, one C file per unit)."""
 
 from collections.abc import Callable, Mapping, Sequence
 

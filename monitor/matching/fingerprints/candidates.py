@@ -2,7 +2,7 @@
 
 The text is cut into rows (lines; `),(` and `},{` between records of SQL extended INSERTs and
 one-line JSON arrays; the member lines of pretty-printed JSON objects are joined). Then one pass
-in C (`_native.CandidateReader`, see _native.c) reads and hashes every candidate:
+in C (`_native.CandidateReader`, see native/reader.c) reads and hashes every candidate:
 
 - runs of digits with optional ` .-` separators (up to 41 digits, not glued to a letter): as a
   phone (E.164 for the set's region), a NIR without its key, a card number; a run where several
