@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.matching.kinds._common import text_of
-from monitor.matching.kinds.base import Found  # (start, end, normalized value), in memory only
+from monitor.matching.kinds.base import Found, NativeMatches  # Found: values stay in memory
 from monitor.matching.scanner import Pattern
 
 __all__ = ["Detector", "Found", "text_of", "trigger"]
@@ -40,6 +40,8 @@ class Detector:
     # The C mirror of each trigger (triggers.py ids): one byte loop finds them all, several
     # times faster than Hyperscan on these class repeats.
     native: tuple[int, ...] = ()
+    # `precise` + `validate` in C (kinds/base.py NativeMatches), when the detector has them.
+    native_matches: NativeMatches | None = None
 
 
 def trigger(expr: bytes, flags: int = 0) -> Pattern:

@@ -14,10 +14,11 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from monitor.matching import identifiers, kinds, triggers
+from monitor.matching import _native, identifiers, kinds, triggers
 from monitor.matching.detector_base import Detector, Found, text_of, trigger
 from monitor.matching.kinds import Kind
 from monitor.matching.kinds._common import DIGITS_START, HS_DIGITS_START, digits_free
+from monitor.matching.kinds.base import NativeMatches
 from monitor.matching.scanner import CASELESS, MULTILINE
 from monitor.matching.secrets import SECRET_DETECTORS
 from monitor.matching.secrets.placeholders import random_enough
@@ -46,7 +47,8 @@ def kind_detector(kind: Kind) -> Detector:
         raise ValueError(f"identifier kind {kind.name!r} has no detector")
     return Detector(kind.name, spec.description, tuple(_t(t) for t in spec.triggers),
                     spec.precise, spec.validate, reach=spec.reach, after=spec.after,
-                    custom=spec.custom, native=spec.native)
+                    custom=spec.custom, native=spec.native,
+                    native_matches=spec.native_matches)
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -128,6 +130,7 @@ _OTHERS: dict[str, Detector] = {
                        rb"(?:[ \t]*[:;|][^\n]*)?[ \t]*\r?$", re.MULTILINE),
             _combo, lines=True,
             native=(triggers.COMBO_AT, triggers.COMBO_LINE),
+            native_matches=_native.combo_matches,
         ),
     )
 }
@@ -217,6 +220,8 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
                 values.add(f[2])
             return -1
         assert detector.precise is not None and detector.validate is not None
+        if detector.native_matches is not None:
+            return native(detector.native_matches, rs, re_)
         for m in detector.precise.finditer(data, rs, re_):
             validations += 1
             value = detector.validate(m, region)
@@ -225,6 +230,24 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
                 values.add(value)
             if validations >= limit or (enough is not None and len(values) >= enough):
                 return m.end()
+        return -1
+
+    def native(matches: NativeMatches, rs: int, re_: int) -> int:
+        """`validate` with the precise matches and validation done in C (same answers)."""
+        nonlocal validations
+        assert detector.precise is not None and detector.validate is not None
+        for s, e, answer in matches(data, rs, re_, limit - validations):
+            validations += 1
+            if answer is True:  # C leaves this one to Python (non-ASCII): the same match
+                m = detector.precise.match(data, s, e)
+                value = detector.validate(m, region) if m is not None else None
+            else:
+                value = answer if isinstance(answer, str) else None
+            if value is not None:
+                found.setdefault(s, (s, e, value))
+                values.add(value)
+            if validations >= limit or (enough is not None and len(values) >= enough):
+                return e
         return -1
 
     for e in ends:

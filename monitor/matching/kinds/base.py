@@ -10,7 +10,7 @@ neither Hyperscan nor the C extension, so `identifiers` stays light.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 Found = tuple[int, int, str]  # (start, end, normalized value) of a detector match
@@ -19,14 +19,19 @@ Normalizer = Callable[[str, str], str | None]  # (value, phone region) -> canoni
 Validator = Callable[[re.Match[bytes], str], str | None]  # (precise match, region) -> value
 CustomFinder = Callable[[bytes, int, int, str], list[Found]]  # (data, start, end, region)
 CandidateFinder = Callable[[bytes, str], list[tuple[int, str]]]  # (data, region) -> (pos, value)
+# (data, start, stop, limit) -> the first `limit` matches of a detector's precise pattern in
+# data[start:stop] as (start, end, value): the validator's answer (str or None), or True when
+# Python must decide (the match is then redone by the precise pattern). See native/validate.c.
+NativeMatches = Callable[[bytes, int, int, int], Sequence[tuple[int, int, str | bool | None]]]
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorSpec:
     """The kind's detector, as `detectors.py` builds it into a `Detector`: Hyperscan trigger
     expressions (end offsets only), the precise pattern and validator run around each trigger
-    end ([end - reach, end + after]), or a `custom` finder for the region, and the C mirrors
-    of the triggers (`triggers.py` ids) for the bulk pass."""
+    end ([end - reach, end + after]), or a `custom` finder for the region, the C mirrors of
+    the triggers (`triggers.py` ids) for the bulk pass, and the precise pattern and validator
+    in C (`native_matches`) when they have been written there."""
 
     description: str
     triggers: tuple[bytes, ...]
@@ -36,6 +41,7 @@ class DetectorSpec:
     after: int = 8
     custom: CustomFinder | None = None
     native: tuple[int, ...] = ()
+    native_matches: NativeMatches | None = None
 
 
 def same(value: str) -> str | None:

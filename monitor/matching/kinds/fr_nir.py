@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from monitor.matching import triggers
+from monitor.matching import _native, triggers
 from monitor.matching.kinds._common import DIGITS_START, HS_DIGITS_START, SEPARATORS, text_of
 from monitor.matching.kinds.base import DetectorSpec, Kind
 
@@ -65,6 +65,6 @@ KIND = Kind(
         (HS_DIGITS_START + _NIR + rb"\b",),
         re.compile(DIGITS_START + _NIR + rb"(?![0-9A-Za-z])"),
         lambda m, r: normalize(text_of(m)),
-        reach=24, after=2, native=(triggers.NIR,),
+        reach=24, after=2, native=(triggers.NIR,), native_matches=_native.nir_matches,
     ),
 )

@@ -11,6 +11,7 @@
  *   table.c     bucket_index / lookup: membership in a sorted uint64 hash table (matcher.py)
  *   triggers.c  triggers(): the bulk detectors' trigger ends (matching/triggers.py)
  *   utf8.c      utf8_valid(): strict UTF-8 validation without building a str (extract.py)
+ *   validate.c  nir_matches / combo_matches: two detectors' precise matches and validation
  *
  * Only utf8_valid releases the GIL (a whole document, no Python object touched); the other
  * functions hold it: they are short per call, or call back into Python (fold_word, e-mails
@@ -106,5 +107,9 @@ PyObject *native_vector_width(PyObject *mod, PyObject *unused);
 
 /* utf8.c */
 PyObject *native_utf8_valid(PyObject *mod, PyObject *arg);
+
+/* validate.c */
+PyObject *native_nir_matches(PyObject *mod, PyObject *args);
+PyObject *native_combo_matches(PyObject *mod, PyObject *args);
 
 #endif /* LM_NATIVE_H */
