@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -191,6 +192,29 @@ class Findings:
     scale: float = 1.0
 
 
+def _native_find(detector: Detector, matches: NativeMatches, data: bytes, ends: list[int],
+                 region: str, limit: int, enough: int | None, found: dict[int, Found],
+                 values: set[str]) -> int | None:
+    """The region loop of `find` for a detector whose precise matches and validation are in
+    C: the same regions (`_native.regions`), matches in the same order, the same caps; the
+    end of the match at which a cap stopped, or None."""
+    assert detector.precise is not None and detector.validate is not None
+    spans = _native.regions(data, array("q", ends).tobytes(), detector.lines, detector.reach,
+                            detector.after)
+    for validations, (s, e, answer) in enumerate(matches(data, spans, limit), start=1):
+        if answer is True:  # C leaves this one to Python (non-ASCII): the same match
+            m = detector.precise.match(data, s, e)
+            value = detector.validate(m, region) if m is not None else None
+        else:
+            value = answer if isinstance(answer, str) else None
+        if value is not None:
+            found.setdefault(s, (s, e, value))
+            values.add(value)
+        if validations >= limit or (enough is not None and len(values) >= enough):
+            return e
+    return None
+
+
 def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
          unseen: int = 0, *, enough: int | None = None,
          max_validations: int = MAX_VALIDATIONS) -> Findings:
@@ -220,8 +244,6 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
                 values.add(f[2])
             return -1
         assert detector.precise is not None and detector.validate is not None
-        if detector.native_matches is not None:
-            return native(detector.native_matches, rs, re_)
         for m in detector.precise.finditer(data, rs, re_):
             validations += 1
             value = detector.validate(m, region)
@@ -232,43 +254,29 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
                 return m.end()
         return -1
 
-    def native(matches: NativeMatches, rs: int, re_: int) -> int:
-        """`validate` with the precise matches and validation done in C (same answers)."""
-        nonlocal validations
-        assert detector.precise is not None and detector.validate is not None
-        for s, e, answer in matches(data, rs, re_, limit - validations):
-            validations += 1
-            if answer is True:  # C leaves this one to Python (non-ASCII): the same match
-                m = detector.precise.match(data, s, e)
-                value = detector.validate(m, region) if m is not None else None
-            else:
-                value = answer if isinstance(answer, str) else None
-            if value is not None:
-                found.setdefault(s, (s, e, value))
-                values.add(value)
-            if validations >= limit or (enough is not None and len(values) >= enough):
-                return e
-        return -1
-
-    for e in ends:
-        if detector.lines:
-            s2, e2 = _line_region(data, max(0, e - 1), e)
-        else:
-            s2, e2 = max(0, e - detector.reach), min(size, e + detector.after)
-        if s2 <= re_:
-            re_ = max(re_, e2)
-            continue
-        if re_ >= 0:
-            reached = validate(rs, re_)
-            if reached >= 0 or validations >= limit:
-                stopped_at = reached if reached >= 0 else re_
-                break
-        rs, re_ = s2, e2
+    if detector.native_matches is not None:
+        stopped_at = _native_find(detector, detector.native_matches, data, ends, region, limit,
+                                  enough, found, values)
     else:
-        if re_ >= 0:
-            reached = validate(rs, re_)
-            if reached >= 0:
-                stopped_at = reached
+        for e in ends:
+            if detector.lines:
+                s2, e2 = _line_region(data, max(0, e - 1), e)
+            else:
+                s2, e2 = max(0, e - detector.reach), min(size, e + detector.after)
+            if s2 <= re_:
+                re_ = max(re_, e2)
+                continue
+            if re_ >= 0:
+                reached = validate(rs, re_)
+                if reached >= 0 or validations >= limit:
+                    stopped_at = reached if reached >= 0 else re_
+                    break
+            rs, re_ = s2, e2
+        else:
+            if re_ >= 0:
+                reached = validate(rs, re_)
+                if reached >= 0:
+                    stopped_at = reached
     scale = 1.0
     if stopped_at is not None or unseen:
         seen = bisect.bisect_right(ends, stopped_at) if stopped_at is not None else len(ends)

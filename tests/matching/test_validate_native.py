@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from array import array
 
 import pytest
 from _idgen import broken, nirs, spaced_nir
@@ -29,7 +30,7 @@ def python_matches(d: Detector, data: bytes, start: int, stop: int) -> list[tupl
 def native_matches(d: Detector, data: bytes, start: int, stop: int, limit: int = 10**9) -> list:
     assert d.native_matches is not None and d.precise is not None and d.validate is not None
     out = []
-    for s, e, value in d.native_matches(data, start, stop, limit):
+    for s, e, value in d.native_matches(data, array("q", [start, stop]).tobytes(), limit):
         if value is True:
             m = d.precise.match(data, s, e)
             assert m is not None and m.span() == (s, e)
@@ -121,4 +122,35 @@ def test_the_c_path_is_the_one_used():
     assert detectors.DETECTORS["fr_nir"].native_matches is not None
     assert detectors.DETECTORS["combo"].native_matches is not None
     with pytest.raises(ValueError, match="bad slice"):
-        detectors.DETECTORS["combo"].native_matches(b"abc", 2, 1, 5)
+        detectors.DETECTORS["combo"].native_matches(b"abc", array("q", [2, 1]).tobytes(), 5)
+
+
+def python_regions(d: Detector, data: bytes, ends: list[int]) -> list[int]:
+    """The regions of find's Python loop, flat."""
+    out: list[int] = []
+    rs = re_ = -1
+    for e in sorted(ends):
+        if d.lines:
+            s2, e2 = detectors._line_region(data, max(0, e - 1), e)
+        else:
+            s2, e2 = max(0, e - d.reach), min(len(data), e + d.after)
+        if s2 <= re_:
+            re_ = max(re_, e2)
+            continue
+        if re_ >= 0:
+            out += [rs, re_]
+        rs, re_ = s2, e2
+    return out + ([rs, re_] if re_ >= 0 else [])
+
+
+@pytest.mark.parametrize("name", DETECTOR_NAMES)
+def test_c_regions_are_the_python_regions(name):
+    d = detectors.DETECTORS[name]
+    rng = random.Random(21)
+    for _ in range(300):
+        lines = rng.choice([b"a\n", b"x" * 700 + b"\n", b"\n", b"y" * 3000, b"z" * 1100 + b"\n"])
+        data = b"".join(rng.choice([lines, b"1 85 03", b" ", b"\n\n"]) for _ in range(rng.randint(0, 12)))
+        ends = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(0, 30))))
+        got = array("q", detectors._native.regions(data, array("q", ends).tobytes(), d.lines,
+                                                   d.reach, d.after)).tolist()
+        assert got == python_regions(d, data, ends), (data, ends)

@@ -19,10 +19,11 @@ Normalizer = Callable[[str, str], str | None]  # (value, phone region) -> canoni
 Validator = Callable[[re.Match[bytes], str], str | None]  # (precise match, region) -> value
 CustomFinder = Callable[[bytes, int, int, str], list[Found]]  # (data, start, end, region)
 CandidateFinder = Callable[[bytes, str], list[tuple[int, str]]]  # (data, region) -> (pos, value)
-# (data, start, stop, limit) -> the first `limit` matches of a detector's precise pattern in
-# data[start:stop] as (start, end, value): the validator's answer (str or None), or True when
-# Python must decide (the match is then redone by the precise pattern). See native/validate.c.
-NativeMatches = Callable[[bytes, int, int, int], Sequence[tuple[int, int, str | bool | None]]]
+# (data, spans, limit) -> the first `limit` matches of a detector's precise pattern in the
+# spans (int64 (start, stop) pairs, from _native.regions) as (start, end, value): the
+# validator's answer (str or None), or True when Python must decide (the match is then redone
+# by the precise pattern). See native/validate.c.
+NativeMatches = Callable[[bytes, bytes, int], Sequence[tuple[int, int, str | bool | None]]]
 
 
 @dataclass(frozen=True, slots=True)

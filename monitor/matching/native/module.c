@@ -63,12 +63,15 @@ static PyMethodDef module_methods[] = {
     {"lookup", native_lookup, METH_VARARGS,
      "lookup(table, index, shift, queries) -> (query_index, lo, hi): the queries found in a "
      "sorted uint64 table, through its bucket index (see matcher.py)."},
+    {"regions", native_regions, METH_VARARGS,
+     "regions(data, ends, lines, reach, after) -> bytes: the int64 (start, stop) pairs of the "
+     "merged regions detectors.find validates around the sorted trigger `ends` (int64)."},
     {"nir_matches", native_nir_matches, METH_VARARGS,
-     "nir_matches(data, start, stop, limit) -> [(start, end, value | None)]: the fr_nir "
-     "detector's precise matches in data[start:stop] and their validation (see validate.c)."},
+     "nir_matches(data, spans, limit) -> [(start, end, value | None)]: the fr_nir detector's "
+     "precise matches in each span and their validation, at most `limit` (see validate.c)."},
     {"combo_matches", native_combo_matches, METH_VARARGS,
-     "combo_matches(data, start, stop, limit) -> [(start, end, value | None | True)]: the "
-     "combo detector's precise matches and their validation; True: Python decides."},
+     "combo_matches(data, spans, limit) -> [(start, end, value | None | True)]: the combo "
+     "detector's precise matches in each span and their validation; True: Python decides."},
     {"sha256_implementation", native_sha_impl, METH_NOARGS,
      "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
      "('' before the first Hmac is made)."},

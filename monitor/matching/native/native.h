@@ -11,7 +11,8 @@
  *   table.c     bucket_index / lookup: membership in a sorted uint64 hash table (matcher.py)
  *   triggers.c  triggers(): the bulk detectors' trigger ends (matching/triggers.py)
  *   utf8.c      utf8_valid(): strict UTF-8 validation without building a str (extract.py)
- *   validate.c  nir_matches / combo_matches: two detectors' precise matches and validation
+ *   validate.c  regions / nir_matches / combo_matches: the regions detectors.find validates,
+ *               two detectors' precise matches and validation in them
  *
  * Only utf8_valid releases the GIL (a whole document, no Python object touched); the other
  * functions hold it: they are short per call, or call back into Python (fold_word, e-mails
@@ -109,6 +110,7 @@ PyObject *native_vector_width(PyObject *mod, PyObject *unused);
 PyObject *native_utf8_valid(PyObject *mod, PyObject *arg);
 
 /* validate.c */
+PyObject *native_regions(PyObject *mod, PyObject *args);
 PyObject *native_nir_matches(PyObject *mod, PyObject *args);
 PyObject *native_combo_matches(PyObject *mod, PyObject *args);
 

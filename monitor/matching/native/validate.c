@@ -1,17 +1,20 @@
 /*
  * validate.c: the precise match and the validation of two detectors' candidates, in C:
  *
- *   nir_matches(data, start, stop, limit)    fr_nir (kinds/fr_nir.py)
- *   combo_matches(data, start, stop, limit)  combo lines (detectors.py, _combo)
+ *   regions(ends, size, lines, reach, after)  the regions detectors.find validates
+ *   nir_matches(data, spans, limit)            fr_nir (kinds/fr_nir.py)
+ *   combo_matches(data, spans, limit)          combo lines (detectors.py, _combo)
  *
- * Each returns, for the first `limit` matches of the detector's precise Python pattern in
- * data[start:stop] (exactly what `precise.finditer(data, start, stop)` yields: look-behinds
- * see the bytes before `start`, nothing at or after `stop` is seen), a list of
- * (start, end, value): value is what the Python validator returns (a str, or None when the
- * candidate is rejected), or True when only Python can decide (a combo line with non-ASCII
- * bytes: Unicode strip, lower and \w). Small documents of chat and pastes hold tens of these
- * candidates each; in Python each costs a match object, three decodes and a validator call.
- * tests/matching/test_validate_native.py checks both against the Python definitions.
+ * `regions` merges the regions around a detector's sorted trigger ends exactly as
+ * detectors.find does (int64 (start, stop) pairs). The matchers return, for the first
+ * `limit` matches of the detector's precise Python pattern in each span data[start:stop] in
+ * turn (exactly what `precise.finditer(data, start, stop)` yields: look-behinds see the
+ * bytes before `start`, nothing at or after `stop` is seen), a list of (start, end, value):
+ * value is what the Python validator returns (a str, or None when the candidate is
+ * rejected), or True when only Python can decide (a combo line with non-ASCII bytes: Unicode
+ * strip, lower and \w). Small documents of chat and pastes hold tens of these candidates
+ * each; in Python each costs a match object, three decodes and a validator call.
+ * tests/matching/test_validate_native.py checks all three against the Python definitions.
  */
 #include "native.h"
 
@@ -31,15 +34,100 @@ static int append(PyObject *out, Py_ssize_t s, Py_ssize_t e, PyObject *value) {
     return rc;
 }
 
-static int parse(PyObject *args, const char *fmt, Py_buffer *view, Py_ssize_t *start,
-                 Py_ssize_t *stop, Py_ssize_t *limit) {
-    if (!PyArg_ParseTuple(args, fmt, view, start, stop, limit)) return -1;
-    if (*start < 0 || *stop > view->len || *start > *stop) {
-        PyBuffer_Release(view);
-        PyErr_SetString(PyExc_ValueError, "bad slice");
-        return -1;
+/* One region of a detector: the matches of its precise pattern in data[start:stop], at most
+   *budget of them (decremented), appended to out. */
+typedef int (*RegionFn)(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *budget,
+                        PyObject *out);
+
+/* (data, spans, limit) -> the matches of every span in turn, at most `limit` in all. */
+static PyObject *matches(PyObject *args, const char *fmt, RegionFn region) {
+    Py_buffer view, spans;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, fmt, &view, &spans, &limit)) return NULL;
+    PyObject *out = NULL;
+    if (spans.len % 16) {
+        PyErr_SetString(PyExc_ValueError, "spans must be int64 (start, stop) pairs");
+        goto done;
     }
-    return 0;
+    out = PyList_New(0);
+    for (Py_ssize_t k = 0; out && k < spans.len / 16 && limit > 0; k++) {
+        int64_t se[2];
+        memcpy(se, (const char *)spans.buf + 16 * k, 16);
+        if (se[0] < 0 || se[1] > view.len || se[0] > se[1]) {
+            PyErr_SetString(PyExc_ValueError, "bad slice");
+            Py_CLEAR(out);
+        } else if (region((const uint8_t *)view.buf, (Py_ssize_t)se[0], (Py_ssize_t)se[1], &limit,
+                          out) < 0) {
+            Py_CLEAR(out);
+        }
+    }
+done:
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&spans);
+    return out;
+}
+
+/* ---------------------------------------------------------------- regions */
+
+/* detectors._line_region: the line around [start, end), at most 1024 bytes either side. */
+static void line_region(const uint8_t *d, Py_ssize_t size, Py_ssize_t start, Py_ssize_t end,
+                        Py_ssize_t *ls, Py_ssize_t *le) {
+    Py_ssize_t lo = start - 1024 > 0 ? start - 1024 : 0, k = start;
+    while (k > lo && d[k - 1] != '\n') k--;
+    if (k > lo) /* the newline before start, within 1024 bytes */
+        *ls = k;
+    else
+        *ls = start > 1024 ? start - 1024 : 0;
+    Py_ssize_t hi = end + 1024 < size ? end + 1024 : size;
+    const uint8_t *nl = end < hi ? memchr(d + end, '\n', (size_t)(hi - end)) : NULL;
+    *le = nl ? nl - d : hi;
+}
+
+PyObject *native_regions(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer data, ends;
+    int lines;
+    Py_ssize_t reach, after;
+    if (!PyArg_ParseTuple(args, "y*y*pnn:regions", &data, &ends, &lines, &reach, &after))
+        return NULL;
+    PyObject *result = NULL;
+    Buf out = {0};
+    Py_ssize_t size = data.len;
+    const uint8_t *d = (const uint8_t *)data.buf;
+    if (ends.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "ends must be an int64 array");
+        goto done;
+    }
+    Py_ssize_t rs = -1, re = -1;
+    for (Py_ssize_t k = 0; k < ends.len / 8; k++) {
+        int64_t e;
+        memcpy(&e, (const char *)ends.buf + 8 * k, 8);
+        if (e < 0 || e > size) {
+            PyErr_SetString(PyExc_ValueError, "an end lies outside the data");
+            goto done;
+        }
+        Py_ssize_t s2, e2;
+        if (lines) {
+            line_region(d, size, e > 1 ? e - 1 : 0, e, &s2, &e2);
+        } else {
+            s2 = e - reach > 0 ? e - reach : 0;
+            e2 = e + after < size ? e + after : size;
+        }
+        if (s2 <= re) {
+            if (e2 > re) re = e2;
+            continue;
+        }
+        if (re >= 0 && (buf_i64(&out, rs) < 0 || buf_i64(&out, re) < 0)) goto done;
+        rs = s2;
+        re = e2;
+    }
+    if (re >= 0 && (buf_i64(&out, rs) < 0 || buf_i64(&out, re) < 0)) goto done;
+    result = buf_bytes(&out);
+done:
+    buf_free(&out);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&ends);
+    return result;
 }
 
 /* ---------------------------------------------------------------- fr_nir */
@@ -110,15 +198,9 @@ static int nir_valid(const char *c) {
            (month >= 50 && month <= 99);
 }
 
-PyObject *native_nir_matches(PyObject *mod, PyObject *args) {
-    (void)mod;
-    Py_buffer view;
-    Py_ssize_t start, stop, limit;
-    if (parse(args, "y*nnn:nir_matches", &view, &start, &stop, &limit) < 0) return NULL;
-    const uint8_t *d = (const uint8_t *)view.buf;
-    PyObject *out = PyList_New(0);
-    Py_ssize_t found = 0;
-    for (Py_ssize_t p = start; out && p < stop && found < limit;) {
+static int nir_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *budget,
+                      PyObject *out) {
+    for (Py_ssize_t p = start; p < stop && *budget > 0;) {
         char c[16];
         Py_ssize_t e = nir_at(d, p, stop, c);
         if (e < 0) {
@@ -126,12 +208,16 @@ PyObject *native_nir_matches(PyObject *mod, PyObject *args) {
             continue;
         }
         PyObject *value = nir_valid(c) ? PyUnicode_FromStringAndSize(c, 15) : Py_NewRef(Py_None);
-        if (append(out, p, e, value) < 0) Py_CLEAR(out);
-        found++;
+        if (append(out, p, e, value) < 0) return -1;
+        --*budget;
         p = e;
     }
-    PyBuffer_Release(&view);
-    return out;
+    return 0;
+}
+
+PyObject *native_nir_matches(PyObject *mod, PyObject *args) {
+    (void)mod;
+    return matches(args, "y*y*n:nir_matches", nir_region);
 }
 
 /* ---------------------------------------------------------------- combo lines */
@@ -277,19 +363,14 @@ static PyObject *combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, cons
     return value;
 }
 
-PyObject *native_combo_matches(PyObject *mod, PyObject *args) {
-    (void)mod;
-    Py_buffer view;
-    Py_ssize_t start, stop, limit;
-    if (parse(args, "y*nnn:combo_matches", &view, &start, &stop, &limit) < 0) return NULL;
-    const uint8_t *d = (const uint8_t *)view.buf;
-    PyObject *out = PyList_New(0);
-    Py_ssize_t found = 0, q = start;
+static int combo_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop,
+                        Py_ssize_t *budget, PyObject *out) {
+    Py_ssize_t q = start;
     if (q > 0 && d[q - 1] != '\n') { /* ^ matches after a newline only */
-        const uint8_t *nl = memchr(d + q, '\n', (size_t)(stop - q));
+        const uint8_t *nl = q < stop ? memchr(d + q, '\n', (size_t)(stop - q)) : NULL;
         q = nl ? nl - d + 1 : stop;
     }
-    while (out && q < stop && found < limit) {
+    while (q < stop && *budget > 0) {
         const uint8_t *nl = memchr(d + q, '\n', (size_t)(stop - q));
         Py_ssize_t le = nl ? nl - d : stop;
         Combo m;
@@ -297,11 +378,15 @@ PyObject *native_combo_matches(PyObject *mod, PyObject *args) {
             int ascii = 1;
             for (Py_ssize_t k = q; k < le && ascii; k++) ascii = d[k] < 0x80;
             PyObject *value = ascii ? combo_value(d, q, le, &m) : Py_NewRef(Py_True);
-            if (append(out, q, le, value) < 0) Py_CLEAR(out);
-            found++;
+            if (append(out, q, le, value) < 0) return -1;
+            --*budget;
         }
         q = le + 1;
     }
-    PyBuffer_Release(&view);
-    return out;
+    return 0;
+}
+
+PyObject *native_combo_matches(PyObject *mod, PyObject *args) {
+    (void)mod;
+    return matches(args, "y*y*n:combo_matches", combo_region);
 }
