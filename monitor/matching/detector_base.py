@@ -10,9 +10,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from monitor.matching.hyperscan_db import Pattern
 from monitor.matching.kinds._common import text_of
 from monitor.matching.kinds.base import Found, NativeMatches  # Found: values stay in memory
-from monitor.matching.hyperscan_db import Pattern
 
 __all__ = ["Detector", "Found", "text_of", "trigger"]
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from monitor.matching import _native, identifiers, kinds, triggers
 from monitor.matching.detector_base import Detector, Found, text_of, trigger
+from monitor.matching.hyperscan_db import CASELESS, MULTILINE
 from monitor.matching.kinds import Kind
 from monitor.matching.kinds._common import DIGITS_START, HS_DIGITS_START, digits_free
 from monitor.matching.kinds.base import NativeMatches
-from monitor.matching.hyperscan_db import CASELESS, MULTILINE
 from monitor.matching.secrets import SECRET_DETECTORS
 from monitor.matching.secrets.placeholders import random_enough
 
