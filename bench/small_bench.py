@@ -56,6 +56,7 @@ def raw_hyperscan(docs: list[tuple[str, bytes]], keywords: list[str]) -> dict:
 
     from bench.run import _hs_literal
     from bench.run import raw_hyperscan as raw
+    from monitor.matching.normalize import at_boundaries
 
     fig = raw(docs, keywords)
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -64,12 +65,19 @@ def raw_hyperscan(docs: list[tuple[str, bytes]], keywords: list[str]) -> dict:
     scratch = hyperscan.Scratch(db)
     with_kw = []
     hit: list[int] = []
+    lengths = [len(k.encode("utf-8")) for k in keywords]
+    current = b""
 
-    def on_match(*_a: object) -> bool:
+    def on_match(kw: int, _start: int, end: int, *_a: object) -> bool:
+        # A keyword rule promises whole words ("Dos Santos" is not in "Dos Santosbourg"):
+        # count the document only for a match on word boundaries, as the engine checks them.
+        if not at_boundaries(current, end - lengths[kw], end):
+            return False
         hit.append(1)
         return True  # stop: one match tells that the document has a keyword
 
     for name, data in docs:
+        current = data
         hit.clear()
         try:
             db.scan(data, match_event_handler=on_match, scratch=scratch)
