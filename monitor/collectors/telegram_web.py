@@ -15,6 +15,8 @@ redirects the same way to a page without a title; flood limiting answers "Too Ma
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -306,45 +308,68 @@ class TelegramWebCollector(Collector):
                           "'contact' page without a title)")
 
     async def collect(self, cursor: str | None) -> AsyncIterator[Batch]:
+        """Newest page first, one batch per page (a page's posts oldest first), the next page
+        fetched while the runner stores this one.
+
+        Pages are read from the newest post back to the saved `last_id` (or `backfill` posts),
+        so only the last batch of a run carries the cursor (the newest id): a run that stops
+        or crashes after page k has committed pages 1..k without moving the cursor, and the
+        next run reads them again, skipped there as exact repeats; nothing in between is lost.
+        """
         state = load_cursor(cursor, self.source.where)
         last_id = state.get("last_id")
         if last_id is not None and not isinstance(last_id, int):
             raise self.error(f"saved cursor has a bad last_id {last_id!r}")
-        posts: dict[int, WebPost] = {}
+        quota = self.source.backfill if last_id is None else None  # posts still to take
+        seen: set[int] = set()
+        newest = last_id
         before: int | None = None
         reached = False
-        for _ in range(self.max_pages):
-            page = await self.fetch_page(before)
-            if not page.posts:
-                reached = True
-                break
-            for p in page.posts:
-                posts[p.id] = p
-            oldest = min(p.id for p in page.posts)
-            if last_id is not None and oldest <= last_id + 1:
-                reached = True
-                break
-            if last_id is None and len(posts) >= self.source.backfill:
-                reached = True
-                break
-            if page.before is None or page.before >= (before or page.before + 1):
-                reached = True
-                break
-            before = page.before
+        pending: asyncio.Task[WebPage] | None = asyncio.ensure_future(self.fetch_page(None))
+        try:
+            for n in range(self.max_pages):
+                assert pending is not None
+                page, pending = await pending, None
+                if not page.posts:
+                    reached = True
+                    break
+                fresh = sorted((p for p in page.posts if p.id not in seen), key=lambda p: p.id)
+                seen.update(p.id for p in fresh)
+                newest = max([p.id for p in fresh] + ([newest] if newest is not None else []))
+                oldest = min(p.id for p in page.posts)
+                reached = ((last_id is not None and oldest <= last_id + 1)
+                           or (last_id is None and len(seen) >= self.source.backfill)
+                           or page.before is None or page.before >= (before or page.before + 1))
+                if last_id is not None:
+                    new = [p for p in fresh if p.id > last_id]
+                else:
+                    assert quota is not None
+                    new = fresh[len(fresh) - quota:] if quota < len(fresh) else fresh
+                    quota -= len(new)
+                last = reached or n + 1 == self.max_pages
+                if not last:
+                    before = page.before
+                    pending = asyncio.ensure_future(self.fetch_page(before))
+                if last and newest is not None and (last_id is None or newest > last_id):
+                    done = dump_cursor({"last_id": newest})
+                    if not new:
+                        yield Batch([], done, 0)
+                else:
+                    done = None
+                for i in range(0, len(new), self.batch_size):
+                    chunk = new[i:i + self.batch_size]
+                    yield Batch([self.to_document(p) for p in chunk],
+                                done if i + self.batch_size >= len(new) else None, len(chunk))
+                if last:
+                    break
+        finally:
+            if pending is not None:  # closed early (shutdown) or failed: drop the prefetch
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
         if not reached and last_id is not None:
             log.warning("source %s: more than %d pages of new posts since %s; older ones in "
                         "between are skipped", self.name, self.max_pages, last_id)
-        new = sorted((p for p in posts.values() if last_id is None or p.id > last_id),
-                     key=lambda p: p.id)
-        if last_id is None:
-            new = new[-self.source.backfill:] if self.source.backfill else []
-            if not new and posts:
-                yield Batch([], dump_cursor({"last_id": max(posts)}), 0)
-                return
-        for i in range(0, len(new), self.batch_size):
-            chunk = new[i:i + self.batch_size]
-            yield Batch([self.to_document(p) for p in chunk],
-                        dump_cursor({"last_id": chunk[-1].id}), len(chunk))
 
     def to_document(self, p: WebPost) -> Document:
         body = p.text
