@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import html
-import http.server
 import json
-import multiprocessing
 import os
 import re
 import subprocess
@@ -37,10 +34,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from bench.run import BENCH_KEY, OUT, ROOT, SET_NAME, accuracy, ensure_set, log, write_org_rules
 from bench.small_corpus import DEFAULT_OUT, ensure_small_corpus
+from bench.tme import LoopbackServer, channel_route, message_posts
 
 MB = 1024 * 1024
 LEAKMON = [sys.executable, "-m", "monitor"]
@@ -182,64 +179,6 @@ def startup(rules: list[str], env: dict) -> dict:
 # --- daemon path: telegram_web -> Pipeline.process_batch -> SQLite -----------------------------
 
 
-def _post_template() -> str:
-    from bench.collect_bench import POST
-
-    return re.sub(r'(js-message_text" dir="auto">).*?(</div>)', r"\1{text}\2", POST, count=1)
-
-
-class TmeServer:
-    """t.me/s/benchchan pages of 20 posts whose texts are the given messages."""
-
-    def __init__(self, messages: list[str]) -> None:
-        tpl = _post_template()
-        posts = [tpl.format(id=i + 1, mm=i % 60, n=i % 97, word="",
-                            text=html.escape(m).replace("\n", "<br/>"))
-                 for i, m in enumerate(messages)]
-        total = len(posts)
-
-        def page(before: int | None) -> bytes:
-            top = min(total, (before - 1) if before else total)
-            lo = max(1, top - 19)
-            more = (f'<a href="/s/benchchan?before={lo}" class="tme_messages_more '
-                    f'js-messages_more" data-before="{lo}"></a>') if lo > 1 else ""
-            return (f"<html><body><main><section>{more}{''.join(posts[lo - 1:top])}</section>"
-                    f"</main><div class=\"tgme_channel_info\"></div></body></html>").encode()
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:
-                u = urlsplit(self.path)
-                if u.path != "/s/benchchan":
-                    self.send_error(404)
-                    return
-                before = parse_qs(u.query).get("before", [None])[0]
-                body = page(int(before) if before else None)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a) -> None:
-                pass
-
-        # Served from a forked process: in this one its threads would compete for the GIL
-        # with the collector and the pipeline being measured (the daemon hosts no server).
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.proc = multiprocessing.get_context("fork").Process(
-            target=self.httpd.serve_forever, daemon=True)
-        self.proc.start()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.join()
-        self.httpd.server_close()
-
-
 def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[str]) -> dict:
     """One run of the daemon's SourceRunner (collector on the loop, pipeline thread, shared
     store), as `leakmon daemon` does it."""
@@ -252,7 +191,7 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
     from monitor.matching.loader import load_engine
     from monitor.pipeline import Pipeline
 
-    srv = TmeServer(messages)
+    srv = LoopbackServer({"/s/benchchan": channel_route(message_posts(messages))})
     try:
         config = parse_config({"network": {"retries": 0}, "rules": rules})
         loaded = load_engine(config, state, fingerprint_names=sets)
@@ -261,7 +200,7 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
             thread = StoreThread(shared, "pipeline")
             try:
                 table = {"name": "bench-tg", "type": "telegram_web", "channel": "benchchan",
-                         "base_url": srv.url, "backfill": len(messages),
+                         "base_url": srv.url(), "backfill": len(messages),
                          "max_pages": len(messages) // 20 + 5}
                 collector = build_collector(table, config, Path(tmp))
                 host = PipelineHost(SimpleNamespace(sinks=[]),
