@@ -59,7 +59,7 @@ def test_backfill_parses_every_kind_of_post_one_batch_per_page(server, config):
     docs = docs_of(batches)
     # newest page first, a page's posts oldest first; only the last batch moves the cursor
     assert [d.external_id for d in docs] == ["96", "97", "99", "100", "101", "90", "93", "95"]
-    assert all(b.cursor is None for b in batches[:-1])
+    assert all(b.cursor is None for b in batches[:-1]) and batches[-1].documents
     by_id = {d.external_id: d for d in docs}
 
     post = by_id["96"]
@@ -293,7 +293,7 @@ def test_next_page_is_fetched_while_the_batch_is_stored(server, config):
     server.route("/s/leakmarketfr", page)
 
     async def go():
-        collector = make(server, config, backfill=1000)
+        collector = make(server, config, backfill=1000, batch_size=20)  # a batch is a page
         prefetched = []
         try:
             async for _batch in collector.collect(None):
@@ -306,3 +306,12 @@ def test_next_page_is_fetched_while_the_batch_is_stored(server, config):
         return prefetched
 
     assert run(go()) == [True, True, True]
+
+
+def test_more_new_pages_than_max_pages_reads_the_newest_and_says_so(server, config, caplog):
+    paged_channel(server, 95)
+    batches = run(drain(make(server, config, max_pages=2), json.dumps({"last_id": 10})))
+    assert sorted(int(d.external_id) for d in docs_of(batches)) == list(range(56, 96))
+    assert [b.cursor for b in batches] == [None] * (len(batches) - 1) + ['{"last_id":95}']
+    assert "more than 2 pages of new posts since 10" in caplog.text
+    assert len(server.hits("/s/leakmarketfr")) == 2
