@@ -17,7 +17,10 @@ over the same bytes (one core, in this process):
    SQLite store, with and without the 1M set: messages/s;
 5. store + dedup (bench.store_bench) with 100,000 and 1,000,000 documents already stored.
 
-The machine is shared: the load average is printed with the figures; compare ratios.
+The machine is shared: the load average is printed with the figures; compare ratios. The
+scans and the daemon path also give their CPU seconds (the scan's process and workers; the
+daemon path's process, the loopback server excluded) and MB or messages per CPU-second,
+which other load on the machine does not inflate the way it does wall time.
 Results also go to bench/out/small_results.json.
 """
 
@@ -28,6 +31,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -112,8 +116,11 @@ def _mem(pid: int) -> tuple[int, int]:
 
 
 def run_scan(argv: list[str], env: dict, total_bytes: int) -> dict:
-    """`leakmon scan ...` as a subprocess: wall time, MB/s, peak summed RSS/PSS, its output."""
+    """`leakmon scan ...` as a subprocess: wall time, MB/s, peak summed RSS/PSS, CPU seconds
+    of the process and its workers (what other load on the machine does not inflate), its
+    output."""
     with tempfile.TemporaryFile() as out:
+        cpu0 = _children_cpu()
         t0 = time.perf_counter()
         proc = subprocess.Popen([*LEAKMON, *argv], stdout=out, stderr=subprocess.PIPE,
                                 env=env, cwd=ROOT)
@@ -131,15 +138,23 @@ def run_scan(argv: list[str], env: dict, total_bytes: int) -> dict:
         th.start()
         _, err = proc.communicate()
         seconds = time.perf_counter() - t0
+        cpu = _children_cpu() - cpu0
         stop.set()
         th.join()
         if proc.returncode not in (0, 1):
             raise RuntimeError(f"leakmon scan failed ({proc.returncode}): {err[-2000:]!r}")
         out.seek(0)
         rows = [json.loads(line) for line in out.read().splitlines()]
-    return {"seconds": seconds, "mb_s": total_bytes / MB / seconds,
+    return {"seconds": seconds, "mb_s": total_bytes / MB / seconds, "cpu_s": cpu,
+            "mb_per_cpu_s": total_bytes / MB / cpu,
             "peak_rss_mb": peak_rss / 1024, "peak_pss_mb": peak_pss / 1024,
             "documents": len(rows), "_rows": rows}
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the reaped child processes (and theirs, once reaped)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def check_keywords(rows: list[dict], with_kw: list[str]) -> dict:
@@ -207,15 +222,15 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
                                     lambda store, rt: Pipeline(store, loaded.engine))
                 runner = SourceRunner(thread, host)
 
-                async def run() -> tuple[object, float]:
-                    t0 = time.perf_counter()
+                async def run() -> tuple[object, float, float]:
+                    t0, c0 = time.perf_counter(), time.process_time()
                     try:
                         out = await runner.run(parse_source(table), collector)
                     finally:
                         await collector.aclose()
-                    return out, time.perf_counter() - t0
+                    return out, time.perf_counter() - t0, time.process_time() - c0
 
-                result, seconds = asyncio.run(run())
+                result, seconds, cpu = asyncio.run(run())
                 stored = shared.get().count_documents()
             finally:
                 thread.close()
@@ -223,7 +238,8 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
     finally:
         srv.close()
     return {"messages": result.items, "documents": result.documents, "stored": stored,
-            "seconds": seconds, "msg_s": result.items / seconds}
+            "seconds": seconds, "msg_s": result.items / seconds, "cpu_s": cpu,
+            "msg_per_cpu_s": result.items / cpu}
 
 
 def store_dedup(prefill: int) -> dict:
@@ -352,6 +368,7 @@ def table(r: dict) -> str:
                 f"{f['accuracy']['precision']:.2%}" if "accuracy" in f else ""
         rows.append((f"leakmon scan --json: {label}",
                      f"{f['mb_s']:,.1f} MB/s ({f['ratio_to_raw']:.1%} of raw), {f['seconds']:.2f} s, "
+                     f"{f['mb_per_cpu_s']:,.1f} MB per CPU-s, "
                      f"peak RSS {f['peak_rss_mb']:.0f} MB / PSS {f['peak_pss_mb']:.0f} MB, "
                      f"keyword docs missed {kc['missing']}/{kc['keyword_documents']}{extra}, "
                      f"load {f['load']:.2f}"))
@@ -362,6 +379,7 @@ def table(r: dict) -> str:
     for label, d in r.get("daemon", {}).items():
         rows.append((f"daemon path (t.me/s -> match -> store), {label}",
                      f"{d['msg_s']:,.0f} msg/s ({d['messages']} x ~1 KB, {d['stored']} stored), "
+                     f"{d['msg_per_cpu_s']:,.0f} msg per CPU-s, "
                      f"load {d['load']:.2f}"))
     for n, s in r.get("store_dedup", {}).items():
         rows.append((f"store + dedup, {int(n):,} stored", f"{s['docs_s']:,} docs/s, "
