@@ -197,6 +197,8 @@ class Pipeline:
         try:
             with self.store.transaction():
                 expire_snoozes(self.store, now)
+                # read again under the write lock: what another writer stored since counts
+                known = self._known([item.doc for item in todo]) if todo else {}
                 for item in todo:
                     self._record(item, fps.get(id(item)), known, now, result)
                     doc_links = item.doc.metadata.get("links") if item.doc.metadata else None
@@ -213,7 +215,8 @@ class Pipeline:
 
     def _known(self, documents: list[Document]) -> dict[tuple[str, str], tuple[str, int | None]]:
         """(sha256, incident_id) of the batch's items already stored, by (source, external
-        id): one lookup for the batch; `_record` keeps it current as the batch is written."""
+        id): one lookup per batch (and source) instead of two queries per document; `_record`
+        keeps it current as the batch is written."""
         by_source: dict[str, list[str]] = {}
         for doc in documents:
             by_source.setdefault(doc.source, []).append(doc.external_id)
