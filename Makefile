@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: install run once test lint typecheck bench bench-small clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt setup.py monitor/matching/_native.c monitor/matching/_sha256.h
+$(BIN)/.installed: pyproject.toml constraints.txt setup.py $(wildcard monitor/matching/native/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'

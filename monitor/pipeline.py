@@ -78,6 +78,28 @@ def document_passwords(doc: Document) -> tuple:
                       meta.get("channel"))
 
 
+class _Passwords(Sequence):
+    """`document_passwords(doc)`, built on first use: only a locked archive asks for them, and
+    a plain message (the common document) never does."""
+
+    __slots__ = ("_doc", "_items")
+
+    def __init__(self, doc: Document) -> None:
+        self._doc = doc
+        self._items: tuple | None = None
+
+    def _get(self) -> tuple:
+        if self._items is None:
+            self._items = document_passwords(self._doc)
+        return self._items
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 def engine_scanner(engine: EngineLike, limits: Limits | None = None) -> DocumentScanner:
     """The production scanner: monitor.matching.document_scan.scan_document with the engine."""
     from monitor.matching.document_scan import scan_document
@@ -96,7 +118,7 @@ def engine_scanner(engine: EngineLike, limits: Limits | None = None) -> Document
                 texts.append(part.data)
 
         result = scan_document(engine, doc.content, doc.filename or doc.external_id, limits,
-                               on_part=keep, passwords=document_passwords(doc))
+                               on_part=keep, passwords=_Passwords(doc))
         for name, reason in result.skipped:
             log.warning("source %s item %s: skipped part %s: %s", doc.source, doc.external_id,
                         name, reason)
@@ -165,12 +187,15 @@ class Pipeline:
         """
         result = BatchResult()
         now = self.clock()
+        documents = list(documents)
+        known = self._known(documents)
         todo: list[_Scanned] = []
         seen_in_batch: set[tuple[str, str, str]] = set()
         for doc in documents:
             sha = doc.sha256
             key = (doc.source, doc.external_id, sha)
-            if key in seen_in_batch or self.store.document_seen(*key):
+            stored = known.get(key[:2])
+            if key in seen_in_batch or (stored is not None and stored[0] == sha):
                 result.skipped += 1
                 continue
             seen_in_batch.add(key)
@@ -178,11 +203,19 @@ class Pipeline:
         fps = {id(s): fingerprint(s.text if s.text else s.doc.content, s.sha256,
                                   key=self.dedup_key)
                for s in todo if s.hits}
+        links: dict[str, list[list[str]]] = {}
         try:
             with self.store.transaction():
                 expire_snoozes(self.store, now)
+                # read again under the write lock: what another writer stored since counts
+                known = self._known([item.doc for item in todo]) if todo else {}
                 for item in todo:
-                    self._record(item, fps.get(id(item)), now, result)
+                    self._record(item, fps.get(id(item)), known, now, result)
+                    doc_links = item.doc.metadata.get("links") if item.doc.metadata else None
+                    if doc_links:
+                        links.setdefault(item.doc.source, []).append(list(doc_links))
+                for name, per_doc in links.items():
+                    self.store.add_suggested_links(name, per_doc, now=now)
                 if cursor is not None:
                     self.store.save_cursor(source, cursor)
         except BaseException:
@@ -190,10 +223,22 @@ class Pipeline:
             raise
         return result
 
-    def _record(self, item: _Scanned, fp: ContentFingerprint | None, now: datetime,
+    def _known(self, documents: list[Document]) -> dict[tuple[str, str], tuple[str, int | None]]:
+        """(sha256, incident_id) of the batch's items already stored, by (source, external
+        id): one lookup per batch (and source) instead of two queries per document; `_record`
+        keeps it current as the batch is written."""
+        by_source: dict[str, list[str]] = {}
+        for doc in documents:
+            by_source.setdefault(doc.source, []).append(doc.external_id)
+        return {(name, ext): state for name, ids in by_source.items()
+                for ext, state in self.store.document_states(name, ids).items()}
+
+    def _record(self, item: _Scanned, fp: ContentFingerprint | None,
+                known: dict[tuple[str, str], tuple[str, int | None]], now: datetime,
                 result: BatchResult) -> None:
         store, doc = self.store, item.doc
-        previous = store.get_document(doc.source, doc.external_id)
+        previous = known.get((doc.source, doc.external_id))
+        previous_incident = previous[1] if previous is not None else None
         evidence_path = None
         if item.hits and store.evidence is not None:
             evidence_path = str(store.evidence.write(item.sha256, doc.content))
@@ -212,18 +257,16 @@ class Pipeline:
             assert fp is not None  # every document with hits is fingerprinted (fps above)
             update = self.tracker.record(
                 doc, doc_id, item.hits, fp, now=now,
-                previous_incident=previous["incident_id"] if previous else None)
+                previous_incident=previous_incident)
             incident_id = update.incident_id
             result.hits += len(item.hits)
             result.new_incidents += int(update.is_new)
             result.notifications += int(update.notification is not None)
             if incident_id not in result.incident_ids:
                 result.incident_ids.append(incident_id)
-        elif previous is not None and previous["incident_id"] is not None:
-            incident_id = previous["incident_id"]  # an edit removed the hits: keep the link
+        elif previous_incident is not None:
+            incident_id = previous_incident  # an edit removed the hits: keep the link
         if item.hits or previous is not None:  # a new document without hits has none to write
             store.replace_hits(doc_id, item.hits, incident_id)
             store.set_document_incident(doc_id, incident_id)
-        links = doc.metadata.get("links") if doc.metadata else None
-        if links:
-            store.add_suggested_sources(doc.source, list(links), now=now)
+        known[(doc.source, doc.external_id)] = (item.sha256, incident_id)

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from monitor.matching import _native
-from monitor.matching.hyperscan_db import MAX_MATCHES_PER_PATTERN
 
 # Trigger ids of _native.triggers, in the order of its result lists.
 NIR, CARD, IBAN, COMBO_AT, COMBO_LINE = range(5)
@@ -27,6 +26,11 @@ class NativeTriggers:
     trigger `ids[i]`; matches come back as (0, end), since triggers carry no start offset."""
 
     def __init__(self, ids: Sequence[int]) -> None:
+        # late: the trigger ids above are read by the identifier kinds, which must not pull
+        # Hyperscan in (see kinds/base.py)
+        from monitor.matching.hyperscan_db import MAX_MATCHES_PER_PATTERN
+
+        self._cap = MAX_MATCHES_PER_PATTERN
         self.ids = list(ids)
         self._wanted = 0
         for i in self.ids:
@@ -36,7 +40,7 @@ class NativeTriggers:
         if not data or not self._wanted:
             return {}, {}
         ends, overflow = _native.triggers(data, 0, len(data), self._wanted,
-                                          MAX_MATCHES_PER_PATTERN)
+                                          self._cap)
         buckets: dict[int, list[tuple[int, int]]] = {}
         over: dict[int, int] = {}
         for pid, tid in enumerate(self.ids):

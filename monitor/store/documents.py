@@ -25,6 +25,20 @@ class DocumentsMixin(StoreMixin):
                           (source, external_id))
         return rows[0] if rows else None
 
+    def document_states(self, source: str,
+                        external_ids: Iterable[str]) -> dict[str, tuple[str, int | None]]:
+        """(sha256, incident_id) of the stored items among `external_ids`, by external id:
+        one query per chunk of ids for a whole batch instead of two per document."""
+        ids = list(dict.fromkeys(external_ids))
+        out: dict[str, tuple[str, int | None]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = self._fetchall(
+                "SELECT external_id, sha256, incident_id FROM documents WHERE source = ? AND "
+                f"external_id IN ({','.join('?' * len(chunk))})", (source, *chunk))
+            out.update((ext, (sha, incident)) for ext, sha, incident in rows)
+        return out
+
     def get_document_by_id(self, document_id: int) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM documents WHERE id = ?", (document_id,))
         return rows[0] if rows else None
