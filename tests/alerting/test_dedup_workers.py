@@ -1,0 +1,175 @@
+"""One leak, one incident, one "new" alert when several workers share one store.
+
+Each worker is its own `Store` connection and `Pipeline` (threads here, processes in the last
+test), as `leakmon run` workers on several machines are. The races are forced, not hoped for:
+worker A stops inside its batch transaction (after creating the incident, before commit) until
+worker B has started its own batch on a re-post of the same leak.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections import Counter
+
+import pytest
+from leakfakes import FakeSink, csv_dump, doc, ids, patient_rows, scanner
+
+from monitor.pipeline import Pipeline
+from monitor.store import Store
+
+KEY = bytes(range(32))  # every worker of one deployment shares the dedup key
+ROWS = patient_rows(ids(40), seed=5)
+WAIT = 30  # seconds: only a bound for a hung test, never a synchronization
+
+
+def no_ids(text: str) -> str:
+    """Hide record ids so that only content similarity (not record overlap) can match."""
+    return text.replace("P1", "Z1")
+
+
+def repost(n: int) -> str:
+    """The n-th re-post of one leak: its own header, footer, column order and row order."""
+    return no_ids(f"dedalus base, mirror #{n}\n" + csv_dump(
+        ROWS, header=f"== shared by @anon{n} ==", footer=f"-- mirror {n} --",
+        order=tuple((i + n) % 5 for i in range(5)), shuffle=n))
+
+
+LEAKS = {  # kind -> (first copy, second copy): what makes the second "the same leak"
+    "exact": (repost(1), repost(1)),
+    "near": (repost(1), repost(2)),
+    "records": (csv_dump(ROWS) + "dedalus",
+                "free sample dedalus\n" + "\n".join(f"{r[0]} lives in {r[3]}" for r in ROWS[5:35])),
+}
+
+
+@pytest.fixture
+def target(tmp_path) -> str:
+    """What every worker opens: one store shared by all of them."""
+    Store.open(tmp_path).close()  # create and migrate once, as a deployment does
+    return str(tmp_path)
+
+
+def pipeline(store: Store, sink: FakeSink | None = None) -> Pipeline:
+    return Pipeline(store, None, sinks=[sink or FakeSink()], scanner=scanner, dedup_key=KEY)
+
+
+def outbox_events(store: Store) -> Counter:
+    return Counter(r["event"] for r in store.query("SELECT event FROM outbox"))
+
+
+def incident_of(store: Store, source: str, ext: str) -> int:
+    return store.get_document(source, ext)["incident_id"]
+
+
+def test_a_near_duplicate_stored_by_another_worker_joins_its_incident(target):
+    """Worker B's near-duplicate index must see what worker A stored after B started."""
+    with Store.open(target) as sa, Store.open(target) as sb:
+        a, b = pipeline(sa), pipeline(sb)  # both running before either sees the leak
+        ra = a.process_batch("tg", [doc(repost(1), source="tg", ext="1")], None)
+        rb = b.process_batch("paste", [doc(repost(2), source="paste", ext="1",
+                                          platform="pastebin",
+                                          url="https://pastebin.com/AbC1")], None)
+        assert (ra.new_incidents, rb.new_incidents) == (1, 0)
+        assert incident_of(sa, "tg", "1") == incident_of(sa, "paste", "1")
+        assert outbox_events(sa) == {"new": 1, "escalated": 1}  # B: seen on a new site
+        [inc] = sa.list_incidents()
+        assert inc.sightings == 2
+
+
+class PausedBatch:
+    """Runs worker A's batch in a thread and holds it just before its commit."""
+
+    def __init__(self, store: Store) -> None:
+        self.inside, self.release = threading.Event(), threading.Event()
+        self.errors: list[BaseException] = []
+        save_cursor = store.save_cursor
+
+        def held(*args, **kwargs):  # the last write of the batch, inside its transaction
+            save_cursor(*args, **kwargs)
+            self.inside.set()
+            if not self.release.wait(WAIT):
+                raise TimeoutError("worker A was never released")
+
+        store.save_cursor = held
+
+    def run(self, fn) -> threading.Thread:
+        def body():
+            try:
+                fn()
+            except BaseException as e:  # reported by the test
+                self.errors.append(e)
+                self.inside.set()
+
+        t = threading.Thread(target=body)
+        t.start()
+        return t
+
+
+@pytest.mark.parametrize("kind", sorted(LEAKS))
+def test_two_workers_racing_on_one_leak_make_one_incident_and_one_new_alert(target, kind):
+    first, second = LEAKS[kind]
+    with Store.open(target) as sa, Store.open(target) as sb:
+        a, b = pipeline(sa), pipeline(sb)
+        paused = PausedBatch(sa)
+        ta = paused.run(lambda: a.process_batch(
+            "tg", [doc(first, source="tg", ext="1")], "c1"))
+        assert paused.inside.wait(WAIT)
+        results, errors = [], []
+        started = threading.Event()
+
+        def worker_b():
+            started.set()
+            try:
+                results.append(b.process_batch("paste", [doc(
+                    second, source="paste", ext="1", platform="pastebin",
+                    url="https://pastebin.com/AbC1")], "c1"))
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        tb = threading.Thread(target=worker_b)
+        tb.start()
+        assert started.wait(WAIT)
+        paused.release.set()
+        ta.join(WAIT)
+        tb.join(WAIT)
+        assert not ta.is_alive() and not tb.is_alive()
+        assert paused.errors == [] and errors == []
+        [rb] = results
+        assert rb.new_incidents == 0
+        assert len(sa.list_incidents()) == 1
+        assert incident_of(sa, "tg", "1") == incident_of(sa, "paste", "1")
+        assert outbox_events(sa) == {"new": 1, "escalated": 1}
+
+
+def _worker(target: str, n: int, barrier, out) -> None:
+    """One `leakmon run` worker process: its own connection, pipeline and index."""
+    try:
+        with Store.open(target) as store:
+            p = pipeline(store)
+            barrier.wait(WAIT)
+            r = p.process_batch(f"chan{n}", [doc(repost(n % 4), source=f"chan{n}", ext="1",
+                                                 platform="telegram" if n % 2 else "pastebin",
+                                                 url=f"https://site{n % 3}.example/{n}")],
+                                "c")
+            out.put((n, r.new_incidents, None))
+    except BaseException as e:  # the parent asserts on it
+        out.put((n, None, repr(e)))
+
+
+def test_seven_workers_seven_reposts_one_incident(target):
+    """Seven worker processes see seven re-posts of one leak at the same moment."""
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(7), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(target, n, barrier, out)) for n in range(7)]
+    for p in procs:
+        p.start()
+    got = sorted(out.get(timeout=WAIT * 2) for _ in procs)
+    for p in procs:
+        p.join(WAIT)
+    assert [e for _, _, e in got] == [None] * 7
+    assert sum(n for _, n, _ in got) == 1
+    with Store.open(target) as store:
+        [inc] = store.list_incidents()
+        assert inc.sightings == 7
+        assert outbox_events(store)["new"] == 1
