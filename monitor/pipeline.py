@@ -168,16 +168,12 @@ class Pipeline:
         fps = {id(s): fingerprint(s.text if s.text else s.doc.content, s.sha256,
                                   key=self.dedup_key)
                for s in todo if s.hits}
-        try:
-            with self.store.transaction():
-                expire_snoozes(self.store, now)
-                for item in todo:
-                    self._record(item, fps.get(id(item)), now, result)
-                if cursor is not None:
-                    self.store.save_cursor(source, cursor)
-        except BaseException:
-            self.index.reload(self.store)  # drop in-memory entries of the rolled-back batch
-            raise
+        with self.store.transaction():  # the near-duplicate index is in it too (no reload)
+            expire_snoozes(self.store, now)
+            for item in todo:
+                self._record(item, fps.get(id(item)), now, result)
+            if cursor is not None:
+                self.store.save_cursor(source, cursor)
         return result
 
     def _record(self, item: _Scanned, fp: ContentFingerprint | None, now: datetime,

@@ -149,8 +149,6 @@ class IncidentTracker:
             before = self._load(incident_id)
             sites_before = store.incident_sites(incident_id)
             store.add_content_key(fp.content_key, incident_id)
-            store.save_minhash(document_id, incident_id, fp.minhash.scheme,
-                               fp.minhash.hashvalues)
             self.index.add(document_id, incident_id, fp.minhash)
             store.add_sighting(incident_id, document_id, source=doc.source,
                                platform=doc.platform, site=site, url=doc.url, seen_at=seen_at)

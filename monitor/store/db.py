@@ -46,6 +46,8 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
     by an internal lock; it is not meant for concurrent use from several threads at once.
     """
 
+    dialect: str = "sqlite"  # "postgresql" when opened on a postgresql:// URL
+
     def __init__(self, db: sqlite_utils.Database, path: Path,
                  evidence: EvidenceStore | None) -> None:
         self.db = db
@@ -153,6 +155,8 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
                 with self.transaction():
                     for sql in migration.statements:
                         self.db.execute(sql)
+                    if migration.fill:
+                        getattr(self, migration.fill)()
                     if migration.rebuilds_tables:
                         broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
                         if broken:

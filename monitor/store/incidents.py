@@ -16,6 +16,7 @@ import numpy as np
 
 from monitor.models import utcnow
 from monitor.store._util import dumps, iso, loads, parse_iso
+from monitor.store.lsh import band_keys
 
 _CHUNK = 500  # SQLite host-parameter batches
 
@@ -248,6 +249,8 @@ class IncidentsMixin:
 
     def save_minhash(self, document_id: int, incident_id: int, scheme: str,
                      hashvalues: np.ndarray) -> None:
+        """Store a signature and its LSH bands (monitor.store.lsh) in one transaction, so
+        every worker's near-duplicate lookup sees it from the commit on."""
         hv = np.asarray(hashvalues)
         with self.transaction():
             self.db.execute(
@@ -257,13 +260,54 @@ class IncidentsMixin:
                 "num_perm = excluded.num_perm, hashvalues = excluded.hashvalues",
                 (document_id, incident_id, f"{scheme}:{hv.dtype.str}", len(hv), hv.tobytes(),
                  iso(utcnow())))
+            self.db.execute("DELETE FROM lsh_bands WHERE document_id = ?", (document_id,))
+            self.db.conn.executemany(
+                "INSERT INTO lsh_bands (band_key, document_id) VALUES (?,?) "
+                "ON CONFLICT DO NOTHING", [(k, document_id) for k in band_keys(hv)])
+
+    def minhash_candidates(self, hashvalues: np.ndarray) -> list[StoredMinHash]:
+        """Stored signatures sharing at least one LSH band with `hashvalues` (indexed lookups:
+        the cost does not grow with the number of stored signatures), by document id."""
+        keys = band_keys(np.asarray(hashvalues))
+        if not keys:
+            return []
+        rows = self._fetchall(
+            "SELECT document_id, incident_id, scheme, hashvalues FROM minhashes "
+            "WHERE document_id IN (SELECT document_id FROM lsh_bands "
+            f"WHERE band_key IN ({','.join('?' * len(keys))})) ORDER BY document_id",
+            tuple(keys))
+        return [_minhash(*row) for row in rows]
+
+    def count_minhashes(self) -> int:
+        return self._fetchone("SELECT COUNT(*) FROM minhashes")[0]
 
     def iter_minhashes(self) -> Iterator[StoredMinHash]:
         rows = self._fetchall(
             "SELECT document_id, incident_id, scheme, hashvalues FROM minhashes")
-        for doc_id, inc_id, scheme, blob in rows:
-            name, _, dtype = scheme.partition(":")
-            yield StoredMinHash(doc_id, inc_id, name, np.frombuffer(blob, dtype=dtype).copy())
+        for row in rows:
+            yield _minhash(*row)
+
+    def fill_lsh_bands(self) -> None:
+        """Migration v5: band every signature stored before the shared index existed (in
+        pages, so a store with millions of signatures is not read into memory at once)."""
+        last = -1
+        while True:
+            page = self._fetchall(
+                "SELECT document_id, incident_id, scheme, hashvalues FROM minhashes "
+                "WHERE document_id > ? ORDER BY document_id LIMIT 2000", (last,))
+            if not page:
+                return
+            self.db.conn.executemany(
+                "INSERT INTO lsh_bands (band_key, document_id) VALUES (?,?) "
+                "ON CONFLICT DO NOTHING",
+                [(k, m.document_id) for m in (_minhash(*r) for r in page)
+                 for k in band_keys(m.hashvalues)])
+            last = page[-1][0]
+
+
+def _minhash(doc_id: int, inc_id: int, scheme: str, blob: bytes) -> StoredMinHash:
+    name, _, dtype = scheme.partition(":")
+    return StoredMinHash(doc_id, inc_id, name, np.frombuffer(blob, dtype=dtype).copy())
 
 
 def _incident(row: dict[str, Any]) -> Incident:

@@ -15,9 +15,12 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # A Store method run last in the migration's transaction: rows a statement cannot compute.
+    fill: str = ""
     # SQLite's table-rebuild procedure (https://sqlite.org/lang_altertable.html#otheralter):
     # foreign keys off around the transaction, `PRAGMA foreign_key_check` before commit.
     rebuilds_tables: bool = False
+    postgres: tuple[str, ...] = ()  # the same change for the PostgreSQL backend
 
 
 def _rebuild(table: str, create: str, columns: str, indexes: tuple[str, ...]) -> tuple[str, ...]:
@@ -304,6 +307,24 @@ MIGRATIONS += (  # after version 2: its table rebuilds would drop these indexes
         "CREATE INDEX incident_log_incident ON incident_log (incident_id, id)",
         "CREATE INDEX incidents_last_seen ON incidents (last_seen, id)",
         "CREATE INDEX incidents_sev_last_seen ON incidents (severity, last_seen)",
+    )),
+)
+
+MIGRATIONS += (
+    Migration(5, "near-duplicate index shared by all workers: LSH bands in the store", (
+        """CREATE TABLE lsh_bands (
+            band_key INTEGER NOT NULL,     -- band number + hash of its values (store/lsh.py)
+            document_id INTEGER NOT NULL,  -- minhashes.document_id
+            PRIMARY KEY (band_key, document_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX lsh_bands_document ON lsh_bands (document_id)",
+    ), fill="fill_lsh_bands", postgres=(
+        """CREATE TABLE lsh_bands (
+            band_key BIGINT NOT NULL,
+            document_id BIGINT NOT NULL,
+            PRIMARY KEY (band_key, document_id)
+        )""",
+        "CREATE INDEX lsh_bands_document ON lsh_bands (document_id)",
     )),
 )
 

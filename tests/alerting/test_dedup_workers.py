@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 
 import pytest
-from leakfakes import FakeSink, csv_dump, doc, ids, patient_rows, scanner
+from leakfakes import T0, FakeSink, csv_dump, doc, ids, patient_rows, scanner
 
 from monitor.pipeline import Pipeline
 from monitor.store import Store
@@ -173,3 +173,44 @@ def test_seven_workers_seven_reposts_one_incident(target):
         [inc] = store.list_incidents()
         assert inc.sightings == 7
         assert outbox_events(store)["new"] == 1
+
+
+def test_shared_index_finds_the_candidates_datasketch_found(target):
+    """Same banding as the per-process MinHashLSH it replaces: same candidates, same results."""
+    from datasketch import MinHashLSH
+
+    from monitor.alerting import dedup
+
+    texts = [repost(n) for n in range(6)] + [
+        no_ids(csv_dump(patient_rows(ids(30, start=20000 + 100 * n), seed=n))) for n in range(6)]
+    fps = [dedup.fingerprint(t.encode(), key=KEY) for t in texts]
+    lsh = MinHashLSH(threshold=dedup.LSH_THRESHOLD, num_perm=dedup.NUM_PERM)
+    with Store.open(target) as store:
+        inc = store.create_incident(
+            dedup_key="c:1", title="t", rule_id="r", rule_title="t", severity="low",
+            confidence=0.5, seen_at=T0, canary=False, tags=[], excerpt="")
+        index = dedup.NearDuplicateIndex(store)
+        with store.transaction():
+            for i, fp in enumerate(fps[::2]):
+                doc_id = store.save_document(doc(f"x{i}", source="s", ext=str(i)),
+                                             sha256=f"{i:064x}", excerpt=None)
+                index.add(doc_id, inc, fp.minhash)
+                lsh.insert(doc_id, fp.minhash)
+        found = [{r.document_id for r in store.minhash_candidates(fp.minhash.hashvalues)}
+                 for fp in fps]
+        assert found == [set(lsh.query(fp.minhash)) for fp in fps]
+        assert max(map(len, found)) > 1 and min(map(len, found)) == 0
+        assert len(index) == len(fps[::2])
+
+
+def test_an_upgraded_store_keeps_its_near_duplicate_history(target):
+    with Store.open(target) as s:
+        pipeline(s).process_batch("tg", [doc(repost(1), source="tg", ext="1")], None)
+        with s.transaction():  # back to a store of version 4: signatures, no bands
+            s.db.execute("DROP TABLE lsh_bands")
+            s.db.execute("DELETE FROM schema_version WHERE version = 5")
+    with Store.open(target) as s:
+        assert s.schema_version() == 5
+        assert s.query("SELECT COUNT(*) AS n FROM lsh_bands")[0]["n"] > 0
+        r = pipeline(s).process_batch("paste", [doc(repost(2), source="paste", ext="1")], None)
+        assert r.new_incidents == 0 and len(s.list_incidents()) == 1
