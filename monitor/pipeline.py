@@ -169,6 +169,7 @@ class Pipeline:
                                   key=self.dedup_key)
                for s in todo if s.hits}
         with self.store.transaction():  # the near-duplicate index is in it too (no reload)
+            self.tracker.lock((fps[id(s)], s.hits) for s in todo if s.hits)
             expire_snoozes(self.store, now)
             for item in todo:
                 self._record(item, fps.get(id(item)), now, result)

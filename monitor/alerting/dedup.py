@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from datasketch import MinHash
 
-from monitor.store.lsh import NUM_PERM
+from monitor.store.lsh import NUM_PERM, band_keys
 
 LSH_THRESHOLD = 0.5  # estimated Jaccard above which a document joins an incident
 MAX_LINES = 50_000  # sample cap for the MinHash of huge documents
@@ -154,6 +154,18 @@ def fingerprint(data: bytes, sha256: str | None = None, *, key: bytes) -> Conten
     if elements:
         mh.update_batch(elements)
     return ContentFingerprint(f"c:{content_key}", mh, len(lines), sampled)
+
+
+def lock_keys(fp: ContentFingerprint, records: Iterable[str] = ()) -> set[int]:
+    """The keys to lock before finding or creating the incident of a document (shared by
+    workers): its content key, its LSH band keys, and one per fingerprint set it matched
+    records of. Two documents that can end up in one new incident share a key: an equal
+    content key (exact), a band (near-duplicate candidates share one), or a set (records)."""
+    named = [f"c\x00{fp.content_key}", *(f"r\x00{name}" for name in records)]
+    return {*band_keys(fp.minhash.hashvalues),
+            *(int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8,
+                                             person=b"leakmon lock").digest(),
+                             "little", signed=True) for k in named)}
 
 
 def minhash_from(scheme: str, hashvalues: np.ndarray) -> MinHash:

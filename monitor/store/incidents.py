@@ -14,11 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from monitor.errors import StoreError
 from monitor.models import utcnow
 from monitor.store._util import dumps, iso, loads, parse_iso
 from monitor.store.lsh import band_keys
 
 _CHUNK = 500  # SQLite host-parameter batches
+MAX_INCIDENT_LOCKS = 1000  # advisory locks per transaction before one global lock instead
+GLOBAL_INCIDENT_LOCK = int.from_bytes(b"leakmon!", "little", signed=True)
 
 
 @dataclass(slots=True)
@@ -66,19 +69,51 @@ class StoredMinHash:
 class IncidentsMixin:
     # -- incidents -----------------------------------------------------------------------------
 
-    def create_incident(self, *, dedup_key: str, title: str, rule_id: str, rule_title: str,
-                        severity: str, confidence: float, seen_at: datetime, canary: bool,
-                        tags: list[str], excerpt: str, status: str = "new") -> int:
+    def create_incident(self, **values: Any) -> int:
+        """The id of the incident with `dedup_key`, created if needed (see open_incident)."""
+        return self.open_incident(**values)[0]
+
+    def open_incident(self, *, dedup_key: str, title: str, rule_id: str, rule_title: str,
+                      severity: str, confidence: float, seen_at: datetime, canary: bool,
+                      tags: list[str], excerpt: str, status: str = "new") -> tuple[int, bool]:
+        """Insert-or-get on the unique dedup key: (id, True) in the transaction that created
+        the incident, (the winner's id, False) when another worker's insert came first; only
+        the creator may announce it as new."""
         now_s = iso(utcnow())
         with self.transaction():
-            cur = self.db.execute(
+            row = self._fetchone(
                 "INSERT INTO incidents (dedup_key, title, rule_id, rule_title, severity, "
                 "confidence, status, first_seen, last_seen, canary, tags, excerpt, "
                 "notified_severity, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "RETURNING id",
+                "ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
                 (dedup_key, title, rule_id, rule_title, severity, confidence, status,
                  iso(seen_at), iso(seen_at), int(canary), dumps(tags), excerpt, severity, now_s))
-            return cur.fetchone()[0]
+            if row is not None:
+                return row[0], True
+            return self._fetchone("SELECT id FROM incidents WHERE dedup_key = ?",
+                                  (dedup_key,))[0], False
+
+    def lock_incident_keys(self, keys: Iterable[int]) -> None:
+        """Serialize "find or create the incident" between workers for these keys (see
+        monitor.alerting.dedup.lock_keys) until the transaction ends.
+
+        PostgreSQL: transaction-level advisory locks, taken in sorted order so two batches
+        never wait on each other in a cycle; every holder also shares one global key, which a
+        batch with more than MAX_INCIDENT_LOCKS keys takes alone and exclusively instead (the
+        server's lock table is finite). SQLite: BEGIN IMMEDIATE already serializes writers;
+        what matters is that the lookup runs inside the write transaction, checked here."""
+        if not self.in_transaction:
+            raise StoreError("incident lookups must run inside the batch's write transaction")
+        if self.dialect != "postgresql":
+            return
+        ordered = sorted(set(keys))
+        if len(ordered) > MAX_INCIDENT_LOCKS:
+            self.db.execute("SELECT pg_advisory_xact_lock(?)", (GLOBAL_INCIDENT_LOCK,))
+            return
+        self.db.execute("SELECT pg_advisory_xact_lock_shared(?)", (GLOBAL_INCIDENT_LOCK,))
+        if ordered:
+            self.db.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(? AS BIGINT[])) "
+                            "AS t(k)", (ordered,))
 
     def get_incident(self, incident_id: int) -> Incident | None:
         rows = self.query("SELECT * FROM incidents WHERE id = ?", (incident_id,))
@@ -153,8 +188,8 @@ class IncidentsMixin:
 
     def add_content_key(self, content_key: str, incident_id: int) -> None:
         with self.transaction():
-            self.db.execute("INSERT OR IGNORE INTO incident_keys (content_key, incident_id) "
-                            "VALUES (?,?)", (content_key, incident_id))
+            self.db.execute("INSERT INTO incident_keys (content_key, incident_id) "
+                            "VALUES (?,?) ON CONFLICT DO NOTHING", (content_key, incident_id))
 
     # -- sightings -----------------------------------------------------------------------------
 

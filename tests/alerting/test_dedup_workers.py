@@ -214,3 +214,24 @@ def test_an_upgraded_store_keeps_its_near_duplicate_history(target):
         assert s.query("SELECT COUNT(*) AS n FROM lsh_bands")[0]["n"] > 0
         r = pipeline(s).process_batch("paste", [doc(repost(2), source="paste", ext="1")], None)
         assert r.new_incidents == 0 and len(s.list_incidents()) == 1
+
+
+def test_open_incident_is_insert_or_get_and_only_the_creator_is_told_it_is_new(target):
+    fields = dict(dedup_key="c:k1", title="t", rule_id="r", rule_title="t", severity="low",
+                  confidence=0.5, seen_at=T0, canary=False, tags=[], excerpt="")
+    with Store.open(target) as sa, Store.open(target) as sb:
+        first, created = sa.open_incident(**fields)
+        assert created
+        assert sb.open_incident(**{**fields, "title": "other"}) == (first, False)
+        assert sb.get_incident(first).title == "t"  # the winner's row is left alone
+        assert len(sb.list_incidents()) == 1
+
+
+def test_incident_locks_are_taken_inside_the_write_transaction_only(target):
+    from monitor.errors import StoreError
+
+    with Store.open(target) as store:
+        with pytest.raises(StoreError, match="inside the batch's write transaction"):
+            store.lock_incident_keys([1, 2])
+        with store.transaction():
+            store.lock_incident_keys([1, 2])
