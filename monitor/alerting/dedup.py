@@ -25,7 +25,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,7 @@ class ContentFingerprint:
     minhash: MinHash
     lines: int  # distinct normalized lines
     sampled: bool  # True when only a hash-chosen sample of lines went into the MinHash
+    bands: list[int] = field(default_factory=list)  # LSH band keys (monitor.store.lsh)
 
 
 def normalize_line(line: str) -> str:
@@ -153,7 +154,8 @@ def fingerprint(data: bytes, sha256: str | None = None, *, key: bytes) -> Conten
     elements = shingles(lines)
     if elements:
         mh.update_batch(elements)
-    return ContentFingerprint(f"c:{content_key}", mh, len(lines), sampled)
+    return ContentFingerprint(f"c:{content_key}", mh, len(lines), sampled,
+                              band_keys(mh.hashvalues))
 
 
 def lock_keys(fp: ContentFingerprint, records: Iterable[str] = ()) -> set[int]:
@@ -162,7 +164,7 @@ def lock_keys(fp: ContentFingerprint, records: Iterable[str] = ()) -> set[int]:
     records of. Two documents that can end up in one new incident share a key: an equal
     content key (exact), a band (near-duplicate candidates share one), or a set (records)."""
     named = [f"c\x00{fp.content_key}", *(f"r\x00{name}" for name in records)]
-    return {*band_keys(fp.minhash.hashvalues),
+    return {*fp.bands,
             *(int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8,
                                              person=b"leakmon lock").digest(),
                              "little", signed=True) for k in named)}
@@ -192,14 +194,18 @@ class NearDuplicateIndex:
     def from_store(cls, store, **kwargs) -> NearDuplicateIndex:
         return cls(store, **kwargs)
 
-    def add(self, document_id: int, incident_id: int, mh: MinHash) -> None:
-        """Index `document_id` (of `incident_id`); part of the caller's transaction."""
-        self.store.save_minhash(document_id, incident_id, mh.scheme, mh.hashvalues)
+    def add(self, document_id: int, incident_id: int, mh: MinHash,
+            bands: list[int] | None = None) -> None:
+        """Index `document_id` (of `incident_id`); part of the caller's transaction.
+        `bands`: the signature's band keys when already known (ContentFingerprint.bands)."""
+        self.store.save_minhash(document_id, incident_id, mh.scheme, mh.hashvalues,
+                                bands=bands)
 
-    def best(self, mh: MinHash) -> tuple[int, float] | None:
+    def best(self, mh: MinHash, bands: list[int] | None = None) -> tuple[int, float] | None:
         """The incident whose document is most similar to `mh` (>= threshold), with its score."""
         best: tuple[int, float] | None = None
-        for row in self.store.minhash_candidates(mh.hashvalues):
+        keys = band_keys(mh.hashvalues) if bands is None else bands
+        for row in self.store.minhash_candidates(keys):
             score = mh.jaccard(minhash_from(row.scheme, row.hashvalues))
             if score >= self.threshold and (best is None or score > best[1]):
                 best = (row.incident_id, score)

@@ -120,7 +120,7 @@ class IncidentTracker:
         exact = self.store.incident_for_content_key(fp.content_key)
         if exact is not None:
             return exact, "exact"
-        near = self.index.best(fp.minhash)
+        near = self.index.best(fp.minhash, fp.bands)
         if near is not None:
             return near[0], "near"
         best: tuple[float, int] | None = None
@@ -170,7 +170,7 @@ class IncidentTracker:
             before = self._load(incident_id)
             sites_before = store.incident_sites(incident_id)
             store.add_content_key(fp.content_key, incident_id)
-            self.index.add(document_id, incident_id, fp.minhash)
+            self.index.add(document_id, incident_id, fp.minhash, fp.bands)
             store.add_sighting(incident_id, document_id, source=doc.source,
                                platform=doc.platform, site=site, url=doc.url, seen_at=seen_at)
             for set_name, recs in records.items():

@@ -7,7 +7,7 @@ module only reads and writes rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -283,10 +283,13 @@ class IncidentsMixin:
     # -- MinHash signatures --------------------------------------------------------------------
 
     def save_minhash(self, document_id: int, incident_id: int, scheme: str,
-                     hashvalues: np.ndarray) -> None:
-        """Store a signature and its LSH bands (monitor.store.lsh) in one transaction, so
-        every worker's near-duplicate lookup sees it from the commit on."""
+                     hashvalues: np.ndarray, *, bands: Sequence[int] | None = None) -> None:
+        """Store a signature and its LSH bands (monitor.store.lsh; `bands` when the caller
+        has them already) in one transaction, so every worker's near-duplicate lookup sees
+        it from the commit on."""
         hv = np.asarray(hashvalues)
+        if bands is None:
+            bands = band_keys(hv)
         with self.transaction():
             self.db.execute(
                 "INSERT INTO minhashes (document_id, incident_id, scheme, num_perm, hashvalues, "
@@ -298,12 +301,11 @@ class IncidentsMixin:
             self.db.execute("DELETE FROM lsh_bands WHERE document_id = ?", (document_id,))
             self.db.conn.executemany(
                 "INSERT INTO lsh_bands (band_key, document_id) VALUES (?,?) "
-                "ON CONFLICT DO NOTHING", [(k, document_id) for k in band_keys(hv)])
+                "ON CONFLICT DO NOTHING", [(k, document_id) for k in bands])
 
-    def minhash_candidates(self, hashvalues: np.ndarray) -> list[StoredMinHash]:
-        """Stored signatures sharing at least one LSH band with `hashvalues` (indexed lookups:
+    def minhash_candidates(self, keys: Sequence[int]) -> list[StoredMinHash]:
+        """Stored signatures sharing at least one of the LSH band `keys` (indexed lookups:
         the cost does not grow with the number of stored signatures), by document id."""
-        keys = band_keys(np.asarray(hashvalues))
         if not keys:
             return []
         rows = self._fetchall(

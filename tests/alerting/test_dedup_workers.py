@@ -196,7 +196,7 @@ def test_shared_index_finds_the_candidates_datasketch_found(target):
                                              sha256=f"{i:064x}", excerpt=None)
                 index.add(doc_id, inc, fp.minhash)
                 lsh.insert(doc_id, fp.minhash)
-        found = [{r.document_id for r in store.minhash_candidates(fp.minhash.hashvalues)}
+        found = [{r.document_id for r in store.minhash_candidates(fp.bands)}
                  for fp in fps]
         assert found == [set(lsh.query(fp.minhash)) for fp in fps]
         assert max(map(len, found)) > 1 and min(map(len, found)) == 0
