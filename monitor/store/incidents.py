@@ -188,8 +188,8 @@ class IncidentsMixin:
 
     def add_content_key(self, content_key: str, incident_id: int) -> None:
         with self.transaction():
-            self.db.execute("INSERT INTO incident_keys (content_key, incident_id) "
-                            "VALUES (?,?) ON CONFLICT DO NOTHING", (content_key, incident_id))
+            self.db.execute("INSERT OR IGNORE INTO incident_keys (content_key, incident_id) "
+                            "VALUES (?,?)", (content_key, incident_id))
 
     # -- sightings -----------------------------------------------------------------------------
 

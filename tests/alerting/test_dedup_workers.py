@@ -43,11 +43,27 @@ LEAKS = {  # kind -> (first copy, second copy): what makes the second "the same 
 }
 
 
-@pytest.fixture
-def target(tmp_path) -> str:
-    """What every worker opens: one store shared by all of them."""
-    Store.open(tmp_path).close()  # create and migrate once, as a deployment does
-    return str(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """What every worker opens: one store shared by all of them (a SQLite file, or a fresh
+    PostgreSQL database, where READ COMMITTED lets two transactions really overlap)."""
+    if request.param == "sqlite":
+        Store.open(tmp_path).close()  # create and migrate once, as a deployment does
+        yield str(tmp_path)
+        return
+    dbs = request.getfixturevalue("pg_databases")
+    url = dbs.create()
+    yield url
+    dbs.drop(url)
+
+
+def waits_for_a_lock(observer: Store) -> bool:
+    """Whether some transaction of the test's database waits for a lock held by another.
+    SQLite: a second writer can only wait in BEGIN IMMEDIATE, before its lookup."""
+    if observer.dialect != "postgresql":
+        return True
+    return observer.query("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = "
+                          "current_database() AND wait_event_type = 'Lock'")[0]["n"] > 0
 
 
 def pipeline(store: Store, sink: FakeSink | None = None) -> Pipeline:
@@ -130,6 +146,13 @@ def test_two_workers_racing_on_one_leak_make_one_incident_and_one_new_alert(targ
         tb = threading.Thread(target=worker_b)
         tb.start()
         assert started.wait(WAIT)
+        # A holds its incident; let it commit only once B waits for it (or B is done: then
+        # nothing made B wait, and B had to decide without A's incident)
+        with Store.open(target) as observer:
+            for _ in range(WAIT * 100):
+                if not tb.is_alive() or waits_for_a_lock(observer):
+                    break
+                tb.join(0.01)
         paused.release.set()
         ta.join(WAIT)
         tb.join(WAIT)
