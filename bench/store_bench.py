@@ -69,6 +69,37 @@ def prefill(store: Store, n: int, rnd: random.Random) -> None:
             "size, updated_at) VALUES (?,?,?,?,?,?,?,?)", rows)
 
 
+def prefill_signatures(store: Store, n: int, rnd: random.Random) -> None:
+    """`n` stored MinHash signatures of unrelated old leaks (random values: they match nothing)
+    under one old incident, with their LSH bands where the store keeps them."""
+    import numpy as np
+
+    from monitor.alerting.dedup import new_minhash
+
+    if not n:
+        return
+    scheme = f"{new_minhash().scheme}:<u8"
+    inc = store.create_incident(dedup_key="c:old", title="old", rule_id="r", rule_title="old",
+                                severity="low", confidence=0.5, seen_at=T0, canary=False,
+                                tags=[], excerpt="")
+    values = np.random.default_rng(rnd.randrange(2**32)).integers(
+        0, 2**32, size=(n, 128), dtype=np.uint64)
+    now = iso(T0)
+    with store.transaction():
+        first = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM documents").fetchone()[0] + 1
+        store.db.conn.executemany(
+            "INSERT INTO documents (id, source, platform, external_id, fetched_at, sha256, size, "
+            "updated_at) VALUES (?,?,?,?,?,?,?,?)",
+            [(first + i, "sig-old", "telegram", str(i), now, f"{i:064x}", 1, now)
+             for i in range(n)])
+        store.db.conn.executemany(
+            "INSERT INTO minhashes (document_id, incident_id, scheme, num_perm, hashvalues, "
+            "created_at) VALUES (?,?,?,?,?,?)",
+            [(first + i, inc, scheme, 128, values[i].tobytes(), now) for i in range(n)])
+        if hasattr(store, "fill_lsh_bands"):  # the shared index (schema v5)
+            store.fill_lsh_bands()
+
+
 def make_stream(rnd: random.Random, count: int, leaks: list[bytes]) -> list[Document]:
     docs: list[Document] = []
     recent: list[Document] = []
@@ -100,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prefill", type=int, default=100_000)
     ap.add_argument("--incidents", type=int, default=500, help="leaks pre-filled as incidents")
+    ap.add_argument("--signatures", type=int, default=0,
+                    help="MinHash signatures of old incident documents pre-filled as well")
     ap.add_argument("--documents", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
@@ -111,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         store = Store.open(Path(tmp))
         t = time.perf_counter()
         prefill(store, args.prefill, rnd)
+        prefill_signatures(store, args.signatures, rnd)
         leaks: list[bytes] = []
         pipe = Pipeline(store, None, scanner=scanner, clock=lambda: T0)
         seed_docs = []
@@ -138,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
     rate = len(stream) / elapsed
     print(f"command: {' '.join([os.path.basename(sys.executable), '-m', 'bench.store_bench', *(argv if argv is not None else sys.argv[1:])])}")
-    print(f"pre-filled: {before:,} documents, {args.incidents} incidents ({prefill_s:.1f} s)")
+    print(f"pre-filled: {before:,} documents, {args.incidents} incidents, "
+          f"{args.signatures:,} extra signatures ({prefill_s:.1f} s)")
     print(f"processed:  {len(stream):,} documents in batches of {args.batch} in {elapsed:.2f} s "
           f"on one core")
     print(f"            {totals['documents']:,} recorded, {totals['skipped']:,} exact repeats "
