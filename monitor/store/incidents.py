@@ -7,7 +7,7 @@ module only reads and writes rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -317,12 +317,6 @@ class IncidentsMixin:
 
     def count_minhashes(self) -> int:
         return self._fetchone("SELECT COUNT(*) FROM minhashes")[0]
-
-    def iter_minhashes(self) -> Iterator[StoredMinHash]:
-        rows = self._fetchall(
-            "SELECT document_id, incident_id, scheme, hashvalues FROM minhashes")
-        for row in rows:
-            yield _minhash(*row)
 
     def fill_lsh_bands(self) -> None:
         """Migration v5: band every signature stored before the shared index existed (in
