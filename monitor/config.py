@@ -52,6 +52,8 @@ class MatchingConfig:
 class StoreConfig:
     evidence: bool = False  # keep raw content (compressed, 0600) for `retention_days`
     retention_days: int = 30
+    url: str = ""  # postgresql://user@host:port/db (or env:VAR); empty: SQLite in state_dir
+    password: str = ""  # the PostgreSQL password, as env:VARNAME (never in the file)
 
 
 @dataclass(slots=True)
@@ -150,6 +152,21 @@ def _check_minimums(cfg: Config, where: str) -> None:
                 raise ConfigError(f"{where}: [{section}] {key} = {value!r} is below its minimum {low:g}")
 
 
+def _check_store_url(store: StoreConfig, where: str) -> None:
+    """A literal `[store] url` must be a postgresql:// URL without a password in it."""
+    from urllib.parse import urlsplit
+
+    if not store.url or store.url.startswith("env:"):
+        return
+    parts = urlsplit(store.url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"{where}: [store] url must be a postgresql:// URL, got "
+                          f"scheme {parts.scheme or '(none)'!r}; leave it out for SQLite")
+    if parts.password or "password=" in parts.query.lower():
+        raise ConfigError(f"{where}: [store] url holds a password; remove it and set "
+                          "[store] password = \"env:VARNAME\" instead")
+
+
 _TOP_KEYS = {"state_dir", "rules", "fingerprints", "matching", "store", "network", "daemon",
              "sources", "sinks", "web"}
 
@@ -177,6 +194,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     if cfg.web.proxy_header and not cfg.web.proxy_address:
         raise ConfigError(f"{where}: [web] proxy_header needs proxy_address (the proxy's IP)")
     _check_minimums(cfg, where)
+    _check_store_url(cfg.store, where)
     for key in ("sources", "sinks"):
         tables = data.get(key, [])
         if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):

@@ -116,7 +116,9 @@ class Pipeline:
         self.store = store
         self.scanner = scanner
         self.clock = clock
-        self.dedup_key = dedup_key if dedup_key is not None else load_dedup_key(store.path.parent)
+        if dedup_key is None and store.state_dir is None:
+            raise ValueError("Pipeline needs a dedup_key, or a store opened with a state_dir")
+        self.dedup_key = dedup_key if dedup_key is not None else load_dedup_key(store.state_dir)
         self.index = NearDuplicateIndex.from_store(store)
         self.tracker = IncidentTracker(store, sinks=sinks, index=self.index,
                                        platform_sites=platform_sites)

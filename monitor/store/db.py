@@ -1,4 +1,4 @@
-"""The SQLite store: opening, migrating and transactions.
+"""The store: opening (SQLite file or PostgreSQL URL), migrating and transactions.
 
 Why these choices: WAL lets `leakmon status` / `alerts list` read while the daemon writes; a busy
 timeout makes a CLI write (e.g. `alerts ack`) wait for the daemon's short transactions instead of
@@ -7,6 +7,11 @@ a read->write lock upgrade. The connection runs in autocommit mode (isolation_le
 nothing is ever left in an implicit, uncommitted transaction: every write goes through
 `Store.transaction()`. sqlite-utils gives us the table helpers and nests its own `atomic()` blocks
 inside ours as savepoints.
+
+On PostgreSQL (`[store] url`, monitor.store._postgres) the same mixins run through a small
+adapter with the same `execute`/`query` surface; a transaction is a plain BEGIN (READ
+COMMITTED), statements that read-then-write a shared row lock it first (see `_lock_row`), and
+migrations take an advisory lock so that several workers starting together migrate once.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from typing import Any
 
 import sqlite_utils
 
+from monitor.config import resolve_secret
 from monitor.errors import StoreError
 from monitor.models import utcnow
+from monitor.store import _postgres
 from monitor.store._util import iso
 from monitor.store.documents import DocumentsMixin
 from monitor.store.evidence import EvidenceStore
@@ -48,11 +55,18 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
 
     dialect: str = "sqlite"  # "postgresql" when opened on a postgresql:// URL
 
-    def __init__(self, db: sqlite_utils.Database, path: Path,
-                 evidence: EvidenceStore | None) -> None:
+    def __init__(self, db: sqlite_utils.Database | _postgres.PgDatabase, path: Path | str,
+                 evidence: EvidenceStore | None, state_dir: Path | None = None) -> None:
         self.db = db
+        # The database file, or on PostgreSQL the URL without its password (for messages).
         self.path = path
+        # The state directory (fingerprint key, evidence): the SQLite file's folder, or
+        # for PostgreSQL the one given on opening (None: this process has none).
+        self.state_dir = Path(state_dir) if state_dir is not None else (
+            path.parent if isinstance(path, Path) else None)
         self.evidence = evidence
+        if isinstance(db, _postgres.PgDatabase):
+            self.dialect = db.dialect
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -60,12 +74,16 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
 
     @classmethod
     def open(cls, path: str | Path, *, evidence: bool = False, retention_days: int = 30,
-             evidence_dir: Path | None = None) -> Store:
+             evidence_dir: Path | None = None, state_dir: Path | None = None) -> Store:
         """Open (creating 0600 if needed) and migrate the database at `path`.
 
-        `path` may be the database file or the state directory (then `leakmon.db` inside it).
+        `path` may be the database file or the state directory (then `leakmon.db` inside it),
+        or a `postgresql://` URL (see `connect`; `state_dir` only matters there).
         With `evidence=True`, raw content is kept gz-compressed under `<state_dir>/evidence/`.
         """
+        if _postgres.is_url(path):
+            return cls.connect(str(path), evidence=evidence, retention_days=retention_days,
+                               evidence_dir=evidence_dir, state_dir=state_dir)
         p = Path(path)
         if p.is_dir():
             p = p / DB_NAME
@@ -110,10 +128,44 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
         return store
 
     @classmethod
+    def connect(cls, url: str, *, password: str | None = None, state_dir: Path | None = None,
+                evidence: bool = False, retention_days: int = 30,
+                evidence_dir: Path | None = None) -> Store:
+        """Connect to the PostgreSQL database at `url` and migrate it.
+
+        The password comes from `password`, the URL, or libpq's own PGPASSWORD / ~/.pgpass;
+        messages show the URL without it. `state_dir` is this process's state directory (the
+        fingerprint key); evidence files go to `evidence_dir`, by default `<state_dir>/evidence`
+        (a local folder: the raw content never goes into the database).
+        """
+        if evidence_dir is None and state_dir is not None:
+            evidence_dir = Path(state_dir) / "evidence"
+        if evidence and evidence_dir is None:
+            raise StoreError(f"store {_postgres.redact(url)}: evidence keeping needs a folder "
+                             "for the evidence files (the state directory)")
+        db = _postgres.PgDatabase.connect(url, password=password)
+        ev = EvidenceStore(evidence_dir, retention_days) if evidence and evidence_dir else None
+        store = cls(db, db.url, ev, state_dir)
+        store.retention_days = retention_days
+        try:
+            store._migrate()
+        except BaseException:
+            db.close()
+            raise
+        return store
+
+    @classmethod
     def from_config(cls, config: Any, state_dir: Path) -> Store:
-        """Open `<state_dir>/leakmon.db` with the `[store]` settings of `config`."""
-        return cls.open(state_dir / DB_NAME, evidence=config.store.evidence,
-                        retention_days=config.store.retention_days)
+        """Open the store of `config`'s `[store]` section: `url` (PostgreSQL) when set, else
+        `<state_dir>/leakmon.db`."""
+        sc = config.store
+        if sc.url:
+            url = resolve_secret(sc.url, where="[store] url")
+            password = resolve_secret(sc.password, where="[store] password") or None
+            return cls.connect(url, password=password, state_dir=Path(state_dir),
+                               evidence=sc.evidence, retention_days=sc.retention_days)
+        return cls.open(state_dir / DB_NAME, evidence=sc.evidence,
+                        retention_days=sc.retention_days)
 
     retention_days: int = 30
 
@@ -134,8 +186,15 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
         row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return int(row[0] or 0)
 
+    def _lock_schema(self) -> None:
+        """Inside a transaction: wait until no other process is migrating (PostgreSQL; on
+        SQLite, BEGIN IMMEDIATE already keeps every other writer out)."""
+        if self.dialect == "postgresql":
+            self.db.execute("SELECT pg_advisory_xact_lock(?)", (_postgres.MIGRATION_LOCK,))
+
     def _migrate(self) -> None:
         with self.transaction():
+            self._lock_schema()
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version ("
                 "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -146,18 +205,27 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
                 f"store {self.path} has schema version {current}, newer than this leakmon "
                 f"understands ({LATEST_VERSION}); upgrade leakmon"
             )
+        sqlite = self.dialect == "sqlite"
         for migration in MIGRATIONS:
             if migration.version <= current:
                 continue
-            if migration.rebuilds_tables:  # a no-op inside a transaction: set it outside
+            statements = migration.statements if sqlite else migration.postgres
+            if not statements:
+                raise StoreError(f"store {self.path}: migration {migration.version} "
+                                 f"({migration.description}) has no {self.dialect} statements")
+            rebuilds = sqlite and migration.rebuilds_tables
+            if rebuilds:  # a no-op inside a transaction: set it outside
                 self.db.execute("PRAGMA foreign_keys = OFF")
             try:
                 with self.transaction():
-                    for sql in migration.statements:
+                    self._lock_schema()
+                    if self.schema_version() >= migration.version:
+                        continue  # another process applied it while we waited
+                    for sql in statements:
                         self.db.execute(sql)
                     if migration.fill:
                         getattr(self, migration.fill)()
-                    if migration.rebuilds_tables:
+                    if rebuilds:
                         broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
                         if broken:
                             tables = sorted({row[0] for row in broken})
@@ -170,8 +238,11 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
                         "VALUES (?,?,?)",
                         (migration.version, migration.description, iso(utcnow())),
                     )
+            except _postgres.PgStoreError as e:  # the adapter names the failed statement
+                raise StoreError(f"cannot migrate store {self.path}: migration "
+                                 f"{migration.version} ({migration.description}): {e}") from e
             finally:
-                if migration.rebuilds_tables:
+                if rebuilds:
                     self.db.execute("PRAGMA foreign_keys = ON")
             log.info("store %s migrated to schema version %d (%s)", self.path,
                      migration.version, migration.description)
@@ -189,13 +260,13 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
                 finally:
                     self._depth -= 1
                 return
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
             self._depth = 1
             try:
                 yield self
             except BaseException:
                 self._depth = 0
-                if self.db.conn.in_transaction:
+                if self._db_in_transaction():
                     self.db.execute("ROLLBACK")
                 raise
             else:
@@ -203,9 +274,14 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
                 try:
                     self.db.execute("COMMIT")
                 except BaseException:
-                    if self.db.conn.in_transaction:
+                    if self._db_in_transaction():
                         self.db.execute("ROLLBACK")
                     raise
+
+    def _db_in_transaction(self) -> bool:
+        if self.dialect == "sqlite":
+            return self.db.conn.in_transaction
+        return self.db.in_transaction
 
     @property
     def in_transaction(self) -> bool:
@@ -224,6 +300,21 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin):
         """Rows as dicts (read-only helper, serialized with the writers)."""
         with self._lock:
             return list(self.db.query(sql, params))
+
+    def _executemany(self, sql: str, rows: list[tuple]) -> None:
+        """One statement over many rows (inside the caller's transaction)."""
+        with self._lock:
+            if self.dialect == "sqlite":
+                self.db.conn.executemany(sql, rows)
+            else:
+                self.db.executemany(sql, rows)
+
+    def _lock_row(self, table: str, id: int) -> None:
+        """Inside a transaction, before a read-then-write of rows hanging off `table` row
+        `id`: on PostgreSQL lock that row (FOR UPDATE) so that a concurrent transaction
+        waits and then reads what this one committed; on SQLite BEGIN IMMEDIATE already did."""
+        if self.dialect == "postgresql":
+            self.db.execute(f"SELECT 1 FROM {table} WHERE id = ? FOR UPDATE", (id,))
 
     # -- small key/value table (e.g. a digest sink's last send time) ---------------------------------
 

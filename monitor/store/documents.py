@@ -54,7 +54,7 @@ class DocumentsMixin:
                 "parent = excluded.parent, forwarded_from = excluded.forwarded_from, "
                 "content_key = excluded.content_key, evidence_path = excluded.evidence_path, "
                 "scan_error = excluded.scan_error, updated_at = excluded.updated_at, "
-                "versions = versions + 1 RETURNING id",
+                "versions = documents.versions + 1 RETURNING id",
                 (*values, doc.source, doc.external_id))
             return cur.fetchone()[0]
 

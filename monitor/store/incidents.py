@@ -188,8 +188,9 @@ class IncidentsMixin:
 
     def add_content_key(self, content_key: str, incident_id: int) -> None:
         with self.transaction():
-            self.db.execute("INSERT OR IGNORE INTO incident_keys (content_key, incident_id) "
-                            "VALUES (?,?)", (content_key, incident_id))
+            self.db.execute("INSERT INTO incident_keys (content_key, incident_id) "
+                            "VALUES (?,?) ON CONFLICT (content_key) DO NOTHING",
+                            (content_key, incident_id))
 
     # -- sightings -----------------------------------------------------------------------------
 
@@ -198,13 +199,15 @@ class IncidentsMixin:
         """Record that the incident was seen in this document; False if already recorded."""
         with self.transaction():
             cur = self.db.execute(
-                "INSERT OR IGNORE INTO sightings (incident_id, document_id, source, platform, "
-                "site, url, seen_at) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO sightings (incident_id, document_id, source, platform, "
+                "site, url, seen_at) VALUES (?,?,?,?,?,?,?) "
+                "ON CONFLICT (incident_id, document_id) DO NOTHING",
                 (incident_id, document_id, source, platform, site, url, iso(seen_at)))
             if cur.rowcount:
                 self.db.execute(
                     "UPDATE incidents SET sightings = sightings + 1, "
-                    "last_seen = MAX(last_seen, ?) WHERE id = ?", (iso(seen_at), incident_id))
+                    "last_seen = CASE WHEN last_seen > ? THEN last_seen ELSE ? END "
+                    "WHERE id = ?", (iso(seen_at), iso(seen_at), incident_id))
             return bool(cur.rowcount)
 
     def incident_sites(self, incident_id: int) -> set[tuple[str, str]]:
@@ -226,10 +229,13 @@ class IncidentsMixin:
         """Add (record_id, canary) pairs; returns the incident's distinct record count after."""
         now_s = iso(now or utcnow())
         with self.transaction():
-            self.db.conn.executemany(
+            self._lock_row("incidents", incident_id)  # the count below must see every insert
+            self._executemany(
                 "INSERT INTO incident_records (incident_id, set_name, record_id, canary, "
-                "first_seen) VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE SET "
-                "canary = MAX(canary, excluded.canary)",
+                "first_seen) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (incident_id, set_name, record_id) DO UPDATE SET canary = "
+                "CASE WHEN excluded.canary > incident_records.canary THEN excluded.canary "
+                "ELSE incident_records.canary END",
                 [(incident_id, set_name, rid, int(c), now_s) for rid, c in records])
             count = self.db.execute("SELECT COUNT(*) FROM incident_records WHERE incident_id = ?",
                                     (incident_id,)).fetchone()[0]
@@ -271,8 +277,9 @@ class IncidentsMixin:
         """Record an escalation event once; False when it was already recorded."""
         with self.transaction():
             cur = self.db.execute(
-                "INSERT OR IGNORE INTO incident_events (incident_id, event_key, created_at, "
-                "notified, reason) VALUES (?,?,?,?,?)",
+                "INSERT INTO incident_events (incident_id, event_key, created_at, "
+                "notified, reason) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (incident_id, event_key) DO NOTHING",
                 (incident_id, event_key, iso(now or utcnow()), int(notified), reason))
             return bool(cur.rowcount)
 
@@ -299,7 +306,7 @@ class IncidentsMixin:
                 (document_id, incident_id, f"{scheme}:{hv.dtype.str}", len(hv), hv.tobytes(),
                  iso(utcnow())))
             self.db.execute("DELETE FROM lsh_bands WHERE document_id = ?", (document_id,))
-            self.db.conn.executemany(
+            self._executemany(
                 "INSERT INTO lsh_bands (band_key, document_id) VALUES (?,?) "
                 "ON CONFLICT DO NOTHING", [(k, document_id) for k in bands])
 
@@ -328,7 +335,7 @@ class IncidentsMixin:
                 "WHERE document_id > ? ORDER BY document_id LIMIT 2000", (last,))
             if not page:
                 return
-            self.db.conn.executemany(
+            self._executemany(
                 "INSERT INTO lsh_bands (band_key, document_id) VALUES (?,?) "
                 "ON CONFLICT DO NOTHING",
                 [(k, m.document_id) for m in (_minhash(*r) for r in page)

@@ -30,8 +30,9 @@ class OutboxMixin:
             for sink in sinks:
                 name = sink if isinstance(sink, str) else sink.name
                 cur = self.db.execute(
-                    "INSERT OR IGNORE INTO outbox (sink, idempotency_key, incident_id, event, "
-                    "notification, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO outbox (sink, idempotency_key, incident_id, event, "
+                    "notification, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?) "
+                    "ON CONFLICT (sink, idempotency_key) DO NOTHING",
                     (name, notification.idempotency_key, notification.incident_id,
                      notification.event, body, now_s, now_s))
                 added += cur.rowcount

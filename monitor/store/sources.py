@@ -62,7 +62,7 @@ class SourcesMixin:
         return [_source_state(r) for r in self.query("SELECT * FROM source_state ORDER BY name")]
 
     def _ensure_source(self, name: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO source_state (name) VALUES (?)", (name,))
+        self.db.execute("INSERT INTO source_state (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
 
     def save_cursor(self, name: str, cursor: str | None) -> None:
         """Save a source's cursor; joins the caller's transaction (the pipeline's batch)."""
@@ -108,7 +108,7 @@ class SourcesMixin:
                 cur = self.db.execute(
                     "INSERT INTO suggested_sources (link, first_source, first_seen, last_seen) "
                     "VALUES (?,?,?,?) ON CONFLICT(link) DO UPDATE SET "
-                    "last_seen = excluded.last_seen, mentions = mentions + 1 "
+                    "last_seen = excluded.last_seen, mentions = suggested_sources.mentions + 1 "
                     "RETURNING mentions", (link, source, now_s, now_s))
                 if cur.fetchone()[0] == 1:
                     new += 1

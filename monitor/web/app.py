@@ -55,7 +55,7 @@ def create_app(store: Store, settings: WebSettings | None = None,
     app.state.store = store
     app.state.settings = settings or WebSettings()
     app.state.config = config or parse_config({})
-    app.state.state_dir = store.path.parent
+    app.state.state_dir = store.state_dir
     app.state.limiter = LoginLimiter()
     app.state.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                                       autoescape=select_autoescape(default=True))

@@ -111,3 +111,17 @@ def ids(n: int, start: int = 10000, prefix: str = "P") -> list[str]:
 
 def count(store: Store, table: str) -> int:
     return store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def stored_bytes(store: Store) -> bytes:
+    """Everything the store holds, to check that no plaintext is in it: the SQLite file and its
+    WAL as they are on disk, or on PostgreSQL every value of every table."""
+    if store.dialect == "sqlite":
+        return store.path.read_bytes() + store.path.with_name("leakmon.db-wal").read_bytes()
+    out = bytearray()
+    for table in store.db.table_names():
+        for row in store.db.execute(f"SELECT * FROM {table}").fetchall():
+            for v in row:
+                out += v if isinstance(v, bytes) else str(v).encode()
+                out += b"\x00"
+    return bytes(out)

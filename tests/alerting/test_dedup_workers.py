@@ -125,7 +125,7 @@ class PausedBatch:
 @pytest.mark.parametrize("kind", sorted(LEAKS))
 def test_two_workers_racing_on_one_leak_make_one_incident_and_one_new_alert(target, kind):
     first, second = LEAKS[kind]
-    with Store.open(target) as sa, Store.open(target) as sb:
+    with Store.open(target) as sa, Store.open(target) as sb, Store.open(target) as observer:
         a, b = pipeline(sa), pipeline(sb)
         paused = PausedBatch(sa)
         ta = paused.run(lambda: a.process_batch(
@@ -148,11 +148,10 @@ def test_two_workers_racing_on_one_leak_make_one_incident_and_one_new_alert(targ
         assert started.wait(WAIT)
         # A holds its incident; let it commit only once B waits for it (or B is done: then
         # nothing made B wait, and B had to decide without A's incident)
-        with Store.open(target) as observer:
-            for _ in range(WAIT * 100):
-                if not tb.is_alive() or waits_for_a_lock(observer):
-                    break
-                tb.join(0.01)
+        for _ in range(WAIT * 100):
+            if not tb.is_alive() or waits_for_a_lock(observer):
+                break
+            tb.join(0.01)
         paused.release.set()
         ta.join(WAIT)
         tb.join(WAIT)

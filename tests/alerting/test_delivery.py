@@ -19,7 +19,6 @@ import pytest
 from monitor.alerting.delivery import DeliveryPolicy, deliver_due
 from monitor.alerting.sinks import build_sinks
 from monitor.config import parse_config
-from monitor.store import Store
 
 try:
     from alerting._servers import WebhookReceiver, free_port, make_notification
@@ -28,12 +27,6 @@ except ImportError:
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 SECRET = "whsec-test"
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "leakmon.db") as s:
-        yield s
 
 
 def sinks_for(*tables, tmp_path=None):
@@ -227,10 +220,10 @@ WORKER = textwrap.dedent("""
     from monitor.store import Store
 
     config = load_config(sys.argv[1])
-    store = Store.open(sys.argv[2])
-    with open(sys.argv[2] + ".worker.pid", "w") as f:
+    store = Store.open(sys.argv[2])  # the test's store: a SQLite file or a PostgreSQL URL
+    with open(sys.argv[3], "w") as f:
         f.write(str(os.getpid()))
-    if sys.argv[3] == "crash-before-mark":
+    if sys.argv[4] == "crash-before-mark":
         # the receiver has the message, the process dies before recording it as sent
         store.outbox_sent = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     report = deliver_due(store, build_sinks(config.sinks, config))
@@ -238,32 +231,33 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def _run_worker(tmp_path: Path, url: str, mode: str) -> subprocess.CompletedProcess:
+def _run_worker(tmp_path: Path, location: Path | str, url: str,
+                mode: str) -> subprocess.CompletedProcess:
     config = tmp_path / "leakmon.toml"
     config.write_text(f'[[sinks]]\nname = "soar"\ntype = "webhook"\nurl = "{url}"\n'
                       f'secret = "{SECRET}"\n')
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    return subprocess.run([sys.executable, str(script), str(config),
-                           str(tmp_path / "leakmon.db"), mode],
+    return subprocess.run([sys.executable, str(script), str(config), str(location),
+                           str(tmp_path / "worker.pid"), mode],
                           capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("mode", ["killed-by-receiver", "crash-before-mark"])
-def test_killed_mid_delivery_resends_with_the_same_key(tmp_path, store, mode):
+def test_killed_mid_delivery_resends_with_the_same_key(tmp_path, store_location, store, mode):
     n = make_notification()
     store.enqueue(n, ["soar"])
     with WebhookReceiver(SECRET) as rx:
         if mode == "killed-by-receiver":
             # the receiver SIGKILLs the sender (pid from its pid file) while the request is
             # in flight: the sender never sees the answer
-            rx.kill_pid_file = tmp_path / "leakmon.db.worker.pid"
-        first = _run_worker(tmp_path, rx.url, mode)
+            rx.kill_pid_file = tmp_path / "worker.pid"
+        first = _run_worker(tmp_path, store_location, rx.url, mode)
         assert first.returncode == -9, first.stderr
         (row,) = rows(store)
         assert row["status"] == "pending"  # not lost, not marked sent
         rx.kill_pid_file = None
-        second = _run_worker(tmp_path, rx.url, "normal")
+        second = _run_worker(tmp_path, store_location, rx.url, "normal")
     assert second.returncode == 0, second.stderr
     assert "sent=1" in second.stdout
     assert [d.key for d in rx.requests] == ["inc-12:new", "inc-12:new"]  # the same key twice

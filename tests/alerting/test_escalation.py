@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from leakfakes import FakeSink, count, csv_dump, doc, ids, make_pipeline, patient_rows
 
 from monitor.alerting import escalation
-from monitor.store import Store
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path) as s:
-        yield s
 
 
 def dump(n: int, **kw) -> str:

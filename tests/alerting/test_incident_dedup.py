@@ -16,12 +16,6 @@ from monitor.store import Store
 KEY = bytes(range(32))  # a dedup key for the direct fingerprint() calls
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path) as s:
-        yield s
-
-
 ROWS = patient_rows(ids(60), seed=3)
 TG_POST = ("🔥 FRESH LEAK 🔥 Dedalus Biologie patients\n" + csv_dump(ROWS)
            + "join @leakchan for more\n")

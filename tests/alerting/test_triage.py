@@ -8,14 +8,6 @@ import pytest
 from leakfakes import Clock, FakeSink, count, csv_dump, doc, ids, make_pipeline, patient_rows
 
 from monitor.alerting import triage
-from monitor.store import Store
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path) as s:
-        yield s
-
 
 POST = "dedalus biologie base\n" + csv_dump(patient_rows(ids(8)))
 

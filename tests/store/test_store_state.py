@@ -6,20 +6,12 @@ import gzip
 import os
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from monitor.alerting.notification import Notification
 from monitor.models import Document, Hit
 from monitor.paths import is_private
 from monitor.store import Store
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path) as s:
-        yield s
 
 
 def note(key: str = "c:abc:new", severity: str = "high") -> Notification:
