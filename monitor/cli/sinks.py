@@ -49,6 +49,9 @@ def _backlog(ctx) -> dict[str, int] | None:
     """Pending outbox items per sink, when the database exists (never created from here)."""
     from monitor.store import DB_NAME, Store
 
+    if ctx.config.store.url:  # PostgreSQL: the database exists, or this is an error to show
+        with Store.from_config(ctx.config, ctx.state_dir) as store:
+            return store.outbox_backlog()
     db = ctx.state_dir / DB_NAME
     if not db.exists():
         return None

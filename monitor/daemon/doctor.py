@@ -54,6 +54,7 @@ def run_checks(config_path: str | Path | None, state_dir: Path) -> list[Check]:
         checks.append(Check(OK, "config", f"{config_path} parses "
                             f"({len(config.sources)} sources, {len(config.sinks)} sinks)"))
     checks += list(check_state_dir(state_dir))
+    checks += list(check_store(config))
     checks += list(check_rules(config, state_dir))
     checks += list(check_sources(config, state_dir))
     checks += list(check_tor(config))
@@ -94,6 +95,43 @@ def check_state_dir(state_dir: Path) -> Iterator[Check]:
             yield Check(OK, what, f"{path} (mode {mode:04o})")
     if os.environ.get("LEAKMON_FINGERPRINT_KEY"):
         yield Check(OK, "fingerprint key", "taken from $LEAKMON_FINGERPRINT_KEY")
+
+
+def check_store(config: Config) -> Iterator[Check]:
+    """`[store] url`: connect to PostgreSQL and read its schema version, changing nothing (the
+    SQLite file is checked with the state directory above)."""
+    if not config.store.url:
+        return
+    from monitor.config import resolve_secret
+    from monitor.store import LATEST_VERSION
+    from monitor.store._postgres import PgDatabase
+
+    fix = ("check [store] url and password, that the server runs and that it accepts this "
+           "host and user (pg_hba.conf)")
+    try:
+        url = resolve_secret(config.store.url, where="[store] url")
+        db = PgDatabase.connect(url, password=resolve_secret(
+            config.store.password, where="[store] password") or None)
+    except LeakmonError as e:
+        yield Check(FAIL, "store", str(e), fix)
+        return
+    try:
+        version = 0
+        if "schema_version" in db.table_names():
+            version = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+    except LeakmonError as e:
+        yield Check(FAIL, "store", str(e), fix)
+        return
+    finally:
+        db.close()
+    if version > LATEST_VERSION:
+        yield Check(FAIL, "store", f"{db.url}: schema version {version} is newer than this "
+                    f"leakmon's ({LATEST_VERSION})", "upgrade leakmon")
+    elif version < LATEST_VERSION:
+        yield Check(WARN, "store", f"{db.url}: schema version {version}, this leakmon's is "
+                    f"{LATEST_VERSION}", "`leakmon run` (or any command) migrates it on start")
+    else:
+        yield Check(OK, "store", f"{db.url}: schema version {version}")
 
 
 def check_rules(config: Config, state_dir: Path) -> Iterator[Check]:

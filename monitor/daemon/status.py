@@ -18,7 +18,7 @@ from monitor.daemon.health import as_datetime
 from monitor.daemon.lock import holder_pid
 from monitor.daemon.schedule import source_configs
 from monitor.daemon.scheduler import STATUS_FILE
-from monitor.daemon.workers import open_store
+from monitor.daemon.workers import store_opener
 from monitor.models import utcnow
 
 
@@ -56,7 +56,7 @@ def gather_status(config: Config, state_dir: Path, *, store: Any = None,
     daemon_data = _daemon_file(state_dir, pid)
     daemon = daemon_data.get("sources", {}) or {}
     own = store is None
-    store = store or open_store(state_dir)
+    store = store or store_opener(config)(state_dir)  # [store] url: PostgreSQL
     try:
         states = {s.name: s for s in store.list_source_states()}
         report = StatusReport(daemon_pid=pid if daemon_data else None, lock_holder=pid,

@@ -27,8 +27,8 @@ CONNECT_TIMEOUT_S = 10
 # no other application on the same database is likely to use: "leakmon" in ASCII).
 MIGRATION_LOCK = 0x6C65616B6D6F6E
 
-# Literals, quoted identifiers and comments are copied as they are; outside them `?` is a
-# parameter and `%` must be doubled for psycopg.
+# Outside literals, quoted identifiers and comments `?` is a parameter; `%` is doubled
+# everywhere (psycopg reads `%` as a placeholder even inside a literal).
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\?|%", re.S)
 _WHAT = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|FROM|CREATE\s+(?:UNIQUE\s+)?"
                    r"(?:TABLE|INDEX|VIEW)|ALTER\s+TABLE|DROP\s+TABLE)\s+(\w+)", re.I)
@@ -61,21 +61,20 @@ def redact(url: str) -> str:
 
 
 def describe(url: str) -> str:
-    """"database D on HOST:PORT" for messages (from the URL, defaults as libpq fills them)."""
+    """"database D on HOST:PORT" for messages, as written in the URL (libpq's defaults else)."""
     parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    host = parts.hostname or "localhost"
+    hostport = parts.netloc.rpartition("@")[2] or "localhost"
+    if not re.search(r":[^:\]]*$", hostport):
+        hostport += ":5432"
     db = parts.path.lstrip("/") or parts.username or "(default)"
-    return f"database {db!r} on {host}:{port or 5432}"
+    return f"database {db!r} on {hostport}"
 
 
 @lru_cache(maxsize=2048)
 def translate(sql: str) -> str:
     """SQLite's `?` placeholders as psycopg's `%s` (and literal `%` as `%%`)."""
-    return _TOKENS.sub(lambda m: {"?": "%s", "%": "%%"}.get(m.group(0), m.group(0)), sql)
+    return _TOKENS.sub(lambda m: "%s" if m.group(0) == "?" else m.group(0).replace("%", "%%"),
+                       sql)
 
 
 def _what(sql: str) -> str:

@@ -160,3 +160,32 @@ def test_alerts_runs_as_a_command(state):
                           capture_output=True, text=True, env=env, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "Our patient records" in proc.stdout
+
+
+# -- the commands, configured with [store] url ------------------------------------------------
+
+def test_commands_use_the_configured_postgresql_store(pg_database, tmp_path, monkeypatch, capsys):
+    from urllib.parse import urlsplit
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    config = tmp_path / "leakmon.toml"
+    parts = urlsplit(pg_database)
+    url = parts._replace(netloc=f"{parts.username}@{parts.hostname}:{parts.port}").geturl()
+    config.write_text(f'[store]\nurl = "{url}"\n'
+                      'password = "env:LM_PG_PW"\n'
+                      '[[sources]]\nname = "tg"\ntype = "pastebin"\n')
+    monkeypatch.setenv("LM_PG_PW", parts.password)
+    with Store.open(pg_database, state_dir=state) as s:
+        make_pipeline(s).process_batch("tg", [doc(POST, ext="1")], "c1")
+    argv = ["--config", str(config), "--state-dir", str(state)]
+    assert main([*argv, "alerts", "list", "--json"]) == 0
+    [row] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert row["id"] == 1 and row["status"] == "new"
+    assert main([*argv, "alerts", "ack", "1"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["incidents"] == {"acknowledged": 1}
+    assert [s["name"] for s in status["sources"]] == ["tg"]
+    assert not (state / "leakmon.db").exists()  # nothing went to a SQLite file

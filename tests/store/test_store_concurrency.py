@@ -8,6 +8,8 @@ from monitor.store import Store
 
 
 def test_a_writer_waits_for_the_other_connections_transaction(tmp_path):
+    """SQLite: one writer at a time (BEGIN IMMEDIATE); PostgreSQL's row locks are in
+    test_store_postgres.py."""
     daemon, cli, reader = Store.open(tmp_path), Store.open(tmp_path), Store.open(tmp_path)
     inside, release, done = threading.Event(), threading.Event(), threading.Event()
 
@@ -38,8 +40,7 @@ def test_a_writer_waits_for_the_other_connections_transaction(tmp_path):
         s.close()
 
 
-def test_store_can_be_used_from_a_worker_thread(tmp_path):
-    store = Store.open(tmp_path)
+def test_store_can_be_used_from_a_worker_thread(store):
     errors: list[BaseException] = []
 
     def work():
@@ -54,4 +55,3 @@ def test_store_can_be_used_from_a_worker_thread(tmp_path):
     t.join(10)
     assert errors == []
     assert store.get_source_state("tg").cursor == "9"
-    store.close()
