@@ -160,7 +160,7 @@ class IncidentTracker:
         with store.transaction():
             store.lock_incident_keys(lock_keys(fp, records))  # other workers: see the class
             incident_id, how = self._match(fp, records, previous_incident)
-            is_new = incident_id is None
+            is_new = False
             if incident_id is None:
                 incident_id, is_new = store.open_incident(
                     dedup_key=fp.content_key, title=top.title, rule_id=top.rule_id,

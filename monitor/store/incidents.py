@@ -308,7 +308,7 @@ class IncidentsMixin:
             self.db.execute("DELETE FROM lsh_bands WHERE document_id = ?", (document_id,))
             self._executemany(
                 "INSERT INTO lsh_bands (band_key, document_id) VALUES (?,?) "
-                "ON CONFLICT DO NOTHING", [(k, document_id) for k in bands])
+                "ON CONFLICT (band_key, document_id) DO NOTHING", [(k, document_id) for k in bands])
 
     def minhash_candidates(self, keys: Sequence[int]) -> list[StoredMinHash]:
         """Stored signatures sharing at least one of the LSH band `keys` (indexed lookups:
@@ -337,7 +337,7 @@ class IncidentsMixin:
                 return
             self._executemany(
                 "INSERT INTO lsh_bands (band_key, document_id) VALUES (?,?) "
-                "ON CONFLICT DO NOTHING",
+                "ON CONFLICT (band_key, document_id) DO NOTHING",
                 [(k, m.document_id) for m in (_minhash(*r) for r in page)
                  for k in band_keys(m.hashvalues)])
             last = page[-1][0]
