@@ -24,7 +24,7 @@ import hmac
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,16 +158,16 @@ def fingerprint(data: bytes, sha256: str | None = None, *, key: bytes) -> Conten
                               band_keys(mh.hashvalues))
 
 
-def lock_keys(fp: ContentFingerprint, records: Iterable[str] = ()) -> set[int]:
+def lock_keys(fp: ContentFingerprint, records: Iterable[str] = ()) -> Iterator[int]:
     """The keys to lock before finding or creating the incident of a document (shared by
     workers): its content key, its LSH band keys, and one per fingerprint set it matched
     records of. Two documents that can end up in one new incident share a key: an equal
-    content key (exact), a band (near-duplicate candidates share one), or a set (records)."""
-    named = [f"c\x00{fp.content_key}", *(f"r\x00{name}" for name in records)]
-    return {*fp.bands,
-            *(int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8,
-                                             person=b"leakmon lock").digest(),
-                             "little", signed=True) for k in named)}
+    content key (exact), a band (near-duplicate candidates share one), or a set (records).
+    Lazy: a store that needs no such locks (SQLite) never computes them."""
+    yield from fp.bands
+    for name in (f"c\x00{fp.content_key}", *(f"r\x00{s}" for s in records)):
+        digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"leakmon lock").digest()
+        yield int.from_bytes(digest, "little", signed=True)
 
 
 def minhash_from(scheme: str, hashvalues: np.ndarray) -> MinHash:

@@ -141,10 +141,8 @@ class IncidentTracker:
     def lock(self, documents: Iterable[tuple[ContentFingerprint, Sequence[Hit]]]) -> None:
         """Take the incident locks of a whole batch up front, in one sorted go, so that two
         workers' batches never wait on each other in a cycle (call inside the transaction)."""
-        keys: set[int] = set()
-        for fp, hits in documents:
-            keys |= lock_keys(fp, record_sets(hits))
-        self.store.lock_incident_keys(keys)
+        self.store.lock_incident_keys(
+            key for fp, hits in documents for key in lock_keys(fp, record_sets(hits)))
 
     def record(self, doc: Document, document_id: int, hits: Sequence[Hit],
                fp: ContentFingerprint, *, now: datetime,

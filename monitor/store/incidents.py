@@ -101,7 +101,8 @@ class IncidentsMixin:
         never wait on each other in a cycle; every holder also shares one global key, which a
         batch with more than MAX_INCIDENT_LOCKS keys takes alone and exclusively instead (the
         server's lock table is finite). SQLite: BEGIN IMMEDIATE already serializes writers;
-        what matters is that the lookup runs inside the write transaction, checked here."""
+        what matters is that the lookup runs inside the write transaction, checked here (and
+        `keys`, which may be lazy, is not even read)."""
         if not self.in_transaction:
             raise StoreError("incident lookups must run inside the batch's write transaction")
         if self.dialect != "postgresql":

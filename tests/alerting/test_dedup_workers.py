@@ -257,3 +257,39 @@ def test_incident_locks_are_taken_inside_the_write_transaction_only(target):
             store.lock_incident_keys([1, 2])
         with store.transaction():
             store.lock_incident_keys([1, 2])
+
+
+def test_a_batch_with_too_many_keys_locks_out_every_other_batch_on_postgresql(pg_databases,
+                                                                               monkeypatch):
+    """Past MAX_INCIDENT_LOCKS keys a batch takes the one global lock exclusively (the server's
+    lock table is finite), and that still keeps every other find-or-create out."""
+    from monitor.store import incidents as store_incidents
+
+    monkeypatch.setattr(store_incidents, "MAX_INCIDENT_LOCKS", 3)
+    url = pg_databases.create()
+    try:
+        with Store.open(url) as big, Store.open(url) as small, Store.open(url) as observer:
+            done = threading.Event()
+            with big.transaction():
+                big.lock_incident_keys(range(10))
+                [row] = observer.query(
+                    "SELECT COUNT(*) AS n, MIN(mode) AS mode FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND granted")
+                assert (row["n"], row["mode"]) == (1, "ExclusiveLock")  # one lock, not ten
+
+                def other():
+                    with small.transaction():
+                        small.lock_incident_keys([42])  # a key the big batch does not hold
+                    done.set()
+
+                t = threading.Thread(target=other)
+                t.start()
+                for _ in range(WAIT * 100):
+                    if waits_for_a_lock(observer) or done.is_set():
+                        break
+                    t.join(0.01)
+                assert not done.is_set() and waits_for_a_lock(observer)
+            t.join(WAIT)
+            assert done.is_set()
+    finally:
+        pg_databases.drop(url)
