@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 
 import pytest
-from leakfakes import T0, FakeSink, csv_dump, doc, ids, patient_rows, scanner
+from leakfakes import T0, FakeSink, csv_dump, doc, ids, no_ids, patient_rows, scanner
 
 from monitor.pipeline import Pipeline
 from monitor.store import Store
@@ -21,11 +21,6 @@ from monitor.store import Store
 KEY = bytes(range(32))  # every worker of one deployment shares the dedup key
 ROWS = patient_rows(ids(40), seed=5)
 WAIT = 30  # seconds: only a bound for a hung test, never a synchronization
-
-
-def no_ids(text: str) -> str:
-    """Hide record ids so that only content similarity (not record overlap) can match."""
-    return text.replace("P1", "Z1")
 
 
 def repost(n: int) -> str:
@@ -43,18 +38,12 @@ LEAKS = {  # kind -> (first copy, second copy): what makes the second "the same 
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path):
+@pytest.fixture
+def target(store_location) -> str:
     """What every worker opens: one store shared by all of them (a SQLite file, or a fresh
     PostgreSQL database, where READ COMMITTED lets two transactions really overlap)."""
-    if request.param == "sqlite":
-        Store.open(tmp_path).close()  # create and migrate once, as a deployment does
-        yield str(tmp_path)
-        return
-    dbs = request.getfixturevalue("pg_databases")
-    url = dbs.create()
-    yield url
-    dbs.drop(url)
+    Store.open(store_location).close()  # created and migrated once, as a deployment does
+    return str(store_location)
 
 
 def waits_for_a_lock(observer: Store) -> bool:
