@@ -200,7 +200,7 @@ class Pipeline:
         if item.hits:
             update = self.tracker.record(
                 doc, doc_id, item.hits, fp, now=now,
-                previous_incident=previous["incident_id"] if previous else None)
+                previous_incident=previous["incident_id"] if previous else None, locked=True)
             incident_id = update.incident_id
             result.hits += len(item.hits)
             result.new_incidents += int(update.is_new)

@@ -146,8 +146,9 @@ class IncidentTracker:
 
     def record(self, doc: Document, document_id: int, hits: Sequence[Hit],
                fp: ContentFingerprint, *, now: datetime,
-               previous_incident: int | None = None) -> IncidentUpdate:
-        """Attach `hits` of document `document_id` to an incident; queue any notification."""
+               previous_incident: int | None = None, locked: bool = False) -> IncidentUpdate:
+        """Attach `hits` of document `document_id` to an incident; queue any notification.
+        `locked`: the caller's transaction already holds this document's `lock` (a batch)."""
         store = self.store
         records = record_sets(hits)
         top = top_hit(hits)
@@ -156,7 +157,8 @@ class IncidentTracker:
         seen_at = doc.posted_at or doc.fetched_at or now
         site = site_of(doc, self.platform_sites)
         with store.transaction():
-            store.lock_incident_keys(lock_keys(fp, records))  # other workers: see the class
+            if not locked:  # other workers: see the class
+                store.lock_incident_keys(lock_keys(fp, records))
             incident_id, how = self._match(fp, records, previous_incident)
             is_new = False
             if incident_id is None:
