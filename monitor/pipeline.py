@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.alerting.dedup import (
     ContentFingerprint,
@@ -25,6 +25,10 @@ from monitor.alerting.incidents import IncidentTracker, SinkLike, top_hit
 from monitor.alerting.triage import expire_snoozes
 from monitor.models import Document, Hit, utcnow
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.matching.document_scan import EngineLike
+    from monitor.matching.extract import Limits
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +42,9 @@ class ScanOutcome:
     text: bytes | None = None
 
 
-# A scanner takes a document and returns its hits (a list, or a ScanOutcome with the text).
-Scanner = Callable[[Document], "list[Hit] | ScanOutcome"]
+# A document scanner takes a document and returns its hits (a list, or a ScanOutcome with
+# the text).
+DocumentScanner = Callable[[Document], "list[Hit] | ScanOutcome"]
 
 
 @dataclass(slots=True)
@@ -73,9 +78,9 @@ def document_passwords(doc: Document) -> tuple:
                       meta.get("channel"))
 
 
-def engine_scanner(engine: Any, limits: Any = None) -> Scanner:
-    """The production scanner: monitor.matching.scan.scan_document with the engine."""
-    from monitor.matching.scan import scan_document
+def engine_scanner(engine: EngineLike, limits: Limits | None = None) -> DocumentScanner:
+    """The production scanner: monitor.matching.document_scan.scan_document with the engine."""
+    from monitor.matching.document_scan import scan_document
 
     if limits is None:
         from monitor.config import MatchingConfig
@@ -102,9 +107,10 @@ def engine_scanner(engine: Any, limits: Any = None) -> Scanner:
 
 
 class Pipeline:
-    def __init__(self, store: Store, engine: Any = None, *, sinks: Sequence[SinkLike] = (),
-                 limits: Any = None, platform_sites: Mapping[str, str] | None = None,
-                 scanner: Scanner | None = None,
+    def __init__(self, store: Store, engine: EngineLike | None = None, *,
+                 sinks: Sequence[SinkLike] = (), limits: Limits | None = None,
+                 platform_sites: Mapping[str, str] | None = None,
+                 scanner: DocumentScanner | None = None,
                  clock: Callable[[], datetime] = utcnow,
                  dedup_key: bytes | None = None) -> None:
         """`dedup_key` keys the content keys (see monitor.alerting.dedup); by default it is
@@ -116,9 +122,11 @@ class Pipeline:
         self.store = store
         self.scanner = scanner
         self.clock = clock
-        if dedup_key is None and store.state_dir is None:
-            raise ValueError("Pipeline needs a dedup_key, or a store opened with a state_dir")
-        self.dedup_key = dedup_key if dedup_key is not None else load_dedup_key(store.state_dir)
+        if dedup_key is None:
+            if store.state_dir is None:
+                raise ValueError("Pipeline needs a dedup_key, or a store opened with a state_dir")
+            dedup_key = load_dedup_key(store.state_dir)
+        self.dedup_key = dedup_key
         self.index = NearDuplicateIndex.from_store(store)
         self.tracker = IncidentTracker(store, sinks=sinks, index=self.index,
                                        platform_sites=platform_sites)
@@ -198,6 +206,7 @@ class Pipeline:
             result.errors += 1
         incident_id = None
         if item.hits:
+            assert fp is not None  # every document with hits is fingerprinted (fps above)
             update = self.tracker.record(
                 doc, doc_id, item.hits, fp, now=now,
                 previous_incident=previous["incident_id"] if previous else None, locked=True)

@@ -29,12 +29,12 @@ from monitor.alerting.dedup import (
     record_sets,
     records_overlap,
 )
-from monitor.alerting.notification import Notification, incident_link
+from monitor.alerting.notification import incident_link
 from monitor.alerting.triage import is_suppressed
 from monitor.errors import StoreError
-from monitor.models import Document, Hit, severity_rank
+from monitor.models import Document, Hit, Notification, iso, severity_rank
 from monitor.store import Incident, Store
-from monitor.store._util import iso
+from monitor.telegram_links import site_host
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ def site_of(doc: Document, platform_sites: Mapping[str, str] | None = None) -> s
     if platform_sites and doc.source in platform_sites:
         return platform_sites[doc.source]
     if doc.url:
-        host = (urlsplit(doc.url).hostname or "").lower().removeprefix("www.")
-        if host == "telegram.me":
-            host = "t.me"
+        host = site_host(urlsplit(doc.url).hostname or "")
         if host:
             return host
     return doc.source
@@ -159,14 +157,15 @@ class IncidentTracker:
         with store.transaction():
             if not locked:  # other workers: see the class
                 store.lock_incident_keys(lock_keys(fp, records))
-            incident_id, how = self._match(fp, records, previous_incident)
+            matched, how = self._match(fp, records, previous_incident)
             is_new = False
-            if incident_id is None:
-                incident_id, is_new = store.open_incident(
+            if matched is None:
+                matched, is_new = store.open_incident(
                     dedup_key=fp.content_key, title=top.title, rule_id=top.rule_id,
                     rule_title=top.title, severity=top.severity, confidence=confidence_of(hits),
                     seen_at=seen_at, canary=canary, tags=tags, excerpt=top.excerpt)
                 how = "new" if is_new else "exact"  # lost the race: the winner's, as a sighting
+            incident_id = matched
             before = self._load(incident_id)
             sites_before = store.incident_sites(incident_id)
             store.add_content_key(fp.content_key, incident_id)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from monitor.matching.extract import MB, Limits, printable
 from monitor.matching.readers.passwords import Password
@@ -32,7 +32,7 @@ from monitor.progress import Progress
 
 if TYPE_CHECKING:
     from monitor.cli._context import Context
-    from monitor.matching.scan import DocumentScan
+    from monitor.matching.document_scan import DocumentScan, EngineLike
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
 class _Job:
     """What every document is scanned with (inherited by forked workers, not pickled)."""
 
-    engine: Any
+    engine: EngineLike
     limits: Limits
     read_cap: int
     min_rank: int
@@ -186,7 +186,7 @@ class _Outcome:
 
 def _scan_one(job: _Job, item: _Input) -> _Outcome:
     """Read, scan and render one input: the same code in the serial and the pooled scan."""
-    from monitor.matching.scan import scan_document
+    from monitor.matching.document_scan import scan_document
 
     try:
         data, size, cut = _read(item, job.read_cap)

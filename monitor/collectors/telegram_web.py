@@ -43,13 +43,11 @@ from monitor.collectors.http_client import HttpClient, make_client
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.models import Document
+from monitor.telegram_links import channel_name, is_username
 
 log = logging.getLogger(__name__)
 
 KEYS = frozenset({"channel", "base_url", "max_pages", "batch_size"})
-_CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,64}$")
-# "https://t.me/name/123", "t.me/s/name", "@name" -> "name"
-_CHANNEL_URL = re.compile(r"^(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([^/?#]+)")
 # Elements whose content is a separate line: "dump ready<blockquote>acme.com" must not glue.
 _BLOCKS = "br, p, div, blockquote, pre, code, li, tg-spoiler"
 
@@ -100,13 +98,6 @@ def parse_views(text: str) -> int | None:
         return int(Decimal(t) * mult)
     except (InvalidOperation, ValueError):
         return None
-
-
-def channel_name(value: str) -> str:
-    """The username in '@name', 'name', 't.me/s/name/123' or 'https://t.me/name/123'."""
-    value = value.strip().lstrip("@")
-    m = _CHANNEL_URL.match(value)
-    return m.group(1).lstrip("@") if m else value.rstrip("/")
 
 
 def _text_of(node: LexborNode) -> str:
@@ -271,7 +262,7 @@ class TelegramWebCollector(Collector):
         where = source.where
         o = source.options
         channel = channel_name(require(o, "channel", str, where))
-        if not _CHANNEL.match(channel):
+        if not is_username(channel):
             raise ConfigError(f"{where}: channel {channel!r} is not a public channel username")
         self.channel = channel
         self.base_url = opt(o, "base_url", str, "https://t.me", where).rstrip("/")

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from monitor.matching.scanner import Pattern
+from monitor.matching.hyperscan_db import Pattern
 
 Found = tuple[int, int, str]  # (start, end, normalized value); values never leave memory
 
@@ -32,7 +32,7 @@ class Detector:
     after: int = 8
     lines: bool = False
     custom: Callable[[bytes, int, int, str], list[Found]] | None = None
-    # Bulk detectors (see engine.py) are scanned apart from the main database: those with
+    # Bulk detectors (see engine/bulk.py) are scanned apart from the main database: those with
     # `native` triggers all in one C pass, the others in one Hyperscan pass per scan_group.
     scan_group: str = ""
     # The C mirror of each trigger (triggers.py ids): one byte loop finds them all, several

@@ -17,7 +17,7 @@ import phonenumbers
 
 from monitor.matching import identifiers, triggers
 from monitor.matching.detector_base import Detector, Found, text_of, trigger
-from monitor.matching.scanner import CASELESS, MULTILINE
+from monitor.matching.hyperscan_db import CASELESS, MULTILINE
 from monitor.matching.secrets import SECRET_DETECTORS
 from monitor.matching.secrets.placeholders import random_enough
 

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from monitor.models import Document, Hit, utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import dumps, iso, loads
 
 
-class DocumentsMixin:
+class DocumentsMixin(StoreMixin):
     def document_seen(self, source: str, external_id: str, sha256: str) -> bool:
         """True when this exact content was already recorded for this source item."""
         row = self._fetchone(
@@ -29,7 +30,8 @@ class DocumentsMixin:
         return rows[0] if rows else None
 
     def count_documents(self) -> int:
-        return self._fetchone("SELECT COUNT(*) FROM documents")[0]
+        row = self._fetchone("SELECT COUNT(*) FROM documents")
+        return row[0] if row else 0
 
     def save_document(self, doc: Document, *, sha256: str, excerpt: str | None,
                       content_key: str | None = None, evidence_path: str | None = None,

@@ -16,6 +16,7 @@ import numpy as np
 
 from monitor.errors import StoreError
 from monitor.models import utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import dumps, iso, loads, parse_iso
 from monitor.store.lsh import band_keys
 
@@ -66,7 +67,7 @@ class StoredMinHash:
     hashvalues: np.ndarray
 
 
-class IncidentsMixin:
+class IncidentsMixin(StoreMixin):
     # -- incidents -----------------------------------------------------------------------------
 
     def create_incident(self, **values: Any) -> int:
@@ -90,8 +91,10 @@ class IncidentsMixin:
                  iso(seen_at), iso(seen_at), int(canary), dumps(tags), excerpt, severity, now_s))
             if row is not None:
                 return row[0], True
-            return self._fetchone("SELECT id FROM incidents WHERE dedup_key = ?",
-                                  (dedup_key,))[0], False
+            winner = self._fetchone("SELECT id FROM incidents WHERE dedup_key = ?", (dedup_key,))
+            if winner is None:  # only if the database was edited underneath us
+                raise StoreError(f"incident {dedup_key}: the insert conflicted, yet no such row")
+            return winner[0], False
 
     def lock_incident_keys(self, keys: Iterable[int]) -> None:
         """Serialize "find or create the incident" between workers for these keys (see
@@ -146,7 +149,7 @@ class IncidentsMixin:
                        since: datetime | None = None, limit: int | None = None) -> list[Incident]:
         from monitor.models import SEVERITIES, severity_rank
 
-        sql, params = "SELECT * FROM incidents WHERE 1=1", []
+        sql, params = "SELECT * FROM incidents WHERE 1=1", list[object]()
         if status is not None:
             sql += " AND status = ?"
             params.append(status)
@@ -324,7 +327,8 @@ class IncidentsMixin:
         return [_minhash(*row) for row in rows]
 
     def count_minhashes(self) -> int:
-        return self._fetchone("SELECT COUNT(*) FROM minhashes")[0]
+        row = self._fetchone("SELECT COUNT(*) FROM minhashes")
+        return row[0] if row else 0
 
     def fill_lsh_bands(self) -> None:
         """Migration v5: band every signature stored before the shared index existed (in

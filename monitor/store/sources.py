@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from monitor.models import utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import dumps, iso, loads, parse_iso
-
-_TME = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?([A-Za-z0-9_+]{4,64})",
-                  re.IGNORECASE)
+from monitor.telegram_links import suggestion_link
 
 
 @dataclass(slots=True)
@@ -37,18 +35,7 @@ class SuggestedSource:
     mentions: int
 
 
-def normalize_tme_link(link: str) -> str | None:
-    """`https://t.me/s/Name/12?x` -> `https://t.me/name`; None when not a channel link.
-
-    Lower-cased: Telegram usernames are case-insensitive, so `LeakBase` and `leakbase` are one.
-    """
-    m = _TME.match(link.strip())
-    if not m or m.group(1).lower() in {"joinchat", "share", "addstickers", "proxy", "iv"}:
-        return None
-    return f"https://t.me/{m.group(1).lower()}"
-
-
-class SourcesMixin:
+class SourcesMixin(StoreMixin):
     def _source_row(self, name: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM source_state WHERE name = ?", (name,))
         return rows[0] if rows else None
@@ -104,7 +91,7 @@ class SourcesMixin:
         now_s = iso(now or utcnow())
         new = 0
         with self.transaction():
-            for link in {n for n in (normalize_tme_link(x) for x in links) if n}:
+            for link in {n for n in (suggestion_link(x) for x in links) if n}:
                 cur = self.db.execute(
                     "INSERT INTO suggested_sources (link, first_source, first_seen, last_seen) "
                     "VALUES (?,?,?,?) ON CONFLICT(link) DO UPDATE SET "

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from collectors.conftest import drain, run
-from collectors.servers import DATA, Reply
 from monitor.collectors import CollectorDeferred, build_collector, parse_source
 from monitor.collectors.http_client import make_client
 from monitor.collectors.telegram_web import TelegramWebCollector
 from monitor.errors import CollectorError, ConfigError
+from tests.support.collect import drain, run
+from tests.support.http import Reply
+
+DATA = Path(__file__).parent / "data"
 
 PAGE1 = (DATA / "tme_s_page1.html").read_text()
 PAGE2 = (DATA / "tme_s_page2.html").read_text()

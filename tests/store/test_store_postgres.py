@@ -344,3 +344,45 @@ def test_doctor_checks_the_postgresql_store_without_changing_it(pg_database, tmp
     check = store_check()
     assert (check.status, check.detail) == (
         OK, f"{redact(pg_database)}: schema version {LATEST_VERSION}")
+
+
+def test_a_dropped_connection_is_opened_again_for_the_next_batch(pg_database):
+    """The server restarts (here: it ends our backend): the batch in flight fails and rolls
+    back, the next one runs on a new connection."""
+    with Store.open(pg_database) as s, psycopg.connect(pg_database, autocommit=True) as admin:
+        s.save_cursor("src", "1")
+        pid = s.db.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with (pytest.raises(StoreError, match=r"terminating connection|server closed"),
+              s.transaction()):
+            s.save_cursor("src", "2")
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            s.record_source_run("src", ok=True, items=1)
+        assert not s.in_transaction
+        s.save_cursor("src", "3")  # a new connection
+        assert s.db.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+        assert s.get_source_state("src").cursor == "3"
+    with pytest.raises(StoreError, match="the connection is closed"):
+        s.get_source_state("src")  # closed by its owner: not opened again
+
+
+def test_the_throw_away_cluster_starts_and_stops_leaving_nothing():
+    """tests/_pgcluster.py, as the `pg_url` fixture and .ci/run use it."""
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    import _pgcluster
+
+    folder = Path(tempfile.mkdtemp(prefix="leakmon-pg-test-"))
+    url = _pgcluster.start(folder)
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SHOW lc_collate").fetchone()[0] == "C"
+            assert conn.execute("SELECT inet_server_addr()::text").fetchone()[0] == "127.0.0.1/32"
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(_with(url, password="nope"))
+    finally:
+        _pgcluster.stop(folder)
+    assert not folder.exists()
+    with socket.socket() as s:  # the server is gone: its port is closed
+        assert s.connect_ex(("127.0.0.1", urlsplit(url).port)) != 0

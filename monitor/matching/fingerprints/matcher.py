@@ -53,8 +53,8 @@ def _safe_cut(data: bytes, lo: int, hi: int, last: bool) -> int | None:
         for m in _SEPARATORS.finditer(data, lo, hi):
             found = m.end()
         return found
-    m = _SEPARATORS.search(data, lo, hi)
-    return m.end() if m else None
+    first = _SEPARATORS.search(data, lo, hi)
+    return first.end() if first else None
 
 
 def windows(data: bytes, size: int = WINDOW, overlap: int = OVERLAP) -> list[tuple[int, int]]:
