@@ -53,7 +53,7 @@ def test_missing_and_unknown_keys_per_family():
         build_sink({"name": "s", "type": "thehive", "url": "https://h.example"},
                    parse_config({}))
     with pytest.raises(ConfigError, match=r"^config: \[store\]: unknown key\(s\) evidance; "
-                                          r"known keys: evidence, retention_days$"):
+                                          r"known keys: evidence, retention_days, url, password$"):
         parse_config({"store": {"evidance": True}})
 
 

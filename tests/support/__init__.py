@@ -12,4 +12,5 @@ the conftest files, helpers live here):
 - `formats`  archive and document builders (zip, tar, 7z, RAR, xlsx, pdf, sqlite...)
 - `cli`      run `leakmon` in-process and capture its output
 - `web`      start the console on a loopback port, log in
+- `postgres` a throw-away PostgreSQL cluster, fresh databases on it (`pg_url`, `store` fixtures)
 """
