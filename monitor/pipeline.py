@@ -204,23 +204,20 @@ class Pipeline:
                                   key=self.dedup_key)
                for s in todo if s.hits}
         links: dict[str, list[list[str]]] = {}
-        try:
-            with self.store.transaction():
-                expire_snoozes(self.store, now)
-                # read again under the write lock: what another writer stored since counts
-                known = self._known([item.doc for item in todo]) if todo else {}
-                for item in todo:
-                    self._record(item, fps.get(id(item)), known, now, result)
-                    doc_links = item.doc.metadata.get("links") if item.doc.metadata else None
-                    if doc_links:
-                        links.setdefault(item.doc.source, []).append(list(doc_links))
-                for name, per_doc in links.items():
-                    self.store.add_suggested_links(name, per_doc, now=now)
-                if cursor is not None:
-                    self.store.save_cursor(source, cursor)
-        except BaseException:
-            self.index.reload(self.store)  # drop in-memory entries of the rolled-back batch
-            raise
+        with self.store.transaction():  # the near-duplicate index is in it too (no reload)
+            self.tracker.lock((fps[id(s)], s.hits) for s in todo if s.hits)
+            expire_snoozes(self.store, now)
+            # read again under the write lock: what another writer stored since counts
+            known = self._known([item.doc for item in todo]) if todo else {}
+            for item in todo:
+                self._record(item, fps.get(id(item)), known, now, result)
+                doc_links = item.doc.metadata.get("links") if item.doc.metadata else None
+                if doc_links:
+                    links.setdefault(item.doc.source, []).append(list(doc_links))
+            for name, per_doc in links.items():
+                self.store.add_suggested_links(name, per_doc, now=now)
+            if cursor is not None:
+                self.store.save_cursor(source, cursor)
         return result
 
     def _known(self, documents: list[Document]) -> dict[tuple[str, str], tuple[str, int | None]]:
@@ -257,7 +254,7 @@ class Pipeline:
             assert fp is not None  # every document with hits is fingerprinted (fps above)
             update = self.tracker.record(
                 doc, doc_id, item.hits, fp, now=now,
-                previous_incident=previous_incident)
+                previous_incident=previous_incident, locked=True)
             incident_id = update.incident_id
             result.hits += len(item.hits)
             result.new_incidents += int(update.is_new)

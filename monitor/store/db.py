@@ -239,6 +239,8 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, QueriesMi
                         continue  # another process applied it while we waited
                     for sql in statements:
                         self.db.execute(sql)
+                    if migration.fill:
+                        getattr(self, migration.fill)()
                     if rebuilds:
                         broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
                         if broken:

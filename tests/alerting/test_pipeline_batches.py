@@ -144,7 +144,7 @@ def test_crash_mid_batch_leaves_nothing_half_written(store):
     after = {t: count(store, t) for t in before}
     assert after == before
     assert store.get_source_state("tg-leaks").cursor == "cursor-0"
-    assert len(p.index) == 0  # the in-memory LSH forgot the rolled-back batch
+    assert len(p.index) == 0  # the near-duplicate index rolled back with the batch
     # the same batch goes through cleanly on retry: nothing lost, nothing doubled
     r = make_pipeline(store).process_batch("tg-leaks", batch, "cursor-1")
     assert (r.documents, r.new_incidents, r.notifications, r.skipped) == (3, 2, 2, 0)
