@@ -200,7 +200,11 @@ class IncidentsMixin(StoreMixin):
 
     def add_sighting(self, incident_id: int, document_id: int, *, source: str, platform: str,
                      site: str, url: str | None, seen_at: datetime) -> bool:
-        """Record that the incident was seen in this document; False if already recorded."""
+        """Record that the incident was seen in this document; False if already recorded.
+
+        `first_seen` moves back too: a collector may hand over the newer re-post before the
+        older original (t.me/s backfills read newest page first), and the incident must still
+        say when the leak first appeared."""
         with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO sightings (incident_id, document_id, source, platform, "
@@ -210,8 +214,9 @@ class IncidentsMixin(StoreMixin):
             if cur.rowcount:
                 self.db.execute(
                     "UPDATE incidents SET sightings = sightings + 1, "
-                    "last_seen = CASE WHEN last_seen > ? THEN last_seen ELSE ? END "
-                    "WHERE id = ?", (iso(seen_at), iso(seen_at), incident_id))
+                    "last_seen = CASE WHEN last_seen > ? THEN last_seen ELSE ? END, "
+                    "first_seen = CASE WHEN first_seen < ? THEN first_seen ELSE ? END "
+                    "WHERE id = ?", (*(iso(seen_at),) * 4, incident_id))
             return bool(cur.rowcount)
 
     def incident_sites(self, incident_id: int) -> set[tuple[str, str]]:
