@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run once test lint bench bench-small clean
+.PHONY: install run once test lint typecheck bench bench-small clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt setup.py monitor/matching/_native.c monitor/matching/_sha256.h
+$(BIN)/.installed: pyproject.toml constraints.txt setup.py $(wildcard monitor/matching/native/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
@@ -23,9 +23,13 @@ once: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
 test: $(BIN)/.installed
 	.ci/system-deps
 	$(BIN)/ruff check .
+	$(MAKE) typecheck
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/.installed

@@ -17,29 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.server
 import tempfile
-import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
+from bench.tme import PAGE, LoopbackServer, channel_route, post_html
 from monitor.collectors.registry import build_collector
 from monitor.config import parse_config
 
-PAGE = 20
-
-POST = """<div class="tgme_widget_message_wrap js-widget_message_wrap"><div class="tgme_widget_message \
-text_not_supported_wrap js-widget_message" data-post="benchchan/{id}"><div class="tgme_widget_message_bubble">\
-<div class="tgme_widget_message_author accent_color"><a class="tgme_widget_message_owner_name" \
-href="https://t.me/benchchan"><span dir="auto">Bench</span></a></div>\
-<div class="tgme_widget_message_text js-message_text" dir="auto">post {id}: base clients dump {word}, \
-{n}k lignes<br/>contact <a href="https://t.me/seller{id}">@seller{id}</a> mirror t.me/mirror{id}</div>\
-<div class="tgme_widget_message_footer compact js-message_footer"><div class="tgme_widget_message_info short \
-js-message_info"><span class="tgme_widget_message_views">{n}K</span><span class="tgme_widget_message_meta">\
-<a class="tgme_widget_message_date" href="https://t.me/benchchan/{id}"><time \
-datetime="2024-05-24T09:{mm:02d}:00+00:00" class="time">09:00</time></a></span></div></div></div></div></div>
-"""
+# The text of post {id}: organization and leak words, a seller link and a bare t.me mention.
+TEXT = ('post {id}: base clients dump {word}, {n}k lignes<br/>contact '
+        '<a href="https://t.me/seller{id}">@seller{id}</a> mirror t.me/mirror{id}')
 
 ITEM = """<a class="post-block" href="/post/{id}"><div class="post-title">victim-{id}.example</div>\
 <div class="post-block-text">Company {id}, {n} GB of data, deadline 7 days. {word}</div>\
@@ -49,60 +37,25 @@ ITEM = """<a class="post-block" href="/post/{id}"><div class="post-title">victim
 WORDS = ["Dedalus Biologie", "acme", "hospital", "clinic", "laboratoire", "mutuelle"]
 
 
-def tme_page(total: int, before: int | None) -> str:
-    top = min(total, (before - 1) if before else total)
-    ids = range(max(1, top - PAGE + 1), top + 1)
-    posts = "".join(POST.format(id=i, word=WORDS[i % len(WORDS)], n=i % 97, mm=i % 60)
-                    for i in ids)
-    more = (f'<a href="/s/benchchan?before={ids[0]}" class="tme_messages_more js-messages_more" '
-            f'data-before="{ids[0]}"></a>') if ids and ids[0] > 1 else ""
-    return (f"<html><head><title>Bench – Telegram</title></head><body><main><section>{more}"
-            f"{posts}</section></main><div class=\"tgme_channel_info\"></div></body></html>")
-
-
 def listing(items: int) -> str:
     body = "".join(ITEM.format(id=i, n=i % 500, word=WORDS[i % len(WORDS)], mm=i % 60)
                    for i in range(items))
     return f"<html><body><div class='list'>{body}</div></body></html>"
 
 
-class Server:
-    def __init__(self, posts: int, items: int) -> None:
-        listing_html = listing(items).encode()
+def victim_page(path: str, _query: dict) -> bytes:
+    n = path.rsplit("/", 1)[-1]
+    return (f"<html><body><div class='post-description'><p>Victim {n}: all "
+            f"files published.</p></div></body></html>").encode()
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else 40 ms delayed-ACK stalls per response
 
-            def do_GET(self) -> None:
-                u = urlsplit(self.path)
-                if u.path == "/s/benchchan":
-                    before = parse_qs(u.query).get("before", [None])[0]
-                    body = tme_page(posts, int(before) if before else None).encode()
-                elif u.path == "/list":
-                    body = listing_html
-                elif u.path.startswith("/post/"):
-                    n = u.path.rsplit("/", 1)[-1]
-                    body = (f"<html><body><div class='post-description'><p>Victim {n}: all "
-                            f"files published.</p></div></body></html>").encode()
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+def make_server(posts: int, items: int) -> LoopbackServer:
+    """t.me/s/benchchan with `posts` posts, a leak-site listing of `items` and their pages."""
+    channel = [post_html(i, TEXT.format(id=i, word=WORDS[i % len(WORDS)], n=i % 97))
+               for i in range(1, posts + 1)]
+    listing_html = listing(items).encode()
+    return LoopbackServer({"/s/benchchan": channel_route(channel),
+                           "/list": lambda _p, _q: listing_html, "/post/": victim_page})
 
 
 async def collect(table: dict, config, state_dir: Path, sink=None) -> tuple[int, int, float]:
@@ -159,7 +112,7 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--no-e2e", action="store_true", help="collect only")
     args = ap.parse_args()
-    srv = Server(args.posts, args.items)
+    srv = make_server(args.posts, args.items)
     config = parse_config({"network": {"retries": 0}})
     tg = {"name": "bench-tg", "type": "telegram_web", "channel": "benchchan",
           "base_url": srv.url(""), "backfill": args.posts, "max_pages": args.posts // PAGE + 5}
@@ -169,28 +122,31 @@ def main() -> None:
     follow_n = max(1, args.items // 10)
     hf = {**ht, "name": "bench-follow", "follow": True, "follow_text": ".post-description",
           "backfill": follow_n}
-    with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp)
-        runs = [("telegram_web backfill", tg), ("http html listing", ht),
-                ("http html listing + follow", hf)]
-        print(f"{'collect only':<34} {'items':>6} {'docs':>6} {'seconds':>8} {'items/s':>9}")
-        for label, table in runs:
-            items, docs, secs = asyncio.run(collect(table, config, state))
-            print(f"{label:<34} {items:>6} {docs:>6} {secs:>8.2f} {items / secs:>9.0f}")
-        if args.no_e2e:
-            return
-        pipeline, store = make_pipeline(state)
-        if pipeline is None:
-            return
-        print(f"\n{'end to end (collect, match, store)':<34} {'items':>6} {'docs':>6} "
-              f"{'seconds':>8} {'items/s':>9}")
-        try:
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            state = Path(tmp)
+            runs = [("telegram_web backfill", tg), ("http html listing", ht),
+                    ("http html listing + follow", hf)]
+            print(f"{'collect only':<34} {'items':>6} {'docs':>6} {'seconds':>8} {'items/s':>9}")
             for label, table in runs:
-                items, docs, secs = asyncio.run(collect(table, config, state,
-                                                        pipeline.process_batch))
+                items, docs, secs = asyncio.run(collect(table, config, state))
                 print(f"{label:<34} {items:>6} {docs:>6} {secs:>8.2f} {items / secs:>9.0f}")
-        finally:
-            store.close()
+            if args.no_e2e:
+                return
+            pipeline, store = make_pipeline(state)
+            if pipeline is None:
+                return
+            print(f"\n{'end to end (collect, match, store)':<34} {'items':>6} {'docs':>6} "
+                  f"{'seconds':>8} {'items/s':>9}")
+            try:
+                for label, table in runs:
+                    items, docs, secs = asyncio.run(collect(table, config, state,
+                                                            pipeline.process_batch))
+                    print(f"{label:<34} {items:>6} {docs:>6} {secs:>8.2f} {items / secs:>9.0f}")
+            finally:
+                store.close()
+    finally:
+        srv.close()
 
 
 if __name__ == "__main__":

@@ -166,9 +166,9 @@ def _hs_literal(text: str) -> bytes:
 def engine_scan(docs: list[tuple[str, bytes]], rule_paths: list[Path]) -> dict:
     """The full scan path without fingerprints: scan_document with the real engine."""
     from monitor.config import load_config
+    from monitor.matching.document_scan import scan_document
     from monitor.matching.extract import Limits
     from monitor.matching.loader import load_engine
-    from monitor.matching.scan import scan_document
 
     config = load_config(None)
     t0 = time.perf_counter()
@@ -204,10 +204,10 @@ def child_scan(spec: dict) -> dict:
     speed, load time, peak RSS, and which of our records each document contained."""
     os.environ["LEAKMON_FINGERPRINT_KEY"] = BENCH_KEY
     from monitor.config import load_config
+    from monitor.matching.document_scan import scan_document
     from monitor.matching.extract import Limits
     from monitor.matching.fingerprints import load_fingerprint_sets
     from monitor.matching.loader import load_engine
-    from monitor.matching.scan import scan_document
 
     state = Path(spec["state"])
     t0 = time.perf_counter()

@@ -17,7 +17,10 @@ over the same bytes (one core, in this process):
    SQLite store, with and without the 1M set: messages/s;
 5. store + dedup (bench.store_bench) with 100,000 and 1,000,000 documents already stored.
 
-The machine is shared: the load average is printed with the figures; compare ratios.
+The machine is shared: the load average is printed with the figures; compare ratios. The
+scans and the daemon path also give their CPU seconds (the scan's process and workers; the
+daemon path's process, the loopback server excluded) and MB or messages per CPU-second,
+which other load on the machine does not inflate the way it does wall time.
 Results also go to bench/out/small_results.json.
 """
 
@@ -25,22 +28,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import html
-import http.server
 import json
-import multiprocessing
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from bench.run import BENCH_KEY, OUT, ROOT, SET_NAME, accuracy, ensure_set, log, write_org_rules
 from bench.small_corpus import DEFAULT_OUT, ensure_small_corpus
+from bench.tme import LoopbackServer, channel_route, message_posts
 
 MB = 1024 * 1024
 LEAKMON = [sys.executable, "-m", "monitor"]
@@ -56,6 +57,7 @@ def raw_hyperscan(docs: list[tuple[str, bytes]], keywords: list[str]) -> dict:
 
     from bench.run import _hs_literal
     from bench.run import raw_hyperscan as raw
+    from monitor.matching.normalize import at_boundaries
 
     fig = raw(docs, keywords)
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -64,12 +66,19 @@ def raw_hyperscan(docs: list[tuple[str, bytes]], keywords: list[str]) -> dict:
     scratch = hyperscan.Scratch(db)
     with_kw = []
     hit: list[int] = []
+    lengths = [len(k.encode("utf-8")) for k in keywords]
+    current = b""
 
-    def on_match(*_a: object) -> bool:
+    def on_match(kw: int, _start: int, end: int, *_a: object) -> bool:
+        # A keyword rule promises whole words ("Dos Santos" is not in "Dos Santosbourg"):
+        # count the document only for a match on word boundaries, as the engine checks them.
+        if not at_boundaries(current, end - lengths[kw], end):
+            return False
         hit.append(1)
         return True  # stop: one match tells that the document has a keyword
 
     for name, data in docs:
+        current = data
         hit.clear()
         try:
             db.scan(data, match_event_handler=on_match, scratch=scratch)
@@ -115,8 +124,11 @@ def _mem(pid: int) -> tuple[int, int]:
 
 
 def run_scan(argv: list[str], env: dict, total_bytes: int) -> dict:
-    """`leakmon scan ...` as a subprocess: wall time, MB/s, peak summed RSS/PSS, its output."""
+    """`leakmon scan ...` as a subprocess: wall time, MB/s, peak summed RSS/PSS, CPU seconds
+    of the process and its workers (what other load on the machine does not inflate), its
+    output."""
     with tempfile.TemporaryFile() as out:
+        cpu0 = _children_cpu()
         t0 = time.perf_counter()
         proc = subprocess.Popen([*LEAKMON, *argv], stdout=out, stderr=subprocess.PIPE,
                                 env=env, cwd=ROOT)
@@ -134,15 +146,23 @@ def run_scan(argv: list[str], env: dict, total_bytes: int) -> dict:
         th.start()
         _, err = proc.communicate()
         seconds = time.perf_counter() - t0
+        cpu = _children_cpu() - cpu0
         stop.set()
         th.join()
         if proc.returncode not in (0, 1):
             raise RuntimeError(f"leakmon scan failed ({proc.returncode}): {err[-2000:]!r}")
         out.seek(0)
         rows = [json.loads(line) for line in out.read().splitlines()]
-    return {"seconds": seconds, "mb_s": total_bytes / MB / seconds,
+    return {"seconds": seconds, "mb_s": total_bytes / MB / seconds, "cpu_s": cpu,
+            "mb_per_cpu_s": total_bytes / MB / cpu,
             "peak_rss_mb": peak_rss / 1024, "peak_pss_mb": peak_pss / 1024,
             "documents": len(rows), "_rows": rows}
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the reaped child processes (and theirs, once reaped)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def check_keywords(rows: list[dict], with_kw: list[str]) -> dict:
@@ -182,64 +202,6 @@ def startup(rules: list[str], env: dict) -> dict:
 # --- daemon path: telegram_web -> Pipeline.process_batch -> SQLite -----------------------------
 
 
-def _post_template() -> str:
-    from bench.collect_bench import POST
-
-    return re.sub(r'(js-message_text" dir="auto">).*?(</div>)', r"\1{text}\2", POST, count=1)
-
-
-class TmeServer:
-    """t.me/s/benchchan pages of 20 posts whose texts are the given messages."""
-
-    def __init__(self, messages: list[str]) -> None:
-        tpl = _post_template()
-        posts = [tpl.format(id=i + 1, mm=i % 60, n=i % 97, word="",
-                            text=html.escape(m).replace("\n", "<br/>"))
-                 for i, m in enumerate(messages)]
-        total = len(posts)
-
-        def page(before: int | None) -> bytes:
-            top = min(total, (before - 1) if before else total)
-            lo = max(1, top - 19)
-            more = (f'<a href="/s/benchchan?before={lo}" class="tme_messages_more '
-                    f'js-messages_more" data-before="{lo}"></a>') if lo > 1 else ""
-            return (f"<html><body><main><section>{more}{''.join(posts[lo - 1:top])}</section>"
-                    f"</main><div class=\"tgme_channel_info\"></div></body></html>").encode()
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:
-                u = urlsplit(self.path)
-                if u.path != "/s/benchchan":
-                    self.send_error(404)
-                    return
-                before = parse_qs(u.query).get("before", [None])[0]
-                body = page(int(before) if before else None)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a) -> None:
-                pass
-
-        # Served from a forked process: in this one its threads would compete for the GIL
-        # with the collector and the pipeline being measured (the daemon hosts no server).
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.proc = multiprocessing.get_context("fork").Process(
-            target=self.httpd.serve_forever, daemon=True)
-        self.proc.start()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.join()
-        self.httpd.server_close()
-
-
 def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[str]) -> dict:
     """One run of the daemon's SourceRunner (collector on the loop, pipeline thread, shared
     store), as `leakmon daemon` does it."""
@@ -252,7 +214,7 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
     from monitor.matching.loader import load_engine
     from monitor.pipeline import Pipeline
 
-    srv = TmeServer(messages)
+    srv = LoopbackServer({"/s/benchchan": channel_route(message_posts(messages))})
     try:
         config = parse_config({"network": {"retries": 0}, "rules": rules})
         loaded = load_engine(config, state, fingerprint_names=sets)
@@ -261,22 +223,22 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
             thread = StoreThread(shared, "pipeline")
             try:
                 table = {"name": "bench-tg", "type": "telegram_web", "channel": "benchchan",
-                         "base_url": srv.url, "backfill": len(messages),
+                         "base_url": srv.url(), "backfill": len(messages),
                          "max_pages": len(messages) // 20 + 5}
                 collector = build_collector(table, config, Path(tmp))
                 host = PipelineHost(SimpleNamespace(sinks=[]),
                                     lambda store, rt: Pipeline(store, loaded.engine))
                 runner = SourceRunner(thread, host)
 
-                async def run() -> tuple[object, float]:
-                    t0 = time.perf_counter()
+                async def run() -> tuple[object, float, float]:
+                    t0, c0 = time.perf_counter(), time.process_time()
                     try:
                         out = await runner.run(parse_source(table), collector)
                     finally:
                         await collector.aclose()
-                    return out, time.perf_counter() - t0
+                    return out, time.perf_counter() - t0, time.process_time() - c0
 
-                result, seconds = asyncio.run(run())
+                result, seconds, cpu = asyncio.run(run())
                 stored = shared.get().count_documents()
             finally:
                 thread.close()
@@ -284,7 +246,8 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
     finally:
         srv.close()
     return {"messages": result.items, "documents": result.documents, "stored": stored,
-            "seconds": seconds, "msg_s": result.items / seconds}
+            "seconds": seconds, "msg_s": result.items / seconds, "cpu_s": cpu,
+            "msg_per_cpu_s": result.items / cpu}
 
 
 def store_dedup(prefill: int) -> dict:
@@ -413,6 +376,7 @@ def table(r: dict) -> str:
                 f"{f['accuracy']['precision']:.2%}" if "accuracy" in f else ""
         rows.append((f"leakmon scan --json: {label}",
                      f"{f['mb_s']:,.1f} MB/s ({f['ratio_to_raw']:.1%} of raw), {f['seconds']:.2f} s, "
+                     f"{f['mb_per_cpu_s']:,.1f} MB per CPU-s, "
                      f"peak RSS {f['peak_rss_mb']:.0f} MB / PSS {f['peak_pss_mb']:.0f} MB, "
                      f"keyword docs missed {kc['missing']}/{kc['keyword_documents']}{extra}, "
                      f"load {f['load']:.2f}"))
@@ -423,6 +387,7 @@ def table(r: dict) -> str:
     for label, d in r.get("daemon", {}).items():
         rows.append((f"daemon path (t.me/s -> match -> store), {label}",
                      f"{d['msg_s']:,.0f} msg/s ({d['messages']} x ~1 KB, {d['stored']} stored), "
+                     f"{d['msg_per_cpu_s']:,.0f} msg per CPU-s, "
                      f"load {d['load']:.2f}"))
     for n, s in r.get("store_dedup", {}).items():
         rows.append((f"store + dedup, {int(n):,} stored", f"{s['docs_s']:,} docs/s, "

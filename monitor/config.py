@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from monitor.errors import ConfigError
+from monitor.tables import Table, type_ok
+from monitor.tables import resolve_secret as resolve_secret  # config's public name too
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -117,24 +119,16 @@ _T = TypeVar("_T")
 
 
 def _section(table: Any, cls: type[_T], where: str) -> _T:
+    """One `[section]` as its dataclass: keys and types checked against the defaults."""
     if table is None:
         return cls()
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table, got {type(table).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(table) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(fields)}"
-        )
+    reader = Table(table, where)
+    reader.check_keys(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
     defaults = cls()
-    for key, value in table.items():
-        expected = type(getattr(defaults, key))
-        ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
-        if not ok or isinstance(value, bool) != (expected is bool):
-            raise ConfigError(
-                f"{where}.{key}: expected {expected.__name__}, got {value!r}"
-            )
+    for key in table:
+        reader.get(key, type(getattr(defaults, key)))
     return cls(**table)
 
 
@@ -220,25 +214,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     return cfg
 
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def resolve_secret(value: str, *, where: str) -> str:
-    """`env:VARNAME` -> that variable's value, else `value` itself: tokens and secrets can stay
-    out of the config file. ConfigError naming `where` when the variable is unset or empty."""
-    if not value.startswith("env:"):
-        return value
-    var = value[4:]
-    if not _ENV_NAME.fullmatch(var):
-        raise ConfigError(f"{where}: {value!r} is not a valid env:VARNAME reference")
-    resolved = os.environ.get(var)
-    if not resolved:
-        raise ConfigError(f"{where}: environment variable {var} is not set or empty")
-    return resolved
-
-
 def _expect(value: Any, typ: type, where: str) -> Any:
-    if not isinstance(value, typ):
+    if not type_ok(value, typ):
         raise ConfigError(f"{where}: expected {typ.__name__}, got {value!r}")
     return value
 

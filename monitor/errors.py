@@ -30,7 +30,7 @@ class FingerprintError(LeakmonError):
 
 
 class StoreError(LeakmonError):
-    """The SQLite store cannot be opened or migrated."""
+    """The store (SQLite or PostgreSQL) cannot be opened, migrated or written."""
 
 
 class CollectorError(LeakmonError):

@@ -12,7 +12,7 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, object] = {
             "@timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "log.level": record.levelname.lower(),
             "log.logger": record.name,

@@ -1,11 +1,16 @@
-"""Records that flow between pipeline stages: collectors -> matching -> store -> alerting."""
+"""Records that flow between pipeline stages: collectors -> matching -> store -> alerting.
+
+The bottom layer: every stage may import this module and it imports none of them, so a
+record one stage writes and another reads (a `Notification` the incident stage queues and
+the store keeps, an `OutboxItem` the store hands to delivery) is defined here once.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 
@@ -22,6 +27,39 @@ def severity_rank(severity: str) -> int:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@overload
+def iso(dt: datetime) -> str: ...
+@overload
+def iso(dt: None) -> None: ...
+@overload
+def iso(dt: datetime | None) -> str | None: ...
+
+
+def iso(dt: datetime | None) -> str | None:
+    """UTC ISO 8601 text with a fixed shape, so that text order is time order in SQL."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@overload
+def parse_iso(value: str) -> datetime: ...
+@overload
+def parse_iso(value: None) -> None: ...
+@overload
+def parse_iso(value: str | None) -> datetime | None: ...
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """The datetime of `iso()` text (naive text is taken as UTC); None stays None."""
+    if value is None:
+        return None
+    dt = datetime.fromisoformat(value)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -102,3 +140,86 @@ class Hit:
             ]
             out["fingerprint_set"] = self.fingerprint_set
         return out
+
+
+# Events that create a notification. "operator" is a source-health alert (a source failing
+# or silent), "test" comes from `leakmon sinks test`.
+EVENTS = ("new", "escalated", "operator", "test")
+
+
+@dataclass(slots=True)
+class Notification:
+    """One alert event about one incident, as stored (JSON) in the outbox and sent to sinks.
+
+    Never holds plaintext record values: `record_ids` are ids from the imported CSV and
+    `excerpt` is already redacted.
+    """
+
+    idempotency_key: str  # stable per (incident, event): a resend after a crash reuses it
+    event: str  # one of EVENTS
+    reason: str  # why this was sent: "new incident", "severity rose to critical", ...
+    incident_id: int | None
+    dedup_key: str
+    title: str
+    severity: str
+    confidence: float
+    rule_id: str
+    rule_title: str
+    created_at: str  # ISO 8601 UTC
+    tags: list[str] = field(default_factory=list)
+    platform: str | None = None
+    source: str | None = None
+    url: str | None = None
+    first_seen: str | None = None  # ISO 8601 UTC
+    last_seen: str | None = None
+    sightings: int = 1
+    sites: list[str] = field(default_factory=list)  # distinct platforms/sites seen on
+    record_count: int = 0
+    record_ids: list[str] = field(default_factory=list)  # capped list; never values
+    canary: bool = False
+    excerpt: str = ""
+    link: str = ""  # how an analyst opens it: "leakmon alerts show 12"
+    # The incident's page in the web console (its public_url), when one is configured: mail
+    # and chat bodies show it as a link; the console sets it through one hook.
+    console_url: str | None = None
+    # SHA-256 of the document this event is about (a hash, not content): MISP and STIX
+    # consumers correlate on it.
+    document_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Notification:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(slots=True)
+class OutboxItem:
+    """One pending delivery of one notification to one sink."""
+
+    id: int
+    sink: str
+    notification: Notification
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+
+
+CheckStatus = Literal["OK", "WARN", "FAIL"]
+
+
+@dataclass(slots=True, frozen=True)
+class Check:
+    """One finding of `leakmon doctor`: what a component (a sink, a kind of source, the
+    state directory...) says about its own setup, with a one-line fix when it is not OK."""
+
+    status: CheckStatus
+    what: str  # "sink soc", "telegram session", ...
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status:<4} {self.what}: {self.detail}"
+        return text + (f"\n     fix: {self.fix}" if self.fix and self.status != "OK" else "")

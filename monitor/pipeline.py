@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.alerting.dedup import (
     ContentFingerprint,
@@ -25,6 +25,10 @@ from monitor.alerting.incidents import IncidentTracker, SinkLike, top_hit
 from monitor.alerting.triage import expire_snoozes
 from monitor.models import Document, Hit, utcnow
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.matching.document_scan import EngineLike
+    from monitor.matching.extract import Limits
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +42,9 @@ class ScanOutcome:
     text: bytes | None = None
 
 
-# A scanner takes a document and returns its hits (a list, or a ScanOutcome with the text).
-Scanner = Callable[[Document], "list[Hit] | ScanOutcome"]
+# A document scanner takes a document and returns its hits (a list, or a ScanOutcome with
+# the text).
+DocumentScanner = Callable[[Document], "list[Hit] | ScanOutcome"]
 
 
 @dataclass(slots=True)
@@ -73,9 +78,31 @@ def document_passwords(doc: Document) -> tuple:
                       meta.get("channel"))
 
 
-def engine_scanner(engine: Any, limits: Any = None) -> Scanner:
-    """The production scanner: monitor.matching.scan.scan_document with the engine."""
-    from monitor.matching.scan import scan_document
+class _Passwords(Sequence):
+    """`document_passwords(doc)`, built on first use: only a locked archive asks for them, and
+    a plain message (the common document) never does."""
+
+    __slots__ = ("_doc", "_items")
+
+    def __init__(self, doc: Document) -> None:
+        self._doc = doc
+        self._items: tuple | None = None
+
+    def _get(self) -> tuple:
+        if self._items is None:
+            self._items = document_passwords(self._doc)
+        return self._items
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+def engine_scanner(engine: EngineLike, limits: Limits | None = None) -> DocumentScanner:
+    """The production scanner: monitor.matching.document_scan.scan_document with the engine."""
+    from monitor.matching.document_scan import scan_document
 
     if limits is None:
         from monitor.config import MatchingConfig
@@ -91,7 +118,7 @@ def engine_scanner(engine: Any, limits: Any = None) -> Scanner:
                 texts.append(part.data)
 
         result = scan_document(engine, doc.content, doc.filename or doc.external_id, limits,
-                               on_part=keep, passwords=document_passwords(doc))
+                               on_part=keep, passwords=_Passwords(doc))
         for name, reason in result.skipped:
             log.warning("source %s item %s: skipped part %s: %s", doc.source, doc.external_id,
                         name, reason)
@@ -102,9 +129,10 @@ def engine_scanner(engine: Any, limits: Any = None) -> Scanner:
 
 
 class Pipeline:
-    def __init__(self, store: Store, engine: Any = None, *, sinks: Sequence[SinkLike] = (),
-                 limits: Any = None, platform_sites: Mapping[str, str] | None = None,
-                 scanner: Scanner | None = None,
+    def __init__(self, store: Store, engine: EngineLike | None = None, *,
+                 sinks: Sequence[SinkLike] = (), limits: Limits | None = None,
+                 platform_sites: Mapping[str, str] | None = None,
+                 scanner: DocumentScanner | None = None,
                  clock: Callable[[], datetime] = utcnow,
                  dedup_key: bytes | None = None) -> None:
         """`dedup_key` keys the content keys (see monitor.alerting.dedup); by default it is
@@ -116,9 +144,11 @@ class Pipeline:
         self.store = store
         self.scanner = scanner
         self.clock = clock
-        if dedup_key is None and store.state_dir is None:
-            raise ValueError("Pipeline needs a dedup_key, or a store opened with a state_dir")
-        self.dedup_key = dedup_key if dedup_key is not None else load_dedup_key(store.state_dir)
+        if dedup_key is None:
+            if store.state_dir is None:
+                raise ValueError("Pipeline needs a dedup_key, or a store opened with a state_dir")
+            dedup_key = load_dedup_key(store.state_dir)
+        self.dedup_key = dedup_key
         self.index = NearDuplicateIndex.from_store(store)
         self.tracker = IncidentTracker(store, sinks=sinks, index=self.index,
                                        platform_sites=platform_sites)
@@ -160,12 +190,15 @@ class Pipeline:
         """
         result = BatchResult()
         now = self.clock()
+        documents = list(documents)
+        known = self._known(documents)
         todo: list[_Scanned] = []
         seen_in_batch: set[tuple[str, str, str]] = set()
         for doc in documents:
             sha = doc.sha256
             key = (doc.source, doc.external_id, sha)
-            if key in seen_in_batch or self.store.document_seen(*key):
+            stored = known.get(key[:2])
+            if key in seen_in_batch or (stored is not None and stored[0] == sha):
                 result.skipped += 1
                 continue
             seen_in_batch.add(key)
@@ -173,24 +206,41 @@ class Pipeline:
         fps = {id(s): fingerprint(s.text if s.text else s.doc.content, s.sha256,
                                   key=self.dedup_key)
                for s in todo if s.hits}
-        try:
-            with self.store.transaction():
-                if guard is not None:
-                    guard(self.store)
-                expire_snoozes(self.store, now)
-                for item in todo:
-                    self._record(item, fps.get(id(item)), now, result)
-                if cursor is not None:
-                    self.store.save_cursor(source, cursor)
-        except BaseException:
-            self.index.reload(self.store)  # drop in-memory entries of the rolled-back batch
-            raise
+        links: dict[str, list[list[str]]] = {}
+        with self.store.transaction():  # the near-duplicate index is in it too (no reload)
+            if guard is not None:
+                guard(self.store)
+            self.tracker.lock((fps[id(s)], s.hits) for s in todo if s.hits)
+            expire_snoozes(self.store, now)
+            # read again under the write lock: what another writer stored since counts
+            known = self._known([item.doc for item in todo]) if todo else {}
+            for item in todo:
+                self._record(item, fps.get(id(item)), known, now, result)
+                doc_links = item.doc.metadata.get("links") if item.doc.metadata else None
+                if doc_links:
+                    links.setdefault(item.doc.source, []).append(list(doc_links))
+            for name, per_doc in links.items():
+                self.store.add_suggested_links(name, per_doc, now=now)
+            if cursor is not None:
+                self.store.save_cursor(source, cursor)
         return result
 
-    def _record(self, item: _Scanned, fp: ContentFingerprint | None, now: datetime,
+    def _known(self, documents: list[Document]) -> dict[tuple[str, str], tuple[str, int | None]]:
+        """(sha256, incident_id) of the batch's items already stored, by (source, external
+        id): one lookup per batch (and source) instead of two queries per document; `_record`
+        keeps it current as the batch is written."""
+        by_source: dict[str, list[str]] = {}
+        for doc in documents:
+            by_source.setdefault(doc.source, []).append(doc.external_id)
+        return {(name, ext): state for name, ids in by_source.items()
+                for ext, state in self.store.document_states(name, ids).items()}
+
+    def _record(self, item: _Scanned, fp: ContentFingerprint | None,
+                known: dict[tuple[str, str], tuple[str, int | None]], now: datetime,
                 result: BatchResult) -> None:
         store, doc = self.store, item.doc
-        previous = store.get_document(doc.source, doc.external_id)
+        previous = known.get((doc.source, doc.external_id))
+        previous_incident = previous[1] if previous is not None else None
         evidence_path = None
         if item.hits and store.evidence is not None:
             evidence_path = str(store.evidence.write(item.sha256, doc.content))
@@ -206,20 +256,19 @@ class Pipeline:
             result.errors += 1
         incident_id = None
         if item.hits:
+            assert fp is not None  # every document with hits is fingerprinted (fps above)
             update = self.tracker.record(
                 doc, doc_id, item.hits, fp, now=now,
-                previous_incident=previous["incident_id"] if previous else None)
+                previous_incident=previous_incident, locked=True)
             incident_id = update.incident_id
             result.hits += len(item.hits)
             result.new_incidents += int(update.is_new)
             result.notifications += int(update.notification is not None)
             if incident_id not in result.incident_ids:
                 result.incident_ids.append(incident_id)
-        elif previous is not None and previous["incident_id"] is not None:
-            incident_id = previous["incident_id"]  # an edit removed the hits: keep the link
+        elif previous_incident is not None:
+            incident_id = previous_incident  # an edit removed the hits: keep the link
         if item.hits or previous is not None:  # a new document without hits has none to write
             store.replace_hits(doc_id, item.hits, incident_id)
             store.set_document_incident(doc_id, incident_id)
-        links = doc.metadata.get("links") if doc.metadata else None
-        if links:
-            store.add_suggested_sources(doc.source, list(links), now=now)
+        known[(doc.source, doc.external_id)] = (item.sha256, incident_id)

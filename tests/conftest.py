@@ -40,11 +40,10 @@ def _restore_root_logger():
 def pg_url():
     """URL of a PostgreSQL role allowed to create databases, for the whole session."""
     import os
-    import shutil
     import tempfile
     from pathlib import Path
 
-    import _pgcluster
+    from tests.support import postgres
 
     url = os.environ.get("LEAKMON_TEST_PG_URL")
     if url:
@@ -52,71 +51,21 @@ def pg_url():
         return
     folder = Path(tempfile.mkdtemp(prefix="leakmon-pg-"))
     try:
-        url = _pgcluster.start(folder)
+        url = postgres.start(folder)
     except BaseException:
-        _pgcluster.stop(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        postgres.stop(folder)  # and remove the folder
         raise
     try:
         yield url
     finally:
-        _pgcluster.stop(folder)
-
-
-class PgDatabases:
-    """Creates databases (empty, or copies of one migrated to the latest schema) on `pg_url`
-    and drops them all at the end of the session."""
-
-    def __init__(self, url: str) -> None:
-        import secrets
-
-        import psycopg
-
-        self.url = url
-        self._admin = psycopg.connect(url, autocommit=True)
-        self._prefix = f"lm_{secrets.token_hex(4)}"
-        self._n = 0
-        self._template: str | None = None
-        self._made: list[str] = []
-
-    def url_of(self, name: str) -> str:
-        from urllib.parse import urlsplit, urlunsplit
-
-        parts = urlsplit(self.url)
-        return urlunsplit(parts._replace(path=f"/{name}"))
-
-    def create(self, *, migrated: bool = True) -> str:
-        """A new database; `migrated=False`: empty (no schema_version table at all)."""
-        self._n += 1
-        name = f"{self._prefix}_{self._n}"
-        template = self._migrated_template() if migrated else "template0"
-        self._admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        self._made.append(name)
-        return self.url_of(name)
-
-    def drop(self, url: str) -> None:
-        name = url.rsplit("/", 1)[1]
-        self._admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self._made.remove(name)
-
-    def _migrated_template(self) -> str:
-        if self._template is None:
-            from monitor.store import Store
-
-            self._template = f"{self._prefix}_template"
-            self._admin.execute(f'CREATE DATABASE "{self._template}" TEMPLATE template0')
-            self._made.append(self._template)
-            Store.open(self.url_of(self._template)).close()
-        return self._template
-
-    def close(self) -> None:
-        for name in list(self._made):
-            self._admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self._admin.close()
+        postgres.stop(folder)
 
 
 @pytest.fixture(scope="session")
 def pg_databases(pg_url):
+    """Fresh databases on `pg_url` (tests.support.postgres.PgDatabases), dropped at the end."""
+    from tests.support.postgres import PgDatabases
+
     dbs = PgDatabases(pg_url)
     yield dbs
     dbs.close()

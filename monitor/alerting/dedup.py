@@ -7,8 +7,8 @@
   collapsed, delimited rows with their fields sorted, decoration-only lines dropped, lines
   de-duplicated and sorted) makes re-encoded, re-ordered and re-spaced copies hash alike.
 - Near-duplicate: a MinHash over the normalized lines (plus word 3-shingles for short posts, where
-  a changed header or footer is a large share of the lines), queried in a datasketch MinHashLSH.
-  Signatures are persisted by the store and the LSH is rebuilt from them on start.
+  a changed header or footer is a large share of the lines), looked up by its LSH bands in the
+  store (shared by every worker, see monitor.store.lsh), then compared exactly.
 - Huge dumps: at most `MAX_LINES` lines are normalized and hashed, chosen by a bottom-k sample
   over a column-order-independent key of each line (not at random), so that two copies of one
   dump keep (mostly) the same sample; the content key of such a dump is then the hash of the
@@ -24,14 +24,15 @@ import hmac
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHash
 
-NUM_PERM = 128
+from monitor.store.lsh import NUM_PERM, band_keys
+
 LSH_THRESHOLD = 0.5  # estimated Jaccard above which a document joins an incident
 MAX_LINES = 50_000  # sample cap for the MinHash of huge documents
 SHORT_DOC_LINES = 32  # below this many distinct lines, add word 3-shingles
@@ -54,6 +55,7 @@ class ContentFingerprint:
     minhash: MinHash
     lines: int  # distinct normalized lines
     sampled: bool  # True when only a hash-chosen sample of lines went into the MinHash
+    bands: list[int] = field(default_factory=list)  # LSH band keys (monitor.store.lsh)
 
 
 def normalize_line(line: str) -> str:
@@ -152,7 +154,20 @@ def fingerprint(data: bytes, sha256: str | None = None, *, key: bytes) -> Conten
     elements = shingles(lines)
     if elements:
         mh.update_batch(elements)
-    return ContentFingerprint(f"c:{content_key}", mh, len(lines), sampled)
+    return ContentFingerprint(f"c:{content_key}", mh, len(lines), sampled,
+                              band_keys(mh.hashvalues))
+
+
+def lock_keys(fp: ContentFingerprint, records: Iterable[str] = ()) -> Iterator[int]:
+    """The keys to lock before finding or creating the incident of a document (shared by
+    workers): its content key, its LSH band keys, and one per fingerprint set it matched
+    records of. Two documents that can end up in one new incident share a key: an equal
+    content key (exact), a band (near-duplicate candidates share one), or a set (records).
+    Lazy: a store that needs no such locks (SQLite) never computes them."""
+    yield from fp.bands
+    for name in (f"c\x00{fp.content_key}", *(f"r\x00{s}" for s in records)):
+        digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"leakmon lock").digest()
+        yield int.from_bytes(digest, "little", signed=True)
 
 
 def minhash_from(scheme: str, hashvalues: np.ndarray) -> MinHash:
@@ -160,53 +175,40 @@ def minhash_from(scheme: str, hashvalues: np.ndarray) -> MinHash:
 
 
 class NearDuplicateIndex:
-    """MinHashLSH over the signatures of documents that belong to incidents.
+    """Near-duplicate lookup over the signatures of documents that belong to incidents.
 
-    The store is the truth: the index is rebuilt from the persisted signatures on start and
-    after a rolled-back batch (`reload`), so it never points at incidents that do not exist.
+    The index is the store's: signatures and their LSH bands (monitor.store.lsh) are written in
+    the transaction of the sighting and looked up by band, so every worker sharing the store
+    sees every other worker's committed documents, a rolled-back batch leaves nothing behind,
+    and nothing is held or rebuilt per process.
     """
 
-    def __init__(self, threshold: float = LSH_THRESHOLD, num_perm: int = NUM_PERM) -> None:
+    def __init__(self, store, threshold: float = LSH_THRESHOLD) -> None:
+        self.store = store
         self.threshold = threshold
-        self.num_perm = num_perm
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self._entries: dict[int, tuple[int, MinHash]] = {}  # document id -> (incident, mh)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self.store.count_minhashes()
 
     @classmethod
     def from_store(cls, store, **kwargs) -> NearDuplicateIndex:
-        """Build the LSH from the signatures the store kept (survives restarts)."""
-        index = cls(**kwargs)
-        index.reload(store)
-        return index
+        return cls(store, **kwargs)
 
-    def reload(self, store) -> None:
-        self._lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
-        self._entries = {}
-        with self._lsh.insertion_session() as session:
-            for row in store.iter_minhashes():
-                if len(row.hashvalues) != self.num_perm:
-                    continue
-                mh = minhash_from(row.scheme, row.hashvalues)
-                session.insert(row.document_id, mh)
-                self._entries[row.document_id] = (row.incident_id, mh)
+    def add(self, document_id: int, incident_id: int, mh: MinHash,
+            bands: list[int] | None = None) -> None:
+        """Index `document_id` (of `incident_id`); part of the caller's transaction.
+        `bands`: the signature's band keys when already known (ContentFingerprint.bands)."""
+        self.store.save_minhash(document_id, incident_id, mh.scheme, mh.hashvalues,
+                                bands=bands)
 
-    def add(self, document_id: int, incident_id: int, mh: MinHash) -> None:
-        if document_id in self._entries:
-            self._lsh.remove(document_id)
-        self._lsh.insert(document_id, mh)
-        self._entries[document_id] = (incident_id, mh)
-
-    def best(self, mh: MinHash) -> tuple[int, float] | None:
+    def best(self, mh: MinHash, bands: list[int] | None = None) -> tuple[int, float] | None:
         """The incident whose document is most similar to `mh` (>= threshold), with its score."""
         best: tuple[int, float] | None = None
-        for doc_id in self._lsh.query(mh):
-            incident_id, other = self._entries[doc_id]
-            score = mh.jaccard(other)
+        keys = band_keys(mh.hashvalues) if bands is None else bands
+        for row in self.store.minhash_candidates(keys):
+            score = mh.jaccard(minhash_from(row.scheme, row.hashvalues))
             if score >= self.threshold and (best is None or score > best[1]):
-                best = (incident_id, score)
+                best = (row.incident_id, score)
         return best
 
 

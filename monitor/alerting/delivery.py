@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from monitor.alerting.notification import Notification, OutboxItem
 from monitor.alerting.sinks.base import Sink, SinkDeliveryError
 from monitor.errors import SinkError
-from monitor.models import utcnow
+from monitor.models import Notification, OutboxItem, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,8 @@ from typing import Any
 
 import stix2
 
-from monitor.models import utcnow
+from monitor.models import parse_iso, utcnow
 from monitor.store import Incident, Store
-from monitor.store._util import parse_iso
 
 MAX_RECORD_IDS = 1000
 

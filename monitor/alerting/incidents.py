@@ -15,7 +15,7 @@ outbox rows commit together or not at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,15 +25,16 @@ from monitor.alerting import escalation
 from monitor.alerting.dedup import (
     ContentFingerprint,
     NearDuplicateIndex,
+    lock_keys,
     record_sets,
     records_overlap,
 )
-from monitor.alerting.notification import Notification, incident_link
+from monitor.alerting.notification import incident_link
 from monitor.alerting.triage import is_suppressed
 from monitor.errors import StoreError
-from monitor.models import Document, Hit, severity_rank
+from monitor.models import Document, Hit, Notification, iso, severity_rank
 from monitor.store import Incident, Store
-from monitor.store._util import iso
+from monitor.telegram_links import site_host
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,7 @@ def site_of(doc: Document, platform_sites: Mapping[str, str] | None = None) -> s
     if platform_sites and doc.source in platform_sites:
         return platform_sites[doc.source]
     if doc.url:
-        host = (urlsplit(doc.url).hostname or "").lower().removeprefix("www.")
-        if host == "telegram.me":
-            host = "t.me"
+        host = site_host(urlsplit(doc.url).hostname or "")
         if host:
             return host
     return doc.source
@@ -85,6 +84,16 @@ def confidence_of(hits: Sequence[Hit]) -> float:
 
 
 class IncidentTracker:
+    """Finds or opens the incident of each document; correct with several workers on one store.
+
+    The lookup (edit, exact, near, records) and the creation run in the batch's write
+    transaction under locks on the document's `lock_keys`, so of two workers seeing re-posts of
+    one leak at once, the second waits for the first's commit and then finds its incident; the
+    insert itself is insert-or-get on the unique dedup key. Only the transaction that created
+    an incident queues its "new" notification; the other records a sighting (and an
+    escalation when the policy says so).
+    """
+
     def __init__(self, store: Store, *, sinks: Sequence[SinkLike] = (),
                  index: NearDuplicateIndex | None = None,
                  platform_sites: Mapping[str, str] | None = None) -> None:
@@ -109,7 +118,7 @@ class IncidentTracker:
         exact = self.store.incident_for_content_key(fp.content_key)
         if exact is not None:
             return exact, "exact"
-        near = self.index.best(fp.minhash)
+        near = self.index.best(fp.minhash, fp.bands)
         if near is not None:
             return near[0], "near"
         best: tuple[float, int] | None = None
@@ -127,10 +136,17 @@ class IncidentTracker:
 
     # -- the stage -----------------------------------------------------------------------------
 
+    def lock(self, documents: Iterable[tuple[ContentFingerprint, Sequence[Hit]]]) -> None:
+        """Take the incident locks of a whole batch up front, in one sorted go, so that two
+        workers' batches never wait on each other in a cycle (call inside the transaction)."""
+        self.store.lock_incident_keys(
+            key for fp, hits in documents for key in lock_keys(fp, record_sets(hits)))
+
     def record(self, doc: Document, document_id: int, hits: Sequence[Hit],
                fp: ContentFingerprint, *, now: datetime,
-               previous_incident: int | None = None) -> IncidentUpdate:
-        """Attach `hits` of document `document_id` to an incident; queue any notification."""
+               previous_incident: int | None = None, locked: bool = False) -> IncidentUpdate:
+        """Attach `hits` of document `document_id` to an incident; queue any notification.
+        `locked`: the caller's transaction already holds this document's `lock` (a batch)."""
         store = self.store
         records = record_sets(hits)
         top = top_hit(hits)
@@ -139,19 +155,21 @@ class IncidentTracker:
         seen_at = doc.posted_at or doc.fetched_at or now
         site = site_of(doc, self.platform_sites)
         with store.transaction():
-            incident_id, how = self._match(fp, records, previous_incident)
-            is_new = incident_id is None
-            if is_new:
-                incident_id = store.create_incident(
+            if not locked:  # other workers: see the class
+                store.lock_incident_keys(lock_keys(fp, records))
+            matched, how = self._match(fp, records, previous_incident)
+            is_new = False
+            if matched is None:
+                matched, is_new = store.open_incident(
                     dedup_key=fp.content_key, title=top.title, rule_id=top.rule_id,
                     rule_title=top.title, severity=top.severity, confidence=confidence_of(hits),
                     seen_at=seen_at, canary=canary, tags=tags, excerpt=top.excerpt)
+                how = "new" if is_new else "exact"  # lost the race: the winner's, as a sighting
+            incident_id = matched
             before = self._load(incident_id)
             sites_before = store.incident_sites(incident_id)
             store.add_content_key(fp.content_key, incident_id)
-            store.save_minhash(document_id, incident_id, fp.minhash.scheme,
-                               fp.minhash.hashvalues)
-            self.index.add(document_id, incident_id, fp.minhash)
+            self.index.add(document_id, incident_id, fp.minhash, fp.bands)
             store.add_sighting(incident_id, document_id, source=doc.source,
                                platform=doc.platform, site=site, url=doc.url, seen_at=seen_at)
             for set_name, recs in records.items():

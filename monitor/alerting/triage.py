@@ -13,9 +13,8 @@ import getpass
 from datetime import datetime
 
 from monitor.errors import LeakmonError
-from monitor.models import utcnow
+from monitor.models import iso, utcnow
 from monitor.store import Incident, Store
-from monitor.store._util import iso
 
 STATUSES: tuple[str, ...] = ("new", "acknowledged", "resolved", "false_positive", "snoozed")
 AFTER_SNOOZE = "acknowledged"
@@ -39,13 +38,11 @@ def expire_snoozes(store: Store, now: datetime | None = None) -> int:
     """Turn snoozes whose time has passed back into `acknowledged`; returns how many."""
     now = now or utcnow()
     with store.transaction():
-        rows = store.db.execute(
-            "SELECT id FROM incidents WHERE status = 'snoozed' AND snoozed_until <= ?",
-            (iso(now),)).fetchall()
-        for (incident_id,) in rows:
+        expired = store.expired_snoozes(now)
+        for incident_id in expired:
             store.update_incident(incident_id, status=AFTER_SNOOZE, snoozed_until=None)
             store.log_incident(incident_id, "snooze expired", now=now)
-    return len(rows)
+    return len(expired)
 
 
 def cli_actor() -> str:

@@ -53,7 +53,27 @@ state_dir, else ./state). `leakmon COMMAND --help` explains each command.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Global options that take a value: the token after them is never the command's name.
+_VALUE_OPTIONS = frozenset({"--config", "--state-dir", "--log-level", "--log-format"})
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command `argv` asks for, found without importing any command module, or None
+    (no command, `--help` / `--version` before it, or a name we do not know)."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token in ("-h", "--help", "--version"):
+            return None
+        if token in _VALUE_OPTIONS:
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token if token in COMMAND_MODULES else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `only` just that command: `leakmon scan` then imports
+    the scan module alone, not the store, alerting and collectors the other commands need."""
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("global options")
     g.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
@@ -73,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     sub.required = True
     commands = Commands(sub, common)
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (only,):
         module = importlib.import_module(f"monitor.cli.{name}")
         module.register(commands)
     return parser
@@ -102,7 +122,8 @@ class Commands:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=command_in(argv))
     args = parser.parse_args(argv)
     ctx = Context.from_args(args)
     try:

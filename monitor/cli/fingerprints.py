@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from monitor.errors import FingerprintError
+from monitor.matching import kinds
 from monitor.matching.fingerprints import (
     FieldSpec,
     ImportReport,
@@ -17,7 +18,6 @@ from monitor.matching.fingerprints import (
     set_info,
 )
 from monitor.matching.fingerprints.build import MAX_LISTED, ProblemCount
-from monitor.matching.identifiers import KINDS
 from monitor.matching.keys import key_id, load_key
 from monitor.progress import Progress
 
@@ -28,8 +28,9 @@ Build fingerprint set NAME from a CSV file with a header row. Each --field value
 normalized by its KIND and hashed (HMAC-SHA-256) under the fingerprint key; only the hashes,
 the record ids and counts are written to <state-dir>/fingerprints/NAME/.
 
-kinds: {", ".join(KINDS)}
-  unique identifiers (fr_nir, email, phone, iban, card) recognize a record on their own;
+kinds: {", ".join(kinds.names())}
+  unique identifiers ({", ".join(k for k in kinds.names() if k in kinds.unique_names())}) \
+recognize a record on their own;
   last_name + first_name + date (the first date column: birth date) recognize it together;
   every other field only corroborates (raises the confidence).
 

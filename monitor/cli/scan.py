@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import stat
 import sys
@@ -22,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from monitor.matching.extract import MB, Limits, printable
 from monitor.matching.readers.passwords import Password
@@ -32,7 +33,7 @@ from monitor.progress import Progress
 
 if TYPE_CHECKING:
     from monitor.cli._context import Context
-    from monitor.matching.scan import DocumentScan
+    from monitor.matching.document_scan import DocumentScan, EngineLike
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
 class _Job:
     """What every document is scanned with (inherited by forked workers, not pickled)."""
 
-    engine: Any
+    engine: EngineLike
     limits: Limits
     read_cap: int
     min_rank: int
@@ -186,7 +187,7 @@ class _Outcome:
 
 def _scan_one(job: _Job, item: _Input) -> _Outcome:
     """Read, scan and render one input: the same code in the serial and the pooled scan."""
-    from monitor.matching.scan import scan_document
+    from monitor.matching.document_scan import scan_document  # looked up per call: tests wrap it
 
     try:
         data, size, cut = _read(item, job.read_cap)
@@ -210,15 +211,16 @@ def _scan_one(job: _Job, item: _Input) -> _Outcome:
                       key=lambda h: (-_rank(h.severity), h.rule_id))
     for name, reason in result.skipped:
         log.info("skipped %s: %s", name, reason)
-    buf = io.StringIO()
     if job.json:
-        _print_json(buf, item.label, result, hits)
+        text = _json_line(item.label, result, hits)
     else:
+        buf = io.StringIO()
         _print_human(buf, item.label, result, hits)
+        text = buf.getvalue()
     by_severity: dict[str, int] = {}
     for h in hits:
         by_severity[h.severity] = by_severity.get(h.severity, 0) + 1
-    return _Outcome(text=buf.getvalue(), bytes=size, hits=len(hits), by_severity=by_severity,
+    return _Outcome(text=text, bytes=size, hits=len(hits), by_severity=by_severity,
                     skipped=len(result.skipped),
                     truncated=sum(p.truncated for p in result.parts))
 
@@ -386,7 +388,8 @@ def _read(item: _Input, cap: int) -> tuple[bytes, int, bool]:
 # --- output --------------------------------------------------------------------------------
 
 
-def _print_json(out: TextIO, label: str, result: DocumentScan, hits: list[Hit]) -> None:
+def _json_line(label: str, result: DocumentScan, hits: list[Hit]) -> str:
+    """The document's `--json` line (with its newline)."""
     obj = {
         "path": label,
         "bytes": result.bytes,
@@ -395,8 +398,13 @@ def _print_json(out: TextIO, label: str, result: DocumentScan, hits: list[Hit]) 
         "skipped": [{"part": name, "reason": reason} for name, reason in result.skipped],
         "truncated": result.truncated,
     }
-    line = json.dumps(obj, ensure_ascii=False)
-    out.write((line if line.isascii() else line.translate(_JSON_UNSAFE)) + "\n")
+    line = _JSON.encode(obj)
+    if not line.isascii() and _JSON_UNSAFE_CHAR.search(line):
+        line = line.translate(_JSON_UNSAFE)  # rare: one C search spares the translate
+    return line + "\n"
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps builds one per call otherwise
 
 
 def _human_size(n: float) -> str:
@@ -426,6 +434,7 @@ def _one_line(text: str) -> str:
 # and the bidi overrides are escaped too, so that `--json` on a terminal is inert.
 _JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), *range(0x202A, 0x202F),
                                              *range(0x2066, 0x206A), 0x2028, 0x2029)}
+_JSON_UNSAFE_CHAR = re.compile("[" + "".join(map(chr, _JSON_UNSAFE)) + "]")
 
 
 def _print_human(out: TextIO, label: str, result: DocumentScan, hits: list[Hit]) -> None:

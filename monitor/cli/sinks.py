@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from monitor.alerting.delivery import make_test_notification
 from monitor.alerting.sinks import Sink, build_sinks
@@ -63,7 +64,7 @@ def cmd_list(ctx, args: argparse.Namespace) -> int:
     sinks = _sinks(ctx)
     try:
         backlog = _backlog(ctx)
-        rows = []
+        rows: list[dict[str, Any]] = []  # JSON lines or the table
         for s in sinks:
             rows.append({
                 "name": s.name, "type": s.kind, "target": s.describe(),

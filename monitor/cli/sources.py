@@ -13,6 +13,7 @@ from typing import Any
 
 from monitor.collectors.registry import TYPES, build_collector, validate_source
 from monitor.errors import ConfigError, LeakmonError
+from monitor.telegram_links import channel_name
 
 DETAIL_KEYS = ("channel", "url", "path", "base_url", "api_url")
 
@@ -50,7 +51,7 @@ def cmd_list(ctx, args) -> int:
                                                        " (no --config given)"))
         return 0
     bad = 0
-    rows = []
+    rows: list[dict[str, Any]] = []  # JSON lines or the table
     for t in tables:
         try:
             s = validate_source(t, ctx.config, ctx.state_dir)
@@ -157,8 +158,8 @@ def cmd_suggested(ctx, args) -> int:
         rows = store.list_suggested_sources()
     finally:
         store.close()
-    watched = {str(t.get("channel", "")).lstrip("@").lower() for t in ctx.config.sources}
-    rows = [r for r in rows if r.link.rsplit("/", 1)[-1].lower() not in watched]
+    watched = {channel_name(str(t.get("channel", ""))).lower() for t in ctx.config.sources}
+    rows = [r for r in rows if channel_name(r.link).lower() not in watched]
     if args.json:
         for r in rows:
             print(json.dumps({"link": r.link, "mentions": r.mentions,

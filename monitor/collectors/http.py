@@ -73,18 +73,23 @@ class Item:
 
 class _DateInfo(dateparser.parserinfo):
     """dateutil's English names plus French month and weekday names (leak sites are often
-    French): "28 novembre 2026", "mardi 3 févr. 2026 à 14:00"."""
+    French): "28 novembre 2026", "mardi 3 févr. 2026 à 14:00".
 
-    MONTHS: ClassVar[list[tuple[str, ...]]] = [(*en, *fr) for en, fr in zip(dateparser.parserinfo.MONTHS, [
+    The class lists override parserinfo's; its stubs type them as instance variables of
+    fixed-length tuples, where parserinfo reads any number of names per entry."""
+
+    MONTHS: ClassVar[list[tuple[str, ...]]] = [  # type: ignore[assignment, misc]
+        (*en, *fr) for en, fr in zip(dateparser.parserinfo.MONTHS, [
         ("janvier", "janv"), ("février", "fevrier", "févr", "fevr"), ("mars",),
         ("avril", "avr"), ("mai",), ("juin",), ("juillet", "juil"), ("août", "aout"),
         ("septembre",), ("octobre",), ("novembre",), ("décembre", "decembre", "déc", "dec"),
     ], strict=True)]
-    WEEKDAYS: ClassVar[list[tuple[str, ...]]] = [(*en, *fr) for en, fr in zip(dateparser.parserinfo.WEEKDAYS, [
+    WEEKDAYS: ClassVar[list[tuple[str, ...]]] = [  # type: ignore[assignment, misc]
+        (*en, *fr) for en, fr in zip(dateparser.parserinfo.WEEKDAYS, [
         ("lundi", "lun"), ("mardi",), ("mercredi", "mer"), ("jeudi", "jeu"),
         ("vendredi", "ven"), ("samedi", "sam"), ("dimanche", "dim"),
     ], strict=True)]
-    JUMP: ClassVar[list[str]] = [*dateparser.parserinfo.JUMP, "à", "le"]
+    JUMP: ClassVar[list[str]] = [*dateparser.parserinfo.JUMP, "à", "le"]  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__(dayfirst=True)

@@ -2,18 +2,23 @@
 
 Each collector module declares the keys it understands (`KEYS`) and a `build(source, config,
 state_dir)`; unknown keys are refused here with the source named, so a typo in the config is
-an error at start-up instead of a silently ignored setting.
+an error at start-up instead of a silently ignored setting. A module may also offer
+`check_setup(config, state_dir, exclusive)`: what `leakmon doctor` verifies once for all
+sources of that type (the telegram session and login).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from monitor.collectors.base import Collector, SourceConfig
 from monitor.config import Config
 from monitor.errors import ConfigError
+from monitor.models import Check
 
 TYPES: dict[str, str] = {
     "telegram": "monitor.collectors.telegram",
@@ -43,6 +48,15 @@ def build_collector(table: dict[str, Any], config: Config, state_dir: Path) -> C
     """The collector for one `[[sources]]` table; ConfigError naming the source and key."""
     source = parse_source(table)
     return _module(source.type, source.where).build(source, config, state_dir)
+
+
+def setup_checks(type_name: str, config: Config, state_dir: Path,
+                 exclusive: Callable[[], AbstractContextManager[object]]) -> Iterator[Check]:
+    """The type's own doctor checks (none for most types); `exclusive()` holds the state
+    directory for a check that must not run beside the daemon (LockBusyError when busy)."""
+    check = getattr(_module(type_name, f"source type {type_name!r}"), "check_setup", None)
+    if check is not None:
+        yield from check(config, state_dir, exclusive)
 
 
 def validate_source(table: dict[str, Any], config: Config, state_dir: Path) -> SourceConfig:

@@ -15,10 +15,13 @@ are new at the time of the run (the cursor only moves forward).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +41,9 @@ from monitor.collectors.base import (
     require,
 )
 from monitor.config import Config, resolve_secret
-from monitor.errors import CollectorError, ConfigError
-from monitor.models import Document
+from monitor.errors import CollectorError, ConfigError, LeakmonError, LockBusyError
+from monitor.models import Check, Document
+from monitor.telegram_links import channel_name
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +84,16 @@ def api_credentials(config: Config, table: dict[str, Any] | None = None) -> tupl
         raise ConfigError(f"Telegram api_id must be a number, got {api_id!r}") from None
 
 
-def make_telegram_client(state_dir: Path, api_id: int, api_hash: str) -> Any:
-    """A real TelegramClient on the state dir's session file (not connected yet)."""
+def make_telegram_client(state_dir: Path, api_id: int, api_hash: str, **options: Any) -> Any:
+    """A real TelegramClient on the state dir's session file (not connected yet);
+    `options` go to TelegramClient (timeouts, retries)."""
     from telethon import TelegramClient
 
     # Telethon creates the SQLite session file with the process umask; the session is a
     # login token, so it must be owner-only from its first byte, not after a later chmod.
     old_umask = os.umask(0o077)
     try:
-        return TelegramClient(str(state_dir / SESSION_NAME), api_id, api_hash)
+        return TelegramClient(str(state_dir / SESSION_NAME), api_id, api_hash, **options)
     finally:
         os.umask(old_umask)
 
@@ -222,9 +227,7 @@ class TelegramCollector(Collector):
             raise ConfigError(f"{w}: tor = true is not supported for telegram sources (the "
                               "MTProto connection cannot be sent through the Tor proxy here); "
                               "use a telegram_web source with tor = true instead")
-        channel = require(o, "channel", str, w).strip().lstrip("@")
-        if channel.startswith(("https://", "http://", "t.me/")):
-            channel = channel.rstrip("/").rsplit("/", 1)[-1]
+        channel = channel_name(require(o, "channel", str, w))
         if not channel:
             raise ConfigError(f"{w}: channel is empty")
         self.channel = channel
@@ -410,3 +413,70 @@ class TelegramCollector(Collector):
 
 def build(source: SourceConfig, config: Config, state_dir: Path) -> TelegramCollector:
     return TelegramCollector(source, config, state_dir)
+
+
+# -- `leakmon doctor` ---------------------------------------------------------------------------
+
+LOGIN_FIX = "run `leakmon telegram login` as the user running leakmon"
+CHECK_TIMEOUT = 20.0
+
+
+def check_setup(config: Config, state_dir: Path,
+                exclusive: Callable[[], AbstractContextManager[object]]) -> Iterator[Check]:
+    """What doctor verifies once for all telegram sources: the session file holds an
+    authorization key, and Telegram still accepts it.
+
+    The login is asked only inside `exclusive()`, which raises LockBusyError while another
+    leakmon process holds the state directory: two clients on one Telethon session file
+    corrupt it, and the daemon's own client proves the login anyway.
+    """
+    session = session_path(state_dir)
+    what = "telegram session"
+    if not session.exists():
+        yield Check("FAIL", what, f"{session} does not exist", LOGIN_FIX)
+        return
+    try:
+        with sqlite3.connect(f"file:{session}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT auth_key FROM sessions LIMIT 1").fetchone()
+    except sqlite3.Error as e:
+        yield Check("FAIL", what, f"{session} is not a Telethon session: {e}", LOGIN_FIX)
+        return
+    if not row or not row[0]:
+        yield Check("FAIL", what, f"{session} holds no authorization key", LOGIN_FIX)
+        return
+    yield Check("OK", what, f"{session} holds an authorization key")
+    yield _check_login(config, state_dir, exclusive)
+
+
+def _check_login(config: Config, state_dir: Path,
+                 exclusive: Callable[[], AbstractContextManager[object]]) -> Check:
+    what = "telegram login"
+    try:
+        with exclusive():
+            api_id, api_hash = api_credentials(config)
+            authorized = asyncio.run(session_authorized(state_dir, api_id, api_hash))
+    except LockBusyError as e:
+        return Check("WARN", what, f"not re-verified: {e}",
+                     "see `leakmon status` for the telegram sources' last errors, or stop the "
+                     "daemon and run doctor again")
+    except LeakmonError as e:
+        return Check("FAIL", what, str(e), "set api_id/api_hash (see config.example.toml)")
+    except (OSError, TimeoutError) as e:
+        return Check("FAIL", what, f"cannot reach Telegram to verify the session: "
+                     f"{type(e).__name__}: {e}", "check the network / firewall (TCP 443)")
+    if authorized:
+        return Check("OK", what, "Telegram says the session is authorized")
+    return Check("FAIL", what, "Telegram says the session is NOT authorized (logged out or "
+                 "revoked)", LOGIN_FIX)
+
+
+async def session_authorized(state_dir: Path, api_id: int, api_hash: str,
+                             timeout: float = CHECK_TIMEOUT) -> bool:
+    """Ask Telegram whether the session is still logged in (never prompts, one try)."""
+    client = make_telegram_client(state_dir, api_id, api_hash, connection_retries=1,
+                                  retry_delay=0, timeout=10, receive_updates=False)
+    try:
+        await asyncio.wait_for(client.connect(), timeout)
+        return bool(await asyncio.wait_for(client.is_user_authorized(), timeout))
+    finally:
+        await client.disconnect()

@@ -8,36 +8,25 @@ already names, so it is safe to run from a deployment script or a health probe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
-import sqlite3
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from monitor.config import Config, load_config
-from monitor.errors import LeakmonError
+from monitor.errors import LeakmonError, LockBusyError
+from monitor.models import Check
+from monitor.net import CONNECT_TIMEOUT
 
-OK, WARN, FAIL = "OK", "WARN", "FAIL"
-CONNECT_TIMEOUT = 3.0
-TELEGRAM_TIMEOUT = 20.0
+OK: Final = "OK"
+WARN: Final = "WARN"
+FAIL: Final = "FAIL"
 SESSION_NAME = "telegram.session"
 KEY_NAME = "fingerprint.key"
-
-
-@dataclass(slots=True, frozen=True)
-class Check:
-    status: str  # OK | WARN | FAIL
-    what: str
-    detail: str
-    fix: str = ""
-
-    def line(self) -> str:
-        text = f"{self.status:<4} {self.what}: {self.detail}"
-        return text + (f"\n     fix: {self.fix}" if self.fix and self.status != OK else "")
 
 
 def run_checks(config_path: str | Path | None, state_dir: Path) -> list[Check]:
@@ -58,7 +47,7 @@ def run_checks(config_path: str | Path | None, state_dir: Path) -> list[Check]:
     checks += list(check_rules(config, state_dir))
     checks += list(check_sources(config, state_dir))
     checks += list(check_tor(config))
-    checks += list(check_telegram(config, state_dir))
+    checks += list(check_source_types(config, state_dir))
     checks += list(check_sinks(config))
     checks += list(check_metrics(config))
     return checks
@@ -102,36 +91,22 @@ def check_store(config: Config) -> Iterator[Check]:
     SQLite file is checked with the state directory above)."""
     if not config.store.url:
         return
-    from monitor.config import resolve_secret
-    from monitor.store import LATEST_VERSION
-    from monitor.store._postgres import PgDatabase
+    from monitor.store import LATEST_VERSION, Store
 
-    fix = ("check [store] url and password, that the server runs and that it accepts this "
-           "host and user (pg_hba.conf)")
     try:
-        url = resolve_secret(config.store.url, where="[store] url")
-        db = PgDatabase.connect(url, password=resolve_secret(
-            config.store.password, where="[store] password") or None)
+        where, version = Store.peek_version(config)
     except LeakmonError as e:
-        yield Check(FAIL, "store", str(e), fix)
+        yield Check(FAIL, "store", str(e), "check [store] url and password, that the server "
+                    "runs and that it accepts this host and user (pg_hba.conf)")
         return
-    try:
-        version = 0
-        if "schema_version" in db.table_names():
-            version = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-    except LeakmonError as e:
-        yield Check(FAIL, "store", str(e), fix)
-        return
-    finally:
-        db.close()
     if version > LATEST_VERSION:
-        yield Check(FAIL, "store", f"{db.url}: schema version {version} is newer than this "
+        yield Check(FAIL, "store", f"{where}: schema version {version} is newer than this "
                     f"leakmon's ({LATEST_VERSION})", "upgrade leakmon")
     elif version < LATEST_VERSION:
-        yield Check(WARN, "store", f"{db.url}: schema version {version}, this leakmon's is "
+        yield Check(WARN, "store", f"{where}: schema version {version}, this leakmon's is "
                     f"{LATEST_VERSION}", "`leakmon run` (or any command) migrates it on start")
     else:
-        yield Check(OK, "store", f"{db.url}: schema version {version}")
+        yield Check(OK, "store", f"{where}: schema version {version}")
 
 
 def check_rules(config: Config, state_dir: Path) -> Iterator[Check]:
@@ -233,83 +208,35 @@ def check_tor(config: Config) -> Iterator[Check]:
         yield Check(OK, "tor proxy", f"SOCKS5 answers on {host}:{port}")
 
 
-def check_telegram(config: Config, state_dir: Path) -> Iterator[Check]:
-    if not any(t.get("type") == "telegram" and t.get("enabled", True) is not False
-               for t in config.sources):
-        return
-    session = state_dir / SESSION_NAME
-    login = "run `leakmon telegram login` as the user running leakmon"
-    if not session.exists():
-        yield Check(FAIL, "telegram session", f"{session} does not exist", login)
-        return
-    try:
-        uri = f"file:{session}?mode=ro"
-        with sqlite3.connect(uri, uri=True) as conn:
-            row = conn.execute("SELECT auth_key FROM sessions LIMIT 1").fetchone()
-    except sqlite3.Error as e:
-        yield Check(FAIL, "telegram session", f"{session} is not a Telethon session: {e}", login)
-        return
-    if not row or not row[0]:
-        yield Check(FAIL, "telegram session", f"{session} holds no authorization key", login)
-        return
-    yield Check(OK, "telegram session", f"{session} holds an authorization key")
-    yield check_telegram_login(config, state_dir)
+def check_source_types(config: Config, state_dir: Path) -> Iterator[Check]:
+    """Each kind of enabled source checks its own setup once (the telegram session and
+    login); doctor only lends it the state directory while no daemon holds it."""
+    from monitor.collectors.registry import TYPES, setup_checks
+
+    types = dict.fromkeys(t.get("type") for t in config.sources
+                          if t.get("enabled", True) is not False)
+    for type_name in types:
+        if type_name in TYPES:  # an unknown type is already a FAIL of check_sources
+            yield from setup_checks(str(type_name), config, state_dir,
+                                    lambda: _exclusive(state_dir))
 
 
-def check_telegram_login(config: Config, state_dir: Path) -> Check:
-    """Ask Telegram whether the session is still logged in (never prompts).
-
-    Only while no other leakmon process holds the state lock: two clients on one Telethon
-    session file corrupt it, and the daemon's own client proves the login anyway.
-    """
+@contextlib.contextmanager
+def _exclusive(state_dir: Path) -> Iterator[None]:
+    """Hold the state-dir lock for a check that must not run beside another leakmon
+    process; LockBusyError naming that process when one holds it."""
     from monitor.daemon.lock import StateLock, holder_pid
-    from monitor.errors import LockBusyError
 
-    what, login = "telegram login", "run `leakmon telegram login` as the user running leakmon"
     pid = holder_pid(state_dir)
-    busy = Check(WARN, what, f"not re-verified: leakmon (pid {pid}) is using the session",
-                 "see `leakmon status` for the telegram sources' last errors, or stop the "
-                 "daemon and run doctor again")
+    who = f"leakmon (pid {pid})" if pid is not None else "another leakmon process"
     if pid is not None:
-        return busy
+        raise LockBusyError(f"{who} is using the sessions in {state_dir}")
     try:
-        from monitor.collectors.telegram import api_credentials
-
-        api_id, api_hash = api_credentials(config)
-        with StateLock(state_dir).acquire(0):
-            authorized = asyncio.run(_telegram_authorized(state_dir, api_id, api_hash))
+        lock = StateLock(state_dir).acquire(0)
     except LockBusyError:
-        return busy
-    except LeakmonError as e:
-        return Check(FAIL, what, str(e), "set api_id/api_hash (see config.example.toml)")
-    except (OSError, TimeoutError) as e:
-        return Check(FAIL, what, f"cannot reach Telegram to verify the session: "
-                     f"{type(e).__name__}: {e}", "check the network / firewall (TCP 443)")
-    if authorized:
-        return Check(OK, what, "Telegram says the session is authorized")
-    return Check(FAIL, what, "Telegram says the session is NOT authorized (logged out or "
-                 "revoked)", login)
-
-
-async def _telegram_authorized(state_dir: Path, api_id: int, api_hash: str) -> bool:
-    from telethon import TelegramClient
-
-    client = TelegramClient(str(state_dir / SESSION_NAME.removesuffix(".session")), api_id,
-                            api_hash, connection_retries=1, retry_delay=0, timeout=10,
-                            receive_updates=False)
-    try:
-        await asyncio.wait_for(client.connect(), TELEGRAM_TIMEOUT)
-        return bool(await asyncio.wait_for(client.is_user_authorized(), TELEGRAM_TIMEOUT))
-    finally:
-        await client.disconnect()
-
-
-def _connect(host: str, port: int) -> str | None:
-    try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
-            return None
-    except OSError as e:
-        return f"cannot connect to {host}:{port}: {e.strerror or e}"
+        raise LockBusyError(f"{who} is using the sessions in {state_dir}") from None
+    with lock:
+        yield
 
 
 def check_sinks(config: Config) -> Iterator[Check]:
@@ -326,46 +253,10 @@ def check_sinks(config: Config) -> Iterator[Check]:
         return
     try:
         for sink in sinks:
-            yield _check_sink(sink)
+            yield sink.check()
     finally:
         for sink in sinks:
             sink.close()
-
-
-def _check_sink(sink: Any) -> Check:
-    what = f"sink {sink.name}"
-    kind = getattr(sink, "kind", "?")
-    if kind in ("webhook", "thehive"):
-        parts = urlsplit(sink.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        problem = _connect(parts.hostname or "", port)
-        if problem:
-            return Check(FAIL, what, f"{kind}: {problem}",
-                         "check the URL and the firewall; alerts wait in the outbox meanwhile")
-        return Check(OK, what, f"{kind}: {parts.hostname}:{port} accepts connections")
-    if kind == "syslog":
-        if sink.protocol == "udp":
-            try:
-                socket.getaddrinfo(sink.host, sink.port, type=socket.SOCK_DGRAM)
-            except OSError as e:
-                return Check(FAIL, what, f"syslog udp: cannot resolve {sink.host}: {e}",
-                             "fix host")
-            return Check(OK, what, f"syslog udp {sink.host}:{sink.port} (UDP: not verifiable)")
-        problem = _connect(sink.host, sink.port)
-        if problem:
-            return Check(FAIL, what, f"syslog {sink.protocol}: {problem}",
-                         "check the collector host/port and the firewall")
-        return Check(OK, what, f"syslog {sink.protocol} {sink.host}:{sink.port} accepts connections")
-    if kind == "jsonl":
-        parent = Path(sink.path).parent
-        probe = parent if parent.exists() else parent.parent
-        if not os.access(probe, os.W_OK | os.X_OK):
-            return Check(FAIL, what, f"jsonl: {parent} is not writable", f"fix permissions of {parent}")
-        return Check(OK, what, f"jsonl: {sink.path}")
-    if kind == "apprise":
-        return Check(OK, what, f"apprise URLs parse ({sink.describe()}); "
-                     "send one with `leakmon sinks test`")
-    return Check(OK, what, f"{kind}: configured")
 
 
 def check_metrics(config: Config) -> Iterator[Check]:

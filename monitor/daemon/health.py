@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.alerting.notification import Notification
 from monitor.collectors.base import SourceConfig
-from monitor.models import utcnow
+from monitor.models import Notification, utcnow
 
 RULE_ID = "leakmon.source_health"
 RULE_TITLE = "Source health"

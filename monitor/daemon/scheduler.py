@@ -252,8 +252,8 @@ class Daemon:
             trigger = IntervalTrigger(seconds=every, timezone=UTC)
             existing = self.scheduler.get_job(job_id)
             if existing is None:
-                first = now + timedelta(seconds=1.0) if job_id == OUTBOX_JOB else None
-                kwargs: dict[str, Any] = {"next_run_time": first} if first else {}
+                soon = now + timedelta(seconds=1.0) if job_id == OUTBOX_JOB else None
+                kwargs: dict[str, Any] = {"next_run_time": soon} if soon else {}
                 self.scheduler.add_job(func, trigger, id=job_id, name=job_id, max_instances=1,
                                        coalesce=True, misfire_grace_time=int(max(60, every)),
                                        **kwargs)

@@ -10,9 +10,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from monitor.matching.scanner import Pattern
+from monitor.matching.hyperscan_db import Pattern
+from monitor.matching.kinds._common import text_of
+from monitor.matching.kinds.base import Found, NativeMatches  # Found: values stay in memory
 
-Found = tuple[int, int, str]  # (start, end, normalized value); values never leave memory
+__all__ = ["Detector", "Found", "text_of", "trigger"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -32,18 +34,16 @@ class Detector:
     after: int = 8
     lines: bool = False
     custom: Callable[[bytes, int, int, str], list[Found]] | None = None
-    # Bulk detectors (see engine.py) are scanned apart from the main database: those with
+    # Bulk detectors (see engine/bulk.py) are scanned apart from the main database: those with
     # `native` triggers all in one C pass, the others in one Hyperscan pass per scan_group.
     scan_group: str = ""
     # The C mirror of each trigger (triggers.py ids): one byte loop finds them all, several
     # times faster than Hyperscan on these class repeats.
     native: tuple[int, ...] = ()
+    # `precise` + `validate` in C (kinds/base.py NativeMatches), when the detector has them.
+    native_matches: NativeMatches | None = None
 
 
 def trigger(expr: bytes, flags: int = 0) -> Pattern:
     """A detector trigger pattern (end offsets only, no SOM)."""
     return Pattern(expr, flags, label="detector trigger")
-
-
-def text_of(m: re.Match[bytes], group: int | str = 0) -> str:
-    return m.group(group).decode("utf-8", "replace")

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-import phonenumbers
-
-from monitor.matching import identifiers, triggers
+from monitor.matching import _native, identifiers, kinds, triggers
 from monitor.matching.detector_base import Detector, Found, text_of, trigger
-from monitor.matching.scanner import CASELESS, MULTILINE
+from monitor.matching.hyperscan_db import CASELESS, MULTILINE
+from monitor.matching.kinds import Kind
+from monitor.matching.kinds._common import DIGITS_START, HS_DIGITS_START, digits_free
+from monitor.matching.kinds.base import NativeMatches
 from monitor.matching.secrets import SECRET_DETECTORS
 from monitor.matching.secrets.placeholders import random_enough
 
-__all__ = ["DETECTORS", "Detector", "Findings", "Found", "find"]
+# DIGITS_START, HS_DIGITS_START, digits_free: the digit-start rule of the identifier kinds
+# (kinds/_common.py), importable from here too.
+__all__ = ["DETECTORS", "DIGITS_START", "HS_DIGITS_START", "Detector", "Findings", "Found",
+           "digits_free", "find", "kind_detector"]
 
 # A dump can hold millions of candidates and a checksum costs microseconds (an IBAN through
 # python-stdnum ~25 us). Past this many validations per detector and document the detector
@@ -35,103 +41,15 @@ _text = text_of
 
 # --- identifiers --------------------------------------------------------------------------
 
-_SEP = re.compile(rb"[ .\-]")
-
-
-def _shrinking(m: re.Match[bytes], kind: str, region: str, min_len: int) -> str | None:
-    """Validate the match, then shorter prefixes cut at separators: greedy patterns may have
-    swallowed a following word ("FR76 ... 189 BIC")."""
-    raw = m.group(0)
-    while True:
-        value = identifiers.normalize(kind, raw.decode("ascii", "replace"), region=region)
-        if value is not None:
-            return value
-        cuts = [x.start() for x in _SEP.finditer(raw)]
-        if not cuts or cuts[-1] < min_len:
-            return None
-        raw = raw[:cuts[-1]]
-
-
-# Where a digit candidate (NIR, card, phone) may start: not inside an identifier ("blk_-69…",
-# "id42…"), not after a decimal point ("4.4995256729515" holds no card). DIGITS_START is the
-# Python lookbehind, HS_DIGITS_START the same rule as a Hyperscan prefix (the triggers report
-# ends only, so a prefix costs nothing), digits_free the same test on an offset; the C
-# triggers and fingerprint reader apply it too (_native.c, digits_free, number_context_ok).
-DIGITS_START = rb"(?<![0-9A-Za-z_])(?<![0-9]\.)(?<![0-9A-Za-z_]-)"
-HS_DIGITS_START = rb"(?:^|^[.\-]|[^0-9A-Za-z_.\-]|[^0-9]\.|[^0-9A-Za-z_]-)"
-_WORD_BYTES = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-_DIGIT_BYTES = frozenset(b"0123456789")
-
-
-def digits_free(data: bytes, p: int) -> bool:
-    """May a digit candidate start at data[p]? (DIGITS_START on an offset.)"""
-    if p == 0:
-        return True
-    c = data[p - 1]
-    if c in _WORD_BYTES:
-        return False
-    if p == 1:
-        return True
-    if c == 0x2E:  # '.'
-        return data[p - 2] not in _DIGIT_BYTES
-    if c == 0x2D:  # '-'
-        return data[p - 2] not in _WORD_BYTES
-    return True
-
-
-_NIR = (rb"[1-478](?:[ .\-]?[0-9]{2}){2}[ .\-]?(?:[0-9]{2}|2[ABab])[ .\-]?[0-9]{3}"
-        rb"[ .\-]?[0-9]{3}[ .\-]?[0-9]{2}")
-
-_IBAN_COUNTRIES = (  # noqa: SIM905 - a block of codes reads better than 87 quoted strings
-    "AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI "
-    "GL GR GT HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI NL NO "
-    "OM PK PL PS PT QA RO RS RU SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK"
-).split()
-_IBAN_CC = rb"(?:" + "|".join(_IBAN_COUNTRIES).encode() + rb")"
-_IBAN = _IBAN_CC + rb"[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
-_CARD = rb"[2-6][0-9]{3}(?:[ \-]?[0-9]){9,15}"
-_EMAIL_DOMAIN = rb"@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}"
-_EMAIL = (rb"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9]"
-          rb"(?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*"
-          rb"\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])")
-
-
-# Ten national digits in any grouping ("06 12 345 678", "0692 12 34 56"): what phonenumbers'
-# matcher leaves for the region's peers (identifiers.NATIONAL_PEERS) is tried with them.
-_NATIONAL = re.compile(r"(?<![0-9])0[1-9](?:[ .\-]?[0-9]){8}(?![0-9])")
-
-
-def _phones(data: bytes, start: int, end: int, region: str) -> list[Found]:
-    """phonenumbers' own matcher on the decoded region (it knows every national format),
-    then national numbers of the region's overseas peers, which it does not know."""
-    text = data[start:end].decode("utf-8", "replace")
-    out = _region_phones(data, start, text, region)
-    prefixes = identifiers.PEER_PREFIXES.get(region.upper())
-    if prefixes is not None:
-        taken = {s for s, _, _ in out}
-        for m in _NATIONAL.finditer(text):
-            if not prefixes.match(m.group(0).replace(" ", "").replace(".", "").replace("-", "")):
-                continue  # a metropolitan number: phonenumbers' matcher had its chance
-            s = start + len(text[:m.start()].encode("utf-8"))
-            if s in taken or not digits_free(data, s):
-                continue
-            value = identifiers.normalize("phone", m.group(0), region=region)
-            if value is not None:
-                out.append((s, s + len(m.group(0).encode("utf-8")), value))
-    return out
-
-
-def _region_phones(data: bytes, start: int, text: str, region: str) -> list[Found]:
-    out: list[Found] = []
-    for pm in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-        s = start + len(text[:pm.start].encode("utf-8"))
-        if not digits_free(data, s):
-            continue  # "4.0612345678", "blk_-0612345678"
-        value = identifiers.normalize("phone", pm.raw_string, region=region)
-        if value is None:
-            continue
-        out.append((s, s + len(pm.raw_string.encode("utf-8")), value))
-    return out
+def kind_detector(kind: Kind) -> Detector:
+    """The detector of an identifier kind, from its `DetectorSpec`."""
+    spec = kind.detector
+    if spec is None:
+        raise ValueError(f"identifier kind {kind.name!r} has no detector")
+    return Detector(kind.name, spec.description, tuple(_t(t) for t in spec.triggers),
+                    spec.precise, spec.validate, reach=spec.reach, after=spec.after,
+                    custom=spec.custom, native=spec.native,
+                    native_matches=spec.native_matches)
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -168,47 +86,8 @@ def _combo(m: re.Match[bytes], region: str) -> str | None:
     return _text(m).strip().lower()
 
 
-DETECTORS: dict[str, Detector] = {
+_OTHERS: dict[str, Detector] = {
     d.name: d for d in (
-        Detector(
-            "fr_nir", "French social security number (NIR), key checked, 2A/2B Corsica",
-            (_t(HS_DIGITS_START + _NIR + rb"\b"),),
-            re.compile(DIGITS_START + _NIR + rb"(?![0-9A-Za-z])"),
-            lambda m, r: identifiers.normalize("fr_nir", _text(m)),
-            reach=24, after=2,
-            native=(triggers.NIR,),
-        ),
-        Detector(
-            "iban", "IBAN, mod-97 checked",
-            # Any two capitals, no \b: ~15% faster than the country list with \b on the
-            # bench corpus (the precise pattern checks the country and the edges).
-            (_t(rb"[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}"),),
-            re.compile(rb"(?<![A-Za-z0-9])" + _IBAN + rb"(?![A-Za-z0-9])"),
-            lambda m, r: _shrinking(m, "iban", r, 15),
-            reach=18, after=44,
-            native=(triggers.IBAN,),
-        ),
-        Detector(
-            "card", "payment card number: Luhn and a plausible issuer and length",
-            (_t(HS_DIGITS_START + rb"[2-6][0-9]{3}(?:[ \-]?[0-9]){8}"),),
-            re.compile(DIGITS_START + _CARD + rb"(?![0-9])"),
-            lambda m, r: _shrinking(m, "card", r, 12),
-            reach=22, after=12,
-            native=(triggers.CARD,),
-        ),
-        Detector(
-            "email", "e-mail address",
-            (_t(rb"@[A-Za-z0-9\-]+\.[A-Za-z]{2}"),),
-            re.compile(_EMAIL),
-            lambda m, r: identifiers.normalize("email", _text(m)),
-            reach=140, after=200,
-        ),
-        Detector(
-            "phone", "phone number valid for its country (default region from the engine)",
-            (_t(rb"(?:\+|\b00)[1-9][0-9]{0,2}[ .\-]?(?:\(0\)[ .\-]?)?[0-9]"),
-             _t(rb"\b0[1-9](?:[ .\-]?[0-9]){8}\b")),  # any grouping: "06 12 345 678"
-            None, None, reach=18, after=24, custom=_phones,
-        ),
         Detector(
             "private_key", "private key block (-----BEGIN ... PRIVATE KEY-----)",
             (_t(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"),),
@@ -252,10 +131,45 @@ DETECTORS: dict[str, Detector] = {
                        rb"(?:[ \t]*[:;|][^\n]*)?[ \t]*\r?$", re.MULTILINE),
             _combo, lines=True,
             native=(triggers.COMBO_AT, triggers.COMBO_LINE),
+            native_matches=_native.combo_matches,
         ),
     )
 }
-DETECTORS.update(SECRET_DETECTORS)  # one module per vendor family: monitor/matching/secrets/
+_OTHERS.update(SECRET_DETECTORS)  # one module per vendor family: monitor/matching/secrets/
+
+
+class _Detectors(Mapping[str, Detector]):
+    """Every detector by name: the identifier kinds' (from the registry, so that a kind
+    registered later is here too), then the secrets and combo lines. Rebuilt only when the
+    registry changes."""
+
+    def __init__(self, others: dict[str, Detector]) -> None:
+        self._others = others
+        self._version = -1
+        self._all: dict[str, Detector] = {}
+
+    def _current(self) -> dict[str, Detector]:
+        version = kinds.version()
+        if version != self._version:
+            built = {k.name: kind_detector(k) for k in kinds.all_kinds() if k.detector}
+            clash = sorted(built.keys() & self._others.keys())
+            if clash:
+                raise ValueError(f"identifier kind(s) {', '.join(clash)} clash with a "
+                                 "detector of the same name")
+            self._all, self._version = {**built, **self._others}, version
+        return self._all
+
+    def __getitem__(self, name: str) -> Detector:
+        return self._current()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+DETECTORS: Mapping[str, Detector] = _Detectors(_OTHERS)
 
 
 def _line_region(data: bytes, start: int, end: int) -> tuple[int, int]:
@@ -276,6 +190,29 @@ class Findings:
 
     found: list[Found]
     scale: float = 1.0
+
+
+def _native_find(detector: Detector, matches: NativeMatches, data: bytes, ends: list[int],
+                 region: str, limit: int, enough: int | None, found: dict[int, Found],
+                 values: set[str]) -> int | None:
+    """The region loop of `find` for a detector whose precise matches and validation are in
+    C: the same regions (`_native.regions`), matches in the same order, the same caps; the
+    end of the match at which a cap stopped, or None."""
+    assert detector.precise is not None and detector.validate is not None
+    spans = _native.regions(data, array("q", ends).tobytes(), detector.lines, detector.reach,
+                            detector.after)
+    for validations, (s, e, answer) in enumerate(matches(data, spans, limit), start=1):
+        if answer is True:  # C leaves this one to Python (non-ASCII): the same match
+            m = detector.precise.match(data, s, e)
+            value = detector.validate(m, region) if m is not None else None
+        else:
+            value = answer if isinstance(answer, str) else None
+        if value is not None:
+            found.setdefault(s, (s, e, value))
+            values.add(value)
+        if validations >= limit or (enough is not None and len(values) >= enough):
+            return e
+    return None
 
 
 def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
@@ -317,25 +254,29 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
                 return m.end()
         return -1
 
-    for e in ends:
-        if detector.lines:
-            s2, e2 = _line_region(data, max(0, e - 1), e)
-        else:
-            s2, e2 = max(0, e - detector.reach), min(size, e + detector.after)
-        if s2 <= re_:
-            re_ = max(re_, e2)
-            continue
-        if re_ >= 0:
-            reached = validate(rs, re_)
-            if reached >= 0 or validations >= limit:
-                stopped_at = reached if reached >= 0 else re_
-                break
-        rs, re_ = s2, e2
+    if detector.native_matches is not None:
+        stopped_at = _native_find(detector, detector.native_matches, data, ends, region, limit,
+                                  enough, found, values)
     else:
-        if re_ >= 0:
-            reached = validate(rs, re_)
-            if reached >= 0:
-                stopped_at = reached
+        for e in ends:
+            if detector.lines:
+                s2, e2 = _line_region(data, max(0, e - 1), e)
+            else:
+                s2, e2 = max(0, e - detector.reach), min(size, e + detector.after)
+            if s2 <= re_:
+                re_ = max(re_, e2)
+                continue
+            if re_ >= 0:
+                reached = validate(rs, re_)
+                if reached >= 0 or validations >= limit:
+                    stopped_at = reached if reached >= 0 else re_
+                    break
+            rs, re_ = s2, e2
+        else:
+            if re_ >= 0:
+                reached = validate(rs, re_)
+                if reached >= 0:
+                    stopped_at = reached
     scale = 1.0
     if stopped_at is not None or unseen:
         seen = bisect.bisect_right(ends, stopped_at) if stopped_at is not None else len(ends)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bz2
 import codecs
 import dataclasses
+import functools
 import gzip
 import io
 import lzma
@@ -32,7 +33,7 @@ import tarfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from monitor.matching import _native
 from monitor.matching.readers import ReaderError, archives, xmlrows
@@ -604,11 +605,11 @@ def _zip_members(zf: zipfile.ZipFile, name: str, level: int, budget: _Budget) ->
             yield _skip(member_name, f"zip member cannot be opened: {e}")
             continue
         with fh:
-            meter = _Meter(fh.read, lambda info=info: info.compress_size, budget)
+            meter = _Meter(fh.read, functools.partial(int, info.compress_size), budget)
             yield from _member(meter.read, meter, member_name, level + 1, budget)
 
 
-_OPENERS: dict[str, Callable[[io.BytesIO], io.BufferedIOBase]] = {
+_OPENERS: dict[str, Callable[[io.BytesIO], io.BufferedIOBase | BinaryIO]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bzip2": lambda f: bz2.BZ2File(f, mode="rb"),
     "xz": lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115 (closed by the caller)
@@ -618,7 +619,7 @@ _SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2", ".tbz"), "xz": 
              "zstd": (".zst", ".tzst", ".zstd")}
 
 
-def _zstd_reader(f: io.BytesIO) -> io.BufferedIOBase:
+def _zstd_reader(f: io.BytesIO) -> BinaryIO:
     """A zstd stream (frames concatenated, as `zstd` writes them) read by zstandard."""
     import zstandard
 

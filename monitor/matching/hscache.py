@@ -49,7 +49,10 @@ def hyperscan_version() -> str:
     """The Hyperscan library's own version line (not only the Python binding's)."""
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     db.compile(expressions=[b"leakmon"], ids=[0], flags=[0])
-    return f"{hyperscan.__version__} {db.info().decode('ascii', 'replace')}"
+    info: bytes | str = db.info()  # bytes, whatever the binding's stub says
+    text = info.decode("ascii", "replace") if isinstance(info, bytes) else info
+    # the binding's own version: its stub does not declare `__version__`
+    return f"{getattr(hyperscan, '__version__', 'unknown')} {text}"
 
 
 @cache

@@ -12,13 +12,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from monitor.errors import FingerprintError, RuleFileError
 
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.matching.engine import Engine
+    from monitor.matching.fingerprints import FingerprintSet
     from monitor.matching.rules import Rule, RuleProblem, RuleSet
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class LoadedEngine:
 
     engine: Engine
     ruleset: RuleSet
-    fingerprint_sets: Mapping[str, Any] = field(default_factory=dict)
+    fingerprint_sets: Mapping[str, FingerprintSet] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[RuleProblem]:
@@ -67,7 +68,7 @@ def load_engine(config: Config, state_dir: Path, *,
     for problem in ruleset.problems:
         _log_problem(problem)
 
-    sets: dict[str, Any] = {}
+    sets: dict[str, FingerprintSet] = {}
     if wanted:
         sets.update(_load_sets(state_dir, wanted))
     rules: list[Rule] = []
@@ -111,7 +112,7 @@ def load_engine(config: Config, state_dir: Path, *,
     return LoadedEngine(engine=engine, ruleset=final, fingerprint_sets=sets)
 
 
-def _load_sets(state_dir: Path, names: Sequence[str]) -> dict[str, Any]:
+def _load_sets(state_dir: Path, names: Sequence[str]) -> dict[str, FingerprintSet]:
     from monitor.matching.fingerprints import load_fingerprint_sets
 
     return dict(load_fingerprint_sets(state_dir, list(names)))

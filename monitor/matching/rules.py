@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.models import SEVERITIES
+from monitor.tables import Table, TypeSpec
 
 DEFAULT_WINDOW = 300
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
@@ -128,7 +129,7 @@ def load_rules(paths: Iterable[str | Path], *,
     `known_fingerprint_sets`, when given, makes a rule naming another set an error.
     """
     from monitor.matching.detectors import DETECTORS  # late: detectors import nothing from here
-    from monitor.matching.scanner import check_regex
+    from monitor.matching.hyperscan_db import check_regex
 
     files, problems = rule_files(paths)
     result = RuleSet(problems=problems)
@@ -231,55 +232,58 @@ def _load_file(path: Path, detectors: set[str], known_sets: Collection[str] | No
     return rules, problems
 
 
-class _Checker:
-    """Collects problems for one rule table, each pointing at the offending key's line."""
+_TYPE_NAMES: dict[type, str] = {str: "a string", int: "an integer", float: "a number",
+                                 bool: "a boolean", list: "a list", dict: "a table"}
 
-    def __init__(self, file: str, rule_id: str | None, span: tuple[int, int], lines: _Lines) -> None:
+
+class _RuleTable(Table):
+    """One `[[rules]]` table read with the shared typed-table checks, collecting problems
+    (the file is checked whole, not stopped at the first) that each point at the offending
+    key's line, in the wording of `rules check` ("fuzzy must be an integer, got a string")."""
+
+    KEY_MESSAGE = "{key} {message}"
+    TYPE_MESSAGE = "must be {expected}, got {value}"
+
+    def __init__(self, table: dict[str, Any], file: str, rule_id: str | None,
+                 span: tuple[int, int], lines: _Lines) -> None:
+        super().__init__(table, file)
         self.file, self.rule_id, self.span, self.lines = file, rule_id, span, lines
         self.problems: list[RuleProblem] = []
 
-    def error(self, key: str | None, message: str, severity: str = "error") -> None:
+    def report(self, key: str | None, message: str, severity: str = "error") -> None:
         line = self.lines.key_line(self.span, key) if key else self.span[0]
         self.problems.append(RuleProblem(self.file, self.rule_id, line, message, severity))
 
-    def string(self, table: dict, key: str, default: str | None = None) -> str | None:
-        value = table.get(key, default)
-        if value is not None and not isinstance(value, str):
-            self.error(key, f"{key} must be a string, got {_typename(value)}")
-            return default
-        return value
+    def problem(self, key: str | None, message: str) -> None:
+        self.report(key, message)
 
-    def strings(self, table: dict, key: str) -> tuple[str, ...]:
+    def describe_types(self, types: TypeSpec) -> str:
+        return " or ".join("true or false" if t is bool else _typename_of(t)
+                           for t in (types if isinstance(types, tuple) else (types,)))
+
+    def describe_value(self, value: Any) -> str:
+        return _typename(value)
+
+    def strings(self, key: str) -> list[str]:
         """A string or a list of non-empty strings."""
-        value = table.get(key, [])
+        value = self.table.get(key, [])
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.error(key, f"{key} must be a string or a list of strings, got {_typename(value)}")
-            return ()
+            self.report(key, f"{key} must be a string or a list of strings, got {_typename(value)}")
+            return []
         if any(not v.strip() for v in value):
-            self.error(key, f"{key} contains an empty string")
-            return ()
-        return tuple(value)
+            self.report(key, f"{key} contains an empty string")
+            return []
+        return list(value)
 
-    def integer(self, table: dict, key: str, default: int | None, lo: int, hi: int | None = None
-                ) -> int | None:
-        value = table.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(key, f"{key} must be an integer, got {_typename(value)}")
-            return default
-        if value < lo or (hi is not None and value > hi):
-            bounds = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-            self.error(key, f"{key} must be {bounds}, got {value}")
-            return default
-        return value
+
+def _typename_of(t: type) -> str:
+    return _TYPE_NAMES.get(t, t.__name__)
 
 
 def _typename(value: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return _typename_of(type(value))
 
 
 def _parse_rule(table: dict, file: str, span: tuple[int, int], lines: _Lines,
@@ -287,67 +291,64 @@ def _parse_rule(table: dict, file: str, span: tuple[int, int], lines: _Lines,
                 check_regex) -> tuple[Rule | None, list[RuleProblem]]:
     raw_id = table.get("id")
     rule_id = raw_id if isinstance(raw_id, str) and raw_id else None
-    c = _Checker(file, rule_id, span, lines)
+    c = _RuleTable(table, file, rule_id, span, lines)
     if rule_id is None:
-        c.error("id" if "id" in table else None, "rule has no id (add id = \"...\")")
+        c.report("id" if "id" in table else None, "rule has no id (add id = \"...\")")
     elif not ID_PATTERN.match(rule_id):
-        c.error("id", "id may only use letters, digits and _ . : - (and start with a letter or digit)")
+        c.report("id", "id may only use letters, digits and _ . : - (and start with a letter or digit)")
     for key in sorted(set(table) - RULE_KEYS):
         close = [k for k in RULE_KEYS if _similar(key, k)]
         hint = f" (did you mean {close[0]}?)" if close else ""
-        c.error(key, f"unknown key {key!r}{hint}")
+        c.report(key, f"unknown key {key!r}{hint}")
 
-    title = c.string(table, "title", rule_id or "") or (rule_id or "")
-    severity = c.string(table, "severity", "medium") or "medium"
+    title = c.string("title", rule_id or "") or (rule_id or "")
+    severity = c.string("severity", "medium") or "medium"
     if severity not in SEVERITIES:
-        c.error("severity", f"bad severity {severity!r}; expected one of {', '.join(SEVERITIES)}")
-    tags = c.strings(table, "tags")
-    keywords = c.strings(table, "keywords")
-    regexes = c.strings(table, "regex")
-    dets = c.strings(table, "detector")
-    near = c.strings(table, "near")
-    exclude = c.strings(table, "exclude")
-    description = c.string(table, "description", "") or ""
-    fuzzy = c.integer(table, "fuzzy", None, 50, 100)
-    min_count = c.integer(table, "min_count", 1, 1) or 1
-    min_records = c.integer(table, "min_records", 1, 1) or 1
-    window = c.integer(table, "window", DEFAULT_WINDOW, 1, 100_000) or DEFAULT_WINDOW
-    enabled = table.get("enabled", True)
-    if not isinstance(enabled, bool):
-        c.error("enabled", f"enabled must be true or false, got {_typename(enabled)}")
-        enabled = True
-    fingerprints = c.string(table, "fingerprints")
+        c.report("severity", f"bad severity {severity!r}; expected one of {', '.join(SEVERITIES)}")
+    tags = tuple(c.strings("tags"))
+    keywords = tuple(c.strings("keywords"))
+    regexes = tuple(c.strings("regex"))
+    dets = tuple(c.strings("detector"))
+    near = tuple(c.strings("near"))
+    exclude = tuple(c.strings("exclude"))
+    description = c.string("description", "") or ""
+    fuzzy = c.integer("fuzzy", None, lo=50, hi=100)
+    min_count = c.integer("min_count", 1, lo=1) or 1
+    min_records = c.integer("min_records", 1, lo=1) or 1
+    window = c.integer("window", DEFAULT_WINDOW, lo=1, hi=100_000) or DEFAULT_WINDOW
+    enabled = c.boolean("enabled", True)
+    fingerprints = c.string("fingerprints")
 
     for d in dets:
         if d not in detectors:
-            c.error("detector", f"unknown detector {d!r}; known: {', '.join(sorted(detectors))}")
+            c.report("detector", f"unknown detector {d!r}; known: {', '.join(sorted(detectors))}")
     for rx in regexes:
         err = check_regex(rx)
         if err:
-            c.error("regex", f"bad regex {rx!r}: {err}")
+            c.report("regex", f"bad regex {rx!r}: {err}")
     if fingerprints is not None:
         if not fingerprints:
-            c.error("fingerprints", "fingerprints must name a fingerprint set")
+            c.report("fingerprints", "fingerprints must name a fingerprint set")
         elif known_sets is not None and fingerprints not in known_sets:
             known = ", ".join(sorted(known_sets)) or "none"
-            c.error("fingerprints", f"unknown fingerprint set {fingerprints!r} (known: {known})")
+            c.report("fingerprints", f"unknown fingerprint set {fingerprints!r} (known: {known})")
         if keywords or regexes or dets:
-            c.error("fingerprints", "a fingerprint rule cannot also have keywords, regex or "
+            c.report("fingerprints", "a fingerprint rule cannot also have keywords, regex or "
                     "detector; write two rules")
     elif "min_records" in table:
-        c.error("min_records", "min_records only applies to a rule with fingerprints")
+        c.report("min_records", "min_records only applies to a rule with fingerprints")
     if not (keywords or regexes or dets or fingerprints):
-        c.error(None, "rule has no matcher: give keywords, regex, detector or fingerprints")
+        c.report(None, "rule has no matcher: give keywords, regex, detector or fingerprints")
     if fuzzy is not None and not keywords:
-        c.error("fuzzy", "fuzzy applies to keywords, and this rule has none")
+        c.report("fuzzy", "fuzzy applies to keywords, and this rule has none")
     if "window" in table and not near:
-        c.error("window", "window only applies with near words", "warning")
+        c.report("window", "window only applies with near words", "warning")
     if fingerprints and (near or exclude):
-        c.error("near" if near else "exclude", "near/exclude do not apply to fingerprint rules")
+        c.report("near" if near else "exclude", "near/exclude do not apply to fingerprint rules")
 
     tests = _parse_tests(table.get("tests", []), c, span, lines)
     if not tests and enabled and not any(p.severity == "error" for p in c.problems):
-        c.error(None, "rule has no [[rules.tests]] example", "warning")
+        c.report(None, "rule has no [[rules.tests]] example", "warning")
     if any(p.severity == "error" for p in c.problems) or rule_id is None:
         return None, c.problems
     return Rule(
@@ -358,9 +359,9 @@ def _parse_rule(table: dict, file: str, span: tuple[int, int], lines: _Lines,
     ), c.problems
 
 
-def _parse_tests(raw: Any, c: _Checker, span: tuple[int, int], lines: _Lines) -> tuple[RuleTest, ...]:
+def _parse_tests(raw: Any, c: _RuleTable, span: tuple[int, int], lines: _Lines) -> tuple[RuleTest, ...]:
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
-        c.error("tests", "tests must be written as [[rules.tests]] tables")
+        c.report("tests", "tests must be written as [[rules.tests]] tables")
         return ()
     test_lines = lines.test_lines(span)
     out: list[RuleTest] = []

@@ -2,7 +2,7 @@
 
 The trigger patterns of fr_nir, card, iban and combo are bounded repeats over digit and letter
 classes: Hyperscan runs them at ~250 MB/s on dumps and chat, and the bulk detectors (rules with
-min_count, see engine.py) scan for them over whole documents. `_native.triggers` reports the
+min_count, see engine/bulk.py) scan for them over whole documents. `_native.triggers` reports the
 same end offsets in one byte loop. A detector lists its Hyperscan patterns in
 `Detector.triggers` (used in the main database) and, when it has them, the C mirror of each in
 `Detector.native` (used for bulk scanning); tests/matching/test_triggers_native.py checks that
@@ -16,17 +16,21 @@ from collections.abc import Sequence
 import numpy as np
 
 from monitor.matching import _native
-from monitor.matching.scanner import MAX_MATCHES_PER_PATTERN
 
 # Trigger ids of _native.triggers, in the order of its result lists.
 NIR, CARD, IBAN, COMBO_AT, COMBO_LINE = range(5)
 
 
 class NativeTriggers:
-    """A set of C triggers with the `scan` interface of `scanner.Scanner`: pattern index i is
+    """A set of C triggers with the `scan` interface of `hyperscan_db.Scanner`: pattern index i is
     trigger `ids[i]`; matches come back as (0, end), since triggers carry no start offset."""
 
     def __init__(self, ids: Sequence[int]) -> None:
+        # late: the trigger ids above are read by the identifier kinds, which must not pull
+        # Hyperscan in (see kinds/base.py)
+        from monitor.matching.hyperscan_db import MAX_MATCHES_PER_PATTERN
+
+        self._cap = MAX_MATCHES_PER_PATTERN
         self.ids = list(ids)
         self._wanted = 0
         for i in self.ids:
@@ -36,7 +40,7 @@ class NativeTriggers:
         if not data or not self._wanted:
             return {}, {}
         ends, overflow = _native.triggers(data, 0, len(data), self._wanted,
-                                          MAX_MATCHES_PER_PATTERN)
+                                          self._cap)
         buckets: dict[int, list[tuple[int, int]]] = {}
         over: dict[int, int] = {}
         for pid, tid in enumerate(self.ids):

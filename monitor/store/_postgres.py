@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -32,6 +32,19 @@ MIGRATION_LOCK = 0x6C65616B6D6F6E
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\?|%", re.S)
 _WHAT = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|FROM|CREATE\s+(?:UNIQUE\s+)?"
                    r"(?:TABLE|INDEX|VIEW)|ALTER\s+TABLE|DROP\s+TABLE)\s+(\w+)", re.I)
+
+
+class Cursor(Protocol):
+    """What the store reads of a cursor, typed as loosely as sqlite3's (rows as `Any`)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 class PgStoreError(StoreError):
@@ -96,13 +109,19 @@ class PgDatabase:
 
     dialect = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection, url: str) -> None:
+    def __init__(self, conn: psycopg.Connection, url: str, password: str | None = None) -> None:
         self.conn = conn
         self.url = redact(url)
+        self._dsn: tuple[str, str | None] | None = (url, password)  # None once closed
+        self._txn = False  # inside BEGIN ... COMMIT/ROLLBACK, as the store sent them
 
     @classmethod
     def connect(cls, url: str, *, password: str | None = None) -> PgDatabase:
         """Connect (autocommit; transactions are opened explicitly by the store)."""
+        return cls(cls._connect(url, password), url, password)
+
+    @staticmethod
+    def _connect(url: str, password: str | None) -> psycopg.Connection:
         where = f"{describe(url)} ({redact(url)})"
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
                                   "application_name": "leakmon"}
@@ -110,30 +129,50 @@ class PgDatabase:
             kwargs["password"] = password
         secret = password or urlsplit(url).password
         try:
-            conn = psycopg.connect(url, **kwargs)
+            return psycopg.connect(url, **kwargs)
         except psycopg.Error as e:
             raise PgStoreError(f"cannot open store {where}: {_message(e, secret)}",
                                getattr(e, "sqlstate", None)) from None
-        return cls(conn, url)
 
     # -- what the mixins call ------------------------------------------------------------------
 
-    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> psycopg.Cursor:
+    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> Cursor:
         """Run one statement; the cursor has `rowcount`, `fetchone()`, `fetchall()`."""
+        word = sql.lstrip()[:8].upper()
+        if word.startswith("BEGIN"):
+            self._reconnect_if_lost(starting=True)
+            self._txn = True
+        elif word.startswith(("COMMIT", "ROLLBACK")):
+            self._txn = False
+        else:
+            self._reconnect_if_lost()
         try:
             return self.conn.execute(translate(sql), tuple(params or ()))
         except psycopg.Error as e:
             raise self._error(e, sql) from e
 
+    def _reconnect_if_lost(self, *, starting: bool = False) -> None:
+        """A connection the server dropped (restart, failover, idle timeout) is opened again
+        before the next transaction or autocommit read; inside a transaction it is not (that
+        transaction is lost and its error has already reached the caller)."""
+        if self.conn.closed and self._dsn is not None and (starting or not self._txn):
+            self.conn = self._connect(*self._dsn)
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._reconnect_if_lost()
         try:
             with self.conn.cursor() as cur:
                 cur.executemany(translate(sql), [tuple(r) for r in rows])
         except psycopg.Error as e:
             raise self._error(e, sql) from e
 
-    def query(self, sql: str, params: Sequence[Any] | None = ()) -> Iterator[dict[str, Any]]:
-        """Rows as dicts, as sqlite-utils' `Database.query` gives them."""
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = ()
+              ) -> Iterator[dict[str, Any]]:
+        """Rows as dicts, as sqlite-utils' `Database.query` gives them (`?` parameters only:
+        SQLite's `:name` ones are not translated)."""
+        if isinstance(params, dict):
+            raise TypeError("named parameters are SQLite-only; use ? placeholders")
+        self._reconnect_if_lost()
         try:
             with self.conn.cursor(row_factory=dict_row) as cur:
                 rows = cur.execute(translate(sql), tuple(params or ())).fetchall()
@@ -153,9 +192,14 @@ class PgDatabase:
 
     @property
     def in_transaction(self) -> bool:
-        return self.conn.info.transaction_status != pq.TransactionStatus.IDLE
+        """True inside an open (or failed) transaction; False on a lost connection, which has
+        nothing left to roll back."""
+        return not self.conn.closed and self.conn.info.transaction_status in (
+            pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR,
+            pq.TransactionStatus.ACTIVE)
 
     def close(self) -> None:
+        self._dsn = None  # closed on purpose: never opened again behind the caller's back
         self.conn.close()
 
     def _error(self, e: psycopg.Error, sql: str) -> PgStoreError:

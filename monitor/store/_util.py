@@ -1,26 +1,16 @@
-"""Small conversions shared by the store modules: timestamps and JSON columns."""
+"""Small conversions shared by the store modules: timestamps and JSON columns.
+
+The timestamp helpers are defined in `monitor.models` (every layer uses them) and
+re-exported here for the store modules."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
+from monitor.models import iso, parse_iso
 
-def iso(dt: datetime | None) -> str | None:
-    """UTC ISO 8601 text with a fixed shape, so that text order is time order in SQL."""
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    dt = datetime.fromisoformat(value)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+__all__ = ["dumps", "iso", "loads", "parse_iso"]
 
 
 def dumps(value: Any) -> str:

@@ -37,6 +37,7 @@ from monitor.store.documents import DocumentsMixin
 from monitor.store.evidence import EvidenceStore
 from monitor.store.incidents import IncidentsMixin
 from monitor.store.outbox import OutboxMixin
+from monitor.store.queries import QueriesMixin
 from monitor.store.schema import LATEST_VERSION, MIGRATIONS
 from monitor.store.sources import SourcesMixin
 from monitor.store.workers import WorkersMixin
@@ -47,7 +48,8 @@ DB_NAME = "leakmon.db"
 BUSY_TIMEOUT_MS = 30_000
 
 
-class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, WorkersMixin):
+class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, QueriesMixin,
+            WorkersMixin):
     """One connection to `<state_dir>/leakmon.db`. Open one Store per thread or process.
 
     The object may be handed between threads (e.g. `asyncio.to_thread`), but calls are serialized
@@ -168,6 +170,21 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, WorkersMi
         return cls.open(state_dir / DB_NAME, evidence=sc.evidence,
                         retention_days=sc.retention_days)
 
+    @staticmethod
+    def peek_version(config: Any) -> tuple[str, int]:
+        """The `[store] url` database without its password, and its schema version (0: not
+        migrated yet), changing nothing: for `leakmon doctor`. StoreError when unreachable."""
+        url = resolve_secret(config.store.url, where="[store] url")
+        db = _postgres.PgDatabase.connect(
+            url, password=resolve_secret(config.store.password, where="[store] password") or None)
+        try:
+            if "schema_version" not in db.table_names():
+                return db.url, 0
+            row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            return db.url, int(row[0] or 0) if row else 0
+        finally:
+            db.close()
+
     retention_days: int = 30
 
     def close(self) -> None:
@@ -185,7 +202,7 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, WorkersMi
         if "schema_version" not in self.db.table_names():
             return 0
         row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        return int(row[0] or 0)
+        return int(row[0] or 0) if row else 0
 
     def _lock_schema(self) -> None:
         """Inside a transaction: wait until no other process is migrating (PostgreSQL; on
@@ -224,6 +241,8 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, WorkersMi
                         continue  # another process applied it while we waited
                     for sql in statements:
                         self.db.execute(sql)
+                    if migration.fill:
+                        getattr(self, migration.fill)()
                     if rebuilds:
                         broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
                         if broken:
@@ -278,7 +297,7 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, WorkersMi
                     raise
 
     def _db_in_transaction(self) -> bool:
-        if self.dialect == "sqlite":
+        if isinstance(self.db, sqlite_utils.Database):
             return self.db.conn.in_transaction
         return self.db.in_transaction
 
@@ -303,7 +322,7 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, WorkersMi
     def _executemany(self, sql: str, rows: list[tuple]) -> None:
         """One statement over many rows (inside the caller's transaction)."""
         with self._lock:
-            if self.dialect == "sqlite":
+            if isinstance(self.db, sqlite_utils.Database):
                 self.db.conn.executemany(sql, rows)
             else:
                 self.db.executemany(sql, rows)

@@ -7,17 +7,22 @@ module only reads and writes rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from monitor.errors import StoreError
 from monitor.models import utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import dumps, iso, loads, parse_iso
+from monitor.store.lsh import band_keys
 
 _CHUNK = 500  # SQLite host-parameter batches
+MAX_INCIDENT_LOCKS = 1000  # advisory locks per transaction before one global lock instead
+GLOBAL_INCIDENT_LOCK = int.from_bytes(b"leakmon!", "little", signed=True)
 
 
 @dataclass(slots=True)
@@ -62,22 +67,57 @@ class StoredMinHash:
     hashvalues: np.ndarray
 
 
-class IncidentsMixin:
+class IncidentsMixin(StoreMixin):
     # -- incidents -----------------------------------------------------------------------------
 
-    def create_incident(self, *, dedup_key: str, title: str, rule_id: str, rule_title: str,
-                        severity: str, confidence: float, seen_at: datetime, canary: bool,
-                        tags: list[str], excerpt: str, status: str = "new") -> int:
+    def create_incident(self, **values: Any) -> int:
+        """The id of the incident with `dedup_key`, created if needed (see open_incident)."""
+        return self.open_incident(**values)[0]
+
+    def open_incident(self, *, dedup_key: str, title: str, rule_id: str, rule_title: str,
+                      severity: str, confidence: float, seen_at: datetime, canary: bool,
+                      tags: list[str], excerpt: str, status: str = "new") -> tuple[int, bool]:
+        """Insert-or-get on the unique dedup key: (id, True) in the transaction that created
+        the incident, (the winner's id, False) when another worker's insert came first; only
+        the creator may announce it as new."""
         now_s = iso(utcnow())
         with self.transaction():
-            cur = self.db.execute(
+            row = self._fetchone(
                 "INSERT INTO incidents (dedup_key, title, rule_id, rule_title, severity, "
                 "confidence, status, first_seen, last_seen, canary, tags, excerpt, "
                 "notified_severity, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "RETURNING id",
+                "ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
                 (dedup_key, title, rule_id, rule_title, severity, confidence, status,
                  iso(seen_at), iso(seen_at), int(canary), dumps(tags), excerpt, severity, now_s))
-            return cur.fetchone()[0]
+            if row is not None:
+                return row[0], True
+            winner = self._fetchone("SELECT id FROM incidents WHERE dedup_key = ?", (dedup_key,))
+            if winner is None:  # only if the database was edited underneath us
+                raise StoreError(f"incident {dedup_key}: the insert conflicted, yet no such row")
+            return winner[0], False
+
+    def lock_incident_keys(self, keys: Iterable[int]) -> None:
+        """Serialize "find or create the incident" between workers for these keys (see
+        monitor.alerting.dedup.lock_keys) until the transaction ends.
+
+        PostgreSQL: transaction-level advisory locks, taken in sorted order so two batches
+        never wait on each other in a cycle; every holder also shares one global key, which a
+        batch with more than MAX_INCIDENT_LOCKS keys takes alone and exclusively instead (the
+        server's lock table is finite). SQLite: BEGIN IMMEDIATE already serializes writers;
+        what matters is that the lookup runs inside the write transaction, checked here (and
+        `keys`, which may be lazy, is not even read)."""
+        if not self.in_transaction:
+            raise StoreError("incident lookups must run inside the batch's write transaction")
+        if self.dialect != "postgresql":
+            return
+        ordered = sorted(set(keys))
+        if len(ordered) > MAX_INCIDENT_LOCKS:
+            self.db.execute("SELECT pg_advisory_xact_lock(?)", (GLOBAL_INCIDENT_LOCK,))
+            return
+        self.db.execute("SELECT pg_advisory_xact_lock_shared(?)", (GLOBAL_INCIDENT_LOCK,))
+        if ordered:
+            self.db.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(? AS BIGINT[])) "
+                            "AS t(k)", (ordered,))
 
     def get_incident(self, incident_id: int) -> Incident | None:
         rows = self.query("SELECT * FROM incidents WHERE id = ?", (incident_id,))
@@ -109,7 +149,7 @@ class IncidentsMixin:
                        since: datetime | None = None, limit: int | None = None) -> list[Incident]:
         from monitor.models import SEVERITIES, severity_rank
 
-        sql, params = "SELECT * FROM incidents WHERE 1=1", []
+        sql, params = "SELECT * FROM incidents WHERE 1=1", list[object]()
         if status is not None:
             sql += " AND status = ?"
             params.append(status)
@@ -160,7 +200,11 @@ class IncidentsMixin:
 
     def add_sighting(self, incident_id: int, document_id: int, *, source: str, platform: str,
                      site: str, url: str | None, seen_at: datetime) -> bool:
-        """Record that the incident was seen in this document; False if already recorded."""
+        """Record that the incident was seen in this document; False if already recorded.
+
+        `first_seen` moves back too: a collector may hand over the newer re-post before the
+        older original (t.me/s backfills read newest page first), and the incident must still
+        say when the leak first appeared."""
         with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO sightings (incident_id, document_id, source, platform, "
@@ -170,8 +214,9 @@ class IncidentsMixin:
             if cur.rowcount:
                 self.db.execute(
                     "UPDATE incidents SET sightings = sightings + 1, "
-                    "last_seen = CASE WHEN last_seen > ? THEN last_seen ELSE ? END "
-                    "WHERE id = ?", (iso(seen_at), iso(seen_at), incident_id))
+                    "last_seen = CASE WHEN last_seen > ? THEN last_seen ELSE ? END, "
+                    "first_seen = CASE WHEN first_seen < ? THEN first_seen ELSE ? END "
+                    "WHERE id = ?", (*(iso(seen_at),) * 4, incident_id))
             return bool(cur.rowcount)
 
     def incident_sites(self, incident_id: int) -> set[tuple[str, str]]:
@@ -254,8 +299,13 @@ class IncidentsMixin:
     # -- MinHash signatures --------------------------------------------------------------------
 
     def save_minhash(self, document_id: int, incident_id: int, scheme: str,
-                     hashvalues: np.ndarray) -> None:
+                     hashvalues: np.ndarray, *, bands: Sequence[int] | None = None) -> None:
+        """Store a signature and its LSH bands (monitor.store.lsh; `bands` when the caller
+        has them already) in one transaction, so every worker's near-duplicate lookup sees
+        it from the commit on."""
         hv = np.asarray(hashvalues)
+        if bands is None:
+            bands = band_keys(hv)
         with self.transaction():
             self.db.execute(
                 "INSERT INTO minhashes (document_id, incident_id, scheme, num_perm, hashvalues, "
@@ -264,13 +314,48 @@ class IncidentsMixin:
                 "num_perm = excluded.num_perm, hashvalues = excluded.hashvalues",
                 (document_id, incident_id, f"{scheme}:{hv.dtype.str}", len(hv), hv.tobytes(),
                  iso(utcnow())))
+            self.db.execute("DELETE FROM lsh_bands WHERE document_id = ?", (document_id,))
+            self._executemany(
+                "INSERT INTO lsh_bands (band_key, document_id) VALUES (?,?) "
+                "ON CONFLICT (band_key, document_id) DO NOTHING", [(k, document_id) for k in bands])
 
-    def iter_minhashes(self) -> Iterator[StoredMinHash]:
+    def minhash_candidates(self, keys: Sequence[int]) -> list[StoredMinHash]:
+        """Stored signatures sharing at least one of the LSH band `keys` (indexed lookups:
+        the cost does not grow with the number of stored signatures), by document id."""
+        if not keys:
+            return []
         rows = self._fetchall(
-            "SELECT document_id, incident_id, scheme, hashvalues FROM minhashes")
-        for doc_id, inc_id, scheme, blob in rows:
-            name, _, dtype = scheme.partition(":")
-            yield StoredMinHash(doc_id, inc_id, name, np.frombuffer(blob, dtype=dtype).copy())
+            "SELECT document_id, incident_id, scheme, hashvalues FROM minhashes "
+            "WHERE document_id IN (SELECT document_id FROM lsh_bands "
+            f"WHERE band_key IN ({','.join('?' * len(keys))})) ORDER BY document_id",
+            tuple(keys))
+        return [_minhash(*row) for row in rows]
+
+    def count_minhashes(self) -> int:
+        row = self._fetchone("SELECT COUNT(*) FROM minhashes")
+        return row[0] if row else 0
+
+    def fill_lsh_bands(self) -> None:
+        """Migration v5: band every signature stored before the shared index existed (in
+        pages, so a store with millions of signatures is not read into memory at once)."""
+        last = -1
+        while True:
+            page = self._fetchall(
+                "SELECT document_id, incident_id, scheme, hashvalues FROM minhashes "
+                "WHERE document_id > ? ORDER BY document_id LIMIT 2000", (last,))
+            if not page:
+                return
+            self._executemany(
+                "INSERT INTO lsh_bands (band_key, document_id) VALUES (?,?) "
+                "ON CONFLICT (band_key, document_id) DO NOTHING",
+                [(k, m.document_id) for m in (_minhash(*r) for r in page)
+                 for k in band_keys(m.hashvalues)])
+            last = page[-1][0]
+
+
+def _minhash(doc_id: int, inc_id: int, scheme: str, blob: bytes) -> StoredMinHash:
+    name, _, dtype = scheme.partition(":")
+    return StoredMinHash(doc_id, inc_id, name, np.frombuffer(blob, dtype=dtype).copy())
 
 
 def _incident(row: dict[str, Any]) -> Incident:

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerting.notification import Notification, OutboxItem
-from monitor.models import utcnow
+from monitor.models import Notification, OutboxItem, utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import dumps, iso, parse_iso
 
 OUTBOX_STATUSES = ("pending", "sent", "dead")
@@ -22,7 +22,7 @@ OUTBOX_STATUSES = ("pending", "sent", "dead")
 OUTBOX_LEASE = 600.0
 
 
-class OutboxMixin:
+class OutboxMixin(StoreMixin):
     def enqueue(self, notification: Notification, sinks: Iterable[Any],
                 *, now: datetime | None = None) -> int:
         """Queue `notification` for each sink (objects with `.name`, or names); returns rows added."""
@@ -118,7 +118,7 @@ class OutboxMixin:
     def outbox_rows(self, *, status: str | None = None,
                     incident_id: int | None = None) -> list[dict[str, Any]]:
         """Raw outbox rows (notification decoded) for status views and tests."""
-        sql, params = "SELECT * FROM outbox WHERE 1=1", []
+        sql, params = "SELECT * FROM outbox WHERE 1=1", list[object]()
         if status is not None:
             sql += " AND status = ?"
             params.append(status)

@@ -21,6 +21,8 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # A Store method run last in the migration's transaction: rows a statement cannot compute.
+    fill: str = ""
     # SQLite's table-rebuild procedure (https://sqlite.org/lang_altertable.html#otheralter):
     # foreign keys off around the transaction, `PRAGMA foreign_key_check` before commit.
     rebuilds_tables: bool = False
@@ -536,6 +538,24 @@ _WORKERS_V4 = (
 
 MIGRATIONS += (
     Migration(4, "workers and leases", _WORKERS_V4, postgres=_WORKERS_V4),
+)
+
+MIGRATIONS += (
+    Migration(5, "near-duplicate index shared by all workers: LSH bands in the store", (
+        """CREATE TABLE lsh_bands (
+            band_key INTEGER NOT NULL,     -- band number + hash of its values (store/lsh.py)
+            document_id INTEGER NOT NULL,  -- minhashes.document_id
+            PRIMARY KEY (band_key, document_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX lsh_bands_document ON lsh_bands (document_id)",
+    ), fill="fill_lsh_bands", postgres=(
+        """CREATE TABLE lsh_bands (
+            band_key BIGINT NOT NULL,
+            document_id BIGINT NOT NULL,
+            PRIMARY KEY (band_key, document_id)
+        )""",
+        "CREATE INDEX lsh_bands_document ON lsh_bands (document_id)",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

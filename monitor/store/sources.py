@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from monitor.models import utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import dumps, iso, loads, parse_iso
-
-_TME = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?([A-Za-z0-9_+]{4,64})",
-                  re.IGNORECASE)
+from monitor.telegram_links import suggestion_link
 
 
 @dataclass(slots=True)
@@ -37,18 +37,7 @@ class SuggestedSource:
     mentions: int
 
 
-def normalize_tme_link(link: str) -> str | None:
-    """`https://t.me/s/Name/12?x` -> `https://t.me/name`; None when not a channel link.
-
-    Lower-cased: Telegram usernames are case-insensitive, so `LeakBase` and `leakbase` are one.
-    """
-    m = _TME.match(link.strip())
-    if not m or m.group(1).lower() in {"joinchat", "share", "addstickers", "proxy", "iv"}:
-        return None
-    return f"https://t.me/{m.group(1).lower()}"
-
-
-class SourcesMixin:
+class SourcesMixin(StoreMixin):
     def _source_row(self, name: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM source_state WHERE name = ?", (name,))
         return rows[0] if rows else None
@@ -101,16 +90,28 @@ class SourcesMixin:
     def add_suggested_sources(self, source: str, links: list[str] | tuple[str, ...],
                               *, now: datetime | None = None) -> int:
         """Remember t.me channel links seen in `source`; returns how many were new."""
+        return self.add_suggested_links(source, [links], now=now)
+
+    def add_suggested_links(self, source: str, documents: Iterable[Iterable[str]],
+                            *, now: datetime | None = None) -> int:
+        """`add_suggested_sources` for a batch: one list of links per document of `source`,
+        each channel counted once per document that mentions it; returns how many were new."""
+        mentions: Counter[str] = Counter()
+        for links in documents:
+            mentions.update({n for n in (suggestion_link(x) for x in links) if n})
+        if not mentions:
+            return 0
         now_s = iso(now or utcnow())
         new = 0
         with self.transaction():
-            for link in {n for n in (normalize_tme_link(x) for x in links) if n}:
+            for link, count in mentions.items():
                 cur = self.db.execute(
-                    "INSERT INTO suggested_sources (link, first_source, first_seen, last_seen) "
-                    "VALUES (?,?,?,?) ON CONFLICT(link) DO UPDATE SET "
-                    "last_seen = excluded.last_seen, mentions = suggested_sources.mentions + 1 "
-                    "RETURNING mentions", (link, source, now_s, now_s))
-                if cur.fetchone()[0] == 1:
+                    "INSERT INTO suggested_sources (link, first_source, first_seen, last_seen, "
+                    "mentions) VALUES (?,?,?,?,?) ON CONFLICT(link) DO UPDATE SET "
+                    "last_seen = excluded.last_seen, "
+                    "mentions = suggested_sources.mentions + excluded.mentions "
+                    "RETURNING mentions", (link, source, now_s, now_s, count))
+                if cur.fetchone()[0] == count:
                     new += 1
         return new
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from monitor.errors import StoreError
 from monitor.models import utcnow
+from monitor.store._mixin import StoreMixin
 from monitor.store._util import iso, parse_iso
 
 
@@ -56,7 +57,7 @@ class SourceLease:
                 and self.expires_at >= (now or utcnow()))
 
 
-class WorkersMixin:
+class WorkersMixin(StoreMixin):
     # -- workers -------------------------------------------------------------------------------
 
     def register_worker(self, worker_id: str, *, host: str, pid: int, labels: Iterable[str] = (),

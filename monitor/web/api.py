@@ -10,7 +10,6 @@ from starlette.routing import Route
 from monitor.alerting import triage
 from monitor.web.auth import identify
 from monitor.web.common import BadRequest, apply_action, details, filter_from
-from monitor.web.queries import search_incidents
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -38,7 +37,7 @@ def list_incidents(request: Request):
     except BadRequest as e:
         return _error(400, str(e))
     triage.expire_snoozes(store)
-    incidents, total = search_incidents(store, f)
+    incidents, total = store.search_incidents(f)
     out = []
     for inc in incidents:
         d = inc.to_dict()

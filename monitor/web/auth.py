@@ -65,8 +65,10 @@ def identify(request: Request) -> tuple[User | None, Session | None]:
     return None, None
 
 
-def csrf_ok(session: Session | None, submitted: str | None) -> bool:
+def csrf_ok(session: Session | None, submitted: object) -> bool:
     """Cookie sessions must echo their CSRF token; token/proxy requests carry no ambient cookie."""
     if session is None:
         return True
-    return bool(submitted) and hmac.compare_digest(session.csrf, submitted)
+    # `submitted` is a form field: a file upload in its place is no token either
+    return isinstance(submitted, str) and bool(submitted) and hmac.compare_digest(session.csrf,
+                                                                                 submitted)

@@ -10,8 +10,7 @@ from monitor.alerting.export import incident_details
 from monitor.config import parse_duration
 from monitor.errors import ConfigError, LeakmonError
 from monitor.models import SEVERITIES
-from monitor.store import Store
-from monitor.web.queries import SORTS, IncidentFilter
+from monitor.store import INCIDENT_SORTS, IncidentFilter, Store
 
 ACTIONS = {"ack": "acknowledged", "resolve": "resolved", "false-positive": "false_positive",
            "snooze": "snoozed"}
@@ -41,8 +40,8 @@ def filter_from(params: Any) -> IncidentFilter:
     if sev and sev not in SEVERITIES:
         raise BadRequest(f"severity: {sev!r} is not one of {', '.join(SEVERITIES)}")
     sort = params.get("sort") or "last_seen"
-    if sort not in SORTS:
-        raise BadRequest(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
+    if sort not in INCIDENT_SORTS:
+        raise BadRequest(f"sort: {sort!r} is not one of {', '.join(INCIDENT_SORTS)}")
     canary = params.get("canary") or None
     if canary not in (None, "true", "false"):
         raise BadRequest("canary: expected true or false")

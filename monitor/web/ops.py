@@ -21,13 +21,8 @@ def items_per_day(store: Store, now: datetime | None = None, days: int = DAYS
     now = now or utcnow()
     start = (now - timedelta(days=days - 1)).date()
     out: dict[str, list[int]] = {}
-    for source, day, n in store.db.execute(
-            "SELECT source, substr(fetched_at, 1, 10), COUNT(*) FROM documents "
-            "WHERE fetched_at >= ? GROUP BY 1, 2", (start.isoformat(),)):
-        try:
-            i = (datetime.fromisoformat(day).date() - start).days
-        except ValueError:
-            continue
+    for (source, day), n in store.documents_per_day(start).items():
+        i = (day - start).days
         if 0 <= i < days:
             out.setdefault(source, [0] * days)[i] = n
     return out
@@ -67,11 +62,4 @@ def rules(config: Config, state_dir: Path) -> dict[str, Any]:
 
 def outbox(store: Store) -> dict[str, Any]:
     """Per sink: pending (never tried), failed (retrying), dead; and the dead rows."""
-    counts: dict[str, dict[str, int]] = {}
-    for sink, state, n in store.db.execute(
-            "SELECT sink, CASE WHEN status = 'pending' AND attempts > 0 THEN 'failed' "
-            "ELSE status END, COUNT(*) FROM outbox WHERE status != 'sent' GROUP BY 1, 2"):
-        counts.setdefault(sink, {"pending": 0, "failed": 0, "dead": 0})[state] = n
-    dead = store.query("SELECT id, sink, incident_id, event, attempts, last_error, created_at "
-                       "FROM outbox WHERE status = 'dead' ORDER BY id DESC LIMIT 200")
-    return {"counts": counts, "dead": dead}
+    return {"counts": store.outbox_states(), "dead": store.dead_outbox()}

@@ -14,12 +14,12 @@ from starlette.routing import Route
 
 from monitor.alerting import triage
 from monitor.models import SEVERITIES
+from monitor.store import INCIDENT_SORTS
 from monitor.store import users as accounts
 from monitor.store.users import create_session, end_session, verify_password
 from monitor.web import ops
 from monitor.web.auth import COOKIE, csrf_ok, identify
 from monitor.web.common import ACTIONS, BadRequest, apply_action, details, filter_from
-from monitor.web.queries import SORTS, search_incidents
 from monitor.web.spread import spread
 
 
@@ -97,13 +97,13 @@ def incidents(request: Request):
     except BadRequest as e:
         return render(request, "error.html", 400, user=user, session=session, message=str(e))
     triage.expire_snoozes(store)
-    rows, total = search_incidents(store, f)
+    rows, total = store.search_incidents(f)
     params = {k: v for k, v in request.query_params.items() if k != "page" and v}
     pages = max(1, math.ceil(total / f.per_page))
     link = lambda p: "/incidents?" + urlencode({**params, "page": p})  # noqa: E731
     return render(request, "incidents.html", user=user, session=session, incidents=rows,
                   total=total, f=f, counts=store.incident_counts(), statuses=triage.STATUSES,
-                  severities=SEVERITIES, sorts=list(SORTS), pages=pages,
+                  severities=SEVERITIES, sorts=list(INCIDENT_SORTS), pages=pages,
                   prev=link(f.page - 1) if f.page > 1 else None,
                   next=link(f.page + 1) if f.page < pages else None)
 

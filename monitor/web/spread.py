@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.store._util import parse_iso
+from monitor.models import parse_iso
 
 WIDTH, ROW, LEFT = 640, 22, 160
 
@@ -45,7 +45,7 @@ def spread(details: dict[str, Any], records: list[dict[str, Any]]) -> Spread:
     top = 30 + len(rows) * ROW
     h = 80
     pts = [f"{LEFT},{top + h}"]
-    y = top + h
+    y: float = top + h
     for i, t in enumerate(rtimes, 1):  # a step line: flat until the next record arrives
         pts.append(f"{x(t)},{y}")
         y = round(top + h - h * i / len(rtimes), 1)

@@ -109,6 +109,11 @@ def ids(n: int, start: int = 10000, prefix: str = "P") -> list[str]:
     return [f"{prefix}{start + i:05d}" for i in range(n)]
 
 
+def no_ids(text: str) -> str:
+    """Hide record ids so that only content similarity (not record overlap) can match."""
+    return text.replace("P1", "Z1")
+
+
 def count(store: Store, table: str) -> int:
     return store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 

@@ -13,10 +13,10 @@ import stix2
 from leakfakes import csv_dump, doc, ids, make_pipeline, patient_rows
 from stix2validator import ValidationOptions, validate_string
 
-from monitor.cli import main
 from monitor.models import utcnow
 from monitor.paths import is_private
 from monitor.store import Store
+from tests.support.cli import run_cli
 
 POST = "fuite dedalus biologie\n" + csv_dump(patient_rows(ids(12)))
 
@@ -38,20 +38,15 @@ def state(tmp_path):
     return state
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def test_list_table_and_json(state, capsys):
-    code, out, _ = run(capsys, "alerts", "list")
+    code, out, _ = run_cli(capsys, "alerts", "list")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["ID", "STATUS", "SEVERITY", "SEEN"]
     assert lines[1].split()[:5] == ["1", "new", "high", "2", "12"]
     assert lines[2].split()[:5] == ["2", "new", "medium", "1", "0"]
-    code, out, _ = run(capsys, "alerts", "list", "--json")
+    code, out, _ = run_cli(capsys, "alerts", "list", "--json")
     rows = [json.loads(x) for x in out.splitlines()]
     assert [r["id"] for r in rows] == [1, 2]
     assert rows[0]["sites"] == ["pastebin:pastebin.com", "telegram:t.me"]
@@ -59,7 +54,7 @@ def test_list_table_and_json(state, capsys):
 
 def test_list_filters(state, capsys):
     def ids_of(*args):
-        code, out, _ = run(capsys, "alerts", "list", "--json", *args)
+        code, out, _ = run_cli(capsys, "alerts", "list", "--json", *args)
         assert code == 0
         return [json.loads(x)["id"] for x in out.splitlines()]
 
@@ -67,12 +62,12 @@ def test_list_filters(state, capsys):
     assert ids_of("--since", "7d") == [1]
     assert ids_of("--since", "30d") == [1, 2]
     assert ids_of("--status", "acknowledged") == []
-    code, _, err = run(capsys, "alerts", "list", "--since", "last tuesday")
+    code, _, err = run_cli(capsys, "alerts", "list", "--since", "last tuesday")
     assert code == 2 and "--since: 'last tuesday' is neither a duration" in err
 
 
 def test_show_lists_sightings_records_and_excerpts(state, capsys):
-    code, out, _ = run(capsys, "alerts", "show", "1")
+    code, out, _ = run_cli(capsys, "alerts", "show", "1")
     assert code == 0
     assert "Incident 1: Our patient records" in out
     assert "records     12 distinct" in out
@@ -80,47 +75,47 @@ def test_show_lists_sightings_records_and_excerpts(state, capsys):
     assert "telegram:t.me  source tg  https://t.me/tg/1" in out
     assert "pastebin:pastebin.com  source paste  https://pastebin.com/x" in out
     assert "1 ** ** ** *** *** **" in out  # the redacted excerpt
-    code, out, _ = run(capsys, "alerts", "show", "1", "--json")
+    code, out, _ = run_cli(capsys, "alerts", "show", "1", "--json")
     d = json.loads(out)
     assert d["record_ids"] == ids(12) and len(d["sightings_detail"]) == 2
     assert d["events"][0]["event_key"] == "new"
-    code, _, err = run(capsys, "alerts", "show", "77")
+    code, _, err = run_cli(capsys, "alerts", "show", "77")
     assert code == 2 and "no incident with id 77" in err
 
 
 def test_triage_commands(state, capsys):
-    assert run(capsys, "alerts", "ack", "1", "--note", "ticket SOC-481")[1] == (
+    assert run_cli(capsys, "alerts", "ack", "1", "--note", "ticket SOC-481")[1] == (
         "incident 1 is now acknowledged\n")
-    code, out, _ = run(capsys, "alerts", "snooze", "2", "--for", "7d", "--note", "later")
+    code, out, _ = run_cli(capsys, "alerts", "snooze", "2", "--for", "7d", "--note", "later")
     assert code == 0 and out.startswith("incident 2 is snoozed until ")
-    code, out, _ = run(capsys, "alerts", "list", "--json", "--status", "snoozed")
+    code, out, _ = run_cli(capsys, "alerts", "list", "--json", "--status", "snoozed")
     [row] = [json.loads(x) for x in out.splitlines()]
     until = row["snoozed_until"]
     assert row["id"] == 2 and timedelta(days=6, hours=23) < (
         __import__("datetime").datetime.fromisoformat(until) - utcnow()) <= timedelta(days=7)
-    assert run(capsys, "alerts", "false-positive", "2")[1] == "incident 2 is now false_positive\n"
-    assert run(capsys, "alerts", "resolve", "1")[1] == "incident 1 is now resolved\n"
-    code, out, _ = run(capsys, "alerts", "show", "1")
+    assert run_cli(capsys, "alerts", "false-positive", "2")[1] == "incident 2 is now false_positive\n"
+    assert run_cli(capsys, "alerts", "resolve", "1")[1] == "incident 1 is now resolved\n"
+    code, out, _ = run_cli(capsys, "alerts", "show", "1")
     assert "status acknowledged -> resolved" in out and "ticket SOC-481" in out
     assert "status new -> acknowledged  by cli:" in out  # who acted, from the shell
-    code, _, err = run(capsys, "alerts", "snooze", "1", "--for", "soon")
+    code, _, err = run_cli(capsys, "alerts", "snooze", "1", "--for", "soon")
     assert code == 2 and "--for: 'soon' is not a duration" in err
 
 
 def test_export_jsonl(state, capsys, tmp_path):
-    code, out, _ = run(capsys, "alerts", "export", "--format", "jsonl")
+    code, out, _ = run_cli(capsys, "alerts", "export", "--format", "jsonl")
     rows = [json.loads(x) for x in out.splitlines()]
     assert code == 0 and [r["id"] for r in rows] == [1, 2]
     assert rows[0]["record_ids"] == ids(12) and rows[0]["dedup_key"].startswith("c:")
     out_file = tmp_path / "inc.jsonl"
-    code, out, err = run(capsys, "alerts", "export", "--output", str(out_file))
+    code, out, err = run_cli(capsys, "alerts", "export", "--output", str(out_file))
     assert code == 0 and out == "" and "wrote 2 incident(s)" in err
     assert is_private(out_file) and len(out_file.read_text().splitlines()) == 2
 
 
 def test_export_stix_bundle_validates(state, capsys, tmp_path):
     out_file = tmp_path / "bundle.json"
-    code, _, _ = run(capsys, "alerts", "export", "--format", "stix", "--output", str(out_file))
+    code, _, _ = run_cli(capsys, "alerts", "export", "--format", "stix", "--output", str(out_file))
     assert code == 0
     # allow_custom: the interop profile's created_by_ref on observables (see export.py)
     bundle = stix2.parse(out_file.read_text(), allow_custom=True)
@@ -135,14 +130,14 @@ def test_export_stix_bundle_validates(state, capsys, tmp_path):
     note = next(o for o in bundle.objects if o.type == "note" and s1.id in o.object_refs)
     assert "Distinct records matched: 12" in note.content and "P10011" in note.content
     # a second export describes the same objects (same ids), so a TIP versions them
-    code, out, _ = run(capsys, "alerts", "export", "--format", "stix")
+    code, out, _ = run_cli(capsys, "alerts", "export", "--format", "stix")
     again = stix2.parse(out, allow_custom=True)
     assert sorted(o.id for o in again.objects) == sorted(by_id)
 
 
 @pytest.mark.parametrize("interop", [False, True])
 def test_export_stix_passes_stix2_validator(state, capsys, interop):
-    code, out, _ = run(capsys, "alerts", "export", "--format", "stix")
+    code, out, _ = run_cli(capsys, "alerts", "export", "--format", "stix")
     assert code == 0
     results = validate_string(out, ValidationOptions(version="2.1", interop=interop))
     assert [str(e) for e in results.errors] == [] and results.is_valid
@@ -179,13 +174,13 @@ def test_commands_use_the_configured_postgresql_store(pg_database, tmp_path, mon
     with Store.open(pg_database, state_dir=state) as s:
         make_pipeline(s).process_batch("tg", [doc(POST, ext="1")], "c1")
     argv = ["--config", str(config), "--state-dir", str(state)]
-    assert main([*argv, "alerts", "list", "--json"]) == 0
-    [row] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert row["id"] == 1 and row["status"] == "new"
-    assert main([*argv, "alerts", "ack", "1"]) == 0
-    capsys.readouterr()
-    assert main([*argv, "status", "--json"]) == 0
-    status = json.loads(capsys.readouterr().out)
+    code, out, _ = run_cli(capsys, *argv, "alerts", "list", "--json")
+    [row] = [json.loads(x) for x in out.splitlines()]
+    assert code == 0 and row["id"] == 1 and row["status"] == "new"
+    assert run_cli(capsys, *argv, "alerts", "ack", "1")[0] == 0
+    code, out, _ = run_cli(capsys, *argv, "status", "--json")
+    status = json.loads(out)
+    assert code == 0
     assert status["incidents"] == {"acknowledged": 1}
     assert [s["name"] for s in status["sources"]] == ["tg"]
     assert not (state / "leakmon.db").exists()  # nothing went to a SQLite file

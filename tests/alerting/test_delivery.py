@@ -19,11 +19,8 @@ import pytest
 from monitor.alerting.delivery import DeliveryPolicy, deliver_due
 from monitor.alerting.sinks import build_sinks
 from monitor.config import parse_config
-
-try:
-    from alerting._servers import WebhookReceiver, free_port, make_notification
-except ImportError:
-    from _servers import WebhookReceiver, free_port, make_notification
+from tests.support.net import free_port
+from tests.support.sinks import WebhookReceiver, make_notification
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 SECRET = "whsec-test"

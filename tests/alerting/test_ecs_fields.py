@@ -12,11 +12,7 @@ from typing import Any
 import pytest
 
 from monitor.alerting.sinks.jsonl import ecs_document, risk_score, stix_confidence
-
-try:
-    from alerting._servers import make_notification
-except ImportError:
-    from _servers import make_notification
+from tests.support.sinks import make_notification
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "ecs_fields.json").read_text())
 CUSTOM = "leakmon"  # our namespace: ECS leaves custom fields to a top-level name of our own

@@ -7,7 +7,16 @@ import hmac
 import json
 
 import pytest
-from leakfakes import FakeSink, count, csv_dump, doc, ids, make_pipeline, patient_rows
+from leakfakes import (
+    FakeSink,
+    count,
+    csv_dump,
+    doc,
+    ids,
+    make_pipeline,
+    no_ids,
+    patient_rows,
+)
 
 from monitor.alerting import dedup
 from monitor.matching.keys import load_key
@@ -19,11 +28,6 @@ KEY = bytes(range(32))  # a dedup key for the direct fingerprint() calls
 ROWS = patient_rows(ids(60), seed=3)
 TG_POST = ("🔥 FRESH LEAK 🔥 Dedalus Biologie patients\n" + csv_dump(ROWS)
            + "join @leakchan for more\n")
-
-
-def no_ids(text: str) -> str:
-    """Hide record ids so that only content similarity (not record overlap) can match."""
-    return text.replace("P1", "Z1")
 
 
 def incidents_of(store, *docs) -> set[int]:

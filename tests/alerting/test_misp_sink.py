@@ -4,13 +4,14 @@ that answers like MISP 2.5 and refuses what MISP refuses."""
 from __future__ import annotations
 
 import pytest
-from _misp import MispServer, attribute_problems, event_problems
-from _servers import free_port, make_notification
 from test_sinks_kinds import one_sink
 
 from monitor.alerting.delivery import make_test_notification
 from monitor.alerting.sinks import SinkDeliveryError
 from monitor.alerting.sinks.misp import event_uuid
+from tests.support.misp import MispServer, attribute_problems, event_problems
+from tests.support.net import free_port
+from tests.support.sinks import make_notification
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

@@ -68,6 +68,20 @@ def test_edited_message_updates_document_and_hits_without_second_alert(store):
     assert [o["event"] for o in store.outbox_rows()] == ["new"]
 
 
+def test_an_edit_in_the_same_batch_updates_the_document_written_just_before(store):
+    """The batch's stored states are read once; the pipeline keeps them current as it
+    writes, so the second version of an item in one batch is an edit of the first."""
+    first = doc("dedalus leak soon", ext="42")
+    edited = doc("dedalus leak soon. DEDALUS base", ext="42")
+    cleared = doc("nothing to see", ext="42")
+    r = make_pipeline(store).process_batch("tg-leaks", [first, edited, first, cleared], None)
+    assert (r.documents, r.updated, r.new_incidents, r.skipped) == (3, 2, 1, 1)
+    row = store.get_document("tg-leaks", "42")
+    assert row["versions"] == 3 and row["sha256"] == cleared.sha256
+    assert row["incident_id"] is not None  # the edit that removed the hits keeps the link
+    assert store.hits_for(document_id=row["id"]) == []
+
+
 def test_edit_that_adds_records_escalates_once_and_never_realerts_new(store):
     p = make_pipeline(store)
     p.process_batch("tg-leaks", [doc("dedalus leak soon, stay tuned", ext="42")], "1")
@@ -90,6 +104,17 @@ def test_suggested_sources_come_from_document_links(store):
                                                      "t.me/joinchat/abc"]})
     make_pipeline(store).process_batch("tg-leaks", [d], None)
     assert [s.link for s in store.list_suggested_sources()] == ["https://t.me/darkleaks"]
+
+
+def test_a_suggested_channel_counts_once_per_document_of_the_batch(store):
+    links = ["https://t.me/DarkLeaks/12", "https://t.me/s/darkleaks", "https://t.me/other"]
+    batch = [doc(f"post {i}", ext=str(i), metadata={"links": links[:2] if i < 3 else links})
+             for i in range(4)]
+    make_pipeline(store).process_batch("tg-leaks", batch, None)
+    make_pipeline(store).process_batch("tg-leaks", [doc("again", ext="9",
+                                                        metadata={"links": links[:1]})], None)
+    got = {s.link: (s.mentions, s.first_source) for s in store.list_suggested_sources()}
+    assert got == {"https://t.me/darkleaks": (5, "tg-leaks"), "https://t.me/other": (1, "tg-leaks")}
 
 
 class Boom(RuntimeError):
@@ -119,7 +144,7 @@ def test_crash_mid_batch_leaves_nothing_half_written(store):
     after = {t: count(store, t) for t in before}
     assert after == before
     assert store.get_source_state("tg-leaks").cursor == "cursor-0"
-    assert len(p.index) == 0  # the in-memory LSH forgot the rolled-back batch
+    assert len(p.index) == 0  # the near-duplicate index rolled back with the batch
     # the same batch goes through cleanly on retry: nothing lost, nothing doubled
     r = make_pipeline(store).process_batch("tg-leaks", batch, "cursor-1")
     assert (r.documents, r.new_incidents, r.notifications, r.skipped) == (3, 2, 2, 0)

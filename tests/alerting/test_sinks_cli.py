@@ -6,11 +6,8 @@ import json
 
 from monitor.cli import main
 from monitor.store import Store
-
-try:
-    from alerting._servers import WebhookReceiver, free_port, make_notification
-except ImportError:
-    from _servers import WebhookReceiver, free_port, make_notification
+from tests.support.net import free_port
+from tests.support.sinks import WebhookReceiver, make_notification
 
 
 def write_config(tmp_path, webhook_url, syslog_port):

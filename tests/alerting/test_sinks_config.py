@@ -10,11 +10,7 @@ from monitor.alerting.sinks import build_sinks, mask_url
 from monitor.alerting.sinks import format as fmt
 from monitor.config import parse_config
 from monitor.errors import ConfigError
-
-try:
-    from alerting._servers import make_notification
-except ImportError:
-    from _servers import make_notification
+from tests.support.sinks import make_notification
 
 
 def _build(*tables, tmp_path=None):

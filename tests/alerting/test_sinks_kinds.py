@@ -13,27 +13,14 @@ import pytest
 from monitor.alerting.sinks import SinkDeliveryError, build_sinks
 from monitor.config import parse_config
 from monitor.errors import SinkError
-
-try:
-    from alerting._servers import (
-        SmtpServer,
-        SyslogListener,
-        TheHiveServer,
-        WebhookReceiver,
-        free_port,
-        make_notification,
-        self_signed_cert,
-    )
-except ImportError:
-    from _servers import (
-        SmtpServer,
-        SyslogListener,
-        TheHiveServer,
-        WebhookReceiver,
-        free_port,
-        make_notification,
-        self_signed_cert,
-    )
+from tests.support.net import free_port, self_signed_cert
+from tests.support.sinks import (
+    SmtpServer,
+    SyslogListener,
+    TheHiveServer,
+    WebhookReceiver,
+    make_notification,
+)
 
 
 def one_sink(table, tmp_path=None):
@@ -279,7 +266,7 @@ def test_thehive_sinks_test_leaves_no_alert():
 
 
 def test_the_fake_enforces_thehive4pys_input_types():
-    from _servers import thehive_input_problems
+    from tests.support.sinks import thehive_input_problems
 
     assert thehive_input_problems("alert", {"type": "t", "source": "s", "title": "x",
                                             "description": "d", "severity": 0,

@@ -8,14 +8,10 @@ import time
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from test_sinks_kinds import one_sink
 
 from monitor.errors import ConfigError
-
-try:
-    from alerting._servers import WebhookReceiver, make_notification
-except ImportError:
-    from _servers import WebhookReceiver, make_notification
-from test_sinks_kinds import one_sink
+from tests.support.sinks import WebhookReceiver, make_notification
 
 OLD = "whsec_" + base64.b64encode(b"old secret of 24+ bytes.....").decode()
 NEW = "whsec_" + base64.b64encode(b"the new secret, 32 bytes long!!!").decode()

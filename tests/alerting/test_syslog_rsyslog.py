@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from _servers import free_port, make_notification
 from test_sinks_kinds import one_sink
 
 from monitor.alerting.sinks.syslog_sink import SyslogSink
+from tests.support.net import free_port
+from tests.support.sinks import make_notification
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 pytestmark = pytest.mark.skipif(not Path(RSYSLOGD).exists(),

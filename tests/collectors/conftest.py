@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from collectors.servers import LocalHTTPServer
 from monitor.config import parse_config
+from tests.support.http import LocalHTTPServer
 
 
 @pytest.fixture
@@ -34,15 +32,3 @@ class SleepRecorder:
 @pytest.fixture
 def sleeps():
     return SleepRecorder()
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def drain(collector, cursor=None):
-    """All batches of one collect, then close the collector."""
-    try:
-        return [b async for b in collector.collect(cursor)]
-    finally:
-        await collector.aclose()

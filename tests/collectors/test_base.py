@@ -52,6 +52,10 @@ def test_extract_links():
     assert links == ["https://mega.example/f/x", "https://t.me/+AbC123",
                      "https://t.me/leakchan", "http://a.onion/p"]
     assert telegram_links(links) == ["https://t.me/+AbC123", "https://t.me/leakchan"]
+    # bare mentions in any case, with no "://" anywhere in the text, are still links
+    assert extract_links("see T.ME/LeakChan and Telegram.Me/other") == [
+        "https://T.ME/LeakChan", "https://Telegram.Me/other"]
+    assert extract_links("no link here, just a dump of 300k lines") == []
 
 
 def test_telegram_source_refuses_tor(config, tmp_path):

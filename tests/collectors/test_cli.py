@@ -3,13 +3,16 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 from telethon import TelegramClient
 from telethon.tl import types
 
 import monitor.cli.telegram as cli_telegram
-from collectors.servers import DATA, Reply
 from monitor.cli import main
+from tests.support.http import Reply
+
+DATA = Path(__file__).parent / "data"
 
 
 def write_config(tmp_path, server_url: str) -> str:

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from collectors.conftest import drain, run
 from monitor.collectors import build_collector
 from monitor.collectors.files import FilesCollector
 from monitor.collectors.registry import parse_source
 from monitor.errors import CollectorError, ConfigError
+from tests.support.collect import drain, run
 
 
 def docs_of(batches):

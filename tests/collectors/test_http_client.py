@@ -5,13 +5,15 @@ import time
 
 import pytest
 
-from collectors.conftest import run
-from collectors.servers import Reply, Socks5Proxy, free_port, gzip_reply
 from monitor.collectors import CollectorDeferred
 from monitor.collectors.http_client import make_client
 from monitor.config import parse_config
 from monitor.errors import CollectorError
 from monitor.net import parse_retry_after
+from tests.support.collect import run
+from tests.support.http import Reply, gzip_reply
+from tests.support.net import free_port
+from tests.support.socks import Socks5Proxy
 
 
 async def fetch(client, url, **kw):

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
-import io
 import json
-import zipfile
+from pathlib import Path
 
 import pytest
 
-from collectors.conftest import drain, run
-from collectors.servers import DATA, Reply, Socks5Proxy
 from monitor.collectors import build_collector
 from monitor.config import parse_config
 from monitor.errors import CollectorError, ConfigError
+from tests.support.collect import drain, run
+from tests.support.formats import make_zip
+from tests.support.http import Reply
+from tests.support.socks import Socks5Proxy
+
+DATA = Path(__file__).parent / "data"
 
 
 def docs_of(batches):
@@ -19,13 +22,6 @@ def docs_of(batches):
 
 def make(server, config, tmp_path, **table):
     return build_collector({"name": "site", "type": "http", **table}, config, tmp_path)
-
-
-def zip_bomb(size: int) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("patients.csv", b"0" * size)
-    return buf.getvalue()
 
 
 # -- RSS / Atom ---------------------------------------------------------------------------
@@ -148,7 +144,7 @@ def leak_routes(server, proof: bytes):
 
 
 def test_html_listing_with_follow_and_attachments(server, config, tmp_path):
-    proof = zip_bomb(20 * 1024 * 1024)  # 20 MB of zeros, about 20 KB zipped
+    proof = make_zip({"patients.csv": b"0" * 20 * 1024 * 1024})  # 20 MB of zeros, about 20 KB zipped
     leak_routes(server, proof)
     batches = run(drain(make(server, config, tmp_path, url=server.url("/"), **LEAK_TABLE)))
     docs = docs_of(batches)
@@ -167,7 +163,7 @@ def test_html_listing_with_follow_and_attachments(server, config, tmp_path):
 
 
 def test_hostile_archive_attachment_is_cut_at_the_cap(server, config, tmp_path):
-    proof = zip_bomb(8 * 1024 * 1024) + b"\0" * 200_000  # a big archive
+    proof = make_zip({"patients.csv": b"0" * 8 * 1024 * 1024}) + b"\0" * 200_000  # a big archive
     leak_routes(server, proof)
     docs = docs_of(run(drain(make(server, config, tmp_path, url=server.url("/"),
                                   max_item_mb=0.05, **LEAK_TABLE))))

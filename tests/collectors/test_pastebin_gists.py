@@ -3,14 +3,17 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from collectors.conftest import drain, run
-from collectors.servers import DATA, Reply
 from monitor.collectors import CollectorDeferred, build_collector, parse_source
 from monitor.collectors.github_gists import GistsCollector
 from monitor.errors import CollectorError, ConfigError
+from tests.support.collect import drain, run
+from tests.support.http import Reply
+
+DATA = Path(__file__).parent / "data"
 
 LISTING = (DATA / "pastebin_listing.json").read_text()
 NO_ACCESS = (DATA / "pastebin_no_access.txt").read_text()

@@ -12,7 +12,6 @@ import pytest
 from telethon import TelegramClient, errors, utils
 from telethon.tl import types
 
-from collectors.conftest import drain, run
 from monitor.collectors import CollectorDeferred
 from monitor.collectors.registry import parse_source
 from monitor.collectors.telegram import (
@@ -23,6 +22,7 @@ from monitor.collectors.telegram import (
 )
 from monitor.config import parse_config
 from monitor.errors import CollectorError, ConfigError
+from tests.support.collect import drain, run
 
 CHANNEL_ID = 1_234_567_890
 ACCESS_HASH = -5_555_123_456_789

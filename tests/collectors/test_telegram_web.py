@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from pathlib import Path
 
 import pytest
 
-from collectors.conftest import drain, run
-from collectors.servers import DATA, Reply
 from monitor.collectors import CollectorDeferred, build_collector, parse_source
 from monitor.collectors.http_client import make_client
 from monitor.collectors.telegram_web import TelegramWebCollector
 from monitor.errors import CollectorError, ConfigError
+from monitor.pipeline import Pipeline
+from monitor.store import Store
+from tests.support.collect import drain, run
+from tests.support.http import Reply
+from tests.support.scanners import keyword_scanner
+
+DATA = Path(__file__).parent / "data"
 
 PAGE1 = (DATA / "tme_s_page1.html").read_text()
 PAGE2 = (DATA / "tme_s_page2.html").read_text()
@@ -48,11 +56,13 @@ def docs_of(batches):
     return [d for b in batches for d in b.documents]
 
 
-def test_backfill_parses_every_kind_of_post_oldest_first(server, config):
+def test_backfill_parses_every_kind_of_post_one_batch_per_page(server, config):
     channel_routes(server)
     batches = run(drain(make(server, config)))
     docs = docs_of(batches)
-    assert [d.external_id for d in docs] == ["90", "93", "95", "96", "97", "99", "100", "101"]
+    # newest page first, a page's posts oldest first; only the last batch moves the cursor
+    assert [d.external_id for d in docs] == ["96", "97", "99", "100", "101", "90", "93", "95"]
+    assert all(b.cursor is None for b in batches[:-1]) and batches[-1].documents
     by_id = {d.external_id: d for d in docs}
 
     post = by_id["96"]
@@ -205,3 +215,106 @@ def test_rich_posts_keep_signature_previews_replies_media_and_block_breaks(serve
                                    "@leakmarketfr", "https://t.me/s/leakmarketfr"])
 def test_channel_given_as_a_post_url_means_the_channel(server, config, given):
     assert make(server, config, channel=given).channel == "leakmarketfr"
+
+
+def paged_channel(server, total: int, leak_every: int = 7) -> None:
+    """Channel `leakmarketfr` with posts 1..total, 20 a page, as t.me/s pages them
+    (`?before=N` gives the 20 posts below N and a "load more" link while older ones exist)."""
+    def post(i: int) -> str:
+        text = f"post {i}: LEAK base clients" if i % leak_every == 0 else f"post {i}: bonjour"
+        return (NEW_POST.replace("leakmarketfr/102", f"leakmarketfr/{i}")
+                .replace("new: mutuelle santé dump 300k", text).replace("        </section>", ""))
+
+    def page(req):
+        before = req.q("before")
+        top = min(total, int(before) - 1) if before else total
+        lo = max(1, top - 19)
+        more = (f'<a href="/s/leakmarketfr?before={lo}" class="tme_messages_more '
+                f'js-messages_more" data-before="{lo}"></a>') if lo > 1 else ""
+        posts = "".join(post(i) for i in range(lo, top + 1))
+        return Reply(body=f'<html><head><title>Leak market</title></head><body><main><section>'
+                          f'{more}{posts}</section></main><div class="tgme_channel_info"></div>'
+                          f'</body></html>')
+
+    server.route("/s/leakmarketfr", page)
+
+
+@pytest.mark.parametrize("crash_after", [1, 3])
+def test_crash_after_page_k_rereads_and_stores_every_message_once(server, config, tmp_path,
+                                                                   crash_after):
+    """Pages are committed newest first without moving the cursor; a run that dies after page
+    k leaves the cursor where it was, so the restart reads those pages again (skipped as exact
+    repeats) and stores the rest: each message once, each hit once, nothing skipped."""
+    total = 95  # 5 pages
+    paged_channel(server, total)
+    store = Store.open(tmp_path / "leakmon.db")
+    pipeline = Pipeline(store, scanner=keyword_scanner())
+
+    async def run_until(cursor, pages):
+        collector = make(server, config, backfill=1000, batch_size=20)  # a batch is a page
+        results = []
+        try:
+            async for batch in collector.collect(cursor):
+                results.append(pipeline.process_batch("tgweb", batch.documents, batch.cursor))
+                if len(results) == pages:
+                    break  # the process dies here: nothing else of this run is written
+        finally:
+            await collector.aclose()
+        return results
+
+    try:
+        first = run(run_until(None, crash_after))
+        assert store.get_source_state("tgweb").cursor is None  # not moved mid-range
+        assert store.count_documents() == 20 * crash_after
+        second = run(run_until(store.get_source_state("tgweb").cursor, None))
+        assert sum(r.skipped for r in second) == 20 * crash_after
+        assert sum(r.documents for r in first + second) == total
+        rows = store.query("SELECT external_id, versions FROM documents")
+        assert sorted(int(r["external_id"]) for r in rows) == list(range(1, total + 1))
+        assert {r["versions"] for r in rows} == {1}
+        leaks = total // 7
+        assert store.db.execute("SELECT COUNT(*) FROM hits").fetchone()[0] == leaks
+        assert store.db.execute("SELECT COUNT(*) FROM sightings").fetchone()[0] == leaks
+        assert json.loads(store.get_source_state("tgweb").cursor) == {"last_id": total}
+        server.requests.clear()
+        assert run(run_until(store.get_source_state("tgweb").cursor, None)) == []
+        assert len(server.hits("/s/leakmarketfr")) == 1  # the next run reads one page
+    finally:
+        store.close()
+
+
+def test_next_page_is_fetched_while_the_batch_is_stored(server, config):
+    """The request for page 2 reaches the server while the runner still holds page 1."""
+    paged_channel(server, 60)
+    serve = server.routes["/s/leakmarketfr"]
+    asked: dict[str | None, threading.Event] = {b: threading.Event() for b in (None, "41", "21")}
+
+    def page(req):
+        asked[req.q("before")].set()
+        return serve(req)
+
+    server.route("/s/leakmarketfr", page)
+
+    async def go():
+        collector = make(server, config, backfill=1000, batch_size=20)  # a batch is a page
+        prefetched = []
+        try:
+            async for _batch in collector.collect(None):
+                following = {1: "41", 2: "21"}.get(len(prefetched) + 1)
+                # the runner's commit runs off the loop; the next page must arrive meanwhile
+                prefetched.append(following is None or await asyncio.to_thread(
+                    asked[following].wait, 10))
+        finally:
+            await collector.aclose()
+        return prefetched
+
+    assert run(go()) == [True, True, True]
+
+
+def test_more_new_pages_than_max_pages_reads_the_newest_and_says_so(server, config, caplog):
+    paged_channel(server, 95)
+    batches = run(drain(make(server, config, max_pages=2), json.dumps({"last_id": 10})))
+    assert sorted(int(d.external_id) for d in docs_of(batches)) == list(range(56, 96))
+    assert [b.cursor for b in batches] == [None] * (len(batches) - 1) + ['{"last_id":95}']
+    assert "more than 2 pages of new posts since 10" in caplog.text
+    assert len(server.hits("/s/leakmarketfr")) == 2

@@ -1,4 +1,5 @@
-"""Small fakes for the daemon tests: a scripted collector and a keyword scanner.
+"""Small fakes for the daemon tests: a scripted collector (the keyword scanner is in
+tests.support.scanners).
 
 The store and the pipeline are the real ones; only the network side (collectors) and the
 rule engine (a substring scanner) are stood in, so scheduler behaviour can be driven exactly.
@@ -18,19 +19,10 @@ from monitor.daemon.runtime import DaemonTimings, Runtime
 from monitor.daemon.scheduler import Daemon
 from monitor.daemon.systemd import SystemdNotifier
 from monitor.errors import CollectorError
-from monitor.models import Document, Hit
+from monitor.models import Document
 from monitor.pipeline import Pipeline
 from monitor.store import Store
-
-
-def keyword_scanner(word: bytes = b"LEAK") -> Callable[[Document], list[Hit]]:
-    def scan(doc: Document) -> list[Hit]:
-        n = doc.content.count(word)
-        if not n:
-            return []
-        return [Hit(rule_id="test.leak", title="planted leak", severity="high", count=n,
-                    excerpt="planted ***")]
-    return scan
+from tests.support.scanners import keyword_scanner
 
 
 def pipeline_factory(store: Any, runtime: Any) -> Pipeline:

@@ -8,8 +8,7 @@ from monitor.daemon.status import gather_status, render_status
 from monitor.models import Document
 from monitor.pipeline import Pipeline
 from monitor.store import Store
-
-from ._helpers import keyword_scanner
+from tests.support.scanners import keyword_scanner
 
 
 class Sink:

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from monitor.store import Store
-
-from ._servers import PasteFeed, TelegramPreview, WebhookReceiver
+from tests.support.sinks import WebhookReceiver
+from tests.support.world import PasteFeed, TelegramPreview
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,7 @@ def documents(state: Path) -> Counter:
 
 @pytest.fixture
 def world(tmp_path):
-    feed, tme, hook = PasteFeed(), TelegramPreview(), WebhookReceiver()
+    feed, tme, hook = PasteFeed(), TelegramPreview(), WebhookReceiver("e2e-secret").start()
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "org.toml").write_text(GOOD_RULES)
     config = tmp_path / "config.toml"
@@ -171,7 +171,7 @@ secret = "env:E2E_WEBHOOK_SECRET"
     yield tmp_path, config, env, feed, tme, hook, notify
     notify.close()
     for server in (feed, tme, hook):
-        server.close()
+        server.stop()
 
 
 def notify_until(sock: socket.socket, key: str, daemon: Daemon) -> list[str]:
@@ -219,7 +219,7 @@ def test_daemon_end_to_end(world):
     inc_b = doc_incident(state, "tg-a", "1")
     assert inc_a and inc_b and inc_a != inc_b
     assert doc_incident(state, "paste", "PASTEnz1") is None
-    assert all(r.signature_ok for r in hook.received)
+    assert all(r.signature_ok for r in hook.requests)
 
     # -- 2. re-post of leak B on another channel: a sighting, no second alert -----------------
     tme.post_message("leaksb", leak_b)

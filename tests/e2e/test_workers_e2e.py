@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from monitor.store import Store
+from tests.support.sinks import WebhookReceiver
+from tests.support.world import PasteFeed
 
-from ._servers import PasteFeed, WebhookReceiver
 from .test_daemon_e2e import GOOD_RULES, Daemon, leak, noise, wait_until
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,6 @@ class Feeds(PasteFeed):
         self.trap_hit = threading.Event()
         self.release = threading.Event()
         super().__init__()
-        self.httpd.handle_error = lambda request, address: None  # the killed worker's socket
 
     def add_to(self, source: int, paste_key: str, body: str) -> None:
         self.add(paste_key, body)
@@ -115,7 +115,7 @@ def shared(request, tmp_path):
 
 @pytest.fixture
 def world(tmp_path, shared):
-    feeds, hook = Feeds(), WebhookReceiver()
+    feeds, hook = Feeds(), WebhookReceiver("e2e-secret").start()
     bodies: dict[str, str] = {}
     for n in range(SOURCES):
         for p in range(PASTES):
@@ -133,8 +133,8 @@ def world(tmp_path, shared):
         env["E2E_STORE_URL"] = shared  # the test cluster's URL carries its password
     yield tmp_path, config, env, feeds, hook
     feeds.release.set()
-    feeds.close()
-    hook.close()
+    feeds.stop()
+    hook.stop()
 
 
 def state_dirs(tmp: Path, shared: Path | str) -> list[Path]:

@@ -282,12 +282,12 @@ def test_keyword_nfd_text_and_documented_blind_spot():
 
 
 def test_repeated_word_is_capped_in_memory_but_counted(monkeypatch):
-    from monitor.matching import scanner
+    from monitor.matching import hyperscan_db
 
-    monkeypatch.setattr(scanner, "MAX_MATCHES_PER_PATTERN", 100)
+    monkeypatch.setattr(hyperscan_db, "MAX_MATCHES_PER_PATTERN", 100)
     engine = Engine.build([rule(keywords=("acme",))])
     data = b"acme " * 1000
-    buckets, overflow = engine._scanner.scan(data)
+    buckets, overflow = engine.compiled.scanner.scan(data)
     assert max(map(len, buckets.values())) == 100 and sum(overflow.values()) == 900
     (hit,) = engine.scan(data)
     assert hit.count == 1000

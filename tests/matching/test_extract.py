@@ -8,7 +8,6 @@ import io
 import lzma
 import re
 import struct
-import tarfile
 import zipfile
 import zlib
 
@@ -16,6 +15,7 @@ import pytest
 
 from monitor.config import MatchingConfig
 from monitor.matching.extract import MB, Limits, Part, iter_parts, sniff, zip_entry_count
+from tests.support.formats import make_tar, make_zip
 
 LIMITS = Limits()
 
@@ -30,22 +30,8 @@ def only(data: bytes, name: str = "doc", limits: Limits = LIMITS) -> Part:
     return ps[0]
 
 
-def make_zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    bio = io.BytesIO()
-    with zipfile.ZipFile(bio, "w", method) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return bio.getvalue()
 
 
-def make_tar(members: dict[str, bytes], mode: str = "w") -> bytes:
-    bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode=mode) as t:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return bio.getvalue()
 
 
 # --- limits --------------------------------------------------------------------------------

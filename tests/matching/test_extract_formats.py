@@ -7,9 +7,9 @@ from __future__ import annotations
 import csv
 import json
 
-import _formats as F
 import pytest
 
+import tests.support.formats as F
 from monitor.cli import main
 from monitor.collectors.attachments import archive_context
 from monitor.matching.extract import MB, Limits, Part, iter_parts

@@ -5,15 +5,14 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
-import io
 import random
-import tarfile
 import zipfile
 
 import pytest
 
 from monitor.matching import extract
 from monitor.matching.extract import Limits, iter_parts, plain_text_part
+from tests.support.formats import make_tar, make_zip
 
 LIMITS = Limits()
 
@@ -22,20 +21,8 @@ def _full(data: bytes, name: str = "doc.txt") -> list:
     return list(extract._walk(data, name, 0, extract._Budget(LIMITS)))
 
 
-def _tar(text: bytes) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        info = tarfile.TarInfo("a.txt")
-        info.size = len(text)
-        t.addfile(info, io.BytesIO(text))
-    return buf.getvalue()
 
 
-def _zip(text: bytes) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("a.txt", text)
-    return buf.getvalue()
 
 
 TEXT = "fuite de la base Dédalus Biologie, 500k lignes 😀\n".encode() * 40
@@ -56,8 +43,8 @@ SAMPLES = {
     "bzh text": b"BZhello, not a bzip2 stream\n" * 10,
     "bzip2": bz2.compress(b"Dedalus Biologie\n" * 50),
     "gzip": gzip.compress(b"Dedalus Biologie\n" * 50),
-    "zip": _zip(b"Dedalus Biologie\n"),
-    "tar": _tar(b"Dedalus Biologie\n"),
+    "zip": make_zip({"a.txt": b"Dedalus Biologie\n"}, zipfile.ZIP_STORED),
+    "tar": make_tar({"a.txt": b"Dedalus Biologie\n"}),
     "riff": b"RIFF" + b"a" * 200,
     "binary middle": b"header line\n" * 6000 + bytes(range(256)) * 600 + b"tail\n" * 6000,
     "big text": b"Dedalus Biologie leak line\n" * 20000,

@@ -6,12 +6,10 @@ merging and bookkeeping of scan_document itself; the CLI tests use the real engi
 
 from __future__ import annotations
 
-import io
-import zipfile
-
+from monitor.matching.document_scan import DocumentScan, merge_records, scan_document
 from monitor.matching.extract import Limits
-from monitor.matching.scan import DocumentScan, merge_records, scan_document
 from monitor.models import Hit, RecordMatch
+from tests.support.formats import make_zip
 
 
 class RecordingEngine:
@@ -35,12 +33,6 @@ class RecordingEngine:
         return list(hits.values())
 
 
-def make_zip(members: dict[str, bytes]) -> bytes:
-    bio = io.BytesIO()
-    with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return bio.getvalue()
 
 
 def test_plain_document_is_one_part():

@@ -9,7 +9,7 @@ import stat
 import pytest
 from stdnum.fr import nir as stdnum_nir
 
-from monitor.cli import main
+from tests.support.cli import run_cli
 
 NIR1 = "1850375123456" + stdnum_nir.calc_check_digits("1850375123456")
 CSV = (
@@ -32,14 +32,9 @@ def csv_path(tmp_path):
     return path
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def test_import_reports_and_exits_1_on_error_rows(tmp_path, csv_path, capsys):
-    code, out, err = run(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:])
+    code, out, err = run_cli(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:])
     assert code == 1  # line 5 has no id
     assert "fingerprint set 'patients': 3 records (1 canary) from 4 rows of patients.csv" in out
     assert "keyed hashes and record ids only" in out
@@ -54,73 +49,73 @@ def test_import_reports_and_exits_1_on_error_rows(tmp_path, csv_path, capsys):
 def test_import_clean_exits_0_and_replace(tmp_path, csv_path, capsys):
     csv_path.write_text(CSV.rsplit(",,Nobody", 1)[0], encoding="utf-8")
     argv = [*IMPORT[:3], str(csv_path), *IMPORT[3:]]
-    assert run(capsys, *argv)[0] == 0
-    code, _, err = run(capsys, *argv)
+    assert run_cli(capsys, *argv)[0] == 0
+    code, _, err = run_cli(capsys, *argv)
     assert code == 2 and "already exists" in err and "--replace" in err
-    assert run(capsys, *argv, "--replace")[0] == 0
+    assert run_cli(capsys, *argv, "--replace")[0] == 0
 
 
 def test_import_usage_errors(tmp_path, csv_path, capsys):
-    code, _, err = run(capsys, "fingerprints", "import", "p", str(csv_path), "--id-column",
+    code, _, err = run_cli(capsys, "fingerprints", "import", "p", str(csv_path), "--id-column",
                        "id", "--field", "nir=passport")
     assert code == 2 and "unknown kind 'passport'" in err
-    code, _, err = run(capsys, "fingerprints", "import", "p", str(csv_path), "--id-column",
+    code, _, err = run_cli(capsys, "fingerprints", "import", "p", str(csv_path), "--id-column",
                        "ident", "--field", "nir=fr_nir")
     assert code == 2 and "'ident' not in the header" in err
-    code, _, err = run(capsys, "fingerprints", "import", "p", str(tmp_path / "none.csv"),
+    code, _, err = run_cli(capsys, "fingerprints", "import", "p", str(tmp_path / "none.csv"),
                        "--id-column", "id", "--field", "nir=fr_nir")
     assert code == 2 and "does not exist" in err
 
 
 def test_env_key_is_used_and_no_key_file_written(tmp_path, csv_path, capsys, monkeypatch):
     monkeypatch.setenv("LEAKMON_FINGERPRINT_KEY", os.urandom(32).hex())
-    assert run(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:])[0] == 1
+    assert run_cli(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:])[0] == 1
     assert not (tmp_path / "state" / "fingerprint.key").exists()
-    code, out, _ = run(capsys, "fingerprints", "info", "patients")
+    code, out, _ = run_cli(capsys, "fingerprints", "info", "patients")
     assert code == 0 and "matches the current key" in out
     monkeypatch.setenv("LEAKMON_FINGERPRINT_KEY", os.urandom(32).hex())
-    code, out, _ = run(capsys, "fingerprints", "info", "patients")
+    code, out, _ = run_cli(capsys, "fingerprints", "info", "patients")
     assert "DIFFERENT from the current key" in out
 
 
 def test_list_info_remove(tmp_path, csv_path, capsys):
-    code, out, _ = run(capsys, "fingerprints", "list")
+    code, out, _ = run_cli(capsys, "fingerprints", "list")
     assert code == 0 and "no fingerprint sets in" in out
-    run(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:])
-    code, out, _ = run(capsys, "fingerprints", "list")
+    run_cli(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:])
+    code, out, _ = run_cli(capsys, "fingerprints", "list")
     lines = out.splitlines()
     assert code == 0 and lines[0].split() == ["NAME", "RECORDS", "CANARIES", "FIELDS", "CREATED"]
     assert lines[1].split()[:4] == ["patients", "3", "1",
                                     "fr_nir,last_name,first_name,date,email,phone"]
-    code, out, _ = run(capsys, "fingerprints", "list", "--json")
+    code, out, _ = run_cli(capsys, "fingerprints", "list", "--json")
     assert json.loads(out)["records"] == 3
-    code, out, _ = run(capsys, "fingerprints", "info", "patients")
+    code, out, _ = run_cli(capsys, "fingerprints", "info", "patients")
     assert code == 0
     assert "records:         3" in out and "name+birth date: yes" in out
-    code, out, _ = run(capsys, "fingerprints", "info", "patients", "--json")
+    code, out, _ = run_cli(capsys, "fingerprints", "info", "patients", "--json")
     info = json.loads(out)
     assert info["canaries"] == 1 and info["fields"][0] == {"column": "nir", "kind": "fr_nir"}
     assert info["key_status"] == "matches the current key"
-    code, _, err = run(capsys, "fingerprints", "info", "staff")
+    code, _, err = run_cli(capsys, "fingerprints", "info", "staff")
     assert code == 2 and "'staff' not found" in err and "existing sets: patients" in err
-    code, out, _ = run(capsys, "fingerprints", "remove", "patients")
+    code, out, _ = run_cli(capsys, "fingerprints", "remove", "patients")
     assert code == 0 and "removed fingerprint set 'patients'" in out
-    code, _, err = run(capsys, "fingerprints", "remove", "patients")
+    code, _, err = run_cli(capsys, "fingerprints", "remove", "patients")
     assert code == 2 and "not found" in err
 
 
 def test_state_dir_option(tmp_path, csv_path, capsys):
     other = tmp_path / "elsewhere"
-    run(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:], "--state-dir", str(other))
+    run_cli(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:], "--state-dir", str(other))
     assert (other / "fingerprints" / "patients" / "meta.json").exists()
-    code, out, _ = run(capsys, "fingerprints", "list", "--state-dir", str(other))
+    code, out, _ = run_cli(capsys, "fingerprints", "list", "--state-dir", str(other))
     assert code == 0
     assert "patients" in out
 
 
 def test_import_reads_excel_utf8_bom(tmp_path, csv_path, capsys):
     csv_path.write_bytes(b"\xef\xbb\xbf" + CSV.encode("utf-8"))
-    code, out, err = run(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:])
+    code, out, err = run_cli(capsys, *IMPORT[:3], str(csv_path), *IMPORT[3:])
     assert "not in the header" not in err
     assert code == 1  # the same file as without a BOM: line 5 has no id
     assert "3 records (1 canary) from 4 rows of patients.csv" in out

@@ -1,4 +1,4 @@
-"""The C reader (_native.c) against the Python definitions it must agree with.
+"""The C reader (native/reader.c) against the Python definitions it must agree with.
 
 The import normalizes and hashes in Python (identifiers.normalize, hashing.Hasher); the scan
 reads and hashes in C. A disagreement would silently lose records, so these tests compare the

@@ -7,7 +7,7 @@ import hyperscan
 import pytest
 
 from monitor.matching import hscache
-from monitor.matching.scanner import CASELESS, SOM, Pattern, Scanner
+from monitor.matching.hyperscan_db import CASELESS, SOM, Pattern, Scanner
 
 PATTERNS = [Pattern(b"dedalus biologie", CASELESS | SOM), Pattern(rb"\d{3}-\d{4}", SOM)]
 TEXT = b"fuite Dedalus Biologie, appeler 555-1234"

@@ -130,7 +130,7 @@ def test_nir_key_check_is_stdnum_on_random_and_edge_values():
     15-character compact values: random digits, Corsica, letters, non-ASCII digits."""
     import random
 
-    from monitor.matching.identifiers import _nir_key_ok
+    from monitor.matching.kinds.fr_nir import nir_key_ok as _nir_key_ok
 
     rng = random.Random(97)
     values = []

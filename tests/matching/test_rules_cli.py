@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from tests.support.cli import run_cli
 
 SHIPPED = Path(__file__).resolve().parents[2] / "rules"
 
@@ -28,9 +29,9 @@ match = false
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    """The exit code and everything printed (stdout then stderr)."""
+    code, out, err = run_cli(capsys, *argv)
+    return code, out + err
 
 
 def test_shipped_rules_check_and_test_pass(capsys):

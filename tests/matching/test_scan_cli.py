@@ -8,7 +8,6 @@ import io
 import json
 import os
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from stdnum.fr import nir as stdnum_nir
 
 from monitor.cli import main
 from monitor.matching.extract import MB
+from tests.support.formats import make_zip
 
 RULES = """\
 [[rules]]
@@ -65,12 +65,6 @@ def json_lines(out: str) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-def make_zip(members: dict[str, bytes]) -> bytes:
-    bio = io.BytesIO()
-    with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return bio.getvalue()
 
 
 def check_contract(obj: dict) -> None:
@@ -454,7 +448,7 @@ def test_a_link_out_of_the_scanned_folder_is_not_followed(work, capsys):
 
 
 def test_password_option_opens_a_locked_7z_and_names_only_the_option(work, capsys):
-    from tests.matching._formats import seven_zip
+    from tests.support.formats import seven_zip
 
     (work / "dump.7z").write_bytes(seven_zip({"post.txt": HIT_TEXT.encode()}, password="S3cret!"))
     assert scan("--rules", "rules.toml", "--json", "dump.7z") == 0

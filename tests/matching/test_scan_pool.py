@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from monitor.cli import main
 from monitor.cli import scan as scan_cli
-from monitor.matching import scan as scan_mod
+from monitor.matching import document_scan as scan_mod
 from tests.matching.test_scan_cli import HIT_TEXT, NIR_SPACED, RULES
+from tests.support.cli import run_cli
 
 N_FILES = 2 * scan_cli._CHUNK + 37  # enough for the pool, and a last partial chunk
 
@@ -33,9 +33,7 @@ def folder(tmp_path, monkeypatch):
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(["scan", "--rules", "rules.toml", *argv, "docs"])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "scan", "--rules", "rules.toml", *argv, "docs")
 
 
 @pytest.mark.parametrize("fmt", [["--json"], []])

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from monitor.matching import detectors as det
-from monitor.matching.scanner import Scanner
+from monitor.matching.hyperscan_db import Scanner
 from monitor.matching.triggers import NativeTriggers
 
 NATIVE = [d for d in det.DETECTORS.values() if d.native]

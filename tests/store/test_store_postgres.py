@@ -5,6 +5,7 @@ once), the schema as an analyst meets it, and transactions of two connections at
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +19,8 @@ from monitor.models import Document
 from monitor.store import LATEST_VERSION, Store
 from monitor.store import schema as schema_mod
 from monitor.store._postgres import PgStoreError, redact, translate
+from tests.support import postgres
+from tests.support.net import free_port
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 TABLES = {"documents", "hits", "incidents", "sightings", "incident_records", "outbox",
@@ -37,14 +40,6 @@ def _with(url: str, *, password: str | None = None, port: int | None = None,
     return urlunsplit(parts._replace(netloc=auth + host, path=path))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # -- connecting ---------------------------------------------------------------------------------
 
 def test_wrong_password_names_server_and_database_not_the_password(pg_database, caplog):
@@ -62,7 +57,7 @@ def test_wrong_password_names_server_and_database_not_the_password(pg_database, 
 
 
 def test_server_down_is_a_clear_error(pg_url):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     with pytest.raises(StoreError, match=rf"cannot open store database 'leakmon' on "
                                          rf"127\.0\.0\.1:{port} .*Connection refused"):
         Store.open(_with(pg_url, password="pw", port=port, database="leakmon"))
@@ -344,3 +339,82 @@ def test_doctor_checks_the_postgresql_store_without_changing_it(pg_database, tmp
     check = store_check()
     assert (check.status, check.detail) == (
         OK, f"{redact(pg_database)}: schema version {LATEST_VERSION}")
+
+
+def test_a_dropped_connection_is_opened_again_for_the_next_batch(pg_database):
+    """The server restarts (here: it ends our backend): the batch in flight fails and rolls
+    back, the next one runs on a new connection."""
+    with Store.open(pg_database) as s, psycopg.connect(pg_database, autocommit=True) as admin:
+        s.save_cursor("src", "1")
+        pid = s.db.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with (pytest.raises(StoreError, match=r"terminating connection|server closed"),
+              s.transaction()):
+            s.save_cursor("src", "2")
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            s.record_source_run("src", ok=True, items=1)
+        assert not s.in_transaction
+        s.save_cursor("src", "3")  # a new connection
+        assert s.db.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+        assert s.get_source_state("src").cursor == "3"
+    with pytest.raises(StoreError, match="the connection is closed"):
+        s.get_source_state("src")  # closed by its owner: not opened again
+
+
+def test_the_throw_away_cluster_starts_and_stops_leaving_nothing():
+    """tests/support/postgres.py, as the `pg_url` fixture and .ci/run use it."""
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="leakmon-pg-test-"))
+    url = postgres.start(folder)
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SHOW lc_collate").fetchone()[0] == "C"
+            assert conn.execute("SELECT inet_server_addr()::text").fetchone()[0] == "127.0.0.1/32"
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(_with(url, password="nope"))
+    finally:
+        postgres.stop(folder)
+    assert not folder.exists()
+    with socket.socket() as s:  # the server is gone: its port is closed
+        assert s.connect_ex(("127.0.0.1", urlsplit(url).port)) != 0
+
+
+def test_a_killed_test_session_leaves_no_cluster_behind(tmp_path):
+    """No teardown runs in a SIGKILLed session: its watchdog stops and removes the cluster."""
+    import select
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="leakmon-pg-test-"))
+    script = tmp_path / "session.py"
+    script.write_text(
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from tests.support import postgres\n"
+        f"url = postgres.start(Path({str(folder)!r}))\n"
+        f"print(url, postgres._WATCHDOGS[Path({str(folder)!r})].pid, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n")
+    root = Path(__file__).resolve().parents[2]
+    session = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True,
+                             text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    assert session.returncode == -9, session.stderr
+    url, pid = session.stdout.split()
+    try:
+        try:
+            fd = os.pidfd_open(int(pid))
+        except ProcessLookupError:  # already done
+            pass
+        else:
+            with os.fdopen(fd) as dog:  # readable when the watchdog has exited
+                assert select.select([dog], [], [], 120)[0], "the watchdog did not finish"
+        assert not folder.exists()
+    finally:
+        if folder.exists():  # the test failed: do not leave its server running
+            postgres.stop(folder)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", urlsplit(url).port)) != 0

@@ -130,3 +130,24 @@ def test_prune_clears_old_excerpts_only(store):
     assert store.hits_for(document_id=old_id)[0]["excerpt"] == ""
     assert store.get_document("s", "2")["excerpt"] == "k***@x.fr"
     assert store.document_seen("s", "1", old.sha256)  # dedup still knows it
+
+
+def test_a_sighting_older_than_the_incident_moves_first_seen_back(store):
+    """t.me/s backfills hand over the newest page first: the original post may be recorded
+    after its re-post, and the incident must still say when the leak first appeared."""
+    repost = Document("tg", "telegram", "20", b"dump", posted_at=T0)
+    original = Document("tg", "telegram", "10", b"dump", posted_at=T0 - timedelta(days=3))
+    later = Document("tg", "telegram", "30", b"dump", posted_at=T0 + timedelta(days=1))
+    with store.transaction():
+        ids = [store.save_document(d, sha256=d.sha256, excerpt=None)
+               for d in (repost, original, later)]
+        incident = store.create_incident(
+            dedup_key="k", title="t", rule_id="r", rule_title="R", severity="high",
+            confidence=1.0, seen_at=T0, canary=False, tags=[], excerpt="")
+        for doc, doc_id in zip((repost, original, later), ids, strict=True):
+            store.add_sighting(incident, doc_id, source="tg", platform="telegram",
+                               site="t.me", url=None, seen_at=doc.posted_at)
+    inc = store.get_incident(incident)
+    assert inc.first_seen == T0 - timedelta(days=3)
+    assert inc.last_seen == T0 + timedelta(days=1)
+    assert inc.sightings == 3

@@ -9,11 +9,7 @@ import pytest
 from monitor.alerting.notification import Notification
 from monitor.store import Store
 from monitor.store.workers import LeaseLost
-
-try:
-    from alerting._servers import make_notification
-except ImportError:
-    from _servers import make_notification
+from tests.support.sinks import make_notification
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TTL = 30.0

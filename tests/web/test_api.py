@@ -7,8 +7,8 @@ import re
 import httpx
 
 from monitor.store.users import create_token
-from tests.web.conftest import login, start
-from tests.web.seed import add_many
+from tests.support.seed import add_many
+from tests.support.web import login, start
 
 
 def _api(base, store, name):
@@ -80,6 +80,7 @@ def test_filters(base, store, seeded):
         assert ids(platform="pastebin") == [seeded["leak"]]
         assert ids(canary="false") == [seeded["hostile"]]
         assert ids(q="<b>us</b>") == [seeded["hostile"]]
+        assert ids(q="<B>US</B>") == [seeded["hostile"]]  # ASCII case ignored, any backend
         assert ids(q="100%") == []
         # leak: last seen 11:00 (its third site); hostile: 10:00
         assert ids(since="2026-11-01T10:30:00+00:00") == [seeded["leak"]]
@@ -91,7 +92,7 @@ def test_filters(base, store, seeded):
 
 def test_paging_through_ten_thousand_incidents(tmp_path):
     from monitor.store import Store
-    from tests.web.seed import add_users
+    from tests.support.seed import add_users
 
     with Store.open(tmp_path) as s:
         add_users(s)

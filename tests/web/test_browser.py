@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.web.seed import PASSWORDS
+from tests.support.seed import PASSWORDS
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = "/usr/bin/chromium"
@@ -104,7 +104,7 @@ def test_operations_pages(browser, store, seeded, tmp_path):
     from monitor.alerting.notification import Notification
     from monitor.config import parse_config
     from monitor.models import Document, utcnow
-    from tests.web.conftest import start
+    from tests.support.web import start
     from tests.web.test_ops_pages import REPO_RULES
 
     config = parse_config({"rules": [str(REPO_RULES)], "sources": [

@@ -9,8 +9,8 @@ import pytest
 
 from monitor.config import ConfigError, parse_config
 from monitor.store.users import get_user
-from tests.web.conftest import login, post_login, start
-from tests.web.seed import PASSWORDS
+from tests.support.seed import PASSWORDS
+from tests.support.web import login, post_login, start
 
 
 def _csrf(html: str) -> str:

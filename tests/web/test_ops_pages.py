@@ -13,7 +13,7 @@ from monitor.alerting.notification import Notification
 from monitor.config import parse_config
 from monitor.models import Document, utcnow
 from monitor.web.ops import items_per_day
-from tests.web.conftest import login, start
+from tests.support.web import login, start
 
 REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
 

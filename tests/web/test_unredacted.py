@@ -6,8 +6,8 @@ import pytest
 
 from monitor.models import Document, Hit
 from monitor.store import Store
-from tests.web.conftest import login, start
-from tests.web.seed import T0, add_users
+from tests.support.seed import T0, add_users
+from tests.support.web import login, start
 
 RAW = b"NOM;PRENOM;NIR\nMARTIN;ANNE;278026912345692\n<script>x</script>"
 

@@ -2,43 +2,39 @@
 
 from __future__ import annotations
 
-import io
-
-from monitor.cli import main
 from monitor.store import Store
 from monitor.store.users import user_for_token, verify_password
+from tests.support.cli import run_cli
 
 
-def run(capsys, monkeypatch, *argv, stdin: str = "") -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    code = main(["--state-dir", str(argv[0]), *argv[1:]])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+def run(capsys, *argv, stdin: str = "") -> tuple[int, str, str]:
+    """`leakmon --state-dir ARGV[0] ARGV[1:]...` reading `stdin`."""
+    return run_cli(capsys, "--state-dir", *argv, stdin=stdin)
 
 
-def test_add_list_token_remove(tmp_path, capsys, monkeypatch):
+def test_add_list_token_remove(tmp_path, capsys):
     sd = tmp_path / "st"
-    code, out, _ = run(capsys, monkeypatch, sd, "users", "add", "alice", "--role", "analyst",
+    code, out, _ = run(capsys, sd, "users", "add", "alice", "--role", "analyst",
                        "--password-stdin", stdin="correct horse battery\n")
     assert code == 0 and out == "user alice added with role analyst\n"
-    code, _, err = run(capsys, monkeypatch, sd, "users", "add", "alice", "--role", "viewer",
+    code, _, err = run(capsys, sd, "users", "add", "alice", "--role", "viewer",
                        "--password-stdin", stdin="another password\n")
     assert code != 0 and "already exists" in err
-    code, _, err = run(capsys, monkeypatch, sd, "users", "add", "bob", "--role", "viewer",
+    code, _, err = run(capsys, sd, "users", "add", "bob", "--role", "viewer",
                        "--password-stdin", stdin="short\n")
     assert code != 0 and "at least 8" in err
-    code, _, err = run(capsys, monkeypatch, sd, "users", "add", "b<b>", "--role", "viewer",
+    code, _, err = run(capsys, sd, "users", "add", "b<b>", "--role", "viewer",
                        "--no-password")
     assert code != 0 and "user name" in err
-    code, token, _ = run(capsys, monkeypatch, sd, "users", "token", "alice")
+    code, token, _ = run(capsys, sd, "users", "token", "alice")
     assert code == 0 and token.startswith("lm_")
-    code, out, _ = run(capsys, monkeypatch, sd, "users", "list")
+    code, out, _ = run(capsys, sd, "users", "list")
     assert out.split()[:2] == ["alice", "analyst"]
     with Store.open(sd) as s:
         assert verify_password(s, "alice", "correct horse battery").role == "analyst"
         assert verify_password(s, "alice", "wrong") is None
         assert user_for_token(s, token.strip()).name == "alice"
-    assert run(capsys, monkeypatch, sd, "users", "remove", "alice")[0] == 0
+    assert run(capsys, sd, "users", "remove", "alice")[0] == 0
     with Store.open(sd) as s:
         assert user_for_token(s, token.strip()) is None
         assert verify_password(s, "alice", "correct horse battery") is None

@@ -11,8 +11,8 @@ from monitor.alerting.sinks.base import (
     build_sink,
     build_sinks,
     mask_url,
-    resolve_secret,
 )
+from monitor.tables import resolve_secret
 
 __all__ = [
     "SINK_KINDS",

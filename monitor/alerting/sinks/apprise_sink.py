@@ -13,11 +13,12 @@ from typing import Any
 
 import apprise
 
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
-from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader, resolve_secret
+from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader
 from monitor.config import Config
 from monitor.errors import ConfigError
+from monitor.models import Check, Notification
+from monitor.tables import resolve_secret
 
 _NOTIFY_TYPE = {
     "info": apprise.NotifyType.INFO,
@@ -67,6 +68,12 @@ class AppriseSink(Sink):
 
     def describe(self) -> str:
         return ", ".join(self._masked)
+
+    def check(self) -> Check:
+        """Apprise URLs name many services: they parsed when the sink was built; a test
+        message is the only real proof."""
+        return Check("OK", f"sink {self.name}", f"apprise URLs parse ({self.describe()}); "
+                     "send one with `leakmon sinks test`")
 
     def send(self, n: Notification) -> str:
         return self._notify(fmt.subject(n), fmt.chat_html(n),

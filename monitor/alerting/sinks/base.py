@@ -14,13 +14,14 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from monitor.alerting.notification import Notification
-from monitor.config import Config, parse_duration, resolve_secret
+from monitor.config import Config, parse_duration
 from monitor.errors import ConfigError, SinkError
-from monitor.models import SEVERITIES, severity_rank
+from monitor.models import SEVERITIES, Check, Notification, severity_rank
+from monitor.net import connect_problem
+from monitor.tables import Table
 
 # Events that are about leakmon itself (source health, `sinks test`): rule and tag filters do
 # not apply to them, only min_severity does.
@@ -111,6 +112,26 @@ class Sink:
         single TCP endpoint (files, UDP, Apprise's many services)."""
         return None
 
+    def check(self) -> Check:
+        """What `leakmon doctor` reports about this sink, without sending anything: a TCP
+        connect to `endpoint` when there is one. Kinds with other needs override it."""
+        return self.connect_check(self.kind)
+
+    def connect_check(self, label: str,
+                      fix: str = "check the URL and the firewall; alerts wait in the outbox "
+                                 "meanwhile") -> Check:
+        """A TCP connect to `endpoint`, reported as `label: ...`; OK "configured" when the
+        sink has no endpoint."""
+        what = f"sink {self.name}"
+        endpoint = self.endpoint
+        if endpoint is None:
+            return Check("OK", what, f"{label}: configured")
+        host, port = endpoint
+        problem = connect_problem(host, port)
+        if problem:
+            return Check("FAIL", what, f"{label}: {problem}", fix)
+        return Check("OK", what, f"{label}: {host}:{port} accepts connections")
+
     def close(self) -> None:
         """Release connections and files; the sink is not used afterwards."""
 
@@ -151,82 +172,9 @@ class UrlSink(Sink):
         return str(config.resolve(verify)) if isinstance(verify, str) else verify
 
 
-class TableReader:
-    """Typed access to one `[[sinks]]` table; every error names the sink and the key."""
-
-    def __init__(self, table: dict[str, Any], where: str) -> None:
-        self.table = table
-        self.where = where
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.where}: {key}: {message}")
-
-    def check_keys(self, allowed: Iterable[str]) -> None:
-        allowed = list(allowed)
-        unknown = sorted(set(self.table) - set(allowed))
-        if unknown:
-            raise ConfigError(
-                f"{self.where}: unknown key(s) {', '.join(unknown)}; "
-                f"known keys: {', '.join(allowed)}"
-            )
-
-    def get(self, key: str, typ: type | tuple[type, ...], default: Any = None, *,
-            required: bool = False) -> Any:
-        if key not in self.table:
-            if required:
-                raise ConfigError(f"{self.where}: missing required key {key!r}")
-            return default
-        value = self.table[key]
-        types = typ if isinstance(typ, tuple) else (typ,)
-        if isinstance(value, bool) and bool not in types:
-            ok = False
-        else:
-            ok = isinstance(value, types) or (float in types and isinstance(value, int))
-        if not ok:
-            names = " or ".join(t.__name__ for t in types)
-            raise self.error(key, f"expected {names}, got {value!r}")
-        return value
-
-    def string(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
-        value = self.get(key, str, default, required=required)
-        if required and not value:
-            raise self.error(key, "must not be empty")
-        return value
-
-    def strings(self, key: str) -> list[str]:
-        value = self.get(key, list, [])
-        if not all(isinstance(v, str) and v for v in value):
-            raise self.error(key, f"expected a list of non-empty strings, got {value!r}")
-        return list(value)
-
-    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
-        value = float(self.get(key, float, default))
-        if value < minimum:
-            raise self.error(key, f"must be at least {minimum:g}, got {value:g}")
-        return value
-
-    def integer(self, key: str, default: int | None, *, lo: int, hi: int) -> int | None:
-        value = self.get(key, int, default)
-        if value is not None and not lo <= value <= hi:
-            raise self.error(key, f"must be between {lo} and {hi}, got {value}")
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        return bool(self.get(key, bool, default))
-
-    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
-        value = self.get(key, str, default)
-        if value not in choices:
-            raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def secret(self, key: str, *, required: bool = False) -> str | None:
-        """A secret value, either literal or `env:VARNAME` (read from the environment now, so
-        a missing variable is reported at start-up, not at the first alert)."""
-        value = self.string(key, required=required)
-        if value is None:
-            return None
-        return resolve_secret(value, where=f"{self.where}: {key}")
+# One `[[sinks]]` table: the shared typed-table reader, in its default wording
+# ("sink 'x': port: must be between 1 and 65535, got 70000").
+TableReader = Table
 
 
 def mask_url(url: str) -> str:

@@ -10,7 +10,7 @@ import html
 from collections import Counter
 from datetime import UTC, datetime
 
-from monitor.alerting.notification import Notification
+from monitor.models import Notification
 
 # Elastic's detection-rule convention (risk score per severity), used for ECS event.severity.
 ECS_SEVERITY = {"info": 1, "low": 21, "medium": 47, "high": 73, "critical": 99}

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import Sink, TableReader
 from monitor.config import Config
 from monitor.errors import SinkError
+from monitor.models import Check, Notification
 
 FEED_NAME = "leakmon"
 
@@ -114,6 +114,16 @@ class JsonlSink(Sink):
 
     def describe(self) -> str:
         return str(self.path)
+
+    def check(self) -> Check:
+        """The file's folder (or, before the first alert creates it, its parent) is
+        writable."""
+        parent = self.path.parent
+        probe = parent if parent.exists() else parent.parent
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return Check("FAIL", f"sink {self.name}", f"jsonl: {parent} is not writable",
+                         f"fix permissions of {parent}")
+        return Check("OK", f"sink {self.name}", f"jsonl: {self.path}")
 
     def send(self, n: Notification) -> str:
         return self._append([n])

@@ -18,9 +18,9 @@ from typing import Any
 
 import requests
 
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks.base import SinkDeliveryError, TableReader, UrlSink
 from monitor.config import Config
+from monitor.models import Notification
 
 # uuid5 namespace of leakmon's MISP events (fixed: the same incident is the same event forever)
 EVENT_NAMESPACE = uuid.UUID("0d7e2f4c-1b8a-5c3e-9f61-7a2d4b9c8e15")
@@ -149,8 +149,8 @@ class MispSink(UrlSink):
                                     f"{self.describe()} failed: {type(e).__name__}") from None
         except PyMISPError as e:  # 5xx, a refused key at connect, an answer that is not MISP's
             text = str(e).replace(self._api_key, "***")
-            status = re.search(r"\((\d{3}), ", text)
-            code = int(status.group(1)) if status else 0
+            found = re.search(r"\((\d{3}), ", text)
+            code = int(found.group(1)) if found else 0
             if 400 <= code < 500:
                 raise _HttpError(code, f"sink {self.name!r}: MISP {what}: HTTP {code}: "
                                        f"{text[:300]}") from None

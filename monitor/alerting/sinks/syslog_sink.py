@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor import __version__
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader
 from monitor.config import Config
+from monitor.models import Check, Notification
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
@@ -154,6 +154,20 @@ class SyslogSink(Sink):
     @property
     def endpoint(self) -> tuple[str, int] | None:
         return None if self.protocol == "udp" else (self.host, self.port)
+
+    def check(self) -> Check:
+        """TCP/TLS: the collector accepts connections; UDP: the host name resolves (a
+        datagram is never answered)."""
+        if self.protocol != "udp":
+            return self.connect_check(f"syslog {self.protocol}",
+                                      "check the collector host/port and the firewall")
+        what = f"sink {self.name}"
+        try:
+            socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+        except OSError as e:
+            return Check("FAIL", what, f"syslog udp: cannot resolve {self.host}: {e}",
+                         "fix host")
+        return Check("OK", what, f"syslog udp {self.host}:{self.port} (UDP: not verifiable)")
 
     # -- framing ---------------------------------------------------------------------------
 

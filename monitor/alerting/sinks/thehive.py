@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import (
     SinkDeliveryError,
@@ -25,6 +24,7 @@ from monitor.alerting.sinks.base import (
 )
 from monitor.alerting.sinks.http import check_response, make_client, transport_error
 from monitor.config import Config
+from monitor.models import Notification
 
 SOURCE = "leakmon"
 # Our tags whose value changes as an incident escalates: replaced on update, not piled up.

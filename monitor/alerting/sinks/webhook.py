@@ -23,15 +23,12 @@ from typing import Any
 
 import httpx
 
-from monitor.alerting.notification import Notification
 from monitor.alerting.sinks import format as fmt
-from monitor.alerting.sinks.base import (
-    TableReader,
-    UrlSink,
-    resolve_secret,
-)
+from monitor.alerting.sinks.base import TableReader, UrlSink
 from monitor.alerting.sinks.http import check_response, make_client, transport_error
 from monitor.config import Config
+from monitor.models import Notification
+from monitor.tables import resolve_secret
 
 SIGNATURE_HEADER = "X-Leakmon-Signature"
 STANDARD_PREFIX = "whsec_"

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import FingerprintError
+from monitor.matching import kinds as registry
 from monitor.matching.fingerprints.hashing import DOMAINS, HASH_BYTES, Hasher, fingerprint_value
 from monitor.matching.fingerprints.storage import FORMAT_VERSION, set_dir, write_set
-from monitor.matching.identifiers import KINDS, UNIQUE_KINDS, normalize
+from monitor.matching.identifiers import normalize
 from monitor.matching.keys import key_id
 from monitor.models import utcnow
 
@@ -40,10 +41,9 @@ class FieldSpec:
         column, sep, kind = text.rpartition("=")
         if not sep or not column or not kind:
             raise FingerprintError(f"--field {text!r}: expected COLUMN=KIND, e.g. nir=fr_nir")
-        if kind not in KINDS:
-            raise FingerprintError(
-                f"--field {text!r}: unknown kind {kind!r}; expected one of {', '.join(KINDS)}"
-            )
+        if kind not in registry.names():
+            raise FingerprintError(f"--field {text!r}: unknown kind {kind!r}; expected one "
+                                   f"of {', '.join(registry.names())}")
         return cls(column, kind)
 
 
@@ -96,9 +96,11 @@ def _check_fields(fields: Sequence[FieldSpec], id_column: str) -> list[str]:
             "are stored in clear"
         )
     kinds = {f.kind for f in fields}
-    if not kinds & UNIQUE_KINDS and not {"last_name", "first_name", "date"} <= kinds:
+    unique = registry.unique_names()
+    if not kinds & unique and not {"last_name", "first_name", "date"} <= kinds:
+        listed = ", ".join(k for k in registry.names() if k in unique)
         warnings.append(
-            "no unique identifier (fr_nir, email, phone, iban, card) and not the combination "
+            f"no unique identifier ({listed}) and not the combination "
             "last_name + first_name + date: records of this set can never be recognized"
         )
     return warnings
@@ -117,7 +119,8 @@ def build_set(state_dir: Path, name: str, rows: Iterable[tuple[int, Mapping[str,
     report = ImportReport(name=name, path=None)
     report.warnings.extend(_check_fields(fields, id_column))
     hasher = Hasher(key)
-    weak_cols = [i for i, f in enumerate(fields) if f.kind not in UNIQUE_KINDS]
+    unique = registry.unique_names()
+    weak_cols = [i for i, f in enumerate(fields) if f.kind not in unique]
     weak_pos = {i: j for j, i in enumerate(weak_cols)}
 
     def first(kind: str) -> int | None:
@@ -160,7 +163,7 @@ def build_set(state_dir: Path, name: str, rows: Iterable[tuple[int, Mapping[str,
                 bad = True
                 continue
             h = hasher.hash(DOMAINS[f.kind], value)
-            if f.kind in UNIQUE_KINDS:
+            if f.kind in unique:
                 row_strong.append(h)
             else:
                 weak[weak_pos[i]] = h

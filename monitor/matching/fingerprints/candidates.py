@@ -2,7 +2,7 @@
 
 The text is cut into rows (lines; `),(` and `},{` between records of SQL extended INSERTs and
 one-line JSON arrays; the member lines of pretty-printed JSON objects are joined). Then one pass
-in C (`_native.CandidateReader`, see _native.c) reads and hashes every candidate:
+in C (`_native.CandidateReader`, see native/reader.c) reads and hashes every candidate:
 
 - runs of digits with optional ` .-` separators (up to 41 digits, not glued to a letter): as a
   phone (E.164 for the set's region), a NIR without its key, a card number; a run where several
@@ -30,17 +30,19 @@ import numpy as np
 import phonenumbers
 
 from monitor.matching import _native
+from monitor.matching import kinds as _registry
 from monitor.matching.fingerprints.hashing import Hasher, compact_name
 from monitor.matching.identifiers import MONTHS, fold
+from monitor.matching.kinds import Kind
 
 # Limits and kind codes shared with the C reader, which defines them.
 MAX_ROW = _native.MAX_ROW  # longer rows (one huge line without separators) are cut in pieces
 MAX_PHRASES_PER_ROW = _native.MAX_PHRASES_PER_ROW
 _WORD_SPLIT = re.compile(r"[ _]+")
 _FIELD_SPLIT = re.compile(rb"[;,|\t\"()\[\]{}:=<>\n]+")
-STRONG_KIND_NAMES: tuple[str, ...] = _native.STRONG_KIND_NAMES  # kind of each code it returns
-STRONG_KINDS = frozenset(STRONG_KIND_NAMES)
-_EMAIL_PREFIX = b"email\0"
+# The kinds the C reader has a function for, by code (Kind.native); kinds without one are
+# read by their Kind.find in Python and get codes after these.
+STRONG_KIND_NAMES: tuple[str, ...] = _native.STRONG_KIND_NAMES
 _FOLD_LIMIT = 0x250  # code points folded by table in C (Latin-1, Latin Extended-A and -B)
 
 
@@ -61,6 +63,7 @@ class DocCandidates:
     """Hashed candidates of one document, tied to the row they were found on."""
 
     bounds: np.ndarray  # sorted end offsets of rows; row r is (bounds[r-1], bounds[r]]
+    kind_names: tuple[str, ...] = STRONG_KIND_NAMES  # kind of each code in strong_kinds
     strong_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     strong_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     strong_kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))  # codes
@@ -79,7 +82,7 @@ class DocCandidates:
 
     def kind(self, i: int) -> str:
         """The kind of strong candidate `i` ("phone", "fr_nir", ...)."""
-        return STRONG_KIND_NAMES[int(self.strong_kinds[i])]
+        return self.kind_names[int(self.strong_kinds[i])]
 
     def row_span(self, row: int, size: int) -> tuple[int, int]:
         """[start, end) of row `row` in a document of `size` bytes."""
@@ -91,27 +94,54 @@ class DocCandidates:
         return start, end
 
 
+def native_domains(wanted: frozenset[str]) -> list[bytes | None]:
+    """The hash domain of each C reader code (None: not read), from the kinds registry; a
+    kind whose code names another C function is an error, not a silent mismatch."""
+    domains: list[bytes | None] = [None] * len(STRONG_KIND_NAMES)
+    for kind in _registry.all_kinds():
+        if kind.native is None:
+            continue
+        if not 0 <= kind.native < len(STRONG_KIND_NAMES) or \
+                STRONG_KIND_NAMES[kind.native] != kind.name:
+            raise ValueError(f"kind {kind.name!r}: C reader code {kind.native} reads "
+                             f"{dict(enumerate(STRONG_KIND_NAMES)).get(kind.native, 'nothing')}")
+        if kind.name in wanted:
+            domains[kind.native] = kind.domain
+    return domains
+
+
 class Extractor:
     """Candidate extraction for one key and phone region; safe to share between threads (the C
     reader runs under the GIL).
 
-    `kinds` are the unique-identifier kinds the set holds and `dates` whether it holds a date:
-    candidates of other kinds are neither read nor hashed (a set without cards does not hash
-    every 15-digit NIR a second time as a card number).
+    `kinds` are the unique-identifier kinds the set holds (default: all) and `dates` whether
+    it holds a date: candidates of other kinds are neither read nor hashed (a set without
+    cards does not hash every 15-digit NIR a second time as a card number).
     """
 
     def __init__(self, hasher: Hasher, *, region: str = "FR",
-                 kinds: frozenset[str] | set[str] = STRONG_KINDS, dates: bool = True) -> None:
+                 kinds: frozenset[str] | set[str] | None = None, dates: bool = True) -> None:
         self._hasher = hasher
-        region = region.upper()
+        self._region = region = region.upper()
         cc = str(phonenumbers.country_code_for_region(region) or 33)
         meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
         trunk = (meta.national_prefix if meta is not None else "0") or ""
-        self.kinds = frozenset(kinds) & STRONG_KINDS
+        unique = _registry.unique_names()
+        self.kinds = unique if kinds is None else frozenset(kinds) & unique
         self.dates = dates
+        # kinds the C reader has no function for: read by their Kind.find, coded after its own
+        self._python: list[tuple[int, Kind]] = [
+            (len(STRONG_KIND_NAMES) + i, k) for i, k in enumerate(
+                k for k in _registry.all_kinds()
+                if k.name in self.kinds and k.native is None and k.find is not None)]
+        self._kind_names = STRONG_KIND_NAMES + tuple(k.name for _, k in self._python)
+        self._email_prefix = _registry.get("email").domain + b"\0"
+        self._name_domain = _registry.get("last_name").domain
+        self._text_domain = _registry.get("text").domain
         self._reader = _native.CandidateReader(
-            hasher.native, sorted(self.kinds), dates, cc.encode(), trunk.encode(),
+            hasher.native, native_domains(self.kinds), dates, cc.encode(), trunk.encode(),
             _fold_table(), {k.encode(): v for k, v in MONTHS.items()}, _fold_word,
+            _registry.get("date").domain, self._name_domain,
         )
 
     # -- rows ---------------------------------------------------------------------------
@@ -136,7 +166,7 @@ class Extractor:
          slow_emails, inline, newlines, json_members) = self._reader.extract(data)
         bounds = self.row_bounds(data, np.frombuffer(newlines, dtype=np.int64),
                                  np.frombuffer(inline, dtype=np.int64), json_members)
-        cand = DocCandidates(bounds=bounds)
+        cand = DocCandidates(bounds=bounds, kind_names=self._kind_names)
         positions = np.frombuffer(strong_pos, dtype=np.int64)
         kinds = np.frombuffer(strong_kind, dtype=np.uint8)
         hashes = np.frombuffer(strong_hash, dtype=np.uint64)
@@ -145,7 +175,15 @@ class Extractor:
             kinds = np.concatenate((kinds, np.full(len(slow_emails), _native.EMAIL_KIND,
                                                    dtype=np.uint8)))
             hashes = np.concatenate((hashes, self._hasher.hash_many(
-                [_EMAIL_PREFIX + _email_form(local, domain) for _, local, domain in slow_emails])))
+                [self._email_prefix + _email_form(local, domain)
+                 for _, local, domain in slow_emails])))
+        for code, kind in self._python:
+            found = self._python_candidates(kind, data)
+            if found:
+                positions = np.concatenate((positions, [pos for pos, _ in found]))
+                kinds = np.concatenate((kinds, np.full(len(found), code, dtype=np.uint8)))
+                hashes = np.concatenate((hashes, self._hasher.hash_many(
+                    [message for _, message in found])))
         if positions.size:
             cand.strong_rows = np.searchsorted(bounds, positions)
             cand.strong_hashes = hashes
@@ -155,6 +193,17 @@ class Extractor:
             cand.date_hashes = np.frombuffer(date_hash, dtype=np.uint64)
         cand.email_spans = np.frombuffer(email_spans, dtype=np.int64).reshape(-1, 2)
         return cand
+
+    def _python_candidates(self, kind: Kind, data: bytes) -> list[tuple[int, bytes]]:
+        """(offset, message to hash) of each candidate `kind.find` reads in `data`."""
+        assert kind.find is not None
+        out: list[tuple[int, bytes]] = []
+        prefix = kind.domain + b"\0"
+        for pos, value in kind.find(data, self._region):
+            form = kind.hashed(value)
+            if form is not None:
+                out.append((pos, prefix + form.encode("utf-8")))
+        return out
 
     # -- names --------------------------------------------------------------------------
 
@@ -195,7 +244,7 @@ class Extractor:
         for piece in view[start:min(end, start + MAX_ROW)].split()[:MAX_PHRASES_PER_ROW]:
             for word in _WORD_SPLIT.split(piece.decode("utf-8", "ignore").strip(" _-'")):
                 value = compact_name(fold(word))
-                if value and self._hasher.hash(b"name", value) == name:
+                if value and self._hasher.hash(self._name_domain, value) == name:
                     count += 1
         return count
 
@@ -205,7 +254,7 @@ class Extractor:
         for part in _FIELD_SPLIT.split(row[:MAX_ROW]):
             value = compact_name(fold(part.decode("utf-8", "ignore")))
             if value:
-                out.add(self._hasher.hash(b"text", value))
+                out.add(self._hasher.hash(self._text_domain, value))
         return out
 
 

@@ -10,27 +10,38 @@ found in a document can be compared with both. 64 bits keep false matches neglig
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 import numpy as np
 
-from monitor.matching import _native
-from monitor.matching.identifiers import fold
+from monitor.matching import _native, kinds
+from monitor.matching.kinds._common import fold
+from monitor.matching.kinds.name import compact_name
+
+__all__ = ["DOMAINS", "HASH_BYTES", "Hasher", "compact_name", "fingerprint_value", "name_key"]
 
 HASH_BYTES: Final = 8
 
+
+class _Domains(Mapping[str, bytes]):
+    """The hash domain of each field kind, read from the kinds registry (kinds/)."""
+
+    def __getitem__(self, kind: str) -> bytes:
+        try:
+            return kinds.get(kind).domain
+        except ValueError:
+            raise KeyError(kind) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(kinds.names())
+
+    def __len__(self) -> int:
+        return len(kinds.names())
+
+
 # Domain of each field kind. Names share one domain (see module docstring).
-DOMAINS: Final[dict[str, bytes]] = {
-    "fr_nir": b"fr_nir",
-    "email": b"email",
-    "phone": b"phone",
-    "iban": b"iban",
-    "card": b"card",
-    "first_name": b"name",
-    "last_name": b"name",
-    "date": b"date",
-    "text": b"text",
-}
+DOMAINS: Final[Mapping[str, bytes]] = _Domains()
 
 
 class Hasher:
@@ -69,29 +80,17 @@ class Hasher:
         return np.frombuffer(self._hmac.hash_many(messages), dtype=np.uint64)
 
 
-def compact_name(folded: str) -> str:
-    """Letters and digits only: "jean pierre", "jean-pierre" and "JEANPIERRE" agree.
-
-    `folded` must already be folded (NFKC, case-folded, accents stripped).
-    """
-    return "".join(c for c in folded if c.isalnum())
-
-
 def name_key(value: str) -> str:
     """Fold then compact a name or free-text value as it is hashed."""
     return compact_name(fold(value))
 
 
 def fingerprint_value(kind: str, normalized: str) -> str | None:
-    """The form of an already normalized value that is hashed for `kind`.
+    """The form of an already normalized value that is hashed for `kind` (its `Kind.hashed`):
 
     - fr_nir: the first 13 characters (without the 2-digit key), so that a dump quoting the
       NIR without its key still matches;
     - names and text: letters and digits only (separators vary between dumps);
     - others: the normalized value as is (E.164 phone, lower-case e-mail, compact IBAN, ISO date).
     """
-    if kind == "fr_nir":
-        return normalized[:13] if len(normalized) >= 13 else None
-    if kind in ("first_name", "last_name", "text"):
-        return compact_name(normalized) or None
-    return normalized
+    return kinds.get(kind).hashed(normalized)

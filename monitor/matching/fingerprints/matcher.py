@@ -11,27 +11,41 @@ row corroborates; when nothing does, every owner is reported at a low confidence
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from monitor.errors import FingerprintError
-from monitor.matching import _native
+from monitor.matching import _native, kinds
 from monitor.matching.fingerprints.candidates import MAX_ROW, Extractor
 from monitor.matching.fingerprints.hashing import Hasher
 from monitor.matching.fingerprints.storage import load_array, read_meta, set_dir
-from monitor.matching.identifiers import KINDS, UNIQUE_KINDS
 from monitor.matching.keys import key_id
 from monitor.models import RecordMatch
 
-# How much one matching field says about the record being ours (see _confidence).
-WEIGHTS: dict[str, float] = {
-    "fr_nir": 0.95, "iban": 0.95, "card": 0.95, "email": 0.85, "phone": 0.8,
-    "last_name": 0.3, "first_name": 0.2, "date": 0.3, "text": 0.1,
-}
+
+class _Weights(Mapping[str, float]):
+    """How much one matching field says about the record being ours (see _confidence): each
+    kind's `Kind.weight`, read from the kinds registry."""
+
+    def __getitem__(self, kind: str) -> float:
+        try:
+            return kinds.get(kind).weight
+        except ValueError:
+            raise KeyError(kind) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(kinds.names())
+
+    def __len__(self) -> int:
+        return len(kinds.names())
+
+
+WEIGHTS: Mapping[str, float] = _Weights()
 _ROWS_PER_BATCH = 16384  # rows cut into names at once in _combo_matches
-_KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
+_kind_order = kinds.position  # fields of a RecordMatch are listed in registry order
 # Documents longer than WINDOW are matched in windows of about that size: the extractor keeps
 # Python objects per candidate (~90 bytes of memory per byte of a dense dump), so a 64 MB
 # document matched at once could take several GB. Consecutive windows overlap by up to
@@ -53,8 +67,8 @@ def _safe_cut(data: bytes, lo: int, hi: int, last: bool) -> int | None:
         for m in _SEPARATORS.finditer(data, lo, hi):
             found = m.end()
         return found
-    m = _SEPARATORS.search(data, lo, hi)
-    return m.end() if m else None
+    first = _SEPARATORS.search(data, lo, hi)
+    return first.end() if first else None
 
 
 def windows(data: bytes, size: int = WINDOW, overlap: int = OVERLAP) -> list[tuple[int, int]]:
@@ -87,7 +101,7 @@ def _merge(found: dict[str, RecordMatch], matches: list[RecordMatch]) -> None:
         fields = set(old.fields) | set(m.fields)
         found[m.record_id] = RecordMatch(
             record_id=m.record_id,
-            fields=tuple(sorted(fields, key=_KIND_ORDER.__getitem__)),
+            fields=tuple(sorted(fields, key=_kind_order)),
             confidence=max(old.confidence, m.confidence),
             canary=old.canary or m.canary,
         )
@@ -159,9 +173,9 @@ class FingerprintSet:
         self.weak_kinds: list[str] = list(meta.get("weak_kinds", []))
         self._weak_names = bool({"first_name", "last_name"} & set(self.weak_kinds))
         self._hasher = Hasher(key)
-        kinds = {f.get("kind") for f in meta.get("fields", [])}
+        held = {f.get("kind") for f in meta.get("fields", [])}
         self._extractor = Extractor(self._hasher, region=meta.get("region", "FR"),
-                                    kinds=kinds & UNIQUE_KINDS, dates="date" in kinds)
+                                    kinds=held & kinds.unique_names(), dates="date" in held)
         self._strong = _Table(load_array(path, "strong_h"), load_array(path, "strong_r"))
         combo_h = load_array(path, "combo_h")
         self._combo = _Table(combo_h, load_array(path, "combo_r"))
@@ -414,7 +428,7 @@ class FingerprintSet:
         out = [
             RecordMatch(
                 record_id=self.record_id(rec),
-                fields=tuple(sorted(fields, key=_KIND_ORDER.__getitem__)),
+                fields=tuple(sorted(fields, key=_kind_order)),
                 confidence=conf,
                 canary=self.is_canary(rec),
             )

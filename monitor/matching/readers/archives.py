@@ -8,6 +8,7 @@ after every candidate password comes back as `Locked`, so it is reported, never 
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -170,7 +171,7 @@ def libarchive_entries(data: bytes, kind: str, passwords: Sequence[Password],
                         return out
                     return blocks.read(n)
 
-                yield Entry(name, read, lambda arc=arc: int(arc.bytes_read))
+                yield Entry(name, read, lambda: int(arc.bytes_read))
     except ReaderError:
         raise
     except Exception as e:
@@ -230,6 +231,6 @@ def sevenzip_entries(data: bytes, passwords: Sequence[Password], max_members: in
                 continue
             product.seek(0)
             size = info.compressed or len(data)
-            yield Entry(info.filename, product.read, lambda size=size: size)
+            yield Entry(info.filename, product.read, functools.partial(int, size))
         return
     yield Locked("*", f"encrypted 7z archive, locked: {_tried(passwords)}")

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from monitor.telegram_links import channel_name
+
 
 @dataclass(slots=True, frozen=True)
 class Password:
@@ -45,7 +47,7 @@ def from_caption(text: str) -> list[str]:
 
 def channel_conventions(channel: str | None) -> list[str]:
     """The shipped leak-channel conventions: the channel's @name, its bare name and t.me link."""
-    name = (channel or "").strip().lstrip("@").rstrip("/").rsplit("/", 1)[-1]
+    name = channel_name(channel or "")
     if not name:
         return []
     return [f"@{name}", name, f"t.me/{name}", f"https://t.me/{name}", name.lower()]

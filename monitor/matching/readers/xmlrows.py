@@ -25,7 +25,7 @@ def looks_like(head: bytes) -> bool:
 def to_rows(data: bytes) -> bytes | None:
     """The records of `data`, one per line (values tab-separated), or None when `data` is not
     well-formed XML or holds no record (then the text is scanned as it is)."""
-    parser = ET.XMLPullParser(events=("end",))
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
     lines: list[str] = []
     try:
         parser.feed(data)
@@ -33,7 +33,10 @@ def to_rows(data: bytes) -> bytes | None:
     except ET.ParseError:
         return None
     records: set[int] = set()
-    for _event, elem in parser.read_events():
+    for event in parser.read_events():
+        elem = event[-1]
+        if not isinstance(elem, ET.Element):  # "end" events carry elements only
+            continue
         children = list(elem)
         if children and all(len(c) == 0 and id(c) not in records for c in children):
             records.add(id(elem))

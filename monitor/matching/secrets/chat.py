@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from monitor.matching.scanner import CASELESS
+from monitor.matching.hyperscan_db import CASELESS
 from monitor.matching.secrets._spec import EDGE_L, EDGE_R, token_detector
 
 

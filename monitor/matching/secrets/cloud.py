@@ -7,7 +7,7 @@ import binascii
 import re
 
 from monitor.matching.detector_base import Detector, trigger
-from monitor.matching.scanner import CASELESS
+from monitor.matching.hyperscan_db import CASELESS
 from monitor.matching.secrets._spec import EDGE_L, EDGE_R, token_detector
 from monitor.matching.secrets.placeholders import random_enough
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from monitor.matching.detector_base import Detector, text_of, trigger
-from monitor.matching.scanner import CASELESS
+from monitor.matching.hyperscan_db import CASELESS
 from monitor.matching.secrets.placeholders import is_placeholder
 
 _SCHEMES = rb"(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver)"

@@ -1,69 +1,47 @@
-"""Loopback stand-ins for the outside world of an end-to-end run: a Pastebin scraping API, a
-t.me/s web preview and a webhook receiver that checks signatures like a SOAR would.
+"""Loopback stand-ins for the outside world of an end-to-end run: a Pastebin scraping API and a
+t.me/s web preview (the SOC's webhook is `tests.support.sinks.WebhookReceiver`).
 
 All bind 127.0.0.1 on ephemeral ports and run in daemon threads of the test process.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
-import http.server
 import json
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.http import LoopbackServer, QuietHandler
 
-class _Server:
+
+class _GetHandler(QuietHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        status, ctype, body = self.server.owner.get(  # type: ignore[attr-defined]
+            parts.path, parse_qs(parts.query))
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(LoopbackServer):
+    """A loopback server answering GETs from `get(path, query)`; serving from the start."""
+
+    handler = _GetHandler
+
     def __init__(self) -> None:
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                status, ctype, body = outer.get(parts.path, parse_qs(parts.query))
-                self._reply(status, ctype, body)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                status = outer.post(self.path, dict(self.headers.items()), body)
-                self._reply(status, "application/json", b'{"ok":true}')
-
-            def _reply(self, status: int, ctype: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
         self.lock = threading.Lock()
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        super().__init__()
+        self.start()
 
     def get(self, path: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
         return 404, "text/plain", b"not found"
-
-    def post(self, path: str, headers: dict[str, str], body: bytes) -> int:
-        return 404
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class PasteFeed(_Server):
@@ -151,37 +129,3 @@ def _tme_block(channel: str, msg_id: int, text: str) -> str:
         f"<a class=\"tgme_widget_message_date\" href=\"https://t.me/{channel}/{msg_id}\">"
         "<time datetime=\"2026-11-28T10:00:00+00:00\" class=\"time\">10:00</time></a>"
         "</span></div></div></div></div></div>")
-
-
-@dataclass
-class Received:
-    key: str
-    event: str
-    notification: dict
-    signature_ok: bool
-
-
-class WebhookReceiver(_Server):
-    """Accepts signed alerts; remembers every delivery (duplicates included)."""
-
-    def __init__(self, secret: bytes = b"e2e-secret") -> None:
-        self.secret = secret
-        self.received: list[Received] = []
-        super().__init__()
-
-    def post(self, path, headers, body):
-        if path != "/hook":
-            return 404
-        sig = headers.get("X-Leakmon-Signature", "")
-        expected = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
-        data = json.loads(body)
-        with self.lock:
-            self.received.append(Received(
-                key=headers.get("Idempotency-Key", ""), event=headers.get("X-Leakmon-Event", ""),
-                notification=data.get("notification", {}),
-                signature_ok=hmac.compare_digest(sig, expected)))
-        return 200
-
-    def alerts(self) -> list[Received]:
-        with self.lock:
-            return [r for r in self.received if r.event != "operator"]

@@ -1,44 +1,24 @@
 /*
- * monitor.matching._native: the byte-level loops of matching, where Python pays per candidate.
+ * reader.c: CandidateReader, the fingerprint candidate reader. Matching a dump against a set
+ * of keyed hashes means reading every value that could be a field of a record (tens of
+ * thousands per MB of a dense dump), turning it into the form the import hashed, and hashing
+ * it: ~20 us per row in Python, one pass over the bytes here. Everything that needs Unicode
+ * (folding a name outside Latin-1/Latin Extended, an e-mail with a UTF-8 local part) is handed
+ * back to Python, so both sides fold exactly alike. The reading rules are documented in
+ * fingerprints/candidates.py, which wraps this unit; the hash domains come from the kinds
+ * registry (matching/kinds/).
  *
- * 1. Fingerprint matching. Matching a dump against a set of keyed hashes means reading every
- *    value that could be a field of a record (tens of thousands per MB of a dense dump),
- *    turning it into the form the import hashed, and hashing it: ~20 us per row in Python,
- *    one pass over the bytes here. Everything that needs Unicode (folding a name outside
- *    Latin-1/Latin Extended, an e-mail with a UTF-8 local part) is handed back to Python, so
- *    both sides fold exactly alike. The reading rules are documented in
- *    fingerprints/candidates.py, which wraps this part.
- *
- *      Hmac(key)                     HMAC-SHA-256 truncated to 64 bits (see _sha256.h)
- *        .hash(message) -> int       .hash_many(list[bytes]) -> bytes (native uint64 array)
- *      CandidateReader(hmac, kinds, dates, cc, trunk, fold_table, months, fold_word)
- *        .extract(data)              hashed candidates, rows, e-mail spans
- *        .phrase_view(data, spans)   .name_grams(view, starts, ends[, filtered])
- *        .set_name_filter(hashes)
- *      lookup(table, index, shift, queries)   membership in a sorted hash table
- *
- * 2. The bulk detectors' triggers (triggers(data, start, stop, wanted, cap)): the positions
- *    where the Hyperscan trigger patterns of fr_nir, card, iban and combo end (see
- *    matching/triggers.py).
+ *   CandidateReader(hmac, domains, dates, cc, trunk, fold_table, months, fold_word,
+ *                   date_domain, name_domain)
+ *     .extract(data)              hashed candidates, rows, e-mail spans
+ *     .phrase_view(data, spans)   .name_grams(view, starts, ends[, filtered])
+ *     .set_name_filter(hashes)
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+#include "native.h"
 
-#include "_sha256.h"
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+const char *const KIND_NAMES[K_COUNT] = {"phone", "fr_nir", "card", "iban", "email"};
+#define DOMAIN_MAX 32 /* bytes of a hash domain and its 0 separator */
 
-/* Kind codes of strong candidates; candidates.py has the same table (STRONG_KIND_NAMES). */
-enum { K_PHONE = 0, K_NIR = 1, K_CARD = 2, K_IBAN = 3, K_EMAIL = 4 };
-static const char *const PREFIX[] = {"phone", "fr_nir", "card", "iban", "email"};
-static const size_t PREFIX_LEN[] = {6, 7, 5, 5, 6}; /* including the 0 byte */
-
-#define MAX_ROW 4096
-#define MAX_PHRASES_PER_ROW 64
 #define MAX_WORDS_PER_PHRASE 12
 #define NGRAM 3
 #define MAX_NUMBER_DIGITS 41
@@ -47,81 +27,7 @@ static const size_t PREFIX_LEN[] = {6, 7, 5, 5, 6}; /* including the 0 byte */
 #define GRAM_CACHE_BITS 15
 #define GRAM_CACHE_KEY 46
 
-/* ---------------------------------------------------------------- growable buffers */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} Buf;
-
-static int buf_reserve(Buf *b, size_t extra) {
-    if (b->len + extra <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra) cap *= 2;
-    char *p = PyMem_Realloc(b->p, cap);
-    if (!p) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static inline int buf_put(Buf *b, const void *src, size_t n) {
-    if (b->len + n > b->cap && buf_reserve(b, n) < 0) return -1;
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-    return 0;
-}
-
-static inline int buf_i64(Buf *b, int64_t v) { return buf_put(b, &v, sizeof v); }
-static inline int buf_u64(Buf *b, uint64_t v) { return buf_put(b, &v, sizeof v); }
-
-static PyObject *buf_bytes(Buf *b) {
-    return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->len);
-}
-
-static void buf_free(Buf *b) {
-    PyMem_Free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-/* ---------------------------------------------------------------- character classes */
-
-#define C_DIGIT 1
-#define C_UPPER 2
-#define C_LOWER 4
-#define C_SEP 8     /* ' ' '.' '-' : separators inside a written number */
-#define C_LOCAL 16  /* e-mail local part: alnum ._%+- and UTF-8 bytes */
-#define C_DOMAIN 32 /* alnum - . */
-
-static uint8_t CLS[256];
 static uint8_t PHRASE[256]; /* see Reader_phrase_view */
-
-#define IS_ALPHA_RAW(c) (((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z'))
-
-static void init_classes(void) {
-    for (int c = 0; c < 256; c++) {
-        uint8_t k = 0;
-        if (c >= '0' && c <= '9') k |= C_DIGIT | C_LOCAL | C_DOMAIN;
-        if (c >= 'A' && c <= 'Z') k |= C_UPPER | C_LOCAL | C_DOMAIN;
-        if (c >= 'a' && c <= 'z') k |= C_LOWER | C_LOCAL | C_DOMAIN;
-        if (c == ' ' || c == '.' || c == '-') k |= C_SEP;
-        if (c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c >= 0x80) k |= C_LOCAL;
-        if (c == '-' || c == '.') k |= C_DOMAIN;
-        CLS[c] = k;
-        PHRASE[c] = (uint8_t)((IS_ALPHA_RAW(c) || c >= 0x80 || c == '-' || c == '\'') ? c
-                              : c == ' ' ? '_' : ' ');
-    }
-}
-
-#define IS_DIGIT(c) (CLS[(uint8_t)(c)] & C_DIGIT)
-/* A NIR starts with its sex digit: 1-4, 7 or 8. */
-#define NIR_FIRST(c) (IS_DIGIT(c) && ((0x19Eu >> ((uint8_t)(c) - '0')) & 1u))
-#define IS_ALPHA(c) (CLS[(uint8_t)(c)] & (C_UPPER | C_LOWER))
-#define IS_ALNUM(c) (CLS[(uint8_t)(c)] & (C_DIGIT | C_UPPER | C_LOWER))
 
 /* ---------------------------------------------------------------- skipping bytes */
 
@@ -193,89 +99,13 @@ static inline Py_ssize_t next_stop(const Stops *st, const uint8_t *d, Py_ssize_t
     return p;
 }
 
-/* ---------------------------------------------------------------- Hmac */
-
-typedef struct {
-    PyObject_HEAD
-    lm_sha256_mid inner, outer;
-    int ready; /* __init__ ran: an Hmac made by __new__ alone must not hash with a zero state */
-} HmacObject;
-
-static int hmac_ready(const HmacObject *h) {
-    if (h->ready) return 1;
-    PyErr_SetString(PyExc_RuntimeError, "Hmac is not initialized");
-    return 0;
+/* The PHRASE table and the extract stops, once, when the module is loaded. */
+void reader_init_tables(void) {
+    for (int c = 0; c < 256; c++)
+        PHRASE[c] = (uint8_t)((IS_ALPHA_RAW(c) || c >= 0x80 || c == '-' || c == '\'') ? c
+                              : c == ' ' ? '_' : ' ');
+    init_extract_stops();
 }
-
-static int Hmac_init(HmacObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"key", NULL};
-    Py_buffer key;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*:Hmac", kwlist, &key)) return -1;
-    lm_hmac_init((const uint8_t *)key.buf, (size_t)key.len, &self->inner, &self->outer);
-    self->ready = 1;
-    PyBuffer_Release(&key);
-    return 0;
-}
-
-static inline uint64_t hmac2(const HmacObject *h, const void *a, size_t alen, const void *b,
-                             size_t blen) {
-    return lm_hmac64_2(&h->inner, &h->outer, (const uint8_t *)a, alen, (const uint8_t *)b, blen);
-}
-
-static PyObject *Hmac_hash(HmacObject *self, PyObject *arg) {
-    Py_buffer msg;
-    if (!hmac_ready(self)) return NULL;
-    if (PyObject_GetBuffer(arg, &msg, PyBUF_SIMPLE) < 0) return NULL;
-    uint64_t h = lm_hmac64(&self->inner, &self->outer, (const uint8_t *)msg.buf, (size_t)msg.len);
-    PyBuffer_Release(&msg);
-    return PyLong_FromUnsignedLongLong(h);
-}
-
-static PyObject *Hmac_hash_many(HmacObject *self, PyObject *arg) {
-    if (!hmac_ready(self)) return NULL;
-    PyObject *seq = PySequence_Fast(arg, "hash_many() takes a sequence of bytes");
-    if (!seq) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, n * 8);
-    if (!out) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    uint64_t *dst = (uint64_t *)PyBytes_AS_STRING(out);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        char *p;
-        Py_ssize_t len;
-        if (PyBytes_AsStringAndSize(item, &p, &len) < 0) {
-            Py_DECREF(seq);
-            Py_DECREF(out);
-            return NULL;
-        }
-        uint64_t h = lm_hmac64(&self->inner, &self->outer, (const uint8_t *)p, (size_t)len);
-        memcpy(dst + i, &h, 8);
-    }
-    Py_DECREF(seq);
-    return out;
-}
-
-static PyMethodDef Hmac_methods[] = {
-    {"hash", (PyCFunction)Hmac_hash, METH_O,
-     "hash(message) -> int: HMAC-SHA-256 truncated to its first 8 bytes (little-endian), "
-     "never 0."},
-    {"hash_many", (PyCFunction)Hmac_hash_many, METH_O,
-     "hash_many(messages) -> bytes: hash() of each message, as native uint64 values."},
-    {NULL}};
-
-static PyTypeObject HmacType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "monitor.matching._native.Hmac",
-    .tp_basicsize = sizeof(HmacObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Hmac(key): truncated HMAC-SHA-256 under one key (key pads precomputed).",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Hmac_init,
-    .tp_methods = Hmac_methods,
-};
 
 /* ---------------------------------------------------------------- CandidateReader */
 
@@ -295,8 +125,11 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     HmacObject *hmac;
-    int want[5];
+    int want[K_COUNT];
     int want_dates;
+    /* domain || 0x00 of each strong kind (when wanted), of dates and of name grams */
+    char prefix[K_COUNT][DOMAIN_MAX], date_prefix[DOMAIN_MAX], name_prefix[DOMAIN_MAX];
+    size_t prefix_len[K_COUNT], date_prefix_len, name_prefix_len;
     char cc[8], trunk[8];
     int cc_len, trunk_len;
     /* compact_name(fold(chr(cp))) as UTF-8 for cp < FOLD_LIMIT; len 0xff: ask Python */
@@ -336,14 +169,31 @@ static int copy_small(PyObject *obj, char *dst, int *len, const char *what) {
     return 0;
 }
 
+/* `domain` (bytes) || 0x00 into dst; -1 with an error when it does not fit. */
+static int copy_domain(PyObject *domain, char *dst, size_t *len, const char *what) {
+    char *p;
+    Py_ssize_t n;
+    if (PyBytes_AsStringAndSize(domain, &p, &n) < 0) return -1;
+    if (n < 1 || (size_t)n >= DOMAIN_MAX || memchr(p, 0, (size_t)n)) {
+        PyErr_Format(PyExc_ValueError, "%s: a hash domain of 1-%d bytes without NUL", what,
+                     DOMAIN_MAX - 1);
+        return -1;
+    }
+    memcpy(dst, p, (size_t)n);
+    dst[n] = 0;
+    *len = (size_t)n + 1;
+    return 0;
+}
+
 static int Reader_init(ReaderObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"hmac", "kinds", "dates", "cc", "trunk", "fold_table",
-                             "months", "fold_word", NULL};
-    PyObject *hmac, *kinds, *cc, *trunk, *table, *months, *fold_word;
+    static char *kwlist[] = {"hmac", "domains", "dates", "cc", "trunk", "fold_table",
+                             "months", "fold_word", "date_domain", "name_domain", NULL};
+    PyObject *hmac, *domains, *cc, *trunk, *table, *months, *fold_word, *date_domain,
+        *name_domain;
     int dates;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OpSSOOO:CandidateReader", kwlist, &HmacType,
-                                     &hmac, &kinds, &dates, &cc, &trunk, &table, &months,
-                                     &fold_word))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OpSSOOOSS:CandidateReader", kwlist,
+                                     &HmacType, &hmac, &domains, &dates, &cc, &trunk, &table,
+                                     &months, &fold_word, &date_domain, &name_domain))
         return -1;
     if (!hmac_ready((HmacObject *)hmac)) return -1;
     if (!PyCallable_Check(fold_word)) {
@@ -355,14 +205,27 @@ static int Reader_init(ReaderObject *self, PyObject *args, PyObject *kwds) {
     Py_INCREF(fold_word);
     Py_XSETREF(self->fold_word, fold_word);
     self->want_dates = dates;
-    for (int k = 0; k < 5; k++) {
-        PyObject *name = PyUnicode_FromString(PREFIX[k]);
-        if (!name) return -1;
-        int has = PySequence_Contains(kinds, name);
-        Py_DECREF(name);
-        if (has < 0) return -1;
-        self->want[k] = has;
+    /* domains: the hash domain of each kind code, None for a kind not read */
+    PyObject *dseq = PySequence_Fast(domains, "domains must be a sequence");
+    if (!dseq) return -1;
+    if (PySequence_Fast_GET_SIZE(dseq) != K_COUNT) {
+        Py_DECREF(dseq);
+        PyErr_Format(PyExc_ValueError, "domains must have %d entries", K_COUNT);
+        return -1;
     }
+    for (int k = 0; k < K_COUNT; k++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(dseq, k);
+        self->want[k] = item != Py_None;
+        if (self->want[k] &&
+            copy_domain(item, self->prefix[k], &self->prefix_len[k], KIND_NAMES[k]) < 0) {
+            Py_DECREF(dseq);
+            return -1;
+        }
+    }
+    Py_DECREF(dseq);
+    if (copy_domain(date_domain, self->date_prefix, &self->date_prefix_len, "date_domain") < 0 ||
+        copy_domain(name_domain, self->name_prefix, &self->name_prefix_len, "name_domain") < 0)
+        return -1;
     if (copy_small(cc, self->cc, &self->cc_len, "cc") < 0) return -1;
     if (copy_small(trunk, self->trunk, &self->trunk_len, "trunk") < 0) return -1;
 
@@ -448,7 +311,7 @@ typedef struct {
 
 static int emit(ReaderObject *r, Out *o, int kind, Py_ssize_t pos, const char *value, size_t len) {
     if (!r->want[kind]) return 0;
-    uint64_t h = hmac2(r->hmac, PREFIX[kind], PREFIX_LEN[kind], value, len);
+    uint64_t h = hmac_hash2(r->hmac, r->prefix[kind], r->prefix_len[kind], value, len);
     uint8_t k = (uint8_t)kind;
     if (buf_i64(&o->strong_pos, pos) < 0 || buf_put(&o->strong_kind, &k, 1) < 0 ||
         buf_u64(&o->strong_hash, h) < 0)
@@ -803,7 +666,7 @@ static uint64_t date_hash(ReaderObject *r, int y, int m, int day) {
         iso[6] = (char)('0' + m % 10);
         iso[8] = (char)('0' + day / 10);
         iso[9] = (char)('0' + day % 10);
-        h = r->date_cache[slot] = hmac2(r->hmac, "date", 5, iso, 10);
+        h = r->date_cache[slot] = hmac_hash2(r->hmac, r->date_prefix, r->date_prefix_len, iso, 10);
     }
     return h;
 }
@@ -819,8 +682,6 @@ static const struct {
     {"SE", 24}, {"DK", 18}, {"FI", 18}, {"NO", 15}, {"GR", 27}, {"CZ", 24}, {"RO", 24},
     {"HU", 28}, {"MA", 28}, {"TN", 24}, {"DZ", 26}, {"SN", 28}, {"CI", 28}, {"GP", 27},
     {"MQ", 27}, {"RE", 27}, {"GF", 27}, {"NC", 27}, {"PF", 27}, {"PM", 27}, {"YT", 27}};
-
-#define IS_IBAN_CHAR(c) (CLS[(uint8_t)(c)] & (C_DIGIT | C_UPPER))
 
 /* An IBAN at data[p] (p: an upper-case letter not glued to a letter or digit). */
 static Py_ssize_t read_iban(ReaderObject *r, Out *o, const uint8_t *d, Py_ssize_t size,
@@ -1087,7 +948,7 @@ static uint64_t name_hash(ReaderObject *r, const char *gram, size_t len, int fil
             goto filter;
         }
     }
-    h = hmac2(r->hmac, "name", 5, gram, len);
+    h = hmac_hash2(r->hmac, r->name_prefix, r->name_prefix_len, gram, len);
     if (slot) {
         slot->len = (uint8_t)len;
         slot->member = 0;
@@ -1289,80 +1150,6 @@ done:
     return out;
 }
 
-/* ---------------------------------------------------------------- table lookups */
-
-/* bucket_index(table, shift) -> bytes: where each bucket of the top (64 - shift) bits starts in
-   the sorted uint64 `table` (uint32, 2**(64 - shift) + 1 entries, the last one len(table)), in
-   one pass: the index `lookup` needs, built when a set is loaded. */
-static PyObject *native_bucket_index(PyObject *mod, PyObject *args) {
-    (void)mod;
-    Py_buffer table;
-    int shift;
-    if (!PyArg_ParseTuple(args, "y*i:bucket_index", &table, &shift)) return NULL;
-    PyObject *out = NULL;
-    Py_ssize_t n = table.len / 8;
-    if (shift < 40 || shift > 63 || table.len % 8 || n >= (Py_ssize_t)UINT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "bucket_index: bad table or shift");
-        goto done;
-    }
-    Py_ssize_t buckets = (Py_ssize_t)1 << (64 - shift);
-    out = PyBytes_FromStringAndSize(NULL, (buckets + 1) * 4);
-    if (!out) goto done;
-    uint32_t *idx = (uint32_t *)PyBytes_AS_STRING(out);
-    const uint64_t *t = (const uint64_t *)table.buf;
-    Py_ssize_t j = 0;
-    for (Py_ssize_t b = 0; b < buckets; b++) {
-        while (j < n && (Py_ssize_t)(t[j] >> shift) < b) j++;
-        idx[b] = (uint32_t)j;
-    }
-    idx[buckets] = (uint32_t)n;
-done:
-    PyBuffer_Release(&table);
-    return out;
-}
-
-/* lookup(table, index, shift, queries) -> (query_index, lo, hi): for each query found in the
-   sorted uint64 `table`, its index in `queries` and the range table[lo:hi] equal to it.
-   `index` (uint32, 2**k + 1 entries) holds where each bucket of the top k bits starts
-   (shift = 64 - k): the hashes are uniform, so a bucket holds a few entries. */
-static PyObject *native_lookup(PyObject *mod, PyObject *args) {
-    (void)mod;
-    Py_buffer table, index, queries;
-    int shift;
-    if (!PyArg_ParseTuple(args, "y*y*iy*:lookup", &table, &index, &shift, &queries)) return NULL;
-    PyObject *result = NULL;
-    Buf qi = {0}, los = {0}, his = {0};
-    const uint64_t *t = (const uint64_t *)table.buf;
-    const uint32_t *idx = (const uint32_t *)index.buf;
-    Py_ssize_t n_idx = index.len / 4, n_q = queries.len / 8, n_t = table.len / 8;
-    if (shift < 40 || shift > 63 || table.len % 8 || queries.len % 8 ||
-        n_idx != ((Py_ssize_t)1 << (64 - shift)) + 1 || idx[n_idx - 1] != (uint32_t)n_t) {
-        PyErr_SetString(PyExc_ValueError, "lookup: index does not fit the table");
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n_q; i++) {
-        uint64_t q;
-        memcpy(&q, (char *)queries.buf + 8 * i, 8);
-        uint64_t b = q >> shift;
-        uint32_t lo = idx[b], hi = idx[b + 1];
-        if (hi > (uint32_t)n_t) hi = (uint32_t)n_t; /* a bad index must not read past the table */
-        while (lo < hi && t[lo] < q) lo++;
-        if (lo >= hi || t[lo] != q) continue;
-        uint32_t end = lo + 1;
-        while (end < n_t && t[end] == q) end++;
-        if (buf_i64(&qi, i) < 0 || buf_i64(&los, lo) < 0 || buf_i64(&his, end) < 0) goto done;
-    }
-    result = Py_BuildValue("(NNN)", buf_bytes(&qi), buf_bytes(&los), buf_bytes(&his));
-done:
-    buf_free(&qi);
-    buf_free(&los);
-    buf_free(&his);
-    PyBuffer_Release(&table);
-    PyBuffer_Release(&index);
-    PyBuffer_Release(&queries);
-    return result;
-}
-
 static PyMethodDef Reader_methods[] = {
     {"extract", (PyCFunction)Reader_extract, METH_O,
      "extract(data) -> (strong_pos, strong_kind, strong_hash, date_pos, date_hash, "
@@ -1381,462 +1168,16 @@ static PyMethodDef Reader_methods[] = {
      "phrase_view(data, spans) -> bytes: the bytes names are read from (see candidates.py)."},
     {NULL}};
 
-static PyTypeObject ReaderType = {
+PyTypeObject ReaderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "monitor.matching._native.CandidateReader",
     .tp_basicsize = sizeof(ReaderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "CandidateReader(hmac, kinds, dates, cc, trunk, fold_table, months, fold_word)",
+    .tp_doc = "CandidateReader(hmac, domains, dates, cc, trunk, fold_table, months, fold_word, "
+              "date_domain, name_domain): domains[k] is the hash domain of kind code k "
+              "(STRONG_KIND_NAMES[k]) or None when that kind is not read",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Reader_init,
     .tp_dealloc = (destructor)Reader_dealloc,
     .tp_methods = Reader_methods,
 };
-
-/* ---------------------------------------------------------------- detector triggers */
-
-/* The trigger patterns of the bulk detectors (detectors.py: fr_nir, card, iban, combo), found
-   in one pass instead of a Hyperscan database each: their bounded repeats over digit and
-   letter classes make Hyperscan slow on dumps and chat. Each function reports the END offsets
-   where its Hyperscan pattern would (tests/matching/test_triggers_native.py compares them).
-   Trigger ids, in this order: */
-enum { T_NIR = 0, T_CARD = 1, T_IBAN = 2, T_COMBO_AT = 3, T_COMBO_LINE = 4, T_COUNT = 5 };
-
-#define IS_WORD(c) (IS_ALNUM(c) || (c) == '_')
-#define IS_HS_SPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\v' || \
-                        (c) == '\f' || (c) == '\r')
-
-/* \b[1-478](?:[ .\-]?[0-9]{2}){2}[ .\-]?(?:[0-9]{2}|2[ABab])[ .\-]?[0-9]{3}[ .\-]?[0-9]{3}
-   [ .\-]?[0-9]{2}\b  at p (a digit after a non-word byte) */
-static Py_ssize_t trigger_nir(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
-    static const char layout[] = "s2s2s#s3s3s2";
-    if (!NIR_FIRST(d[p])) return -1;
-    Py_ssize_t q = p + 1;
-    for (const char *l = layout; *l; l++) {
-        if (*l == 's') {
-            if (q < size && (CLS[d[q]] & C_SEP)) q++;
-        } else if (*l == '#') {
-            if (q + 1 >= size) return -1;
-            if (IS_DIGIT(d[q]) && IS_DIGIT(d[q + 1])) {
-                q += 2;
-            } else if (d[q] == '2' && (d[q + 1] == 'A' || d[q + 1] == 'B' || d[q + 1] == 'a' ||
-                                       d[q + 1] == 'b')) {
-                q += 2;
-            } else {
-                return -1;
-            }
-        } else {
-            for (int k = 0; k < *l - '0'; k++, q++)
-                if (q >= size || !IS_DIGIT(d[q])) return -1;
-        }
-    }
-    if (q < size && IS_WORD(d[q])) return -1;
-    return q;
-}
-
-/* \b[2-6][0-9]{3}(?:[ \-]?[0-9]){8}  at p (a digit after a non-word byte) */
-static Py_ssize_t trigger_card(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
-    if (d[p] < '2' || d[p] > '6' || p + 4 > size) return -1;
-    if (!IS_DIGIT(d[p + 1]) || !IS_DIGIT(d[p + 2]) || !IS_DIGIT(d[p + 3])) return -1;
-    Py_ssize_t q = p + 4;
-    for (int k = 0; k < 8; k++) {
-        if (q < size && (d[q] == ' ' || d[q] == '-')) q++;
-        if (q >= size || !IS_DIGIT(d[q])) return -1;
-        q++;
-    }
-    return q;
-}
-
-/* [A-Z]{2}[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}  at p (an upper-case letter) */
-static Py_ssize_t trigger_iban(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
-    if (p + 12 > size || !(CLS[d[p + 1]] & C_UPPER) || !IS_DIGIT(d[p + 2]) || !IS_DIGIT(d[p + 3]))
-        return -1;
-    Py_ssize_t q = p + 4;
-    for (int g = 0; g < 2; g++) {
-        if (q < size && d[q] == ' ') q++;
-        for (int k = 0; k < 4; k++, q++)
-            if (q >= size || !IS_IBAN_CHAR(d[q])) return -1;
-    }
-    return q;
-}
-
-/* @[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}[:;|][^\s:;|]  at '@' */
-static Py_ssize_t trigger_combo_at(const uint8_t *d, Py_ssize_t size, Py_ssize_t at) {
-    Py_ssize_t q = at + 1, label = q, last_dot = -1;
-    for (; q < size && (CLS[d[q]] & C_DOMAIN); q++) {
-        if (d[q] != '.') continue;
-        if (q == label) return -1; /* empty label */
-        last_dot = q;
-        label = q + 1;
-    }
-    if (last_dot < 0 || q == label) return -1;
-    Py_ssize_t tld = q - label;
-    if (tld < 2 || tld > 24) return -1;
-    for (Py_ssize_t t = label; t < q; t++)
-        if (!IS_ALPHA(d[t])) return -1;
-    if (q + 1 >= size || !(d[q] == ':' || d[q] == ';' || d[q] == '|')) return -1;
-    uint8_t c = d[q + 1];
-    if (IS_HS_SPACE(c) || c == ':' || c == ';' || c == '|') return -1;
-    return q + 2;
-}
-
-/* ^[ \t]*[A-Za-z0-9][A-Za-z0-9._\-]{2,}:[^\s:]{4,}[ \t]*\r?$  on the line starting at p;
-   *next is set to the start of the next line. */
-static Py_ssize_t trigger_combo_line(const uint8_t *d, Py_ssize_t size, Py_ssize_t p,
-                                     Py_ssize_t *next) {
-    const uint8_t *nl = memchr(d + p, '\n', (size_t)(size - p));
-    Py_ssize_t eol = nl ? nl - d : size;
-    *next = nl ? eol + 1 : size;
-    Py_ssize_t q = p;
-    while (q < eol && (d[q] == ' ' || d[q] == '\t')) q++;
-    if (q >= eol || !IS_ALNUM(d[q])) return -1;
-    Py_ssize_t u = q + 1;
-    while (u < eol && (IS_ALNUM(d[u]) || d[u] == '.' || d[u] == '_' || d[u] == '-')) u++;
-    if (u - q < 3 || u >= eol || d[u] != ':') return -1;
-    Py_ssize_t w = u + 1;
-    while (w < eol && !IS_HS_SPACE(d[w]) && d[w] != ':') w++;
-    if (w - (u + 1) < 4) return -1;
-    while (w < eol && (d[w] == ' ' || d[w] == '\t')) w++;
-    if (w < eol && d[w] == '\r') w++;
-    return w == eol ? eol : -1;
-}
-
-#define IS_UPPER_B(c) ((uint8_t)((c) - 'A') <= 'Z' - 'A')
-#define IS_DIGIT_B(c) ((uint8_t)((c) - '0') <= 9)
-
-/* May a digit candidate start at p? Not glued to a word byte, not after a decimal point
-   (digit '.'), not after a '-' glued to a word byte: detectors.DIGITS_START in Hyperscan. */
-static inline int digits_free(const uint8_t *d, Py_ssize_t p) {
-    if (p == 0) return 1;
-    uint8_t c = d[p - 1];
-    if (IS_WORD(c)) return 0;
-    if (p == 1) return 1;
-    if (c == '.') return !IS_DIGIT(d[p - 2]);
-    if (c == '-') return !IS_WORD(d[p - 2]);
-    return 1;
-}
-
-/* Is p where a wanted trigger can start? A NIR: its sex digit (1-4, 7, 8) not glued to a word
-   byte, then two groups of two digits, each maybe after a separator; a card: 2-6 and three more digits, not glued
-   to a word byte; an IBAN: [A-Z]{2}[0-9]{2}; a combo: '@'. */
-static inline int trigger_start(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int nir,
-                                int card, int iban, int at) {
-    uint8_t c = d[p];
-    int free = digits_free(d, p);
-    if (nir && free && NIR_FIRST(c) && p + 6 < size) {
-        /* its next two groups of two digits, each maybe after one separator */
-#define D(k) IS_DIGIT(d[p + (k)])
-#define S(k) (CLS[d[p + (k)]] & C_SEP)
-        if ((D(1) && D(2) && ((D(3) && D(4)) || (S(3) && D(4) && D(5)))) ||
-            (S(1) && D(2) && D(3) && ((D(4) && D(5)) || (S(4) && D(5) && D(6)))))
-            return 1;
-#undef D
-#undef S
-    }
-    if (card && free && c >= '2' && c <= '6' && p + 3 < size && IS_DIGIT(d[p + 1]) &&
-        IS_DIGIT(d[p + 2]) && IS_DIGIT(d[p + 3]))
-        return 1;
-    if (iban && p + 3 < size && IS_UPPER_B(c) && IS_UPPER_B(d[p + 1]) && IS_DIGIT_B(d[p + 2]) &&
-        IS_DIGIT_B(d[p + 3]))
-        return 1;
-    return at && c == '@';
-}
-
-#if defined(__SSE2__) && (defined(__x86_64__) || defined(__i386__))
-#define VECTOR_TRIGGERS 1
-#include <immintrin.h>
-typedef uint8_t u8x16 __attribute__((vector_size(16)));
-typedef uint8_t u8x32 __attribute__((vector_size(32)));
-
-/* trigger_start for W offsets at once (bit i: offset i of q), written once with GCC vector
-   extensions and compiled twice: 16 lanes with SSE2 (every x86-64 CPU) and 32 with AVX2 when
-   the CPU has it. Reads q[-1 .. W + 5]. A start it reports may still fail digits_free. */
-#define DEFINE_TRIGGER_MASK(NAME, V, W, ATTR, MOVEMASK, VI)                                   \
-    ATTR static uint32_t NAME(const uint8_t *q, int nir, int card, int iban, int at) {        \
-        V x0, x1, x2, x3, x4, x5, x6, prev, m = {0};                                           \
-        memcpy(&x0, q, W);                                                                     \
-        memcpy(&x1, q + 1, W);                                                                 \
-        memcpy(&x2, q + 2, W);                                                                 \
-        memcpy(&x3, q + 3, W);                                                                 \
-        _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wsign-compare\"")    \
-        V d1 = (V)(x1 - '0' <= 9), d2 = (V)(x2 - '0' <= 9), d3 = (V)(x3 - '0' <= 9);          \
-        if (nir || card) {                                                                     \
-            memcpy(&prev, q - 1, W);                                                           \
-            /* glued to a word byte; the rarer decimal and "id_-" starts pass here and are    \
-               rejected by digits_free in the scan loop (cheaper than two more loads) */      \
-            V word = (V)(prev - '0' <= 9) | (V)(prev - 'A' <= 25) | (V)(prev - 'a' <= 25) |   \
-                     (V)(prev == '_');                                                         \
-            V starts = (V){0};                                                                 \
-            if (nir) { /* the sex digit, then two groups of two digits (see trigger_start) */ \
-                memcpy(&x4, q + 4, W);                                                         \
-                memcpy(&x5, q + 5, W);                                                         \
-                memcpy(&x6, q + 6, W);                                                         \
-                V d4 = (V)(x4 - '0' <= 9), d5 = (V)(x5 - '0' <= 9), d6 = (V)(x6 - '0' <= 9);  \
-                V s1 = (V)(x1 == ' ') | (V)(x1 == '.') | (V)(x1 == '-');                       \
-                V s3 = (V)(x3 == ' ') | (V)(x3 == '.') | (V)(x3 == '-');                       \
-                V s4 = (V)(x4 == ' ') | (V)(x4 == '.') | (V)(x4 == '-');                       \
-                V first = (V)(x0 - '1' <= 3) | (V)(x0 == '7') | (V)(x0 == '8');               \
-                starts = first & ((d1 & d2 & ((d3 & d4) | (s3 & d4 & d5))) |                   \
-                                  (s1 & d2 & d3 & ((d4 & d5) | (s4 & d5 & d6))));              \
-            }                                                                                  \
-            if (card) starts |= (V)(x0 - '2' <= 4) & d1 & d2 & d3;                             \
-            m = starts & ~word;                                                                \
-        }                                                                                      \
-        if (iban) m |= (V)(x0 - 'A' <= 25) & (V)(x1 - 'A' <= 25) & d2 & d3;                   \
-        if (at) m |= (V)(x0 == '@');                                                           \
-        _Pragma("GCC diagnostic pop")                                                          \
-        return (uint32_t)MOVEMASK((VI)m);                                                      \
-    }
-
-DEFINE_TRIGGER_MASK(trigger_mask16, u8x16, 16, , _mm_movemask_epi8, __m128i)
-DEFINE_TRIGGER_MASK(trigger_mask32, u8x32, 32, __attribute__((target("avx2"))),
-                    _mm256_movemask_epi8, __m256i)
-#undef DEFINE_TRIGGER_MASK
-
-/* AVX2 when the CPU has it, unless LEAKMON_NO_AVX2 is set (the tests run both widths). */
-static int use_avx2(void) {
-    static int known = -1;
-    if (known < 0) {
-        const char *off = getenv("LEAKMON_NO_AVX2");
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx2") && !(off && *off) ? 1 : 0;
-    }
-    return known;
-}
-#endif
-
-/* The next offset >= p where trigger_start holds, or size: 16 or 32 offsets at a time. */
-static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, int nir,
-                               int card, int iban, int at, Py_ssize_t *block, uint32_t *bits) {
-#if VECTOR_TRIGGERS
-    const int width = use_avx2() ? 32 : 16;
-    /* the starts left in the last block tested (a stop is often followed by another) */
-    if (*block >= 0 && p >= *block && p < *block + width) {
-        uint32_t rest = *bits >> (p - *block);
-        if (rest) return p + __builtin_ctz(rest);
-        p = *block + width;
-    }
-    *block = -1;
-    if (p == 0 && size > 0 && trigger_start(d, 0, size, nir, card, iban, at)) return 0;
-    if (p == 0) p = 1; /* the vector test reads d[p - 1] */
-    while (p + width + 6 <= size) { /* reads d[p - 1 .. p + width + 5] */
-        uint32_t found = width == 32 ? trigger_mask32(d + p, nir, card, iban, at)
-                                     : trigger_mask16(d + p, nir, card, iban, at);
-        if (found) {
-            *block = p;
-            *bits = found;
-            return p + __builtin_ctz(found);
-        }
-        p += width;
-    }
-#else
-    (void)block;
-    (void)bits;
-#endif
-    while (p < size && !trigger_start(d, p, size, nir, card, iban, at)) p++;
-    return p;
-}
-
-typedef struct {
-    Buf ends[T_COUNT];
-    Py_ssize_t over[T_COUNT];
-    Py_ssize_t cap;
-} Triggers;
-
-static int trig_put(Triggers *t, int id, Py_ssize_t end) {
-    if ((Py_ssize_t)(t->ends[id].len / 8) >= t->cap) {
-        t->over[id]++;
-        return 0;
-    }
-    return buf_i64(&t->ends[id], end);
-}
-
-/* triggers(data, start, stop, wanted, cap) -> (ends, overflow): for each trigger id wanted
-   (bit 1 << id), the end offsets (int64 bytes, absolute) of its matches in data[start:stop]
-   (the bytes outside are context for the boundaries, like Hyperscan on the slice would not
-   see them: they are not read), at most `cap` of them, and how many more were counted. */
-static PyObject *native_triggers(PyObject *mod, PyObject *args) {
-    (void)mod;
-    Py_buffer view;
-    Py_ssize_t start, stop, cap;
-    int wanted;
-    if (!PyArg_ParseTuple(args, "y*nnin:triggers", &view, &start, &stop, &wanted, &cap))
-        return NULL;
-    PyObject *result = NULL;
-    Triggers t;
-    memset(&t, 0, sizeof t);
-    t.cap = cap;
-    if (start < 0 || stop > view.len || start > stop || cap < 0) {
-        PyErr_SetString(PyExc_ValueError, "triggers: bad slice or cap");
-        goto done;
-    }
-    /* the slice is scanned as a document of its own: no byte outside it is read */
-    const uint8_t *d = (const uint8_t *)view.buf + start;
-    Py_ssize_t size = stop - start;
-    int nir = wanted & (1 << T_NIR), card = wanted & (1 << T_CARD);
-    int iban = wanted & (1 << T_IBAN), at = wanted & (1 << T_COMBO_AT);
-    if (nir || card || iban || at) {
-        Py_ssize_t p = 0, block = -1;
-        uint32_t bits = 0;
-        while ((p = next_trigger(d, p, size, nir, card, iban, at, &block, &bits)) < size) {
-            uint8_t c = d[p];
-            Py_ssize_t e;
-            if (IS_DIGIT(c)) {
-                if (!digits_free(d, p)) { /* "4.4995...", "blk_-6952...": see digits_free */
-                    p++;
-                    continue;
-                }
-                if (nir && (e = trigger_nir(d, size, p)) > 0 && trig_put(&t, T_NIR, start + e) < 0)
-                    goto done;
-                if (card && (e = trigger_card(d, size, p)) > 0 && trig_put(&t, T_CARD, start + e) < 0)
-                    goto done;
-            } else if (c == '@') {
-                if ((e = trigger_combo_at(d, size, p)) > 0 && trig_put(&t, T_COMBO_AT, start + e) < 0)
-                    goto done;
-            } else if ((e = trigger_iban(d, size, p)) > 0 && trig_put(&t, T_IBAN, start + e) < 0) {
-                goto done;
-            }
-            p++;
-        }
-    }
-    if (wanted & (1 << T_COMBO_LINE)) {
-        Py_ssize_t p = 0, next;
-        while (p < size) {
-            Py_ssize_t e = trigger_combo_line(d, size, p, &next);
-            if (e >= 0 && trig_put(&t, T_COMBO_LINE, start + e) < 0) goto done;
-            p = next;
-        }
-    }
-    result = Py_BuildValue("([NNNNN](nnnnn))", buf_bytes(&t.ends[0]), buf_bytes(&t.ends[1]),
-                           buf_bytes(&t.ends[2]), buf_bytes(&t.ends[3]), buf_bytes(&t.ends[4]),
-                           t.over[0], t.over[1], t.over[2], t.over[3], t.over[4]);
-done:
-    for (int k = 0; k < T_COUNT; k++) buf_free(&t.ends[k]);
-    PyBuffer_Release(&view);
-    return result;
-}
-
-/* ---------------------------------------------------------------- UTF-8 validation */
-
-/* utf8_valid(data) -> bool: strict UTF-8 as Python decodes it (no overlong forms, no
-   surrogates, nothing above U+10FFFF), without building the str: ASCII is skipped 16 bytes at
-   a time, other sequences are checked against Unicode's table of well-formed byte sequences. */
-static PyObject *native_utf8_valid(PyObject *mod, PyObject *arg) {
-    (void)mod;
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    const uint8_t *d = (const uint8_t *)view.buf;
-    Py_ssize_t n = view.len, i = 0;
-    int ok = 1;
-    Py_BEGIN_ALLOW_THREADS /* a whole document: let the daemon's other threads run */
-    while (i < n) {
-#if defined(__SSE2__)
-        if (i + 16 <= n &&
-            !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(d + i)))) {
-            i += 16;
-            continue;
-        }
-#endif
-        uint8_t c = d[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int len;
-        uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            ok = 0;
-            break;
-        }
-        if (i + len > n || d[i + 1] < lo || d[i + 1] > hi) {
-            ok = 0;
-            break;
-        }
-        for (int k = 2; k < len; k++)
-            if ((d[i + k] & 0xC0) != 0x80) ok = 0;
-        if (!ok) break;
-        i += len;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
-    return PyBool_FromLong(ok);
-}
-
-/* ---------------------------------------------------------------- module */
-
-static PyObject *native_vector_width(PyObject *mod, PyObject *unused) {
-    (void)mod;
-    (void)unused;
-#if VECTOR_TRIGGERS
-    return PyLong_FromLong(use_avx2() ? 32 : 16);
-#else
-    return PyLong_FromLong(0);
-#endif
-}
-
-static PyObject *native_sha_impl(PyObject *mod, PyObject *unused) {
-    (void)mod;
-    (void)unused;
-    return PyUnicode_FromString(lm_sha256_impl());
-}
-
-static PyMethodDef module_methods[] = {
-    {"trigger_vector_width", native_vector_width, METH_NOARGS,
-     "Bytes the trigger pre-test reads at once: 32 (AVX2), 16 (SSE2) or 0 (one by one)."},
-    {"bucket_index", native_bucket_index, METH_VARARGS,
-     "bucket_index(table, shift) -> bytes: the uint32 bucket starts `lookup` reads."},
-    {"utf8_valid", native_utf8_valid, METH_O,
-     "utf8_valid(data) -> bool: whether data.decode('utf-8') would succeed (no str is built)."},
-    {"triggers", native_triggers, METH_VARARGS,
-     "triggers(data, start, stop, wanted, cap) -> ([ends] * 5, (overflow,) * 5): the end "
-     "offsets of the bulk detectors' trigger patterns (fr_nir, card, iban, combo '@', combo "
-     "line) in data[start:stop]; `wanted` is a bit mask of those five."},
-    {"lookup", native_lookup, METH_VARARGS,
-     "lookup(table, index, shift, queries) -> (query_index, lo, hi): the queries found in a "
-     "sorted uint64 table, through its bucket index (see matcher.py)."},
-    {"sha256_implementation", native_sha_impl, METH_NOARGS,
-     "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
-     "('' before the first Hmac is made)."},
-    {NULL}};
-
-static struct PyModuleDef native_module = {
-    PyModuleDef_HEAD_INIT, "_native",
-    "The per-candidate work of fingerprint matching (see candidates.py).", -1, module_methods};
-
-PyMODINIT_FUNC PyInit__native(void) {
-    init_classes();
-    init_extract_stops();
-    if (PyType_Ready(&HmacType) < 0 || PyType_Ready(&ReaderType) < 0) return NULL;
-    PyObject *m = PyModule_Create(&native_module);
-    if (!m) return NULL;
-    Py_INCREF(&HmacType);
-    Py_INCREF(&ReaderType);
-    /* the limits and kind codes Python shares with this file (candidates.py reads them) */
-    PyObject *kinds = PyTuple_New(5);
-    for (int k = 0; kinds && k < 5; k++) {
-        PyObject *name = PyUnicode_FromString(PREFIX[k]);
-        if (!name) Py_CLEAR(kinds);
-        else PyTuple_SET_ITEM(kinds, k, name);
-    }
-    if (PyModule_AddObject(m, "Hmac", (PyObject *)&HmacType) < 0 ||
-        PyModule_AddObject(m, "CandidateReader", (PyObject *)&ReaderType) < 0 || !kinds ||
-        PyModule_AddObject(m, "STRONG_KIND_NAMES", kinds) < 0 ||
-        PyModule_AddIntConstant(m, "MAX_ROW", MAX_ROW) < 0 ||
-        PyModule_AddIntConstant(m, "MAX_PHRASES_PER_ROW", MAX_PHRASES_PER_ROW) < 0 ||
-        PyModule_AddIntConstant(m, "EMAIL_KIND", K_EMAIL) < 0) {
-        Py_XDECREF(kinds);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}

@@ -55,8 +55,7 @@ def _compile(patterns: Sequence[Pattern], *, cached: bool = False) -> hyperscan.
 
     def build() -> hyperscan.Database:
         db = hyperscan.Database(mode=mode)
-        db.compile(expressions=expressions, ids=ids, flags=flags,
-                   **({"ext": ext} if ext else {}))
+        db.compile(expressions=expressions, ids=ids, flags=flags, ext=ext)
         return db
 
     if cached:

@@ -16,7 +16,7 @@ from monitor.matching.readers.passwords import Password
 from monitor.models import Hit, RecordMatch, severity_rank
 
 
-class Scanner(Protocol):
+class EngineLike(Protocol):
     """What `scan_document` needs from an engine (`monitor.matching.engine.Engine`)."""
 
     def scan(self, data: bytes) -> list[Hit]: ...
@@ -54,7 +54,7 @@ class DocumentScan:
         return any(p.truncated for p in self.parts)
 
 
-def scan_document(engine: Scanner, data: bytes, name: str | None, limits: Limits,
+def scan_document(engine: EngineLike, data: bytes, name: str | None, limits: Limits,
                   *, on_part: Callable[[Part], None] | None = None,
                   passwords: Sequence[Password] = ()) -> DocumentScan:
     """Scan `data` (a file, message or attachment) part by part and merge the hits.

@@ -16,10 +16,7 @@ from typing import Any
 
 import pymisp
 
-try:
-    from alerting._servers import _HttpServer, _QuietHandler
-except ImportError:
-    from _servers import _HttpServer, _QuietHandler
+from tests.support.http import JsonApiServer, QuietHandler
 
 DESCRIBE = json.loads((Path(pymisp.__file__).parent / "data" / "describeTypes.json")
                       .read_text())["result"]
@@ -76,7 +73,7 @@ def attribute_problems(attr: Any) -> list[str]:
     return problems
 
 
-class _MispHandler(_QuietHandler):
+class _MispHandler(QuietHandler):
     @property
     def owner(self) -> MispServer:
         return self.server.owner  # type: ignore[attr-defined]
@@ -181,7 +178,7 @@ class _MispHandler(_QuietHandler):
                                   "url": self.path})
 
 
-class MispServer(_HttpServer):
+class MispServer(JsonApiServer):
     handler = _MispHandler
 
     def __init__(self, api_key: str) -> None:

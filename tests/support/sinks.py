@@ -11,67 +11,18 @@ import json
 import os
 import re
 import signal
-import socket
 import socketserver
 import ssl
-import subprocess
 import threading
 import typing
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
-LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-class _QuietHandler(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _reply(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        if data:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-
-class _HttpServer:
-    handler: type[BaseHTTPRequestHandler]
-
-    def __init__(self, port: int = 0) -> None:
-        self.server = ThreadingHTTPServer((LOOPBACK, port), self.handler)
-        self.server.daemon_threads = True
-        self.server.owner = self  # type: ignore[attr-defined]
-        self.port = self.server.server_address[1]
-        self.url = f"http://{LOOPBACK}:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
+from tests.support.http import JsonApiServer, QuietHandler
+from tests.support.net import LOOPBACK, free_port
 
 # -- webhook -----------------------------------------------------------------------------------
 
@@ -87,8 +38,17 @@ class WebhookDelivery:
     def json(self) -> dict[str, Any]:
         return json.loads(self.body)
 
+    @property
+    def event(self) -> str:
+        """X-Leakmon-Event: "new", "escalated"... or "operator" (source health)."""
+        return self.headers.get("x-leakmon-event", "")
 
-class _WebhookHandler(_QuietHandler):
+    @property
+    def notification(self) -> dict[str, Any]:
+        return self.json.get("notification", {})
+
+
+class _WebhookHandler(QuietHandler):
     def do_POST(self) -> None:
         owner: WebhookReceiver = self.server.owner  # type: ignore[attr-defined]
         body = self._body()
@@ -118,7 +78,7 @@ class _WebhookHandler(_QuietHandler):
             self._reply(200, {"duplicate": duplicate})
 
 
-class WebhookReceiver(_HttpServer):
+class WebhookReceiver(JsonApiServer):
     """Accepts signed POSTs; `accepted` holds one delivery per Idempotency-Key (the receiver's
     de-duplication), `requests` every POST that got through (duplicates included)."""
 
@@ -137,6 +97,11 @@ class WebhookReceiver(_HttpServer):
     def next_status(self) -> int:
         with self.lock:
             return self.statuses.pop(0) if self.statuses else 200
+
+    def alerts(self) -> list[WebhookDelivery]:
+        """The deliveries that are alerts (operator messages left out), duplicates included."""
+        with self.lock:
+            return [d for d in self.requests if d.event != "operator"]
 
 
 # -- TheHive -----------------------------------------------------------------------------------
@@ -190,7 +155,7 @@ def thehive_input_problems(kind: str, body: Any) -> list[str]:
     return problems
 
 
-class _TheHiveHandler(_QuietHandler):
+class _TheHiveHandler(QuietHandler):
     def _invalid(self, kind: str, body: Any) -> bool:
         problems = thehive_input_problems(kind, body)
         if problems:
@@ -286,7 +251,7 @@ class _TheHiveHandler(_QuietHandler):
         self._reply(204)
 
 
-class TheHiveServer(_HttpServer):
+class TheHiveServer(JsonApiServer):
     """Just enough of TheHive 5's alert API: create (unique type+source+sourceRef), query by
     field, update, add observable."""
 
@@ -413,17 +378,6 @@ class SyslogListener:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def self_signed_cert(folder: Path) -> tuple[Path, Path]:
-    """A throw-away certificate for 127.0.0.1 (openssl CLI; `cryptography` is not installed)."""
-    cert, key = folder / "syslog.crt", folder / "syslog.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True)
-    return cert, key
 
 
 # -- SMTP --------------------------------------------------------------------------------------

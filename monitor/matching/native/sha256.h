@@ -1,5 +1,5 @@
 /*
- * _sha256.h -- header-only HMAC-SHA-256 truncated to 64 bits, for the leakmon native matcher.
+ * sha256.h -- header-only HMAC-SHA-256 truncated to 64 bits, for the leakmon native matcher.
  *
  * lm_hmac64(inner, outer, msg, len) == int.from_bytes(hmac.digest(key, msg, "sha256")[:8],
  * "little") or 1, where (inner, outer) come from lm_hmac_init(key, ...). This is the same value

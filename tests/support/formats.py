@@ -1,4 +1,4 @@
-"""Builders for the container and document fixtures, written with the real libraries and tools
+"""Builders for the archive and document fixtures (make_zip, make_tar, ...), written with the real libraries and tools
 (py7zr, the `7z` and `zstd` programs, zstandard, libarchive, openpyxl, fpdf2, sqlite3), plus a
 RAR 4 writer for the "stored" method following RARLAB's technote (no free tool writes RAR)."""
 
@@ -9,6 +9,7 @@ import io
 import sqlite3
 import struct
 import subprocess
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -23,6 +24,26 @@ HEADER = ("id", "nom", "prenom", "naissance")
 def csv_bytes(rows=(*RECORDS, DECOY)) -> bytes:
     lines = [",".join(HEADER)] + [f"{i},{n},{p},{d:%d/%m/%Y}" for i, n, p, d in rows]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def make_zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip archive of `members` (name -> bytes), written by zipfile."""
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", method) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return bio.getvalue()
+
+
+def make_tar(members: dict[str, bytes], mode: str = "w") -> bytes:
+    """A tar archive of `members`; `mode` e.g. "w:gz" compresses it."""
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode=mode) as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return bio.getvalue()
 
 
 def seven_zip(members: dict[str, bytes], password: str | None = None,

@@ -1,0 +1,110 @@
+/*
+ * module.c: the module monitor.matching._native, what its units share (growable buffers,
+ * byte classes), and the limits and kind codes Python reads (see native.h for the units).
+ */
+#include "native.h"
+
+/* ---------------------------------------------------------------- growable buffers */
+
+int buf_reserve(Buf *b, size_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = PyMem_Realloc(b->p, cap);
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+PyObject *buf_bytes(Buf *b) {
+    return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->len);
+}
+
+void buf_free(Buf *b) {
+    PyMem_Free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---------------------------------------------------------------- byte classes */
+
+uint8_t CLS[256];
+
+void init_classes(void) {
+    for (int c = 0; c < 256; c++) {
+        uint8_t k = 0;
+        if (c >= '0' && c <= '9') k |= C_DIGIT | C_LOCAL | C_DOMAIN;
+        if (c >= 'A' && c <= 'Z') k |= C_UPPER | C_LOCAL | C_DOMAIN;
+        if (c >= 'a' && c <= 'z') k |= C_LOWER | C_LOCAL | C_DOMAIN;
+        if (c == ' ' || c == '.' || c == '-') k |= C_SEP;
+        if (c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c >= 0x80) k |= C_LOCAL;
+        if (c == '-' || c == '.') k |= C_DOMAIN;
+        CLS[c] = k;
+    }
+}
+
+/* ---------------------------------------------------------------- module */
+
+static PyMethodDef module_methods[] = {
+    {"trigger_vector_width", native_vector_width, METH_NOARGS,
+     "Bytes the trigger pre-test reads at once: 32 (AVX2), 16 (SSE2) or 0 (one by one)."},
+    {"bucket_index", native_bucket_index, METH_VARARGS,
+     "bucket_index(table, shift) -> bytes: the uint32 bucket starts `lookup` reads."},
+    {"utf8_valid", native_utf8_valid, METH_O,
+     "utf8_valid(data) -> bool: whether data.decode('utf-8') would succeed (no str is built)."},
+    {"triggers", native_triggers, METH_VARARGS,
+     "triggers(data, start, stop, wanted, cap) -> ([ends] * 5, (overflow,) * 5): the end "
+     "offsets of the bulk detectors' trigger patterns (fr_nir, card, iban, combo '@', combo "
+     "line) in data[start:stop]; `wanted` is a bit mask of those five."},
+    {"lookup", native_lookup, METH_VARARGS,
+     "lookup(table, index, shift, queries) -> (query_index, lo, hi): the queries found in a "
+     "sorted uint64 table, through its bucket index (see matcher.py)."},
+    {"regions", native_regions, METH_VARARGS,
+     "regions(data, ends, lines, reach, after) -> bytes: the int64 (start, stop) pairs of the "
+     "merged regions detectors.find validates around the sorted trigger `ends` (int64)."},
+    {"nir_matches", native_nir_matches, METH_VARARGS,
+     "nir_matches(data, spans, limit) -> [(start, end, value | None)]: the fr_nir detector's "
+     "precise matches in each span and their validation, at most `limit` (see validate.c)."},
+    {"combo_matches", native_combo_matches, METH_VARARGS,
+     "combo_matches(data, spans, limit) -> [(start, end, value | None | True)]: the combo "
+     "detector's precise matches in each span and their validation; True: Python decides."},
+    {"sha256_implementation", native_sha_impl, METH_NOARGS,
+     "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
+     "('' before the first Hmac is made)."},
+    {NULL}};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "The per-candidate work of fingerprint matching (see candidates.py).", -1, module_methods};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    init_classes();
+    reader_init_tables();
+    if (PyType_Ready(&HmacType) < 0 || PyType_Ready(&ReaderType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&native_module);
+    if (!m) return NULL;
+    Py_INCREF(&HmacType);
+    Py_INCREF(&ReaderType);
+    /* the limits and kind codes Python shares with this file (candidates.py reads them) */
+    PyObject *kinds = PyTuple_New(K_COUNT);
+    for (int k = 0; kinds && k < K_COUNT; k++) {
+        PyObject *name = PyUnicode_FromString(KIND_NAMES[k]);
+        if (!name) Py_CLEAR(kinds);
+        else PyTuple_SET_ITEM(kinds, k, name);
+    }
+    if (PyModule_AddObject(m, "Hmac", (PyObject *)&HmacType) < 0 ||
+        PyModule_AddObject(m, "CandidateReader", (PyObject *)&ReaderType) < 0 || !kinds ||
+        PyModule_AddObject(m, "STRONG_KIND_NAMES", kinds) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_ROW", MAX_ROW) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_PHRASES_PER_ROW", MAX_PHRASES_PER_ROW) < 0 ||
+        PyModule_AddIntConstant(m, "EMAIL_KIND", K_EMAIL) < 0) {
+        Py_XDECREF(kinds);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

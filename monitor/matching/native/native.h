@@ -1,0 +1,117 @@
+/*
+ * native.h: what the units of the C extension monitor.matching._native share.
+ *
+ * One extension module, one C file per unit (setup.py lists them):
+ *
+ *   module.c    the module: its functions and types, limits and kind codes for Python;
+ *               growable buffers and the byte classes the units share
+ *   hmac.c      Hmac(key): HMAC-SHA-256 truncated to 64 bits (sha256.h), for fingerprints
+ *   reader.c    CandidateReader: the fingerprint candidate reader (numbers, NIRs, IBANs,
+ *               e-mails, dates, name grams), wrapped by fingerprints/candidates.py
+ *   table.c     bucket_index / lookup: membership in a sorted uint64 hash table (matcher.py)
+ *   triggers.c  triggers(): the bulk detectors' trigger ends (matching/triggers.py)
+ *   utf8.c      utf8_valid(): strict UTF-8 validation without building a str (extract.py)
+ *   validate.c  regions / nir_matches / combo_matches: the regions detectors.find validates,
+ *               two detectors' precise matches and validation in them
+ *
+ * Only utf8_valid releases the GIL (a whole document, no Python object touched); the other
+ * functions hold it: they are short per call, or call back into Python (fold_word, e-mails
+ * with a UTF-8 local part) and build Python objects as they go.
+ */
+#ifndef LM_NATIVE_H
+#define LM_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Limits Python reads from the module (candidates.py). */
+#define MAX_ROW 4096
+#define MAX_PHRASES_PER_ROW 64
+
+/* Codes of the strong kinds the reader has a function for (reader.c), and the name of each
+   (exported as STRONG_KIND_NAMES; each kind's module in matching/kinds/ gives its code as
+   Kind.native). Hash domains are not here: the reader is given them (kinds registry). */
+enum { K_PHONE = 0, K_NIR = 1, K_CARD = 2, K_IBAN = 3, K_EMAIL = 4, K_COUNT = 5 };
+extern const char *const KIND_NAMES[K_COUNT];
+
+/* ---------------------------------------------------------------- growable buffers (module.c) */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Buf;
+
+int buf_reserve(Buf *b, size_t extra); /* room for `extra` more bytes; -1: MemoryError */
+
+static inline int buf_put(Buf *b, const void *src, size_t n) {
+    if (b->len + n > b->cap && buf_reserve(b, n) < 0) return -1;
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+    return 0;
+}
+
+static inline int buf_i64(Buf *b, int64_t v) { return buf_put(b, &v, sizeof v); }
+static inline int buf_u64(Buf *b, uint64_t v) { return buf_put(b, &v, sizeof v); }
+
+PyObject *buf_bytes(Buf *b); /* a bytes copy of the contents */
+void buf_free(Buf *b);
+
+/* ---------------------------------------------------------------- byte classes (module.c) */
+
+#define C_DIGIT 1
+#define C_UPPER 2
+#define C_LOWER 4
+#define C_SEP 8     /* ' ' '.' '-' : separators inside a written number */
+#define C_LOCAL 16  /* e-mail local part: alnum ._%+- and UTF-8 bytes */
+#define C_DOMAIN 32 /* alnum - . */
+
+extern uint8_t CLS[256];
+
+#define IS_ALPHA_RAW(c) (((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z'))
+
+void init_classes(void); /* fills CLS, once, when the module is loaded */
+
+#define IS_DIGIT(c) (CLS[(uint8_t)(c)] & C_DIGIT)
+/* A NIR starts with its sex digit: 1-4, 7 or 8. */
+#define NIR_FIRST(c) (IS_DIGIT(c) && ((0x19Eu >> ((uint8_t)(c) - '0')) & 1u))
+#define IS_ALPHA(c) (CLS[(uint8_t)(c)] & (C_UPPER | C_LOWER))
+#define IS_ALNUM(c) (CLS[(uint8_t)(c)] & (C_DIGIT | C_UPPER | C_LOWER))
+#define IS_IBAN_CHAR(c) (CLS[(uint8_t)(c)] & (C_DIGIT | C_UPPER))
+
+/* ---------------------------------------------------------------- units */
+
+/* hmac.c */
+typedef struct HmacObject HmacObject;
+extern PyTypeObject HmacType;
+int hmac_ready(const HmacObject *h); /* 0 with RuntimeError when __init__ never ran */
+/* HMAC of a || b, truncated to 64 bits (never 0) */
+uint64_t hmac_hash2(const HmacObject *h, const void *a, size_t alen, const void *b, size_t blen);
+PyObject *native_sha_impl(PyObject *mod, PyObject *unused);
+
+/* reader.c */
+extern PyTypeObject ReaderType;
+void reader_init_tables(void);
+
+/* table.c */
+PyObject *native_bucket_index(PyObject *mod, PyObject *args);
+PyObject *native_lookup(PyObject *mod, PyObject *args);
+
+/* triggers.c */
+PyObject *native_triggers(PyObject *mod, PyObject *args);
+PyObject *native_vector_width(PyObject *mod, PyObject *unused);
+
+/* utf8.c */
+PyObject *native_utf8_valid(PyObject *mod, PyObject *arg);
+
+/* validate.c */
+PyObject *native_regions(PyObject *mod, PyObject *args);
+PyObject *native_nir_matches(PyObject *mod, PyObject *args);
+PyObject *native_combo_matches(PyObject *mod, PyObject *args);
+
+#endif /* LM_NATIVE_H */

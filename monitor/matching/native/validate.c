@@ -1,0 +1,392 @@
+/*
+ * validate.c: the precise match and the validation of two detectors' candidates, in C:
+ *
+ *   regions(ends, size, lines, reach, after)  the regions detectors.find validates
+ *   nir_matches(data, spans, limit)            fr_nir (kinds/fr_nir.py)
+ *   combo_matches(data, spans, limit)          combo lines (detectors.py, _combo)
+ *
+ * `regions` merges the regions around a detector's sorted trigger ends exactly as
+ * detectors.find does (int64 (start, stop) pairs). The matchers return, for the first
+ * `limit` matches of the detector's precise Python pattern in each span data[start:stop] in
+ * turn (exactly what `precise.finditer(data, start, stop)` yields: look-behinds see the
+ * bytes before `start`, nothing at or after `stop` is seen), a list of (start, end, value):
+ * value is what the Python validator returns (a str, or None when the candidate is
+ * rejected), or True when only Python can decide (a combo line with non-ASCII bytes: Unicode
+ * strip, lower and \w). Small documents of chat and pastes hold tens of these candidates
+ * each; in Python each costs a match object, three decodes and a validator call.
+ * tests/matching/test_validate_native.py checks all three against the Python definitions.
+ */
+#include "native.h"
+
+#define IS_WORD_B(c) (IS_ALNUM(c) || (c) == '_')
+#define IS_RE_SPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || \
+                        (c) == '\f' || (c) == '\v') /* \s of a bytes pattern */
+#define IS_FIELD_SEP(c) ((c) == ':' || (c) == ';' || (c) == '|')
+/* str.isspace() of an ASCII character: what str.strip() removes */
+#define IS_STR_SPACE(c) (IS_RE_SPACE(c) || ((c) >= 0x1c && (c) <= 0x1f))
+
+static int append(PyObject *out, Py_ssize_t s, Py_ssize_t e, PyObject *value) {
+    if (!value) return -1;
+    PyObject *item = Py_BuildValue("(nnN)", s, e, value);
+    if (!item) return -1;
+    int rc = PyList_Append(out, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+/* One region of a detector: the matches of its precise pattern in data[start:stop], at most
+   *budget of them (decremented), appended to out. */
+typedef int (*RegionFn)(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *budget,
+                        PyObject *out);
+
+/* (data, spans, limit) -> the matches of every span in turn, at most `limit` in all. */
+static PyObject *matches(PyObject *args, const char *fmt, RegionFn region) {
+    Py_buffer view, spans;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, fmt, &view, &spans, &limit)) return NULL;
+    PyObject *out = NULL;
+    if (spans.len % 16) {
+        PyErr_SetString(PyExc_ValueError, "spans must be int64 (start, stop) pairs");
+        goto done;
+    }
+    out = PyList_New(0);
+    for (Py_ssize_t k = 0; out && k < spans.len / 16 && limit > 0; k++) {
+        int64_t se[2];
+        memcpy(se, (const char *)spans.buf + 16 * k, 16);
+        if (se[0] < 0 || se[1] > view.len || se[0] > se[1]) {
+            PyErr_SetString(PyExc_ValueError, "bad slice");
+            Py_CLEAR(out);
+        } else if (region((const uint8_t *)view.buf, (Py_ssize_t)se[0], (Py_ssize_t)se[1], &limit,
+                          out) < 0) {
+            Py_CLEAR(out);
+        }
+    }
+done:
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&spans);
+    return out;
+}
+
+/* ---------------------------------------------------------------- regions */
+
+/* detectors._line_region: the line around [start, end), at most 1024 bytes either side. */
+static void line_region(const uint8_t *d, Py_ssize_t size, Py_ssize_t start, Py_ssize_t end,
+                        Py_ssize_t *ls, Py_ssize_t *le) {
+    Py_ssize_t lo = start - 1024 > 0 ? start - 1024 : 0, k = start;
+    while (k > lo && d[k - 1] != '\n') k--;
+    if (k > lo) /* the newline before start, within 1024 bytes */
+        *ls = k;
+    else
+        *ls = start > 1024 ? start - 1024 : 0;
+    Py_ssize_t hi = end + 1024 < size ? end + 1024 : size;
+    const uint8_t *nl = end < hi ? memchr(d + end, '\n', (size_t)(hi - end)) : NULL;
+    *le = nl ? nl - d : hi;
+}
+
+PyObject *native_regions(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer data, ends;
+    int lines;
+    Py_ssize_t reach, after;
+    if (!PyArg_ParseTuple(args, "y*y*pnn:regions", &data, &ends, &lines, &reach, &after))
+        return NULL;
+    PyObject *result = NULL;
+    Buf out = {0};
+    Py_ssize_t size = data.len;
+    const uint8_t *d = (const uint8_t *)data.buf;
+    if (ends.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "ends must be an int64 array");
+        goto done;
+    }
+    Py_ssize_t rs = -1, re = -1;
+    for (Py_ssize_t k = 0; k < ends.len / 8; k++) {
+        int64_t e;
+        memcpy(&e, (const char *)ends.buf + 8 * k, 8);
+        if (e < 0 || e > size) {
+            PyErr_SetString(PyExc_ValueError, "an end lies outside the data");
+            goto done;
+        }
+        Py_ssize_t s2, e2;
+        if (lines) {
+            line_region(d, size, e > 1 ? e - 1 : 0, e, &s2, &e2);
+        } else {
+            s2 = e - reach > 0 ? e - reach : 0;
+            e2 = e + after < size ? e + after : size;
+        }
+        if (s2 <= re) {
+            if (e2 > re) re = e2;
+            continue;
+        }
+        if (re >= 0 && (buf_i64(&out, rs) < 0 || buf_i64(&out, re) < 0)) goto done;
+        rs = s2;
+        re = e2;
+    }
+    if (re >= 0 && (buf_i64(&out, rs) < 0 || buf_i64(&out, re) < 0)) goto done;
+    result = buf_bytes(&out);
+done:
+    buf_free(&out);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&ends);
+    return result;
+}
+
+/* ---------------------------------------------------------------- fr_nir */
+
+/* DIGITS_START + [1-478](?:[ .\-]?[0-9]{2}){2}[ .\-]?(?:[0-9]{2}|2[ABab])[ .\-]?[0-9]{3}
+   [ .\-]?[0-9]{3}[ .\-]?[0-9]{2}(?![0-9A-Za-z]) at p: the end, or -1; the 15 characters
+   without separators, upper-cased, in c. Every optional separator is taken when present
+   (a digit must follow it), so the pattern matches in one way or not at all. */
+static Py_ssize_t nir_at(const uint8_t *d, Py_ssize_t p, Py_ssize_t stop, char *c) {
+    if (!NIR_FIRST(d[p])) return -1;
+    if (p >= 1) { /* (?<![0-9A-Za-z_])(?<![0-9]\.)(?<![0-9A-Za-z_]-) */
+        uint8_t b = d[p - 1];
+        if (IS_WORD_B(b)) return -1;
+        if (p >= 2 && b == '.' && IS_DIGIT(d[p - 2])) return -1;
+        if (p >= 2 && b == '-' && IS_WORD_B(d[p - 2])) return -1;
+    }
+    static const char layout[] = "s2s2s#s3s3s2";
+    int n = 0;
+    c[n++] = (char)d[p];
+    Py_ssize_t q = p + 1;
+    for (const char *l = layout; *l; l++) {
+        if (*l == 's') {
+            if (q < stop && (CLS[d[q]] & C_SEP)) q++;
+        } else if (*l == '#') {
+            if (q + 1 >= stop) return -1;
+            if (IS_DIGIT(d[q]) && IS_DIGIT(d[q + 1])) {
+                c[n++] = (char)d[q];
+                c[n++] = (char)d[q + 1];
+            } else if (d[q] == '2' && (d[q + 1] == 'A' || d[q + 1] == 'B' || d[q + 1] == 'a' ||
+                                       d[q + 1] == 'b')) {
+                c[n++] = '2';
+                c[n++] = (char)(d[q + 1] & ~0x20);
+            } else {
+                return -1;
+            }
+            q += 2;
+        } else {
+            for (int k = 0; k < *l - '0'; k++, q++) {
+                if (q >= stop || !IS_DIGIT(d[q])) return -1;
+                c[n++] = (char)d[q];
+            }
+        }
+    }
+    if (q < stop && IS_ALNUM(d[q])) return -1;
+    return q;
+}
+
+/* kinds/fr_nir.py normalize on a compact 15-character match: the key (97 - body mod 97,
+   Corsica's 2A/2B read as 19/18), the sex digit and the month. */
+static int nir_valid(const char *c) {
+    uint64_t body = 0;
+    for (int k = 0; k < 13; k++) {
+        int v;
+        if (k == 5 && c[5] == '2' && (c[6] == 'A' || c[6] == 'B')) {
+            body = body * 100 + (c[6] == 'A' ? 19 : 18);
+            k++;
+            continue;
+        }
+        v = c[k] - '0';
+        if (v < 0 || v > 9) return 0;
+        body = body * 10 + (uint64_t)v;
+    }
+    int key = 97 - (int)(body % 97);
+    if (key != (c[13] - '0') * 10 + (c[14] - '0')) return 0;
+    if (!strchr("123478", c[0])) return 0;
+    int month = (c[3] - '0') * 10 + (c[4] - '0');
+    return (month >= 1 && month <= 12) || (month >= 20 && month <= 42) ||
+           (month >= 50 && month <= 99);
+}
+
+static int nir_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *budget,
+                      PyObject *out) {
+    for (Py_ssize_t p = start; p < stop && *budget > 0;) {
+        char c[16];
+        Py_ssize_t e = nir_at(d, p, stop, c);
+        if (e < 0) {
+            p++;
+            continue;
+        }
+        PyObject *value = nir_valid(c) ? PyUnicode_FromStringAndSize(c, 15) : Py_NewRef(Py_None);
+        if (append(out, p, e, value) < 0) return -1;
+        --*budget;
+        p = e;
+    }
+    return 0;
+}
+
+PyObject *native_nir_matches(PyObject *mod, PyObject *args) {
+    (void)mod;
+    return matches(args, "y*y*n:nir_matches", nir_region);
+}
+
+/* ---------------------------------------------------------------- combo lines */
+
+/* The precise pattern of a combo line (detectors.py), at the line [q, le):
+     ^[ \t]*(?P<user>[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|
+                     [A-Za-z0-9][A-Za-z0-9._\-]{2,63})[:;|](?P<pw>(?!//)[^\s:;|]{3,128})
+     (?:[ \t]*[:;|][^\n]*)?[ \t]*\r?$
+   Each part is a run of a byte class followed by a byte outside it, so the match is decided
+   by run lengths, without backtracking: an e-mail's domain is the run of domain bytes after
+   the '@', ending in a dot and 2-24 letters; a match always ends at the line end. */
+typedef struct {
+    Py_ssize_t user, user_end, pw, pw_end;
+} Combo;
+
+static int combo_password(const uint8_t *d, Py_ssize_t ps, Py_ssize_t le, Combo *m) {
+    if (ps + 2 <= le && d[ps] == '/' && d[ps + 1] == '/') return 0;
+    Py_ssize_t r = ps;
+    while (r < le && !IS_RE_SPACE(d[r]) && !IS_FIELD_SEP(d[r])) r++;
+    if (r - ps < 3 || r - ps > 128) return 0;
+    Py_ssize_t t = r;
+    while (t < le && (d[t] == ' ' || d[t] == '\t')) t++;
+    if (!(t < le && IS_FIELD_SEP(d[t]))) { /* no further fields: spaces, \r, the end */
+        if (t < le && d[t] == '\r') t++;
+        if (t != le) return 0;
+    }
+    m->pw = ps;
+    m->pw_end = r;
+    return 1;
+}
+
+static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
+    Py_ssize_t p = q;
+    while (p < le && (d[p] == ' ' || d[p] == '\t')) p++;
+    /* user@domain */
+    Py_ssize_t r = p;
+    while (r < le && !IS_RE_SPACE(d[r]) && !IS_FIELD_SEP(d[r]) && d[r] != '@') r++;
+    if (r - p >= 1 && r - p <= 64 && r < le && d[r] == '@') {
+        Py_ssize_t a = r + 1, e = a, dot = -1;
+        while (e < le && (CLS[d[e]] & C_DOMAIN)) {
+            if (d[e] == '.') dot = e;
+            e++;
+        }
+        int tld_ok = dot >= a + 1 && e - dot - 1 >= 2 && e - dot - 1 <= 24;
+        for (Py_ssize_t k = dot + 1; tld_ok && k < e; k++)
+            if (!IS_ALPHA(d[k])) tld_ok = 0;
+        if (tld_ok && e < le && IS_FIELD_SEP(d[e]) && combo_password(d, e + 1, le, m)) {
+            m->user = p;
+            m->user_end = e;
+            return 1;
+        }
+    }
+    /* user name */
+    if (p < le && IS_ALNUM(d[p])) {
+        r = p + 1;
+        while (r < le && (IS_ALNUM(d[r]) || d[r] == '.' || d[r] == '_' || d[r] == '-')) r++;
+        if (r - p >= 3 && r - p <= 64 && r < le && IS_FIELD_SEP(d[r]) &&
+            combo_password(d, r + 1, le, m)) {
+            m->user = p;
+            m->user_end = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int ascii_lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? c | 0x20 : c; }
+
+/* identifiers.normalize("email", user) is not None, for an ASCII user@domain of the pattern:
+   str.strip(), strip("<>\"'"), lower, then kinds/email.py's pattern (local part of word
+   characters and !#$%&'*+/=?^`{|}~.-; labels of letters, digits and inner hyphens; a last
+   label of 2-63 letters), at most 254 characters. */
+static int email_ok(const uint8_t *d, Py_ssize_t s, Py_ssize_t e) {
+    while (s < e && IS_STR_SPACE(d[s])) s++;
+    while (e > s && IS_STR_SPACE(d[e - 1])) e--;
+    while (s < e && (d[s] == '<' || d[s] == '>' || d[s] == '"' || d[s] == '\'')) s++;
+    while (e > s && (d[e - 1] == '<' || d[e - 1] == '>' || d[e - 1] == '"' || d[e - 1] == '\''))
+        e--;
+    if (e - s > 254) return 0;
+    Py_ssize_t at = s;
+    while (at < e && d[at] != '@') at++;
+    if (at == s || at >= e) return 0;
+    for (Py_ssize_t k = s; k < at; k++) {
+        uint8_t c = d[k];
+        if (!(IS_ALNUM(c) || (c && strchr("_!#$%&'*+/=?^`{|}~.-", c)))) return 0;
+    }
+    Py_ssize_t label = at + 1, last = -1;
+    for (Py_ssize_t k = at + 1; k <= e; k++) {
+        if (k < e && d[k] != '.') continue;
+        /* label [label, k) */
+        if (k == label) return 0;
+        if (k < e) {
+            if (!IS_ALNUM(d[label]) || !IS_ALNUM(d[k - 1])) return 0;
+            for (Py_ssize_t j = label; j < k; j++)
+                if (!(IS_ALNUM(d[j]) || d[j] == '-')) return 0;
+        } else {
+            last = label;
+        }
+        label = k + 1;
+    }
+    if (last <= at + 1) return 0; /* one label only */
+    if (e - last < 2 || e - last > 63) return 0;
+    for (Py_ssize_t j = last; j < e; j++)
+        if (!IS_ALPHA(d[j])) return 0;
+    return 1;
+}
+
+static int scheme_or_digits(const uint8_t *d, const Combo *m) {
+    static const char *const SCHEMES[] = {"http", "https", "ftp", "ftps", "mailto", "tel",
+                                          "file", "ssh", "git", "data", "javascript", "urn",
+                                          "sip", "irc", "news"};
+    Py_ssize_t n = m->user_end - m->user;
+    for (size_t k = 0; k < sizeof SCHEMES / sizeof SCHEMES[0]; k++) {
+        if ((Py_ssize_t)strlen(SCHEMES[k]) != n) continue;
+        Py_ssize_t j = 0;
+        while (j < n && ascii_lower(d[m->user + j]) == (uint8_t)SCHEMES[k][j]) j++;
+        if (j == n) return 1;
+    }
+    Py_ssize_t pn = m->pw_end - m->pw;
+    if (pn > 5) return 0;
+    for (Py_ssize_t j = m->pw; j < m->pw_end; j++)
+        if (!IS_DIGIT(d[j])) return 0;
+    return 1;
+}
+
+/* detectors._combo on an ASCII line: None when rejected, else the line stripped and
+   lower-cased. */
+static PyObject *combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, const Combo *m) {
+    int has_at = 0;
+    for (Py_ssize_t k = m->user; k < m->user_end; k++) has_at |= d[k] == '@';
+    if (has_at ? !email_ok(d, m->user, m->user_end) : scheme_or_digits(d, m))
+        Py_RETURN_NONE;
+    uint8_t first = d[m->pw];
+    int distinct = 0;
+    for (Py_ssize_t k = m->pw + 1; k < m->pw_end && !distinct; k++) distinct = d[k] != first;
+    if (!distinct) Py_RETURN_NONE;
+    while (q < le && IS_STR_SPACE(d[q])) q++;
+    while (le > q && IS_STR_SPACE(d[le - 1])) le--;
+    PyObject *value = PyUnicode_New(le - q, 127);
+    if (!value) return NULL;
+    Py_UCS1 *dst = PyUnicode_1BYTE_DATA(value);
+    for (Py_ssize_t k = q; k < le; k++) dst[k - q] = (Py_UCS1)ascii_lower(d[k]);
+    return value;
+}
+
+static int combo_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop,
+                        Py_ssize_t *budget, PyObject *out) {
+    Py_ssize_t q = start;
+    if (q > 0 && d[q - 1] != '\n') { /* ^ matches after a newline only */
+        const uint8_t *nl = q < stop ? memchr(d + q, '\n', (size_t)(stop - q)) : NULL;
+        q = nl ? nl - d + 1 : stop;
+    }
+    while (q < stop && *budget > 0) {
+        const uint8_t *nl = memchr(d + q, '\n', (size_t)(stop - q));
+        Py_ssize_t le = nl ? nl - d : stop;
+        Combo m;
+        if (combo_at(d, q, le, &m)) {
+            int ascii = 1;
+            for (Py_ssize_t k = q; k < le && ascii; k++) ascii = d[k] < 0x80;
+            PyObject *value = ascii ? combo_value(d, q, le, &m) : Py_NewRef(Py_True);
+            if (append(out, q, le, value) < 0) return -1;
+            --*budget;
+        }
+        q = le + 1;
+    }
+    return 0;
+}
+
+PyObject *native_combo_matches(PyObject *mod, PyObject *args) {
+    (void)mod;
+    return matches(args, "y*y*n:combo_matches", combo_region);
+}
