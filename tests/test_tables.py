@@ -47,7 +47,7 @@ def test_missing_and_unknown_keys_per_family():
     with pytest.raises(ConfigError, match=r"^source 'a': missing key 'url'$"):
         require({}, "url", str, "source 'a'")
     with pytest.raises(ConfigError, match=r"^source 'a': unknown key\(s\) urll for type 'http'; "
-                                          r"known: alert_after_failures, .*, url$"):
+                                          r"known: alert_after_failures, .*, url, worker_label$"):
         SourceConfig.from_table({"name": "a", "type": "http", "urll": "x"}, allowed={"url"})
     with pytest.raises(ConfigError, match=r"^sink 's': missing required key 'api_key'$"):
         build_sink({"name": "s", "type": "thehive", "url": "https://h.example"},
