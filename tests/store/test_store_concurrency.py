@@ -55,3 +55,24 @@ def test_store_can_be_used_from_a_worker_thread(store):
     t.join(10)
     assert errors == []
     assert store.get_source_state("tg").cursor == "9"
+
+
+def test_opening_an_up_to_date_store_needs_no_write_lock(tmp_path, monkeypatch):
+    """`leakmon status` or `alerts list` beside a daemon whose process holds the write lock
+    (mid-batch, or stopped there by SIGSTOP) opens and reads at once instead of queueing."""
+    import sqlite3
+
+    import monitor.store.db as db
+
+    Store.open(tmp_path).close()  # created and migrated
+    writer = sqlite3.connect(tmp_path / db.DB_NAME, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO meta (key, value) VALUES ('batch', 'in flight')")
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 100)  # a queued open would fail, not hang
+    try:
+        with Store.open(tmp_path) as store:
+            assert store.get_meta("batch") is None  # the uncommitted batch is not visible
+            assert store.schema_version() == db.LATEST_VERSION
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
