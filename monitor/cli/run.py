@@ -47,6 +47,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     from monitor.daemon.runtime import ensure_drop_folders, load_runtime
     from monitor.daemon.scheduler import Daemon
     from monitor.daemon.workers import store_opener
+    from monitor.web.server import start_console
 
     state_dir = ctx.state_dir
     config = ctx.config  # parse errors surface here, before the lock is taken
@@ -54,5 +55,6 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
         runtime = load_runtime(ctx.config_path, state_dir, strict=False)
         ensure_drop_folders(runtime)
         daemon = Daemon(runtime, state_dir=state_dir, config_path=ctx.config_path,
-                        store_opener=store_opener(config), labels=tuple(args.label))
+                        store_opener=store_opener(config), labels=tuple(args.label),
+                        console=start_console)
         return asyncio.run(daemon.run())

@@ -19,11 +19,12 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.config import Config
 from monitor.daemon.health import as_datetime
 from monitor.daemon.leases import Leases
 from monitor.daemon.metrics import Metrics, MetricsServer, parse_listen
@@ -31,7 +32,7 @@ from monitor.daemon.runner import PipelineHost, RunResult, SourceRunner
 from monitor.daemon.runtime import ReloadError, Runtime, load_runtime
 from monitor.daemon.systemd import SystemdNotifier
 from monitor.daemon.workers import SharedStore, StoreThread, open_store
-from monitor.errors import LeakmonError
+from monitor.errors import ConfigError, LeakmonError
 from monitor.models import utcnow
 from monitor.paths import write_secret
 
@@ -61,6 +62,12 @@ def deliver_default(store: Any, sinks: list[Any], now: datetime,
     return deliver_due(store, sinks, now=now, worker=worker)
 
 
+class Console(Protocol):
+    """What the daemon needs of the web console it hosts (monitor.web.server.start_console)."""
+
+    def stop(self) -> None: ...
+
+
 class Daemon:
     """The scheduler, its jobs and the signal handling. `await Daemon(...).run()` -> exit code."""
 
@@ -75,6 +82,7 @@ class Daemon:
         collector_factory: Callable[[dict[str, Any], Any, Path], Any] = build_collector_default,
         pipeline_factory: Callable[[Any, Any], Any] | None = None,
         store_opener: Callable[[Path], Any] = open_store,
+        console: Callable[[Config, Path], Console] | None = None,
         deliver: Callable[[Any, list[Any], datetime], Any] = deliver_default,
         metrics: Metrics | None = None,
         start_delay: float = 0.0,
@@ -109,7 +117,8 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
         self._metrics_server: MetricsServer | None = None
-        self._web: Any = None  # the console's BackgroundServer when [daemon] web = true
+        self._console = console  # starts the web console for `[daemon] web = true`
+        self._web: Console | None = None
         self._retired_sinks: list[Any] = []
         self.reloads_ok = 0
         self.reloads_failed = 0
@@ -180,7 +189,6 @@ class Daemon:
             await self._metrics_server.close()
         if self._web is not None:
             await asyncio.to_thread(self._web.stop)
-            self._web.server.config.app.state.store.close()
         for name, collector in list(self.collectors.items()):
             await _aclose(collector, name)
         self.collectors.clear()
@@ -506,11 +514,10 @@ class Daemon:
         config = self.runtime.config
         if not config.daemon.web:
             return
-        from monitor.store import Store
-        from monitor.web.server import serve_in_thread
-
-        store = await asyncio.to_thread(Store.from_config, config, self.state_dir)
-        self._web = await asyncio.to_thread(serve_in_thread, config, store)
+        if self._console is None:
+            raise ConfigError("[daemon] web = true, but this daemon was built without a "
+                              "console to serve (Daemon(console=...); `leakmon run` gives it)")
+        self._web = await asyncio.to_thread(self._console, config, self.state_dir)
         log.info("web console on %s", config.web.listen)
 
     def _write_status_file(self, *, stopped: bool = False) -> None:

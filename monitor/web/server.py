@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 
@@ -32,8 +34,10 @@ class BackgroundServer:
     """The console in a thread (the daemon's `web = true`, and tests): started() waits for
     uvicorn's own readiness flag, not a sleep."""
 
-    def __init__(self, server: uvicorn.Server) -> None:
+    def __init__(self, server: uvicorn.Server, *,
+                 on_stop: Callable[[], None] | None = None) -> None:
         self.server = server
+        self._on_stop = on_stop
         self._thread = threading.Thread(target=server.run, name="leakmon-web", daemon=True)
 
     def start(self, timeout: float = 30.0) -> BackgroundServer:
@@ -55,7 +59,23 @@ class BackgroundServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=30)
+        if self._on_stop is not None:
+            self._on_stop()
 
 
-def serve_in_thread(config: Config, store: Store) -> BackgroundServer:
-    return BackgroundServer(make_server(store, config.web, config=config)).start()
+def serve_in_thread(config: Config, store: Store, *,
+                    on_stop: Callable[[], None] | None = None) -> BackgroundServer:
+    return BackgroundServer(make_server(store, config.web, config=config),
+                            on_stop=on_stop).start()
+
+
+def start_console(config: Config, state_dir: Path) -> BackgroundServer:
+    """The console the daemon hosts when `[daemon] web = true` (handed to it by `leakmon run`,
+    so the daemon layer never imports the web layer): its own store connection, closed when
+    the server stops."""
+    store = Store.from_config(config, state_dir)
+    try:
+        return serve_in_thread(config, store, on_stop=store.close)
+    except BaseException:
+        store.close()
+        raise

@@ -11,6 +11,7 @@ from monitor.daemon.runtime import ReloadError
 from monitor.daemon.scheduler import source_job_id
 from monitor.daemon.systemd import SystemdNotifier
 from monitor.store import Store
+from monitor.web.server import start_console
 
 from ._helpers import (
     Deliveries,
@@ -310,7 +311,8 @@ def test_daemon_serves_the_web_console_with_web_true(tmp_path):
     runtime.config.web.listen = "127.0.0.1:0"
 
     async def main() -> tuple[int, int]:
-        d = make_daemon(tmp_path, runtime, {"a": ScriptedCollector("a")})
+        d = make_daemon(tmp_path, runtime, {"a": ScriptedCollector("a")},
+                        console=start_console)
         task = asyncio.create_task(d.run())
         await wait_for(lambda: d._web is not None)
         reader, writer = await asyncio.open_connection("127.0.0.1", d._web.port)
