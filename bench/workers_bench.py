@@ -94,8 +94,8 @@ def _config(args: dict[str, Any]) -> Any:
 def worker_main(args: dict[str, Any]) -> None:
     """One worker process: the real daemon until SIGTERM."""
     from monitor.daemon.runtime import DaemonTimings, Runtime
-    from monitor.daemon.schedule import source_configs
     from monitor.daemon.scheduler import Daemon
+    from monitor.daemon.source_tables import source_configs
     from monitor.daemon.systemd import SystemdNotifier
     from monitor.daemon.workers import store_opener
     from monitor.pipeline import Pipeline

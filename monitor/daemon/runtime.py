@@ -15,7 +15,7 @@ from typing import Any
 
 from monitor.collectors.base import SourceConfig
 from monitor.config import Config, load_config, parse_duration
-from monitor.daemon.schedule import source_configs
+from monitor.daemon.source_tables import source_configs
 from monitor.errors import ConfigError, LeakmonError
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from typing import Any
 from monitor.config import Config
 from monitor.daemon.health import as_datetime
 from monitor.daemon.lock import holder_pid
-from monitor.daemon.schedule import source_configs
 from monitor.daemon.scheduler import STATUS_FILE
+from monitor.daemon.source_tables import source_configs
 from monitor.daemon.workers import store_opener
 from monitor.models import utcnow
 

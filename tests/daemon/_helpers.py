@@ -32,7 +32,7 @@ def pipeline_factory(store: Any, runtime: Any) -> Pipeline:
 def make_runtime(sources: list[dict[str, Any]], *, sinks: list[Any] | None = None,
                  daemon: dict[str, Any] | None = None, base: Path | None = None) -> Runtime:
     config = parse_config({"sources": sources, "daemon": daemon or {"outbox_every": "1h"}})
-    from monitor.daemon.schedule import source_configs
+    from monitor.daemon.source_tables import source_configs
 
     return Runtime(config=config, engine=None, ruleset=None, sinks=list(sinks or []),
                    sources=source_configs(sources),

@@ -16,7 +16,7 @@ import pytest
 from monitor.config import parse_config
 from monitor.daemon.leases import fair_share, runnable
 from monitor.daemon.runtime import DaemonTimings
-from monitor.daemon.schedule import source_configs
+from monitor.daemon.source_tables import source_configs
 from monitor.errors import ConfigError
 from monitor.models import utcnow
 from monitor.store import Store
