@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from monitor.matching._native import mask_fields
+
 MASK = "*"
 
 _PEM = re.compile(
@@ -109,14 +111,7 @@ _ROW_SEPARATORS = (";", "|", "\t", ",")
 
 def _mask_word(text: str) -> str:
     """Keep the first letter or digit of a value, mask its other letters and digits."""
-    out, kept = [], False
-    for c in text:
-        if c.isalnum():
-            out.append(c if not kept else MASK)
-            kept = True
-        else:
-            out.append(c)
-    return "".join(out)
+    return mask_fields(text, "")
 
 
 def _row_separator(line: str) -> str | None:
@@ -138,9 +133,10 @@ def _redact_rows(text: str) -> str:
         sep = _row_separator(line)
         if sep is None and '":' not in line:
             continue
-        line = _QUOTED.sub(_mask_quoted_value, line)
-        if sep is not None:
-            line = sep.join(_mask_word(field) for field in line.split(sep))
+        if '"' in line or "'" in line:
+            line = _QUOTED.sub(_mask_quoted_value, line)
+        if sep is not None:  # each field keeps its first letter or digit (C: one call a line)
+            line = mask_fields(line, sep)
         lines[n] = line
     return "\n".join(lines)
 

@@ -72,6 +72,10 @@ static PyMethodDef module_methods[] = {
     {"combo_matches", native_combo_matches, METH_VARARGS,
      "combo_matches(data, spans, limit) -> [(start, end, value | None | True)]: the combo "
      "detector's precise matches in each span and their validation; True: Python decides."},
+    {"mask_fields", native_mask_fields, METH_VARARGS,
+     "mask_fields(text, sep) -> str: each field of text (split by the character sep; the whole "
+     "text when sep is '') keeps its first letter or digit (str.isalnum), the others become "
+     "'*' (redact.py)."},
     {"sha256_implementation", native_sha_impl, METH_NOARGS,
      "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
      "('' before the first Hmac is made)."},

@@ -102,6 +102,9 @@ void reader_init_tables(void);
 PyObject *native_bucket_index(PyObject *mod, PyObject *args);
 PyObject *native_lookup(PyObject *mod, PyObject *args);
 
+/* redact.c */
+PyObject *native_mask_fields(PyObject *mod, PyObject *args);
+
 /* triggers.c */
 PyObject *native_triggers(PyObject *mod, PyObject *args);
 PyObject *native_vector_width(PyObject *mod, PyObject *unused);
