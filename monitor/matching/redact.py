@@ -257,12 +257,16 @@ def redact(text: str, *, mask_names: bool = False) -> str:
         if _PHONE_HINT.search(text):
             text = _PHONE_INTL.sub(lambda m: m[1] + _mask(m[2]), text)
         text = _LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
-    if max(map(len, text.split()), default=0) >= 20:  # cheap: a token never spans a blank
+    # cheap: a token never spans a blank, a blob is a token of 40+ characters
+    if max(map(len, text.split()), default=0) >= 20:
         text = _MIXED_TOKEN.sub(_mask_mixed, text)
-    text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
-    if _DMY_HINT.search(text):
-        text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
-    text = _DATE_YMD.sub(lambda m: f"{m[1]}{m[2]}**{m[2]}**", text)
+        if max(map(len, text.split()), default=0) >= 40:
+            text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
+    if "19" in text or "20" in text:  # both date patterns hold a year 19xx or 20xx
+        if _DMY_HINT.search(text):
+            text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
+        if "19" in text or "20" in text:
+            text = _DATE_YMD.sub(lambda m: f"{m[1]}{m[2]}**{m[2]}**", text)
     text = _redact_rows(text)
     if mask_names:
         text = _redact_names(text)
