@@ -201,7 +201,26 @@ def _native_find(detector: Detector, matches: NativeMatches, data: bytes, ends: 
     assert detector.precise is not None and detector.validate is not None
     spans = _native.regions(data, array("q", ends).tobytes(), detector.lines, detector.reach,
                             detector.after)
-    for validations, (s, e, answer) in enumerate(matches(data, spans, limit), start=1):
+    results = matches(data, spans, limit)
+    answers = [r[2] for r in results]
+    if True not in answers:  # C decided every answer (True: a non-ASCII line, for Python)
+        stop = None
+        if len(results) >= limit:
+            stop = results[-1][1]
+        if enough is not None and enough <= len(results):  # where `enough` values are in
+            seen: set[str | bool] = set()
+            for i, a in enumerate(answers):
+                if a is not None:
+                    seen.add(a)
+                    if len(seen) >= enough:
+                        results, answers, stop = results[:i + 1], answers[:i + 1], results[i][1]
+                        break
+        for s, e, answer in reversed(results):  # reversed: the first match of a start is kept
+            if isinstance(answer, str):
+                found[s] = (s, e, answer)
+        values.update(a for a in answers if isinstance(a, str))
+        return stop
+    for validations, (s, e, answer) in enumerate(results, start=1):
         if answer is True:  # C leaves this one to Python (non-ASCII): the same match
             m = detector.precise.match(data, s, e)
             value = detector.validate(m, region) if m is not None else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Protocol
 
 from monitor.matching import detectors as det
@@ -216,7 +217,8 @@ def _non_overlapping(spans: list[Span]) -> list[Span]:
     mention, or Hyperscan's several ends for one regex match, count once)."""
     out: list[Span] = []
     last_end = -1
-    for span in sorted(spans, key=lambda x: (x[0], -x[1])):
+    # by start, the longest first: two stable sorts on C keys (no Python key call a span)
+    for span in sorted(sorted(spans, key=itemgetter(1), reverse=True), key=itemgetter(0)):
         if span[0] >= last_end:
             out.append(span)
             last_end = span[1]
