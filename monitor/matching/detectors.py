@@ -14,6 +14,7 @@ import re
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from monitor.matching import _native, identifiers, kinds, triggers
 from monitor.matching.detector_base import Detector, Found, text_of, trigger
@@ -218,7 +219,7 @@ def _native_find(detector: Detector, matches: NativeMatches, data: bytes, ends: 
         for s, e, answer in reversed(results):  # reversed: the first match of a start is kept
             if isinstance(answer, str):
                 found[s] = (s, e, answer)
-        values.update(a for a in answers if isinstance(a, str))
+        values.update(cast("list[str]", filter(None, answers)))  # no True here: str or None
         return stop
     for validations, (s, e, answer) in enumerate(results, start=1):
         if answer is True:  # C leaves this one to Python (non-ASCII): the same match

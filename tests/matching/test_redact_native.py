@@ -8,9 +8,11 @@ script (and Unicode digits, numerics, combining marks that are not alnum), '_', 
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
+from monitor.matching import redact as r
 from monitor.matching._native import mask_fields
 from monitor.matching.redact import MASK, redact
 
@@ -60,3 +62,24 @@ def test_dump_row_in_redaction_keeps_first_letters() -> None:
     # by the long-number rule first, which keeps two digits)
     assert (redact("Jean Pierre;Dupont;12 rue des Lilas;0601020304")
             == "J*** ******;D*****;1* *** *** *****;0*********")
+
+
+# The look-behind-first forms of the patterns redact.py writes class-first (for speed).
+LOOKBEHIND_FIRST = {
+    "_EMAIL": r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9])[A-Za-z0-9._%+\-]*(@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})",
+    "_IBAN": r"(?<![A-Za-z0-9])([A-Z]{2}[0-9]{2})((?:[ ]?[A-Z0-9]){11,30})(?![A-Za-z0-9])",
+    "_NIR": r"(?<![0-9A-Za-z])([1-478][ .\-]?[0-9]{2}[ .\-]?[0-9]{2}[ .\-]?(?:[0-9]{2}|2[ABab]))"
+            r"([ .\-]?[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2})(?![0-9A-Za-z])",
+    "_LONG_NUMBER": r"(?<![0-9])([0-9]{2})((?:[ .\-]?[0-9]){6,})",
+}
+PATTERN_PIECES = [*"0123456789  .-@_%+abzAZ\né日", "FR76", "2A", "example.fr", "1 85", "00"]
+
+
+@pytest.mark.parametrize("name", sorted(LOOKBEHIND_FIRST))
+def test_class_first_patterns_match_as_look_behind_first(name: str) -> None:
+    ours, reference = getattr(r, name), re.compile(LOOKBEHIND_FIRST[name])
+    rng = random.Random(name)
+    for _ in range(20000):
+        text = "".join(rng.choice(PATTERN_PIECES) for _ in range(rng.randint(0, 50)))
+        assert ([(m.span(), m.groups()) for m in ours.finditer(text)]
+                == [(m.span(), m.groups()) for m in reference.finditer(text)]), text
