@@ -76,6 +76,9 @@ static PyMethodDef module_methods[] = {
      "mask_fields(text, sep) -> str: each field of text (split by the character sep; the whole "
      "text when sep is '') keeps its first letter or digit (str.isalnum), the others become "
      "'*' (redact.py)."},
+    {"card_matches", native_card_matches, METH_VARARGS,
+     "card_matches(data, spans, limit) -> [(start, end, value | None)]: the card detector's "
+     "precise matches in each span and their validation (see validate.c)."},
     {"sha256_implementation", native_sha_impl, METH_NOARGS,
      "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
      "('' before the first Hmac is made)."},

@@ -116,5 +116,6 @@ PyObject *native_utf8_valid(PyObject *mod, PyObject *arg);
 PyObject *native_regions(PyObject *mod, PyObject *args);
 PyObject *native_nir_matches(PyObject *mod, PyObject *args);
 PyObject *native_combo_matches(PyObject *mod, PyObject *args);
+PyObject *native_card_matches(PyObject *mod, PyObject *args);
 
 #endif /* LM_NATIVE_H */
