@@ -191,6 +191,7 @@ class Findings:
 
     found: list[Found]
     scale: float = 1.0
+    disjoint: bool = False  # found is sorted by start and no two overlap (see find)
 
 
 def _native_find(detector: Detector, matches: NativeMatches, data: bytes, ends: list[int],
@@ -301,4 +302,6 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
     if stopped_at is not None or unseen:
         seen = bisect.bisect_right(ends, stopped_at) if stopped_at is not None else len(ends)
         scale = (len(ends) + unseen) / max(1, seen)
-    return Findings([found[k] for k in sorted(found)], scale)
+    # Matches of one pattern in disjoint regions, in order: sorted, no two overlapping (a
+    # custom detector's findings are not known to be).
+    return Findings([found[k] for k in sorted(found)], scale, detector.custom is None)

@@ -133,7 +133,8 @@ def evaluate(cr: CompiledRule, state: ScanState) -> Hit | None:
                    excerpt=f"{len(records)} record(s) of fingerprint set "
                            f"{rule.fingerprints!r} recognized")
     spans = _text_spans(cr, state)
-    det_spans, scale = _detector_spans(cr, state)
+    det_spans, scale, disjoint = _detector_spans(cr, state)
+    disjoint = disjoint and not spans  # one detector's findings alone: nothing to sort out
     spans.extend(det_spans)
     if not spans:
         return None
@@ -143,7 +144,7 @@ def evaluate(cr: CompiledRule, state: ScanState) -> Hit | None:
         spans = _near(spans, cr.near, rule.window, state)
         if not spans:
             return None
-    kept = _non_overlapping(spans)
+    kept = spans if disjoint else _non_overlapping(spans)
     values = {v for _, _, v in kept if v is not None}
     # Detector values: distinct, extrapolated when validation was capped. Text matches
     # past the per-pattern cap were counted, not checked: added as they are.
@@ -174,14 +175,19 @@ def _text_spans(cr: CompiledRule, state: ScanState) -> list[Span]:
     return spans
 
 
-def _detector_spans(cr: CompiledRule, state: ScanState) -> tuple[list[Span], float]:
+def _detector_spans(cr: CompiledRule, state: ScanState) -> tuple[list[Span], float, bool]:
+    """The findings of the rule's detectors, their scale, and whether they are sorted and
+    disjoint already (one detector whose findings are)."""
     spans: list[Span] = []
     scale = 1.0
-    for name in cr.rule.detectors:
+    names = cr.rule.detectors
+    disjoint = len(names) == 1
+    for name in names:
         findings = state.detector(name)
         spans.extend(findings.found)
         scale = max(scale, findings.scale)
-    return spans, scale
+        disjoint = disjoint and findings.disjoint
+    return spans, scale, disjoint
 
 
 def _near(spans: list[Span], words: tuple[int, ...], window: int, state: ScanState) -> list[Span]:
