@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from monitor.matching._native import mask_fields
+from monitor.matching._native import longest_run, mask_fields
 
 MASK = "*"
 
@@ -71,6 +71,7 @@ _LONG_NUMBER = re.compile(r"([0-9](?<![0-9]{2})[0-9])((?:[ .\-]?[0-9]){6,})")
 # vendor, bot tokens, SAS signatures, UUID keys): its vendor prefix ("glpat-", "hf_", "SG.")
 # or first four characters are kept. '/' and ':' end a token, so URLs keep their shape.
 _MIXED_TOKEN = re.compile(r"(?<![\w\-.~+=%])[\w\-.~+=%]{20,}")
+_MIXED_EXTRA = "-.~+=%"  # _MIXED_TOKEN's class besides \w
 _VENDOR_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}[_\-.](?:v1_)?")
 # The password of a URL's credentials (postgres://app:s3cret@db...), whatever its shape.
 _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]*:)([^\s@/]{1,128})(@)")
@@ -264,7 +265,8 @@ def redact(text: str, *, mask_names: bool = False) -> str:
         text = _LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
     # cheap: a token never spans a blank, a blob is a token of 40+ characters
     if max(map(len, text.split()), default=0) >= 20:
-        text = _MIXED_TOKEN.sub(_mask_mixed, text)
+        if longest_run(text, _MIXED_EXTRA) >= 20:  # a run of _MIXED_TOKEN's class (in C)
+            text = _MIXED_TOKEN.sub(_mask_mixed, text)
         if max(map(len, text.split()), default=0) >= 40:
             text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
     if "19" in text or "20" in text:  # both date patterns hold a year 19xx or 20xx

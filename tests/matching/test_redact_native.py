@@ -13,7 +13,7 @@ import re
 import pytest
 
 from monitor.matching import redact as r
-from monitor.matching._native import mask_fields
+from monitor.matching._native import longest_run, mask_fields
 from monitor.matching.redact import MASK, redact
 
 SEPARATORS = ("", ";", "|", "\t", ",")
@@ -50,6 +50,18 @@ def test_every_code_point_classified_as_str_isalnum() -> None:
     text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
     masked = mask_fields("x" + text, "")
     assert masked == "x" + "".join(MASK if c.isalnum() else c for c in text)
+
+
+def test_longest_run_is_the_longest_match_of_the_class() -> None:
+    """longest_run(text, extra) is the longest match of [\\w<extra>]+ (redact's guard)."""
+    run = re.compile(r"[\w\-.~+=%]+")
+    rng = random.Random("runs")
+    for _ in range(5000):
+        text = "".join(rng.choice(ALPHABET + "~+=%/:") for _ in range(rng.randint(0, 60)))
+        assert longest_run(text, "-.~+=%") == max(map(len, run.findall(text)), default=0), text
+    word = re.compile(r"\w")
+    for c in map(chr, range(0x110000)):  # every code point: re's \w, as C classifies it
+        assert longest_run(c, "") == (word.match(c) is not None), hex(ord(c))
 
 
 def test_bad_separator_is_an_error() -> None:

@@ -1,5 +1,5 @@
 /*
- * redact.c: the per-character part of excerpt redaction (monitor/matching/redact.py).
+ * redact.c: the per-character parts of excerpt redaction (monitor/matching/redact.py).
  *
  * mask_fields(text, sep): every field of `text` (split by the one character `sep`, or the
  * whole text when sep is empty) keeps its first letter or digit; its other letters and
@@ -40,4 +40,25 @@ PyObject *native_mask_fields(PyObject *mod, PyObject *args) {
     PyObject *out = PyUnicode_FromKindAndData(kind, dst, n);
     PyMem_Free(dst);
     return out;
+}
+
+/* longest_run(text, extra): the length of the longest run of characters of `text` that are
+   word characters of `re` (str.isalnum() or '_') or in `extra`. redact.py asks it before
+   patterns such as [\w\-.~+=%]{20,}, which `re` tries at every offset of an excerpt. */
+PyObject *native_longest_run(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *text, *extra;
+    if (!PyArg_ParseTuple(args, "UU:longest_run", &text, &extra)) return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), ne = PyUnicode_GET_LENGTH(extra);
+    int kind = PyUnicode_KIND(text), ekind = PyUnicode_KIND(extra);
+    const void *src = PyUnicode_DATA(text), *ex = PyUnicode_DATA(extra);
+    Py_ssize_t best = 0, run = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, src, i);
+        int in = c == '_' || Py_UNICODE_ISALNUM(c);
+        for (Py_ssize_t k = 0; !in && k < ne; k++) in = PyUnicode_READ(ekind, ex, k) == c;
+        run = in ? run + 1 : 0;
+        if (run > best) best = run;
+    }
+    return PyLong_FromSsize_t(best);
 }
