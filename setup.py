@@ -1,5 +1,5 @@
 """The compiled part of leakmon: one C extension, monitor.matching._native, one C file per unit
-(HMAC, candidate reader, table lookup, triggers, UTF-8 validation; see native/native.h).
+(HMAC, candidate reader, table lookup, triggers, UTF-8 validation, redaction; see native/native.h).
 
 Everything else is in pyproject.toml; setuptools needs this file only to declare the C
 extension. It builds with the C compiler and Python headers of the machine (gcc and

@@ -14,6 +14,7 @@ import re
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from monitor.matching import _native, identifiers, kinds, triggers
 from monitor.matching.detector_base import Detector, Found, text_of, trigger
@@ -190,6 +191,7 @@ class Findings:
 
     found: list[Found]
     scale: float = 1.0
+    disjoint: bool = False  # found is sorted by start and no two overlap (see find)
 
 
 def _native_find(detector: Detector, matches: NativeMatches, data: bytes, ends: list[int],
@@ -201,7 +203,26 @@ def _native_find(detector: Detector, matches: NativeMatches, data: bytes, ends: 
     assert detector.precise is not None and detector.validate is not None
     spans = _native.regions(data, array("q", ends).tobytes(), detector.lines, detector.reach,
                             detector.after)
-    for validations, (s, e, answer) in enumerate(matches(data, spans, limit), start=1):
+    results = matches(data, spans, limit)
+    answers = [r[2] for r in results]
+    if True not in answers:  # C decided every answer (True: a non-ASCII line, for Python)
+        stop = None
+        if len(results) >= limit:
+            stop = results[-1][1]
+        if enough is not None and enough <= len(results):  # where `enough` values are in
+            seen: set[str | bool] = set()
+            for i, a in enumerate(answers):
+                if a is not None:
+                    seen.add(a)
+                    if len(seen) >= enough:
+                        results, answers, stop = results[:i + 1], answers[:i + 1], results[i][1]
+                        break
+        for s, e, answer in reversed(results):  # reversed: the first match of a start is kept
+            if isinstance(answer, str):
+                found[s] = (s, e, answer)
+        values.update(cast("list[str]", filter(None, answers)))  # no True here: str or None
+        return stop
+    for validations, (s, e, answer) in enumerate(results, start=1):
         if answer is True:  # C leaves this one to Python (non-ASCII): the same match
             m = detector.precise.match(data, s, e)
             value = detector.validate(m, region) if m is not None else None
@@ -281,4 +302,6 @@ def find(detector: Detector, data: bytes, ends: list[int], region: str = "FR",
     if stopped_at is not None or unseen:
         seen = bisect.bisect_right(ends, stopped_at) if stopped_at is not None else len(ends)
         scale = (len(ends) + unseen) / max(1, seen)
-    return Findings([found[k] for k in sorted(found)], scale)
+    # Matches of one pattern in disjoint regions, in order: sorted, no two overlapping (a
+    # custom detector's findings are not known to be).
+    return Findings([found[k] for k in sorted(found)], scale, detector.custom is None)

@@ -37,15 +37,21 @@ class NativeTriggers:
             self._wanted |= 1 << i
 
     def scan(self, data: bytes) -> tuple[dict[int, list[tuple[int, int]]], dict[int, int]]:
+        ends, over = self.ends(data)
+        return {pid: [(0, e) for e in lst] for pid, lst in ends.items()}, over
+
+    def ends(self, data: bytes) -> tuple[dict[int, list[int]], dict[int, int]]:
+        """`scan` without the (start, end) pairs: pattern index -> end offsets (the bulk
+        detectors only read the ends: one tuple less per candidate)."""
         if not data or not self._wanted:
             return {}, {}
         ends, overflow = _native.triggers(data, 0, len(data), self._wanted,
                                           self._cap)
-        buckets: dict[int, list[tuple[int, int]]] = {}
+        out: dict[int, list[int]] = {}
         over: dict[int, int] = {}
         for pid, tid in enumerate(self.ids):
             if ends[tid]:
-                buckets[pid] = [(0, e) for e in np.frombuffer(ends[tid], np.int64).tolist()]
+                out[pid] = np.frombuffer(ends[tid], np.int64).tolist()
             if overflow[tid]:
                 over[pid] = overflow[tid]
-        return buckets, over
+        return out, over

@@ -1,4 +1,4 @@
-"""The C precise match and validation of fr_nir and combo lines (native/validate.c) against the
+"""The C precise match and validation of fr_nir, card and combo lines (native/validate.c) against the
 Python definitions they replace: the detector's precise pattern and validator.
 
 Generated text mixes the bytes that decide these patterns (separators, field separators,
@@ -13,12 +13,12 @@ import random
 from array import array
 
 import pytest
-from _idgen import broken, nirs, spaced_nir
+from _idgen import broken, cards, nirs, spaced, spaced_nir
 
 from monitor.matching import detectors
 from monitor.matching.detector_base import Detector
 
-DETECTOR_NAMES = ("fr_nir", "combo")
+DETECTOR_NAMES = ("fr_nir", "combo", "card")
 
 
 def python_matches(d: Detector, data: bytes, start: int, stop: int) -> list[tuple]:
@@ -40,6 +40,14 @@ def native_matches(d: Detector, data: bytes, start: int, stop: int, limit: int =
 
 
 _NIRS = nirs(40, seed=5)
+_CARDS = cards(30, seed=5)
+# cards whole, spaced, dashed, broken, cut short, run on, with a word or digits after
+CARD_PIECES = [*_CARDS[:8], *map(spaced, _CARDS[8:14]), *(spaced(v).replace(" ", "-") for v in
+               _CARDS[14:18]), *map(broken, _CARDS[18:22]), *(v[:11] for v in _CARDS[22:24]),
+               *(v + "4" for v in _CARDS[24:26]), *(spaced(v) + " 12" for v in _CARDS[26:28]),
+               "4111 1111 1111 1111", "5555555555554444", "4111-1111-1111-111", "0000000000000",
+               # a 12-digit Maestro number with a digit run on: valid once cut at byte 12
+               *(m + f" {d}" for m in ("501234567896", "561234567890") for d in "0123456789")]
 NIR_PIECES = [*_NIRS, *map(broken, _NIRS[:10]), *map(spaced_nir, _NIRS[10:20]),
               *(spaced_nir(v).replace(" ", ".") for v in _NIRS[20:25]),
               *(v[:3] + "13" + v[5:] for v in _NIRS[25:30]),  # month 13, key right or not
@@ -50,7 +58,7 @@ PIECES = [
     "john.doe", "jean", "user_01", "http", "HTTPS", "mailto", "example.com", "gmail.com",
     "mail.fr", "x.y", "co.uk", "-bad-.fr", "a..b.fr", "b.f", "b.frr", "pass", "secret99",
     "12345", "123456", "aaaa", "aaab", "P@ss", "0612345678", "2A", "2b", "A", "5", "FR76",
-    *NIR_PIECES,
+    *NIR_PIECES, *CARD_PIECES,
 ]
 
 
@@ -106,21 +114,25 @@ def test_find_gives_the_same_findings_with_and_without_c(name):
     pure = dataclasses.replace(d, native_matches=None)
     rng = random.Random(8)
     for _ in range(40):
-        data = combo_lines(rng, rng.randint(1, 800)) if name == "combo" else \
-            ("\n".join(f"{i};DUPONT;{v}" for i, v in enumerate(nirs(rng.randint(1, 700),
-                                                                    seed=rng.randint(0, 99))))
+        values = (nirs if name == "fr_nir" else cards)(rng.randint(1, 700), seed=rng.randint(0, 99))
+        text = combo_lines(rng, rng.randint(1, 800)) if name == "combo" else \
+            ("\n".join(f"{i};DUPONT;{spaced(v) if i % 3 == 1 else v}" for i, v in enumerate(values))
              + random_text(rng, 50).decode()).encode()
-        ends = sorted(rng.sample(range(1, len(data) + 1), min(len(data), 900)))
-        for kw in ({}, {"enough": 3}, {"max_validations": 40}):
-            a = detectors.find(d, data, ends, **kw)
-            b = detectors.find(pure, data, ends, **kw)
-            assert (a.found, a.scale) == (b.found, b.scale)
+        # ASCII only too: there C decides every line and `find` takes its loop-free path
+        for data in (text, text.decode().encode("ascii", "ignore")):
+            ends = sorted(rng.sample(range(1, len(data) + 1), min(len(data), 900)))
+            for kw in ({}, {"enough": 3}, {"max_validations": 40},
+                       {"enough": 30, "max_validations": 60}):
+                a = detectors.find(d, data, ends, **kw)
+                b = detectors.find(pure, data, ends, **kw)
+                assert (a.found, a.scale) == (b.found, b.scale)
 
 
 def test_the_c_path_is_the_one_used():
-    """Both detectors have their C validation wired (a regression guard for the registry)."""
+    """The three detectors have their C validation wired (a regression guard for the registry)."""
     assert detectors.DETECTORS["fr_nir"].native_matches is not None
     assert detectors.DETECTORS["combo"].native_matches is not None
+    assert detectors.DETECTORS["card"].native_matches is not None
     with pytest.raises(ValueError, match="bad slice"):
         detectors.DETECTORS["combo"].native_matches(b"abc", array("q", [2, 1]).tobytes(), 5)
 

@@ -33,12 +33,22 @@ class TriggerPass:
     def ends(self, data: bytes, offset: int = 0) -> tuple[dict[str, list[int]], dict[str, int]]:
         """Per detector: the end offsets of its triggers in `data` (shifted by `offset`),
         and the matches past the per-pattern cap that were only counted."""
-        buckets, overflow = self.scanner.scan(data)
         ends: dict[str, list[int]] = {}
         unseen: dict[str, int] = {}
-        for pid, lst in buckets.items():
+        if isinstance(self.scanner, NativeTriggers):  # ends only, no (start, end) pairs
+            by_pid, overflow = self.scanner.ends(data)
+        else:
+            buckets, overflow = self.scanner.scan(data)
+            by_pid = {pid: [e for _, e in lst] for pid, lst in buckets.items()}
+        for pid, lst in by_pid.items():
             name = self.owner[pid]
-            ends.setdefault(name, []).extend(offset + e for _, e in lst)
+            if offset:
+                lst = [offset + e for e in lst]
+            got = ends.get(name)
+            if got is None:
+                ends[name] = lst
+            else:
+                got.extend(lst)
             unseen[name] = unseen.get(name, 0) + overflow.get(pid, 0)
         return ends, unseen
 

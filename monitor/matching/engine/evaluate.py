@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Protocol
 
 from monitor.matching import detectors as det
@@ -132,7 +133,8 @@ def evaluate(cr: CompiledRule, state: ScanState) -> Hit | None:
                    excerpt=f"{len(records)} record(s) of fingerprint set "
                            f"{rule.fingerprints!r} recognized")
     spans = _text_spans(cr, state)
-    det_spans, scale = _detector_spans(cr, state)
+    det_spans, scale, disjoint = _detector_spans(cr, state)
+    disjoint = disjoint and not spans  # one detector's findings alone: nothing to sort out
     spans.extend(det_spans)
     if not spans:
         return None
@@ -142,7 +144,7 @@ def evaluate(cr: CompiledRule, state: ScanState) -> Hit | None:
         spans = _near(spans, cr.near, rule.window, state)
         if not spans:
             return None
-    kept = _non_overlapping(spans)
+    kept = spans if disjoint else _non_overlapping(spans)
     values = {v for _, _, v in kept if v is not None}
     # Detector values: distinct, extrapolated when validation was capped. Text matches
     # past the per-pattern cap were counted, not checked: added as they are.
@@ -173,14 +175,19 @@ def _text_spans(cr: CompiledRule, state: ScanState) -> list[Span]:
     return spans
 
 
-def _detector_spans(cr: CompiledRule, state: ScanState) -> tuple[list[Span], float]:
+def _detector_spans(cr: CompiledRule, state: ScanState) -> tuple[list[Span], float, bool]:
+    """The findings of the rule's detectors, their scale, and whether they are sorted and
+    disjoint already (one detector whose findings are)."""
     spans: list[Span] = []
     scale = 1.0
-    for name in cr.rule.detectors:
+    names = cr.rule.detectors
+    disjoint = len(names) == 1
+    for name in names:
         findings = state.detector(name)
         spans.extend(findings.found)
         scale = max(scale, findings.scale)
-    return spans, scale
+        disjoint = disjoint and findings.disjoint
+    return spans, scale, disjoint
 
 
 def _near(spans: list[Span], words: tuple[int, ...], window: int, state: ScanState) -> list[Span]:
@@ -216,7 +223,8 @@ def _non_overlapping(spans: list[Span]) -> list[Span]:
     mention, or Hyperscan's several ends for one regex match, count once)."""
     out: list[Span] = []
     last_end = -1
-    for span in sorted(spans, key=lambda x: (x[0], -x[1])):
+    # by start, the longest first: two stable sorts on C keys (no Python key call a span)
+    for span in sorted(sorted(spans, key=itemgetter(1), reverse=True), key=itemgetter(0)):
         if span[0] >= last_end:
             out.append(span)
             last_end = span[1]

@@ -9,7 +9,7 @@ import re
 
 from stdnum import luhn
 
-from monitor.matching import triggers
+from monitor.matching import _native, triggers
 from monitor.matching.kinds._common import (
     DIGITS_START,
     HS_DIGITS_START,
@@ -62,6 +62,6 @@ KIND = Kind(
         (HS_DIGITS_START + rb"[2-6][0-9]{3}(?:[ \-]?[0-9]){8}",),
         re.compile(DIGITS_START + _CARD + rb"(?![0-9])"),
         lambda m, r: shrinking(m, normalize, r, 12),
-        reach=22, after=12, native=(triggers.CARD,),
+        reach=22, after=12, native=(triggers.CARD,), native_matches=_native.card_matches,
     ),
 )

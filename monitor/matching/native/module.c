@@ -72,6 +72,16 @@ static PyMethodDef module_methods[] = {
     {"combo_matches", native_combo_matches, METH_VARARGS,
      "combo_matches(data, spans, limit) -> [(start, end, value | None | True)]: the combo "
      "detector's precise matches in each span and their validation; True: Python decides."},
+    {"mask_fields", native_mask_fields, METH_VARARGS,
+     "mask_fields(text, sep) -> str: each field of text (split by the character sep; the whole "
+     "text when sep is '') keeps its first letter or digit (str.isalnum), the others become "
+     "'*' (redact.py)."},
+    {"longest_run", native_longest_run, METH_VARARGS,
+     "longest_run(text, extra) -> int: the longest run of word characters (str.isalnum() or "
+     "'_') or characters of extra in text (redact.py)."},
+    {"card_matches", native_card_matches, METH_VARARGS,
+     "card_matches(data, spans, limit) -> [(start, end, value | None)]: the card detector's "
+     "precise matches in each span and their validation (see validate.c)."},
     {"sha256_implementation", native_sha_impl, METH_NOARGS,
      "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
      "('' before the first Hmac is made)."},

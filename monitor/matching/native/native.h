@@ -102,6 +102,10 @@ void reader_init_tables(void);
 PyObject *native_bucket_index(PyObject *mod, PyObject *args);
 PyObject *native_lookup(PyObject *mod, PyObject *args);
 
+/* redact.c */
+PyObject *native_mask_fields(PyObject *mod, PyObject *args);
+PyObject *native_longest_run(PyObject *mod, PyObject *args);
+
 /* triggers.c */
 PyObject *native_triggers(PyObject *mod, PyObject *args);
 PyObject *native_vector_width(PyObject *mod, PyObject *unused);
@@ -113,5 +117,6 @@ PyObject *native_utf8_valid(PyObject *mod, PyObject *arg);
 PyObject *native_regions(PyObject *mod, PyObject *args);
 PyObject *native_nir_matches(PyObject *mod, PyObject *args);
 PyObject *native_combo_matches(PyObject *mod, PyObject *args);
+PyObject *native_card_matches(PyObject *mod, PyObject *args);
 
 #endif /* LM_NATIVE_H */

@@ -1,9 +1,10 @@
 /*
- * validate.c: the precise match and the validation of two detectors' candidates, in C:
+ * validate.c: the precise match and the validation of three detectors' candidates, in C:
  *
  *   regions(ends, size, lines, reach, after)  the regions detectors.find validates
  *   nir_matches(data, spans, limit)            fr_nir (kinds/fr_nir.py)
  *   combo_matches(data, spans, limit)          combo lines (detectors.py, _combo)
+ *   card_matches(data, spans, limit)           card (kinds/card.py)
  *
  * `regions` merges the regions around a detector's sorted trigger ends exactly as
  * detectors.find does (int64 (start, stop) pairs). The matchers return, for the first
@@ -14,7 +15,7 @@
  * rejected), or True when only Python can decide (a combo line with non-ASCII bytes: Unicode
  * strip, lower and \w). Small documents of chat and pastes hold tens of these candidates
  * each; in Python each costs a match object, three decodes and a validator call.
- * tests/matching/test_validate_native.py checks all three against the Python definitions.
+ * tests/matching/test_validate_native.py checks them all against the Python definitions.
  */
 #include "native.h"
 
@@ -389,4 +390,104 @@ static int combo_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop,
 PyObject *native_combo_matches(PyObject *mod, PyObject *args) {
     (void)mod;
     return matches(args, "y*y*n:combo_matches", combo_region);
+}
+
+/* ---------------------------------------------------------------- card */
+
+/* DIGITS_START + [2-6][0-9]{3}(?:[ \-]?[0-9]){9,15}(?![0-9]) at p (kinds/card.py): the end,
+   or -1. A unit is a digit with the separator before it taken when one is there (nothing
+   else can match it), so the match is the most units, backed off one unit at a time until
+   no digit follows. */
+static Py_ssize_t card_at(const uint8_t *d, Py_ssize_t p, Py_ssize_t stop) {
+    if (d[p] < '2' || d[p] > '6') return -1;
+    if (p >= 1) { /* DIGITS_START, as for fr_nir */
+        uint8_t b = d[p - 1];
+        if (IS_WORD_B(b)) return -1;
+        if (p >= 2 && b == '.' && IS_DIGIT(d[p - 2])) return -1;
+        if (p >= 2 && b == '-' && IS_WORD_B(d[p - 2])) return -1;
+    }
+    if (p + 4 > stop) return -1;
+    for (int k = 1; k < 4; k++)
+        if (!IS_DIGIT(d[p + k])) return -1;
+    Py_ssize_t ends[16], q = p + 4;
+    int units = 0;
+    while (units < 15) {
+        if (q + 1 < stop && (d[q] == ' ' || d[q] == '-') && IS_DIGIT(d[q + 1]))
+            q += 2;
+        else if (q < stop && IS_DIGIT(d[q]))
+            q += 1;
+        else
+            break;
+        ends[++units] = q;
+    }
+    for (int k = units; k >= 9; k--)
+        if (!(ends[k] < stop && IS_DIGIT(d[ends[k]]))) return ends[k];
+    return -1;
+}
+
+/* kinds/card.py issuer_ok: does the length fit the issuer the first digits name? */
+static int card_issuer_ok(const char *c, int n) {
+    int p2 = (c[0] - '0') * 10 + (c[1] - '0');
+    int p3 = p2 * 10 + (c[2] - '0');
+    int p4 = p3 * 10 + (c[3] - '0');
+    if (c[0] == '4') return n == 13 || n == 16 || n == 19;
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return n == 16;
+    if (p2 == 34 || p2 == 37) return n == 15;
+    if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649)) return n >= 16 && n <= 19;
+    if (p4 >= 3528 && p4 <= 3589) return n >= 16 && n <= 19;
+    if (p2 == 36 || p2 == 38 || p2 == 39 || (p3 >= 300 && p3 <= 305)) return n >= 14 && n <= 19;
+    if (p2 == 62) return n >= 16 && n <= 19;
+    if (p2 == 50 || (p2 >= 56 && p2 <= 69)) return n >= 12 && n <= 19;
+    return 0;
+}
+
+/* kinds/card.py normalize on the digits of a match: length, not one repeated digit, Luhn
+   (python-stdnum's luhn.is_valid), issuer. */
+static int card_valid(const char *c, int n) {
+    if (n < 12 || n > 19) return 0;
+    int same = 1, sum = 0;
+    for (int k = 0; k < n; k++) {
+        if (c[k] != c[0]) same = 0;
+        int v = c[n - 1 - k] - '0';
+        if (k & 1) v = v * 2 > 9 ? v * 2 - 9 : v * 2;
+        sum += v;
+    }
+    return !same && sum % 10 == 0 && card_issuer_ok(c, n);
+}
+
+/* kinds._common.shrinking(m, normalize, region, 12) on the match d[p:e]: the match, then its
+   prefixes cut before each separator from the right, while the cut is at 12 bytes or more. */
+static PyObject *card_value(const uint8_t *d, Py_ssize_t p, Py_ssize_t e) {
+    char c[20];
+    Py_ssize_t len = e - p;
+    for (;;) {
+        int n = 0;
+        for (Py_ssize_t k = p; k < p + len; k++)
+            if (IS_DIGIT(d[k]) && n < 20) c[n++] = (char)d[k];
+        if (n <= 19 && card_valid(c, n)) return PyUnicode_FromStringAndSize(c, n);
+        Py_ssize_t cut = len - 1;
+        while (cut >= 0 && d[p + cut] != ' ' && d[p + cut] != '-') cut--;
+        if (cut < 12) return Py_NewRef(Py_None);
+        len = cut;
+    }
+}
+
+static int card_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *budget,
+                       PyObject *out) {
+    for (Py_ssize_t p = start; p < stop && *budget > 0;) {
+        Py_ssize_t e = card_at(d, p, stop);
+        if (e < 0) {
+            p++;
+            continue;
+        }
+        if (append(out, p, e, card_value(d, p, e)) < 0) return -1;
+        --*budget;
+        p = e;
+    }
+    return 0;
+}
+
+PyObject *native_card_matches(PyObject *mod, PyObject *args) {
+    (void)mod;
+    return matches(args, "y*y*n:card_matches", card_region);
 }

@@ -1,0 +1,97 @@
+"""The C field masking of redaction (native/redact.c) against the Python definition it
+replaces: each field keeps its first str.isalnum() character, its other ones become '*'.
+
+Generated text mixes what decides the result: field separators, letters and digits of every
+script (and Unicode digits, numerics, combining marks that are not alnum), '_', blanks.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from monitor.matching import redact as r
+from monitor.matching._native import longest_run, mask_fields
+from monitor.matching.redact import MASK, redact
+
+SEPARATORS = ("", ";", "|", "\t", ",")
+ALPHABET = ("aZ09_ -.;|,\t\"'@é€ßİı٣²½Ⅻ\u0301\u200b日本\U0001d400\U0001f600"
+            + "".join(chr(c) for c in range(0x80, 0x100)))
+
+
+def python_mask_word(text: str) -> str:
+    out, kept = [], False
+    for c in text:
+        if c.isalnum():
+            out.append(c if not kept else MASK)
+            kept = True
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def python_mask_fields(text: str, sep: str) -> str:
+    if not sep:
+        return python_mask_word(text)
+    return sep.join(python_mask_word(f) for f in text.split(sep))
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_mask_fields_matches_python(sep: str) -> None:
+    rng = random.Random(f"mask-{sep}")
+    for _ in range(3000):
+        text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 40)))
+        assert mask_fields(text, sep) == python_mask_fields(text, sep), (text, sep)
+
+
+def test_every_code_point_classified_as_str_isalnum() -> None:
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    masked = mask_fields("x" + text, "")
+    assert masked == "x" + "".join(MASK if c.isalnum() else c for c in text)
+
+
+def test_longest_run_is_the_longest_match_of_the_class() -> None:
+    """longest_run(text, extra) is the longest match of [\\w<extra>]+ (redact's guard)."""
+    run = re.compile(r"[\w\-.~+=%]+")
+    rng = random.Random("runs")
+    for _ in range(5000):
+        text = "".join(rng.choice(ALPHABET + "~+=%/:") for _ in range(rng.randint(0, 60)))
+        assert longest_run(text, "-.~+=%") == max(map(len, run.findall(text)), default=0), text
+    word = re.compile(r"\w")
+    for c in map(chr, range(0x110000)):  # every code point: re's \w, as C classifies it
+        assert longest_run(c, "") == (word.match(c) is not None), hex(ord(c))
+
+
+def test_bad_separator_is_an_error() -> None:
+    with pytest.raises(ValueError, match="one character"):
+        mask_fields("a;b", ";;")
+
+
+def test_dump_row_in_redaction_keeps_first_letters() -> None:
+    # each field of the row keeps its first character only (the phone number is masked
+    # by the long-number rule first, which keeps two digits)
+    assert (redact("Jean Pierre;Dupont;12 rue des Lilas;0601020304")
+            == "J*** ******;D*****;1* *** *** *****;0*********")
+
+
+# The look-behind-first forms of the patterns redact.py writes class-first (for speed).
+LOOKBEHIND_FIRST = {
+    "_EMAIL": r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9])[A-Za-z0-9._%+\-]*(@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})",
+    "_IBAN": r"(?<![A-Za-z0-9])([A-Z]{2}[0-9]{2})((?:[ ]?[A-Z0-9]){11,30})(?![A-Za-z0-9])",
+    "_NIR": r"(?<![0-9A-Za-z])([1-478][ .\-]?[0-9]{2}[ .\-]?[0-9]{2}[ .\-]?(?:[0-9]{2}|2[ABab]))"
+            r"([ .\-]?[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2})(?![0-9A-Za-z])",
+    "_LONG_NUMBER": r"(?<![0-9])([0-9]{2})((?:[ .\-]?[0-9]){6,})",
+}
+PATTERN_PIECES = [*"0123456789  .-@_%+abzAZ\né日", "FR76", "2A", "example.fr", "1 85", "00"]
+
+
+@pytest.mark.parametrize("name", sorted(LOOKBEHIND_FIRST))
+def test_class_first_patterns_match_as_look_behind_first(name: str) -> None:
+    ours, reference = getattr(r, name), re.compile(LOOKBEHIND_FIRST[name])
+    rng = random.Random(name)
+    for _ in range(20000):
+        text = "".join(rng.choice(PATTERN_PIECES) for _ in range(rng.randint(0, 50)))
+        assert ([(m.span(), m.groups()) for m in ours.finditer(text)]
+                == [(m.span(), m.groups()) for m in reference.finditer(text)]), text
