@@ -110,7 +110,7 @@ class JsonlSink(Sink):
 
     @classmethod
     def from_table(cls, table: TableReader, config: Config, common: CommonOptions) -> Sink:
-        return cls(path=config.resolve(table.string("path", required=True)), **common)
+        return cls(path=config.resolve(table.string("path", required=True) or ""), **common)
 
     def describe(self) -> str:
         return str(self.path)

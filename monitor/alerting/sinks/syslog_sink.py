@@ -137,7 +137,7 @@ class SyslogSink(Sink):
             raise table.error("ca_file", "only used with protocol = \"tls\"")
         try:
             return cls(
-                host=table.string("host", required=True),
+                host=table.string("host", required=True) or "",
                 port=table.integer("port", None, lo=1, hi=65535),
                 protocol=protocol,
                 facility=table.choice("facility", tuple(FACILITIES), "local0"),
