@@ -36,7 +36,7 @@ def resolve_secret(value: str, *, where: str) -> str:
     return resolved
 
 
-def type_ok(value: Any, types: TypeSpec) -> bool:
+def type_ok(value: object, types: TypeSpec) -> bool:
     """`value` is one of `types`; an int passes for float, a bool only for bool."""
     types = types if isinstance(types, tuple) else (types,)
     if isinstance(value, bool) and bool not in types:
@@ -78,12 +78,12 @@ class Table:
     def describe_types(self, types: TypeSpec) -> str:
         return " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
 
-    def describe_value(self, value: Any) -> str:
+    def describe_value(self, value: object) -> str:
         return repr(value)
 
     # -- keys --------------------------------------------------------------------------------
 
-    def check_keys(self, allowed: Iterable[str], **fields: Any) -> None:
+    def check_keys(self, allowed: Iterable[str], **fields: str) -> None:
         """Unknown keys are a problem; `allowed` is listed in the order given."""
         allowed = list(allowed)
         unknown = sorted(set(self.table) - set(allowed))
@@ -107,7 +107,17 @@ class Table:
 
     # -- typed getters -------------------------------------------------------------------------
 
-    def string(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
+    @overload
+    def string(self, key: str, default: str, *, required: bool = False) -> str: ...
+
+    @overload
+    def string(self, key: str, default: None = None, *,
+               required: bool = False) -> str | None: ...
+
+    def string(self, key: str, default: str | None = None, *,
+               required: bool = False) -> str | None:
+        """None when absent (or, in a table that goes on reading after a problem, when a
+        required key is missing)."""
         value = self.get(key, str, default, required=required)
         if required and not value:
             self.problem(key, self.message(key, "must not be empty"))

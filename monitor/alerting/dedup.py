@@ -27,11 +27,15 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from datasketch import MinHash
 
 from monitor.store.lsh import NUM_PERM, band_keys
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 LSH_THRESHOLD = 0.5  # estimated Jaccard above which a document joins an incident
 MAX_LINES = 50_000  # sample cap for the MinHash of huge documents
@@ -183,7 +187,7 @@ class NearDuplicateIndex:
     and nothing is held or rebuilt per process.
     """
 
-    def __init__(self, store, threshold: float = LSH_THRESHOLD) -> None:
+    def __init__(self, store: Store, threshold: float = LSH_THRESHOLD) -> None:
         self.store = store
         self.threshold = threshold
 
@@ -191,8 +195,8 @@ class NearDuplicateIndex:
         return self.store.count_minhashes()
 
     @classmethod
-    def from_store(cls, store, **kwargs) -> NearDuplicateIndex:
-        return cls(store, **kwargs)
+    def from_store(cls, store: Store, threshold: float = LSH_THRESHOLD) -> NearDuplicateIndex:
+        return cls(store, threshold)
 
     def add(self, document_id: int, incident_id: int, mh: MinHash,
             bands: list[int] | None = None) -> None:

@@ -9,12 +9,17 @@ import sys
 import textwrap
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.alerting import triage
 from monitor.config import parse_duration
 from monitor.errors import ConfigError, LeakmonError
 from monitor.models import SEVERITIES, utcnow
 from monitor.store import Incident, Store
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
+    from monitor.cli._context import Context
 
 HELP = """\
 examples:
@@ -30,7 +35,7 @@ examples:
 _VERDICTS = {"ack": "acknowledged", "resolve": "resolved", "false-positive": "false_positive"}
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("alerts", help="list, inspect, triage and export incidents",
                        description="List, inspect, triage and export incidents.", epilog=HELP)
     asub = sub.subcommands(p, dest="alerts_command")
@@ -71,7 +76,7 @@ def register(sub) -> None:
     ep.set_defaults(func=cmd_export)
 
 
-def _store(ctx) -> Store:
+def _store(ctx: Context) -> Store:
     return Store.from_config(ctx.config, ctx.state_dir)
 
 
@@ -92,7 +97,7 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
     return dt if dt.tzinfo else dt.replace(tzinfo=now.tzinfo)
 
 
-def _select(store: Store, args) -> list[Incident]:
+def _select(store: Store, args: argparse.Namespace) -> list[Incident]:
     triage.expire_snoozes(store)
     return store.list_incidents(status=getattr(args, "status", None),
                                 min_severity=getattr(args, "severity", None),
@@ -104,7 +109,7 @@ def _short(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
-def cmd_list(ctx, args) -> int:
+def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
     with _store(ctx) as store:
         incidents = _select(store, args)
         if args.json:
@@ -134,7 +139,7 @@ def _get(store: Store, incident_id: int) -> Incident:
     return inc
 
 
-def cmd_show(ctx, args) -> int:
+def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
     from monitor.alerting.export import incident_details  # stix2 is slow to import: lazily
 
     with _store(ctx) as store:
@@ -187,14 +192,14 @@ def cmd_show(ctx, args) -> int:
     return 0
 
 
-def cmd_verdict(ctx, args) -> int:
+def cmd_verdict(ctx: Context, args: argparse.Namespace) -> int:
     with _store(ctx) as store:
         inc = triage.set_status(store, args.id, args.status, note=args.note)
     print(f"incident {inc.id} is now {inc.status}")
     return 0
 
 
-def cmd_snooze(ctx, args) -> int:
+def cmd_snooze(ctx: Context, args: argparse.Namespace) -> int:
     now = utcnow()
     until = now + timedelta(seconds=parse_duration(args.duration, where="--for"))
     with _store(ctx) as store:
@@ -203,7 +208,7 @@ def cmd_snooze(ctx, args) -> int:
     return 0
 
 
-def cmd_export(ctx, args) -> int:
+def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     from monitor.alerting.export import iter_jsonl, stix_bundle  # slow import: lazily
 
     with _store(ctx) as store:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from monitor.cli._context import Context
 from monitor.errors import ConfigError
 from monitor.paths import resolve_state_dir
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
 
 HELP = """\
 Check a deployment and say what to fix: the config and rule files (file, rule, line), the
@@ -23,7 +27,7 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("doctor", help="check the deployment and say what to fix",
                        description=HELP)
     p.add_argument("--json", action="store_true", help="one JSON object per check on stdout")

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.errors import FingerprintError
 from monitor.matching import kinds
@@ -20,6 +21,10 @@ from monitor.matching.fingerprints import (
 from monitor.matching.fingerprints.build import MAX_LISTED, ProblemCount
 from monitor.matching.keys import key_id, load_key
 from monitor.progress import Progress
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
+    from monitor.cli._context import Context
 
 PROGRESS_MIN_BYTES = 5 * 1024 * 1024  # smaller CSVs import in a few seconds: no bar
 
@@ -41,7 +46,7 @@ example:
 """
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("fingerprints", help="import, list, inspect and remove fingerprint sets",
                        description="Fingerprint sets: keyed hashes of your own records, used "
                                    "to recognize them in leaked dumps.")
@@ -112,7 +117,7 @@ def _print_report(report: ImportReport, csv_path: Path, fields: list[FieldSpec])
                   f"{label} (first {MAX_LISTED} shown)", file=err)
 
 
-def cmd_import(ctx, args: argparse.Namespace) -> int:
+def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
     fields = [FieldSpec.parse(text) for text in args.fields]
     region = (args.region or ctx.config.matching.phone_region).upper()
     state_dir = ctx.state_dir
@@ -132,7 +137,7 @@ def cmd_import(ctx, args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-def cmd_list(ctx, args: argparse.Namespace) -> int:
+def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
     sets = list_sets(ctx.state_dir)
     if args.json:
         for info in sets:
@@ -159,7 +164,7 @@ def _key_status(state_dir: Path, set_key_id: str) -> str:
         "DIFFERENT from the current key: matching would find nothing; re-import the set"
 
 
-def cmd_info(ctx, args: argparse.Namespace) -> int:
+def cmd_info(ctx: Context, args: argparse.Namespace) -> int:
     info = set_info(ctx.state_dir, args.name)
     status = _key_status(ctx.state_dir, info.key_id)
     if args.json:
@@ -180,7 +185,7 @@ def cmd_info(ctx, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_remove(ctx, args: argparse.Namespace) -> int:
+def cmd_remove(ctx: Context, args: argparse.Namespace) -> int:
     path = remove_set(ctx.state_dir, args.name)
     print(f"removed fingerprint set {args.name!r} ({path})")
     return 0

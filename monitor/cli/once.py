@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from monitor.cli._context import Context
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
 
 HELP = """\
 Run every due source once (or only --source NAME, due or not), deliver the outbox, exit.
@@ -22,7 +26,7 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("once", help="one pass of the due sources, for cron", description=HELP)
     p.add_argument("--source", metavar="NAME", help="run only this source (even if not due)")
     p.add_argument("--wait", metavar="SECONDS", type=float, default=0.0,

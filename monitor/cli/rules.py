@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from monitor.cli._context import Context
 from monitor.matching.rules import RuleSet, load_rules
 from monitor.paths import resolve_state_dir
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
 
 RULES_EPILOG = """\
 examples:
@@ -43,7 +47,7 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("rules", help="check rule files and run their embedded examples",
                        description="Lint rule files and run the examples embedded in them.",
                        epilog=RULES_EPILOG)

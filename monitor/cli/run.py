@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from monitor.cli._context import Context
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("run", help="run the monitoring daemon", description=HELP)
     p.add_argument("--wait", metavar="SECONDS", type=float, default=0.0,
                    help="wait this long for another leakmon process to release the state "

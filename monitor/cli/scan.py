@@ -32,6 +32,7 @@ from monitor.paths import resolve_state_dir
 from monitor.progress import Progress
 
 if TYPE_CHECKING:
+    from monitor.cli import Commands
     from monitor.cli._context import Context
     from monitor.matching.document_scan import DocumentScan, EngineLike
 
@@ -64,7 +65,7 @@ examples:
    "records": [RECORD_ID, ...], "excerpt": REDACTED, ...}], "skipped": [...], ...}"""
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("scan", help=HELP, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="file, folder (scanned recursively) or - for stdin")

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.alerting.delivery import make_test_notification
 from monitor.alerting.sinks import Sink, build_sinks
 from monitor.errors import ConfigError, LeakmonError
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
+    from monitor.cli._context import Context
 
 EPILOG = """\
 examples:
@@ -19,7 +23,7 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("sinks", help="list the configured sinks or send them a test alert",
                        description="List the [[sinks]] of the config file, or send them a "
                                    "clearly marked test alert.", epilog=EPILOG)
@@ -37,7 +41,7 @@ def register(sub) -> None:
     t.set_defaults(func=cmd_test)
 
 
-def _sinks(ctx) -> list[Sink]:
+def _sinks(ctx: Context) -> list[Sink]:
     if not ctx.config_path:
         raise ConfigError("sinks are configured in the config file: give --config FILE")
     sinks = build_sinks(ctx.config.sinks, ctx.config)
@@ -46,7 +50,7 @@ def _sinks(ctx) -> list[Sink]:
     return sinks
 
 
-def _backlog(ctx) -> dict[str, int] | None:
+def _backlog(ctx: Context) -> dict[str, int] | None:
     """Pending outbox items per sink, when the database exists (never created from here)."""
     from monitor.store import DB_NAME, Store
 
@@ -60,7 +64,7 @@ def _backlog(ctx) -> dict[str, int] | None:
         return store.outbox_backlog()
 
 
-def cmd_list(ctx, args: argparse.Namespace) -> int:
+def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
     sinks = _sinks(ctx)
     try:
         backlog = _backlog(ctx)
@@ -94,7 +98,7 @@ def cmd_list(ctx, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_test(ctx, args: argparse.Namespace) -> int:
+def cmd_test(ctx: Context, args: argparse.Namespace) -> int:
     sinks = _sinks(ctx)
     try:
         if args.name:

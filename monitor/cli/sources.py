@@ -7,18 +7,24 @@ writes nothing (no cursor, no documents), so it is safe to run next to the daemo
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.collectors.registry import TYPES, build_collector, validate_source
 from monitor.errors import ConfigError, LeakmonError
 from monitor.telegram_links import channel_name
 
+if TYPE_CHECKING:
+    from monitor.cli import Commands
+    from monitor.cli._context import Context
+    from monitor.models import Document
+
 DETAIL_KEYS = ("channel", "url", "path", "base_url", "api_url")
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     # nested subcommands accept the global options too (--state-dir after the verb)
     p = sub.add_parser("sources", help="list, test and discover sources",
                        description=__doc__)
@@ -44,7 +50,7 @@ def _detail(table: dict[str, Any]) -> str:
     return next((str(table[k]) for k in DETAIL_KEYS if k in table), "")
 
 
-def cmd_list(ctx, args) -> int:
+def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
     tables = ctx.config.sources
     if not tables:
         print("no [[sources]] in the configuration" + ("" if ctx.config_path else
@@ -86,7 +92,7 @@ def _fmt_seconds(s: float) -> str:
     return f"{s:g}s"
 
 
-def cmd_test(ctx, args) -> int:
+def cmd_test(ctx: Context, args: argparse.Namespace) -> int:
     table = next((t for t in ctx.config.sources if t.get("name") == args.name), None)
     if table is None:
         names = ", ".join(t["name"] for t in ctx.config.sources) or "none"
@@ -96,7 +102,7 @@ def cmd_test(ctx, args) -> int:
     return asyncio.run(_test(ctx, table, args))
 
 
-async def _test(ctx, table: dict[str, Any], args) -> int:
+async def _test(ctx: Context, table: dict[str, Any], args: argparse.Namespace) -> int:
     collector = build_collector(table, ctx.config, ctx.state_dir)
     n_docs = n_items = n_batches = 0
     cursor = None
@@ -123,7 +129,7 @@ async def _test(ctx, table: dict[str, Any], args) -> int:
     return 0
 
 
-def _doc_json(d) -> dict[str, Any]:
+def _doc_json(d: Document) -> dict[str, Any]:
     return {"external_id": d.external_id, "platform": d.platform, "url": d.url,
             "title": d.title, "author": d.author, "filename": d.filename,
             "posted_at": d.posted_at.isoformat() if d.posted_at else None,
@@ -133,7 +139,7 @@ def _doc_json(d) -> dict[str, Any]:
             "truncated": bool(d.metadata.get("truncated"))}
 
 
-def _doc_line(d) -> str:
+def _doc_line(d: Document) -> str:
     """One line per document: what and where, never the content itself."""
     when = d.posted_at.strftime("%Y-%m-%d %H:%M") if d.posted_at else "-"
     label = d.filename or d.title or d.url or ""
@@ -150,7 +156,7 @@ def _doc_line(d) -> str:
     return f"{d.external_id:<24} {when:<16} {d.size:>9} B  {label[:60]}{tail}"
 
 
-def cmd_suggested(ctx, args) -> int:
+def cmd_suggested(ctx: Context, args: argparse.Namespace) -> int:
     from monitor.store import Store
 
     store = Store.from_config(ctx.config, ctx.state_dir)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from monitor.cli._context import Context
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
 
 HELP = """\
 Show each source's last run, last success, last error, items, consecutive failures and next
@@ -18,7 +22,7 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("status", help="sources, outbox backlog and incidents", description=HELP)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_status)

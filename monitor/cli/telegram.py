@@ -7,12 +7,13 @@ holds the account's authorization key: it is created under umask 077 and checked
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import getpass
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.collectors.telegram import (
     api_credentials,
@@ -22,11 +23,15 @@ from monitor.collectors.telegram import (
 )
 from monitor.errors import CollectorError, ConfigError
 
+if TYPE_CHECKING:
+    from monitor.cli import Commands
+    from monitor.cli._context import Context
+
 # Tests replace this to serve a TelegramClient that does not reach Telegram.
 CLIENT_FACTORY: Callable[[Path, int, str], Any] = make_telegram_client
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser(
         "telegram", help="Telegram user session for `telegram` sources",
         description="Manage the Telegram user session used by `type = \"telegram\"` sources.")
@@ -43,7 +48,7 @@ def register(sub) -> None:
     login.set_defaults(func=cmd_login)
 
 
-def _table(ctx, name: str | None) -> dict[str, Any] | None:
+def _table(ctx: Context, name: str | None) -> dict[str, Any] | None:
     if name is None:
         return None
     for t in ctx.config.sources:
@@ -54,7 +59,7 @@ def _table(ctx, name: str | None) -> dict[str, Any] | None:
     raise ConfigError(f"no source named {name!r} in the configuration")
 
 
-def cmd_login(ctx, args) -> int:
+def cmd_login(ctx: Context, args: argparse.Namespace) -> int:
     api_id, api_hash = api_credentials(ctx.config, _table(ctx, args.source))
     state_dir = ctx.state_dir
     old = os.umask(0o077)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
 from monitor.errors import LeakmonError
 from monitor.store import Store
 from monitor.store import users as accounts
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
+    from monitor.cli._context import Context
 
 HELP = """\
 examples:
@@ -20,7 +26,7 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("users", help="console accounts and API tokens",
                        description="Console accounts and API tokens.", epilog=HELP)
     us = sub.subcommands(p, dest="users_command")
@@ -47,7 +53,7 @@ def register(sub) -> None:
     vp.set_defaults(func=cmd_revoke)
 
 
-def _password(args) -> str | None:
+def _password(args: argparse.Namespace) -> str | None:
     if args.no_password:
         return None
     if args.password_stdin:
@@ -58,11 +64,11 @@ def _password(args) -> str | None:
     return first
 
 
-def _store(ctx) -> Store:
+def _store(ctx: Context) -> Store:
     return Store.from_config(ctx.config, ctx.state_dir)
 
 
-def cmd_add(ctx, args) -> int:
+def cmd_add(ctx: Context, args: argparse.Namespace) -> int:
     password = _password(args)
     with _store(ctx) as store:
         user = accounts.add_user(store, args.name, args.role, password)
@@ -70,28 +76,28 @@ def cmd_add(ctx, args) -> int:
     return 0
 
 
-def cmd_list(ctx, args) -> int:
+def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
     with _store(ctx) as store:
         for u in accounts.list_users(store):
             print(f"{u.name:<24} {u.role:<8} {u.created_at:%Y-%m-%d %H:%M}")
     return 0
 
 
-def cmd_remove(ctx, args) -> int:
+def cmd_remove(ctx: Context, args: argparse.Namespace) -> int:
     with _store(ctx) as store:
         accounts.remove_user(store, args.name)
     print(f"user {args.name} removed")
     return 0
 
 
-def cmd_token(ctx, args) -> int:
+def cmd_token(ctx: Context, args: argparse.Namespace) -> int:
     with _store(ctx) as store:
         token = accounts.create_token(store, args.name, args.label)
     print(token)
     return 0
 
 
-def cmd_revoke(ctx, args) -> int:
+def cmd_revoke(ctx: Context, args: argparse.Namespace) -> int:
     with _store(ctx) as store:
         n = accounts.revoke_tokens(store, args.name)
     print(f"{n} token(s) of {args.name} revoked")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import TYPE_CHECKING
+
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.cli import Commands
+    from monitor.cli._context import Context
 
 HELP = """\
 Serve the console on [web] listen (127.0.0.1:8080 by default). Put a reverse proxy with TLS in
@@ -14,13 +21,13 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: Commands) -> None:
     p = sub.add_parser("web", help="serve the analysts' console and HTTP API", description=HELP)
     p.add_argument("--listen", metavar="HOST:PORT", help="override [web] listen")
     p.set_defaults(func=cmd_web)
 
 
-def cmd_web(ctx, args) -> int:
+def cmd_web(ctx: Context, args: argparse.Namespace) -> int:
     from monitor.web.server import make_server, split_listen
 
     host, port = split_listen(args.listen or ctx.config.web.listen)

@@ -14,13 +14,16 @@ import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from monitor.config import Config, load_config
 from monitor.errors import LeakmonError, LockBusyError
 from monitor.models import Check
 from monitor.net import CONNECT_TIMEOUT
+
+if TYPE_CHECKING:
+    from monitor.matching.rules import RuleProblem
 
 OK: Final = "OK"
 WARN: Final = "WARN"
@@ -135,7 +138,7 @@ def check_rules(config: Config, state_dir: Path) -> Iterator[Check]:
                 "" if rules else "add at least one usable rule")
 
 
-def _problem(p: Any) -> str:
+def _problem(p: RuleProblem) -> str:
     from monitor.daemon.runtime import format_problem
 
     return format_problem(p)

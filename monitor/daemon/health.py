@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from monitor.collectors.base import SourceConfig
 from monitor.models import Notification, utcnow
+
+if TYPE_CHECKING:
+    from monitor.store.sources import SourceState
 
 RULE_ID = "leakmon.source_health"
 RULE_TITLE = "Source health"
@@ -32,7 +35,7 @@ class HealthView:
     last_run: datetime | None
 
     @classmethod
-    def of(cls, state: Any) -> HealthView:
+    def of(cls, state: SourceState | None) -> HealthView:
         return cls(
             consecutive_failures=int(getattr(state, "consecutive_failures", 0) or 0),
             last_success=as_datetime(getattr(state, "last_success", None)),
@@ -43,7 +46,7 @@ class HealthView:
 
 
 def health_notifications(
-    schedule: SourceConfig, state: Any, *, now: datetime | None = None
+    schedule: SourceConfig, state: SourceState | None, *, now: datetime | None = None
 ) -> list[Notification]:
     """The operator notifications this source's state calls for right now (0, 1 or 2)."""
     now = now or utcnow()
@@ -101,7 +104,7 @@ def _notification(
     )
 
 
-def as_datetime(value: Any) -> datetime | None:
+def as_datetime(value: datetime | str | float | None) -> datetime | None:
     """A store time (datetime, ISO string or epoch seconds) as an aware UTC datetime."""
     if value is None or value == "":
         return None

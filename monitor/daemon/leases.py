@@ -17,13 +17,17 @@ import math
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from monitor.collectors.base import SourceConfig
 from monitor.daemon.workers import StoreThread
+
+if TYPE_CHECKING:
+    from monitor.daemon.runner import Guard
+    from monitor.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,7 @@ class Leases:
     def holds(self, source: str) -> bool:
         return source in self.held
 
-    def guard(self, source: str) -> Callable[[Any], None]:
+    def guard(self, source: str) -> Guard:
         """Run inside a batch's transaction: raises LeaseLost unless we still hold `source`."""
         return lambda store: store.check_source_lease(source, self.id)
 
@@ -94,7 +98,7 @@ class Leases:
                      len(change.released), ", ".join(sorted(change.released)))
         return change
 
-    def _sync(self, store: Any, sources: list[SourceConfig], running: set[str]) -> LeaseChange:
+    def _sync(self, store: Store, sources: list[SourceConfig], running: set[str]) -> LeaseChange:
         change = LeaseChange()
         held = set(store.renew_leases(self.id, ttl=self.ttl))
         change.lost = self.held - held

@@ -18,7 +18,7 @@ import logging
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -101,7 +101,8 @@ class _LeakmonCollector(Collector):
                                value={"version": __version__,
                                       "python": platform.python_version()})
 
-        def counter(name: str, help_: str, labels: list[str], items) -> CounterMetricFamily:
+        def counter(name: str, help_: str, labels: list[str],
+                    items: Iterable[tuple[str | tuple[str, ...], float]]) -> CounterMetricFamily:
             family = CounterMetricFamily(name, help_, labels=labels)
             for key, value in sorted(items):
                 family.add_metric(list(key) if isinstance(key, tuple) else [key], value)

@@ -9,21 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from monitor.collectors.base import SourceConfig
 from monitor.daemon.health import as_datetime
 from monitor.daemon.lock import StateLock
-from monitor.daemon.runner import PipelineHost, RunResult, SourceRunner
+from monitor.daemon.runner import PipelineFactory, PipelineHost, RunResult, SourceRunner
 from monitor.daemon.runtime import Runtime, ensure_drop_folders, load_runtime
-from monitor.daemon.scheduler import build_collector_default, deliver_default
-from monitor.daemon.workers import SharedStore, StoreThread, open_store
+from monitor.daemon.scheduler import (
+    CollectorFactory,
+    Deliver,
+    build_collector_default,
+    deliver_default,
+)
+from monitor.daemon.workers import SharedStore, StoreOpener, StoreThread, open_store
 from monitor.errors import ConfigError, LeakmonError
 from monitor.models import utcnow
+
+if TYPE_CHECKING:
+    from monitor.alerting.delivery import DeliveryReport
+    from monitor.store.sources import SourceState
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +42,7 @@ MAX_SLACK = 60.0
 class OnceReport:
     runs: list[RunResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # not due yet
-    delivery: Any = None
+    delivery: DeliveryReport | None = None
     delivery_error: str | None = None
 
     @property
@@ -56,7 +64,7 @@ class OnceReport:
         return 0 if self.ok else 1
 
 
-def is_due(source: SourceConfig, state: Any, now: datetime) -> bool:
+def is_due(source: SourceConfig, state: SourceState, now: datetime) -> bool:
     last = as_datetime(getattr(state, "last_run", None))
     if last is None:
         return True
@@ -64,15 +72,24 @@ def is_due(source: SourceConfig, state: Any, now: datetime) -> bool:
     return now - last >= timedelta(seconds=source.every - slack)
 
 
+class PassHooks(TypedDict, total=False):
+    """The seams `run_pass` takes (tests pass stand-ins)."""
+
+    collector_factory: CollectorFactory
+    deliver: Deliver
+    store_opener: StoreOpener
+    pipeline_factory: PipelineFactory | None
+
+
 async def run_pass(
     runtime: Runtime,
     state_dir: Path,
     *,
     only: str | None = None,
-    collector_factory: Callable[[dict[str, Any], Any, Path], Any] = build_collector_default,
-    deliver: Callable[[Any, list[Any], datetime], Any] = deliver_default,
-    store_opener: Callable[[Path], Any] = open_store,
-    pipeline_factory: Callable[[Any, Any], Any] | None = None,
+    collector_factory: CollectorFactory = build_collector_default,
+    deliver: Deliver = deliver_default,
+    store_opener: StoreOpener = open_store,
+    pipeline_factory: PipelineFactory | None = None,
 ) -> OnceReport:
     """Run the due sources (or only `only`, due or not) concurrently, then deliver the outbox."""
     report = OnceReport()
@@ -107,7 +124,7 @@ async def run_pass(
 
 
 async def _run_one(runner: SourceRunner, runtime: Runtime, source: SourceConfig,
-                   state_dir: Path, factory: Callable[..., Any]) -> RunResult:
+                   state_dir: Path, factory: CollectorFactory) -> RunResult:
     try:
         collector = factory(runtime.tables[source.name], runtime.config, state_dir)
     except LeakmonError as e:
@@ -122,7 +139,7 @@ async def _run_one(runner: SourceRunner, runtime: Runtime, source: SourceConfig,
 
 
 def run_once(config_path: str | Path | None, state_dir: Path, *, only: str | None = None,
-             wait: float = 0.0, **hooks: Any) -> OnceReport:
+             wait: float = 0.0, **hooks: Unpack[PassHooks]) -> OnceReport:
     """Take the lock (waiting up to `wait` s; LockBusyError -> exit 75), load, run one pass."""
     with StateLock(state_dir).acquire(wait):
         runtime = load_runtime(config_path, state_dir, strict=False)

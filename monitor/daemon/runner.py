@@ -11,20 +11,30 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sized
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
-from monitor.collectors.base import CollectorDeferred, SourceConfig
+from monitor.collectors.base import Batch, Collector, CollectorDeferred, SourceConfig
 from monitor.daemon.health import health_notifications
 from monitor.daemon.metrics import Metrics
 from monitor.daemon.workers import StoreThread
 from monitor.errors import CollectorError, LeakmonError
-from monitor.models import utcnow
+from monitor.models import Document, Notification, utcnow
 from monitor.store.workers import LeaseLost
 
+if TYPE_CHECKING:
+    from monitor.alerting.sinks.base import Sink
+    from monitor.daemon.runtime import Runtime
+    from monitor.pipeline import BatchResult, Pipeline
+    from monitor.store import Store
+
 log = logging.getLogger(__name__)
+
+# builds the pipeline of one runtime generation on the pipeline thread (tests pass stand-ins)
+PipelineFactory: TypeAlias = "Callable[[Store, Runtime], Pipeline]"
+Guard: TypeAlias = "Callable[[Store], None]"  # runs inside a batch's transaction (leases.py)
 
 MAX_ERROR_CHARS = 500
 _UNDELIVERABLE: set[str] = set()  # operator alerts already reported as having no sink
@@ -59,29 +69,30 @@ class PipelineHost:
     reload swaps `runtime`, the next batch gets a Pipeline with the new engine and sinks.
     """
 
-    def __init__(self, runtime: Any, factory: Callable[[Any, Any], Any] | None = None) -> None:
+    def __init__(self, runtime: Runtime, factory: PipelineFactory | None = None) -> None:
         self.runtime = runtime
         self._factory = factory or make_pipeline
-        self._built_for: Any = None
-        self._pipeline: Any = None
+        self._built_for: Runtime | None = None
+        self._pipeline: Pipeline | None = None
 
-    def process(self, store: Any, source: str, documents: list, cursor: str | None,
-                guard: Callable[[Any], None] | None = None) -> tuple[Any, float]:
+    def process(self, store: Store, source: str, documents: list[Document],
+                cursor: str | None, guard: Guard | None = None) -> tuple[BatchResult, float]:
         """The batch's BatchResult and the seconds `process_batch` took (build time excluded,
         so the MB/s metric measures scanning and storing only)."""
         runtime = self.runtime
-        if self._built_for is not runtime:
-            self._pipeline = self._factory(store, runtime)
+        pipeline = self._pipeline
+        if pipeline is None or self._built_for is not runtime:
+            pipeline = self._pipeline = self._factory(store, runtime)
             self._built_for = runtime
         started = time.perf_counter()
         if guard is None:
-            result = self._pipeline.process_batch(source, documents, cursor)
+            result = pipeline.process_batch(source, documents, cursor)
         else:
-            result = self._pipeline.process_batch(source, documents, cursor, guard=guard)
+            result = pipeline.process_batch(source, documents, cursor, guard=guard)
         return result, time.perf_counter() - started
 
 
-def make_pipeline(store: Any, runtime: Any) -> Any:
+def make_pipeline(store: Store, runtime: Runtime) -> Pipeline:
     from monitor.pipeline import Pipeline
 
     pipeline = Pipeline(store, runtime.engine, sinks=runtime.sinks, limits=runtime.limits)
@@ -89,7 +100,7 @@ def make_pipeline(store: Any, runtime: Any) -> Any:
     return pipeline
 
 
-def accepting_sinks(sinks: list[Any], notification: Any) -> list[Any]:
+def accepting_sinks(sinks: list[Sink], notification: Notification) -> list[Sink]:
     out = []
     for sink in sinks:
         accepts = getattr(sink, "accepts", None)
@@ -98,7 +109,7 @@ def accepting_sinks(sinks: list[Any], notification: Any) -> list[Any]:
     return out
 
 
-def raise_health_alerts(store: Any, source: SourceConfig, sinks: list[Any],
+def raise_health_alerts(store: Store, source: SourceConfig, sinks: list[Sink],
                         now: datetime | None = None) -> int:
     """Enqueue the operator notifications the source's state calls for; returns how many were
     new. Repeats are absorbed by the outbox's UNIQUE(sink, idempotency_key)."""
@@ -126,9 +137,9 @@ class SourceRunner:
         self.host = host
         self.metrics = metrics or Metrics()
 
-    async def run(self, source: SourceConfig, collector: Any,
+    async def run(self, source: SourceConfig, collector: Collector,
                   should_stop: Callable[[], bool] = lambda: False,
-                  guard: Callable[[Any], None] | None = None) -> RunResult:
+                  guard: Guard | None = None) -> RunResult:
         """One run; `guard(store)` runs inside each batch's transaction (leases.py)."""
         name = source.name
         result = RunResult(source=name, ok=True)
@@ -173,8 +184,8 @@ class SourceRunner:
                        "batches": result.batches})
         return result
 
-    async def _commit(self, name: str, batch: Any, result: RunResult,
-                      guard: Callable[[Any], None] | None = None) -> None:
+    async def _commit(self, name: str, batch: Batch, result: RunResult,
+                      guard: Guard | None = None) -> None:
         documents = list(batch.documents)
         nbytes = sum(len(d.content) for d in documents)
         outcome, seconds = await self.thread.call(
@@ -194,7 +205,7 @@ class SourceRunner:
     async def _finish(self, source: SourceConfig, result: RunResult) -> None:
         sinks = list(getattr(self.host.runtime, "sinks", []) or [])
 
-        def finish(store: Any) -> int:
+        def finish(store: Store) -> int:
             if result.retry_after is None or result.batches:
                 store.record_source_run(source.name, result.ok, result.items, result.error)
             return raise_health_alerts(store, source, sinks)
@@ -205,14 +216,14 @@ class SourceRunner:
             log.exception("source %s: recording the run in the store failed", source.name)
 
 
-def _closing(agen: Any) -> contextlib.AbstractAsyncContextManager:
+def _closing(agen: AsyncIterator[Batch]) -> contextlib.AbstractAsyncContextManager:
     """Close an async generator left mid-way (break on shutdown) so its `finally` runs now."""
     if hasattr(agen, "aclose"):
         return contextlib.aclosing(agen)
     return contextlib.nullcontext(agen)
 
 
-def _count(value: Any) -> int:
+def _count(value: int | Sized) -> int:
     if isinstance(value, int):
         return value
     try:

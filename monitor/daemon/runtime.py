@@ -11,12 +11,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.collectors.base import SourceConfig
 from monitor.config import Config, load_config, parse_duration
 from monitor.daemon.source_tables import source_configs
 from monitor.errors import ConfigError, LeakmonError
+
+if TYPE_CHECKING:
+    from monitor.alerting.sinks.base import Sink
+    from monitor.matching.engine import Engine
+    from monitor.matching.extract import Limits
+    from monitor.matching.rules import RuleProblem, RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +70,12 @@ class Runtime:
     """One consistent generation of config, compiled rules, sinks and sources."""
 
     config: Config
-    engine: Any
-    ruleset: Any
-    sinks: list[Any]
+    engine: Engine
+    ruleset: RuleSet
+    sinks: list[Sink]
     sources: list[SourceConfig]
-    tables: dict[str, dict[str, Any]]
-    limits: Any
+    tables: dict[str, dict[str, Any]]  # each source's [[sources]] TOML table, by name
+    limits: Limits
     timings: DaemonTimings
     rule_problems: list[str] = field(default_factory=list)
 
@@ -87,7 +93,7 @@ class Runtime:
                 f"{len(self.sinks)} sinks")
 
 
-def format_problem(problem: Any) -> str:
+def format_problem(problem: RuleProblem) -> str:
     """`FILE:LINE: rule ID: message` for a RuleProblem (or anything with those attributes)."""
     file = getattr(problem, "file", None) or "?"
     line = getattr(problem, "line", None)
@@ -97,7 +103,7 @@ def format_problem(problem: Any) -> str:
     return f"{where}:{who} {getattr(problem, 'message', problem)}"
 
 
-def _is_error(problem: Any) -> bool:
+def _is_error(problem: RuleProblem) -> bool:
     return str(getattr(problem, "severity", "error") or "error").lower() not in ("warning", "info")
 
 

@@ -16,27 +16,38 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.collectors.base import Collector
 from monitor.config import Config
 from monitor.daemon.health import as_datetime
 from monitor.daemon.leases import Leases
 from monitor.daemon.metrics import Metrics, MetricsServer, parse_listen
-from monitor.daemon.runner import PipelineHost, RunResult, SourceRunner
+from monitor.daemon.runner import PipelineFactory, PipelineHost, RunResult, SourceRunner
 from monitor.daemon.runtime import ReloadError, Runtime, load_runtime
 from monitor.daemon.systemd import SystemdNotifier
-from monitor.daemon.workers import SharedStore, StoreThread, open_store
+from monitor.daemon.workers import SharedStore, StoreOpener, StoreThread, open_store
 from monitor.errors import ConfigError, LeakmonError
 from monitor.models import utcnow
 from monitor.paths import write_secret
 
+if TYPE_CHECKING:
+    from monitor.alerting.delivery import DeliveryReport
+    from monitor.alerting.sinks.base import Sink
+    from monitor.store import Store
+
 log = logging.getLogger(__name__)
+
+# The daemon's seams (tests pass stand-ins): build a collector from its [[sources]] TOML table,
+# and deliver the outbox's due rows to the sinks.
+CollectorFactory: TypeAlias = "Callable[[dict[str, Any], Config, Path], Collector]"
+Deliver: TypeAlias = "Callable[[Store, list[Sink], datetime], DeliveryReport]"
 
 STATUS_FILE = "daemon.json"
 STATUS_REFRESH = 30.0  # seconds between STATUS= updates when no watchdog is configured
@@ -49,14 +60,14 @@ def source_job_id(name: str) -> str:
     return f"source:{name}"
 
 
-def build_collector_default(table: dict[str, Any], config: Any, state_dir: Path) -> Any:
+def build_collector_default(table: dict[str, Any], config: Config, state_dir: Path) -> Collector:
     from monitor.collectors import build_collector
 
     return build_collector(table, config, state_dir)
 
 
-def deliver_default(store: Any, sinks: list[Any], now: datetime,
-                    worker: str | None = None) -> Any:
+def deliver_default(store: Store, sinks: list[Sink], now: datetime,
+                    worker: str | None = None) -> DeliveryReport:
     from monitor.alerting.delivery import deliver_due
 
     return deliver_due(store, sinks, now=now, worker=worker)
@@ -79,11 +90,11 @@ class Daemon:
         config_path: str | Path | None,
         notifier: SystemdNotifier | None = None,
         loader: Callable[..., Runtime] = load_runtime,
-        collector_factory: Callable[[dict[str, Any], Any, Path], Any] = build_collector_default,
-        pipeline_factory: Callable[[Any, Any], Any] | None = None,
-        store_opener: Callable[[Path], Any] = open_store,
+        collector_factory: CollectorFactory = build_collector_default,
+        pipeline_factory: PipelineFactory | None = None,
+        store_opener: StoreOpener = open_store,
         console: Callable[[Config, Path], Console] | None = None,
-        deliver: Callable[[Any, list[Any], datetime], Any] = deliver_default,
+        deliver: Deliver = deliver_default,
         metrics: Metrics | None = None,
         start_delay: float = 0.0,
         labels: tuple[str, ...] = (),
@@ -108,7 +119,7 @@ class Daemon:
         self.host = PipelineHost(runtime, pipeline_factory)
         self.runner = SourceRunner(self.pipeline_thread, self.host, self.metrics)
         self.scheduler: AsyncIOScheduler | None = None
-        self.collectors: dict[str, Any] = {}
+        self.collectors: dict[str, Collector] = {}
         self.running: set[str] = set()
         self.last_results: dict[str, RunResult] = {}
         self._inflight: set[asyncio.Task] = set()
@@ -119,7 +130,7 @@ class Daemon:
         self._metrics_server: MetricsServer | None = None
         self._console = console  # starts the web console for `[daemon] web = true`
         self._web: Console | None = None
-        self._retired_sinks: list[Any] = []
+        self._retired_sinks: list[Sink] = []
         self.reloads_ok = 0
         self.reloads_failed = 0
         self.stall_after = STALL_AFTER
@@ -210,7 +221,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop, f"received {sig.name}")
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
 
-    def _spawn(self, coro: Any) -> asyncio.Task:
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -261,7 +272,7 @@ class Daemon:
             existing = self.scheduler.get_job(job_id)
             if existing is None:
                 soon = now + timedelta(seconds=1.0) if job_id == OUTBOX_JOB else None
-                kwargs: dict[str, Any] = {"next_run_time": soon} if soon else {}
+                kwargs: dict[str, datetime] = {"next_run_time": soon} if soon else {}
                 self.scheduler.add_job(func, trigger, id=job_id, name=job_id, max_instances=1,
                                        coalesce=True, misfire_grace_time=int(max(60, every)),
                                        **kwargs)
@@ -434,15 +445,16 @@ class Daemon:
             self.notifier.ready(self.status_line())
             return True
 
-    def _reusable(self, new: Runtime) -> dict[str, Any]:
+    def _reusable(self, new: Runtime) -> dict[str, Collector]:
         """Collectors whose table and network settings did not change (keeps Telegram sessions)."""
         if new.config.network != self.runtime.config.network:
             return {}
         return {name: c for name, c in self.collectors.items()
                 if new.tables.get(name) == self.runtime.tables.get(name)}
 
-    def _build_collectors(self, runtime: Runtime, reuse: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def _build_collectors(self, runtime: Runtime, reuse: dict[str, Collector]
+                          ) -> dict[str, Collector]:
+        out: dict[str, Collector] = {}
         problems: list[str] = []
         for src in runtime.enabled_sources:
             if src.name in reuse:
@@ -522,7 +534,7 @@ class Daemon:
 
     def _write_status_file(self, *, stopped: bool = False) -> None:
         """`<state_dir>/daemon.json`: next run times for `leakmon status` (no secrets in it)."""
-        sources: dict[str, Any] = {}
+        sources: dict[str, dict[str, object]] = {}  # daemon.json's JSON
         if self.scheduler is not None and not stopped:
             for src in self.runtime.enabled_sources:
                 if self.leases is not None and not self.leases.holds(src.name):
@@ -541,12 +553,12 @@ class Daemon:
             log.warning("cannot write %s: %s", self.state_dir / STATUS_FILE, e.strerror)
 
 
-def _describe(report: Any) -> str:
+def _describe(report: DeliveryReport) -> str:
     keys = ("sent", "failed", "dead", "digested")
     return ", ".join(f"{k} {getattr(report, k)}" for k in keys if hasattr(report, k)) or str(report)
 
 
-async def _aclose(collector: Any, name: str) -> None:
+async def _aclose(collector: Collector, name: str) -> None:
     closer = getattr(collector, "aclose", None)
     if closer is None:
         return

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config
 from monitor.daemon.health import as_datetime
@@ -21,6 +21,11 @@ from monitor.daemon.scheduler import STATUS_FILE
 from monitor.daemon.source_tables import source_configs
 from monitor.daemon.workers import store_opener
 from monitor.models import utcnow
+
+if TYPE_CHECKING:
+    from monitor.store import Store
+    from monitor.store.sources import SourceState
+    from monitor.store.workers import WorkerInfo
 
 WORKER_HISTORY = timedelta(days=1)
 
@@ -66,11 +71,11 @@ class StatusReport:
     incidents: dict[str, int] = field(default_factory=dict)
     workers: list[WorkerStatus] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # JSON
         return asdict(self)
 
 
-def gather_status(config: Config, state_dir: Path, *, store: Any = None,
+def gather_status(config: Config, state_dir: Path, *, store: Store | None = None,
                   now: datetime | None = None) -> StatusReport:
     now = now or utcnow()
     pid = holder_pid(state_dir)
@@ -112,7 +117,8 @@ def gather_status(config: Config, state_dir: Path, *, store: Any = None,
     return report
 
 
-def _row(name: str, typ: str, enabled: bool, configured: bool, st: Any, next_run: str | None,
+def _row(name: str, typ: str, enabled: bool, configured: bool, st: SourceState | None,
+         next_run: str | None,
          running: bool) -> SourceStatus:
     return SourceStatus(
         name=name, type=typ, enabled=enabled, configured=configured,
@@ -126,7 +132,7 @@ def _row(name: str, typ: str, enabled: bool, configured: bool, st: Any, next_run
     )
 
 
-def _worker(w: Any, now: datetime) -> WorkerStatus:
+def _worker(w: WorkerInfo, now: datetime) -> WorkerStatus:
     state = "stopped" if w.stopped_at else ("alive" if w.alive(now) else "expired")
     return WorkerStatus(id=w.id, host=w.host, pid=w.pid, labels=list(w.labels),
                         started_at=_iso(w.started_at), heartbeat_at=_iso(w.heartbeat_at),
@@ -134,12 +140,12 @@ def _worker(w: Any, now: datetime) -> WorkerStatus:
                         state=state, leases=list(w.leases))
 
 
-def _recent(w: Any, now: datetime) -> bool:
+def _recent(w: WorkerInfo, now: datetime) -> bool:
     """Stopped or dead workers stay listed for a day, then drop out of the view."""
     return (w.stopped_at or w.expires_at) >= now - WORKER_HISTORY
 
 
-def _daemon_file(state_dir: Path, pid: int | None) -> dict[str, Any]:
+def _daemon_file(state_dir: Path, pid: int | None) -> dict[str, Any]:  # daemon.json's JSON
     """The running daemon's schedule, only if the lock holder is the daemon that wrote it."""
     if pid is None:
         return {}

@@ -23,11 +23,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.store import Store
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+StoreOpener: TypeAlias = "Callable[[Path], Store]"  # opens the store of a state directory
 
 DB_NAME = "leakmon.db"
 
@@ -36,17 +42,17 @@ def db_path(state_dir: Path) -> Path:
     return Path(state_dir) / DB_NAME
 
 
-def open_store(state_dir: Path) -> Any:
+def open_store(state_dir: Path) -> Store:
     """`monitor.store.Store.open(<state_dir>/leakmon.db)` with default `[store]` settings."""
     from monitor.store import Store
 
     return Store.open(db_path(state_dir))
 
 
-def store_opener(config: Any) -> Callable[[Path], Any]:
+def store_opener(config: Config) -> StoreOpener:
     """An opener honoring the config's `[store]` section (evidence keeping, retention)."""
 
-    def opener(state_dir: Path) -> Any:
+    def opener(state_dir: Path) -> Store:
         from monitor.store import Store
 
         return Store.from_config(config, Path(state_dir))
@@ -57,13 +63,13 @@ def store_opener(config: Any) -> Callable[[Path], Any]:
 class SharedStore:
     """The process's one store connection, opened on first use, closed once at the end."""
 
-    def __init__(self, state_dir: Path, opener: Callable[[Path], Any] = open_store) -> None:
+    def __init__(self, state_dir: Path, opener: StoreOpener = open_store) -> None:
         self.state_dir = Path(state_dir)
         self._opener = opener
-        self._store: Any = None
+        self._store: Store | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> Any:
+    def get(self) -> Store:
         with self._lock:
             if self._store is None:
                 self._store = self._opener(self.state_dir)
@@ -96,14 +102,14 @@ class StoreThread:
         since = self._busy_since
         return 0.0 if since is None else time.monotonic() - since
 
-    def _invoke(self, fn: Callable[[Any], T]) -> T:
+    def _invoke(self, fn: Callable[[Store], T]) -> T:
         self._busy_since = time.monotonic()
         try:
             return fn(self.shared.get())
         finally:
             self._busy_since = None
 
-    async def call(self, fn: Callable[[Any], T]) -> T:
+    async def call(self, fn: Callable[[Store], T]) -> T:
         """Run `fn(store)` on this thread; the result (or exception) comes back to the loop.
 
         Cancelling the awaiting task does not interrupt `fn`: a batch that started committing

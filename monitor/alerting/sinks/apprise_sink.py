@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Unpack
 
 import apprise
 
 from monitor.alerting.sinks import format as fmt
-from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader
+from monitor.alerting.sinks.base import (
+    CommonOptions,
+    Sink,
+    SinkDeliveryError,
+    SinkOptions,
+    TableReader,
+)
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.models import Check, Notification
@@ -34,7 +40,7 @@ class AppriseSink(Sink):
     kind = "apprise"
     keys = ("urls",)
 
-    def __init__(self, name: str, urls: list[str], **common: Any) -> None:
+    def __init__(self, name: str, urls: list[str], **common: Unpack[SinkOptions]) -> None:
         super().__init__(name, **common)
         self._apprise = apprise.Apprise()
         self._masked: list[str] = []
@@ -58,7 +64,7 @@ class AppriseSink(Sink):
             self._secrets |= _secret_tokens(url, masked)
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> Sink:
+    def from_table(cls, table: TableReader, config: Config, common: CommonOptions) -> Sink:
         urls = table.strings("urls")
         if not urls:
             raise table.error("urls", "give at least one Apprise URL")
@@ -86,7 +92,8 @@ class AppriseSink(Sink):
                             _NOTIFY_TYPE.get(worst.severity, apprise.NotifyType.WARNING),
                             apprise.NotifyFormat.TEXT)
 
-    def _notify(self, title: str, body: str, notify_type: Any, body_format: Any) -> str:
+    def _notify(self, title: str, body: str, notify_type: apprise.NotifyType,
+                body_format: apprise.NotifyFormat) -> str:
         # body_format tells Apprise what the body is, so that it converts it for each service
         # (an e-mail gets an HTML part and a plain part, Slack gets Markdown) instead of
         # treating the text as HTML and losing every line break.

@@ -15,7 +15,7 @@ import fnmatch
 import importlib
 import urllib.parse
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 from monitor.config import Config, parse_duration
 from monitor.errors import ConfigError, SinkError
@@ -54,6 +54,21 @@ class SinkDeliveryError(SinkError):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class SinkOptions(TypedDict, total=False):
+    """The COMMON_KEYS every sink kind takes, parsed: `Sink.__init__`'s keywords."""
+
+    min_severity: str
+    rules: Sequence[str]
+    tags: Sequence[str]
+    digest: float | None
+
+
+class CommonOptions(SinkOptions):
+    """What `from_table` gets: the sink's name and its parsed COMMON_KEYS."""
+
+    name: str
 
 
 class Sink:
@@ -139,7 +154,7 @@ class Sink:
         return f"<{type(self).__name__} {self.name!r} -> {self.describe()}>"
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> Sink:
+    def from_table(cls, table: TableReader, config: Config, common: CommonOptions) -> Sink:
         """Build from one `[[sinks]]` table; `common` holds the parsed COMMON_KEYS."""
         raise NotImplementedError
 
@@ -202,7 +217,7 @@ def url_endpoint(url: str) -> tuple[str, int] | None:
     return (parts.hostname, port) if parts.hostname and port else None
 
 
-def _parse_common(reader: TableReader) -> dict[str, Any]:
+def _parse_common(reader: TableReader, name: str) -> CommonOptions:
     min_sev = reader.choice("min_severity", SEVERITIES, "info")
     digest_raw = reader.get("digest", (int, float, str), None)
     digest: float | None = None
@@ -214,6 +229,7 @@ def _parse_common(reader: TableReader) -> dict[str, Any]:
         if digest <= 0:
             raise reader.error("digest", "must be a positive number of minutes, e.g. 15 or '1h'")
     return {
+        "name": name,
         "min_severity": min_sev,
         "rules": reader.strings("rules"),
         "tags": reader.strings("tags"),
@@ -241,7 +257,7 @@ def build_sink(table: dict[str, Any], config: Config) -> Sink:
     cls = sink_class(kind)
     reader = TableReader(table, where)
     reader.check_keys((*COMMON_KEYS, *cls.keys))
-    return cls.from_table(reader, config, _parse_common(reader) | {"name": name})
+    return cls.from_table(reader, config, _parse_common(reader, name))
 
 
 def build_sinks(tables: list[dict[str, Any]], config: Config) -> list[Sink]:

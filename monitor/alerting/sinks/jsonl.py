@@ -12,11 +12,11 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from monitor import __version__
 from monitor.alerting.sinks import format as fmt
-from monitor.alerting.sinks.base import Sink, TableReader
+from monitor.alerting.sinks.base import CommonOptions, Sink, SinkOptions, TableReader
 from monitor.config import Config
 from monitor.errors import SinkError
 from monitor.models import Check, Notification
@@ -104,13 +104,13 @@ class JsonlSink(Sink):
     kind = "jsonl"
     keys = ("path",)
 
-    def __init__(self, name: str, *, path: Path, **common: Any) -> None:
+    def __init__(self, name: str, *, path: Path, **common: Unpack[SinkOptions]) -> None:
         super().__init__(name, **common)
         self.path = path
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> Sink:
-        return cls(path=config.resolve(table.string("path", required=True)), **common)
+    def from_table(cls, table: TableReader, config: Config, common: CommonOptions) -> Sink:
+        return cls(path=config.resolve(table.string("path", required=True) or ""), **common)
 
     def describe(self) -> str:
         return str(self.path)

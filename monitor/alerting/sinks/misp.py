@@ -13,14 +13,24 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import requests
 
-from monitor.alerting.sinks.base import SinkDeliveryError, TableReader, UrlSink
+from monitor.alerting.sinks.base import (
+    CommonOptions,
+    SinkDeliveryError,
+    SinkOptions,
+    TableReader,
+    UrlSink,
+)
 from monitor.config import Config
 from monitor.models import Notification
+
+if TYPE_CHECKING:
+    from pymisp import MISPEvent, PyMISP
 
 # uuid5 namespace of leakmon's MISP events (fixed: the same incident is the same event forever)
 EVENT_NAMESPACE = uuid.UUID("0d7e2f4c-1b8a-5c3e-9f61-7a2d4b9c8e15")
@@ -47,7 +57,7 @@ class MispSink(UrlSink):
     def __init__(self, name: str, *, url: str, api_key: str, tlp: str = "amber",
                  distribution: str = "organisation", event_tags: list[str] | None = None,
                  publish: bool = False, timeout: float = 15.0, verify: bool | str = True,
-                 **common: Any) -> None:
+                 **common: Unpack[SinkOptions]) -> None:
         super().__init__(name, **common)
         self.url = url.rstrip("/")
         self._api_key = api_key
@@ -57,10 +67,10 @@ class MispSink(UrlSink):
         self.publish = publish
         self.timeout = timeout
         self.verify = verify
-        self._misp: Any = None  # PyMISP contacts the server when built: on first delivery
+        self._misp: PyMISP | None = None  # PyMISP contacts the server when built: on first delivery
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> UrlSink:
+    def from_table(cls, table: TableReader, config: Config, common: CommonOptions) -> UrlSink:
         url = cls.read_url(table)
         verify = cls.read_verify(table, config)
         return cls(url=url, api_key=table.secret("api_key", required=True) or "",
@@ -81,7 +91,7 @@ class MispSink(UrlSink):
             tags.append("leakmon:canary")
         return list(dict.fromkeys([*tags, *n.tags, *self.event_tags]))
 
-    def fill(self, event: Any, n: Notification) -> Any:
+    def fill(self, event: MISPEvent, n: Notification) -> MISPEvent:
         """Put what `n` says into the MISPEvent `event` (new or loaded): nothing twice."""
         event.info = n.title
         event.threat_level_id = THREAT_LEVEL.get(n.severity, 2)
@@ -117,7 +127,7 @@ class MispSink(UrlSink):
             event.add_tag(tag)
         return event
 
-    def new_event(self, n: Notification) -> Any:
+    def new_event(self, n: Notification) -> MISPEvent:
         from pymisp import MISPEvent
 
         event = MISPEvent()
@@ -129,7 +139,7 @@ class MispSink(UrlSink):
 
     # -- API calls -------------------------------------------------------------------------
 
-    def _client(self) -> Any:
+    def _client(self) -> PyMISP:
         if self._misp is None:
             from pymisp import PyMISP
 
@@ -138,8 +148,10 @@ class MispSink(UrlSink):
                 tool="leakmon"))
         return self._misp
 
-    def _call(self, what: str, fn: Any) -> Any:
-        """Run one PyMISP call; its errors become SinkDeliveryError (no key in the text)."""
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run one PyMISP call; its errors become SinkDeliveryError (no key in the text).
+
+        Any: PyMISP answers `dict | MISPEvent | ...` by call and `pythonify`."""
         from pymisp.exceptions import PyMISPError
 
         try:

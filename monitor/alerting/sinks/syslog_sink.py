@@ -12,11 +12,17 @@ import os
 import socket
 import ssl
 from datetime import UTC, datetime
-from typing import Any
+from typing import Unpack
 
 from monitor import __version__
 from monitor.alerting.sinks import format as fmt
-from monitor.alerting.sinks.base import Sink, SinkDeliveryError, TableReader
+from monitor.alerting.sinks.base import (
+    CommonOptions,
+    Sink,
+    SinkDeliveryError,
+    SinkOptions,
+    TableReader,
+)
 from monitor.config import Config
 from monitor.models import Check, Notification
 
@@ -96,7 +102,7 @@ class SyslogSink(Sink):
                  protocol: str = "udp", facility: str = "local0", app_name: str = "leakmon",
                  hostname: str | None = None, message_format: str = "rfc5424",
                  ca_file: str | None = None, verify: bool = True, timeout: float = 5.0,
-                 enterprise_number: int = DOCUMENTATION_PEN, **common: Any) -> None:
+                 enterprise_number: int = DOCUMENTATION_PEN, **common: Unpack[SinkOptions]) -> None:
         super().__init__(name, **common)
         self.sd_id = f"{SD_NAME}@{enterprise_number}"
         if enterprise_number == DOCUMENTATION_PEN:
@@ -119,7 +125,7 @@ class SyslogSink(Sink):
                 self._ssl.verify_mode = ssl.CERT_NONE
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> Sink:
+    def from_table(cls, table: TableReader, config: Config, common: CommonOptions) -> Sink:
         protocol = table.choice("protocol", tuple(DEFAULT_PORTS), "udp")
         ca_file = table.string("ca_file")
         if ca_file is not None:
@@ -131,7 +137,7 @@ class SyslogSink(Sink):
             raise table.error("ca_file", "only used with protocol = \"tls\"")
         try:
             return cls(
-                host=table.string("host", required=True),
+                host=table.string("host", required=True) or "",
                 port=table.integer("port", None, lo=1, hi=65535),
                 protocol=protocol,
                 facility=table.choice("facility", tuple(FACILITIES), "local0"),

@@ -11,13 +11,15 @@ Payloads follow thehive4py 2.x's input types (`InputAlert`, `InputUpdateAlert`,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
 from monitor.alerting.sinks import format as fmt
 from monitor.alerting.sinks.base import (
+    CommonOptions,
     SinkDeliveryError,
+    SinkOptions,
     TableReader,
     UrlSink,
     mask_url,
@@ -39,7 +41,7 @@ class TheHiveSink(UrlSink):
     def __init__(self, name: str, *, url: str, api_key: str, organisation: str | None = None,
                  alert_type: str = "data-leak", alert_tags: list[str] | None = None,
                  tlp: int = 2, pap: int = 2, timeout: float = 15.0, verify: bool | str = True,
-                 **common: Any) -> None:
+                 **common: Unpack[SinkOptions]) -> None:
         super().__init__(name, **common)
         self.url = url.rstrip("/")
         self.alert_type = alert_type
@@ -53,7 +55,7 @@ class TheHiveSink(UrlSink):
         self._alert_ids: dict[str, str] = {}  # dedup key -> TheHive alert _id
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> UrlSink:
+    def from_table(cls, table: TableReader, config: Config, common: CommonOptions) -> UrlSink:
         url = cls.read_url(table)
         verify = cls.read_verify(table, config)
         return cls(
@@ -117,15 +119,17 @@ class TheHiveSink(UrlSink):
 
     # -- API calls -------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, *,
+                 json: dict[str, Any] | None = None) -> httpx.Response:
         target = f"{mask_url(self.url)} {method} {path.split('?')[0]}"
         try:
-            return self._client.request(method, self.url + path, **kwargs)
+            return self._client.request(method, self.url + path, json=json)
         except httpx.HTTPError as e:
             raise transport_error(self.name, target, e) from None
 
-    def _checked(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._request(method, path, **kwargs)
+    def _checked(self, method: str, path: str, *,
+                 json: dict[str, Any] | None = None) -> httpx.Response:
+        response = self._request(method, path, json=json)
         check_response(self.name, f"TheHive {method} {path.split('?')[0]}", response)
         return response
 

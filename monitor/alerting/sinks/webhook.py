@@ -19,12 +19,12 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
 from monitor.alerting.sinks import format as fmt
-from monitor.alerting.sinks.base import TableReader, UrlSink
+from monitor.alerting.sinks.base import CommonOptions, SinkOptions, TableReader, UrlSink
 from monitor.alerting.sinks.http import check_response, make_client, transport_error
 from monitor.config import Config
 from monitor.models import Notification
@@ -75,7 +75,7 @@ class WebhookSink(UrlSink):
 
     def __init__(self, name: str, *, url: str, secret: str | list[str], timeout: float = 10.0,
                  headers: dict[str, str] | None = None, verify: bool | str = True,
-                 **common: Any) -> None:
+                 **common: Unpack[SinkOptions]) -> None:
         super().__init__(name, **common)
         self.url = url
         secrets = [secret] if isinstance(secret, str) else list(secret)
@@ -85,7 +85,7 @@ class WebhookSink(UrlSink):
         self._client = make_client(timeout, verify)
 
     @classmethod
-    def from_table(cls, table: TableReader, config: Config, common: dict[str, Any]) -> UrlSink:
+    def from_table(cls, table: TableReader, config: Config, common: CommonOptions) -> UrlSink:
         url = cls.read_url(table, secret=True)
         headers_raw = table.get("headers", dict, {})
         headers = {}
