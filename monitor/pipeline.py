@@ -28,7 +28,7 @@ from monitor.store import Store
 
 if TYPE_CHECKING:
     from monitor.matching.document_scan import EngineLike
-    from monitor.matching.extract import Limits
+    from monitor.matching.extract import Limits, Part
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,8 @@ def engine_scanner(engine: EngineLike, limits: Limits | None = None) -> Document
     def scan(doc: Document) -> ScanOutcome:
         texts: list[bytes] = []
 
-        def keep(part: Any) -> None:
-            if getattr(part, "skipped", None) is None and getattr(part, "data", None):
+        def keep(part: Part) -> None:
+            if part.skipped is None and part.data:
                 texts.append(part.data)
 
         result = scan_document(engine, doc.content, doc.filename or doc.external_id, limits,
@@ -179,7 +179,7 @@ class Pipeline:
 
     def process_batch(self, source: str, documents: Iterable[Document],
                       cursor: str | None, *,
-                      guard: Callable[[Any], None] | None = None) -> BatchResult:
+                      guard: Callable[[Store], None] | None = None) -> BatchResult:
         """Record one collector batch and, in the same transaction, the source's new cursor.
 
         `source` is the source name the cursor belongs to; `cursor=None` leaves it unchanged.

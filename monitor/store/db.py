@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlite_utils
 
-from monitor.config import resolve_secret
+from monitor.config import Config, resolve_secret
 from monitor.errors import StoreError
 from monitor.models import utcnow
 from monitor.store import _postgres
@@ -158,7 +158,7 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, QueriesMi
         return store
 
     @classmethod
-    def from_config(cls, config: Any, state_dir: Path) -> Store:
+    def from_config(cls, config: Config, state_dir: Path) -> Store:
         """Open the store of `config`'s `[store]` section: `url` (PostgreSQL) when set, else
         `<state_dir>/leakmon.db`."""
         sc = config.store
@@ -171,7 +171,7 @@ class Store(SourcesMixin, DocumentsMixin, IncidentsMixin, OutboxMixin, QueriesMi
                         retention_days=sc.retention_days)
 
     @staticmethod
-    def peek_version(config: Any) -> tuple[str, int]:
+    def peek_version(config: Config) -> tuple[str, int]:
         """The `[store] url` database without its password, and its schema version (0: not
         migrated yet), changing nothing: for `leakmon doctor`. StoreError when unreachable."""
         url = resolve_secret(config.store.url, where="[store] url")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ def _time(value: str | None, name: str) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=datetime.now().astimezone().tzinfo)
 
 
-def filter_from(params: Any) -> IncidentFilter:
+def filter_from(params: Mapping[str, str]) -> IncidentFilter:
     """An IncidentFilter from query parameters; BadRequest names the bad one."""
     status = params.get("status") or None
     if status and status not in triage.STATUSES:
