@@ -10,7 +10,7 @@ found in a document can be compared with both. 64 bits keep false matches neglig
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 import numpy as np
@@ -24,24 +24,8 @@ __all__ = ["DOMAINS", "HASH_BYTES", "Hasher", "compact_name", "fingerprint_value
 HASH_BYTES: Final = 8
 
 
-class _Domains(Mapping[str, bytes]):
-    """The hash domain of each field kind, read from the kinds registry (kinds/)."""
-
-    def __getitem__(self, kind: str) -> bytes:
-        try:
-            return kinds.get(kind).domain
-        except ValueError:
-            raise KeyError(kind) from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(kinds.names())
-
-    def __len__(self) -> int:
-        return len(kinds.names())
-
-
-# Domain of each field kind. Names share one domain (see module docstring).
-DOMAINS: Final[Mapping[str, bytes]] = _Domains()
+# Domain of each field kind (kinds registry). Names share one domain (see module docstring).
+DOMAINS: Final[Mapping[str, bytes]] = kinds.Column(lambda k: k.domain)
 
 
 class Hasher:

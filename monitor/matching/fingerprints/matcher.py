@@ -11,7 +11,7 @@ row corroborates; when nothing does, every owner is reported at a low confidence
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,25 +25,9 @@ from monitor.matching.fingerprints.storage import load_array, read_meta, set_dir
 from monitor.matching.keys import key_id
 from monitor.models import RecordMatch
 
-
-class _Weights(Mapping[str, float]):
-    """How much one matching field says about the record being ours (see _confidence): each
-    kind's `Kind.weight`, read from the kinds registry."""
-
-    def __getitem__(self, kind: str) -> float:
-        try:
-            return kinds.get(kind).weight
-        except ValueError:
-            raise KeyError(kind) from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(kinds.names())
-
-    def __len__(self) -> int:
-        return len(kinds.names())
-
-
-WEIGHTS: Mapping[str, float] = _Weights()
+# How much one matching field says about the record being ours (see _confidence): each
+# kind's `Kind.weight`, read from the kinds registry.
+WEIGHTS: Mapping[str, float] = kinds.Column(lambda k: k.weight)
 _ROWS_PER_BATCH = 16384  # rows cut into names at once in _combo_matches
 _kind_order = kinds.position  # fields of a RecordMatch are listed in registry order
 # Documents longer than WINDOW are matched in windows of about that size: the extractor keeps

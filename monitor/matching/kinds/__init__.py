@@ -11,11 +11,14 @@ gives a Python `find`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
+
 from monitor.matching.kinds import be_nn, card, date, email, fr_nir, iban, name, phone, text
 from monitor.matching.kinds.base import DetectorSpec, Kind
 
 __all__ = [
-    "BUILTIN", "DetectorSpec", "Kind", "all_kinds", "get", "names", "position", "register",
+    "BUILTIN", "Column", "DetectorSpec", "Kind", "all_kinds", "get", "names", "position", "register",
     "unique_names", "unregister", "version",
 ]
 
@@ -91,6 +94,30 @@ def version() -> int:
 def position(name: str) -> int:
     """The registry rank of kind `name` (fields are listed in this order)."""
     return _order[name]
+
+
+T = TypeVar("T")
+
+
+class Column(Mapping[str, T]):
+    """One attribute of every kind, by kind name, read from the registry at each lookup (so a
+    kind registered later is in it too): `Column(lambda k: k.domain)` is the table of hash
+    domains. A name that is no kind is a KeyError, as in a dict."""
+
+    def __init__(self, attribute: Callable[[Kind], T]) -> None:
+        self._attribute = attribute
+
+    def __getitem__(self, kind: str) -> T:
+        found = _kinds.get(kind)
+        if found is None:
+            raise KeyError(kind)
+        return self._attribute(found)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(_kinds))
+
+    def __len__(self) -> int:
+        return len(_kinds)
 
 
 for _kind in BUILTIN:
