@@ -4,33 +4,21 @@ with the shipped rules, stops cleanly on SIGTERM; `once` then delivers to the js
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from monitor.store import Store
+from tests.support.example import prepare_example
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-SECRET = "export AWS_ACCESS_KEY_ID=AKIA454ML6LG4TJFCZ4K\n"
-
 
 def test_example_config_runs_out_of_the_box(tmp_path):
-    shutil.copy(REPO / "config.example.toml", tmp_path / "config.toml")
-    (tmp_path / "rules").symlink_to(REPO / "rules")
-    (tmp_path / "inbox").mkdir()
-    dropped = tmp_path / "inbox" / "deploy.env"
-    dropped.write_text(SECRET)
-    old = time.time() - 60  # older than `settle`, so the first run takes it
-    os.utime(dropped, (old, old))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEAKMON_", "NOTIFY_"))}
+    env = prepare_example(tmp_path)
     cmd = [sys.executable, "-m", "monitor", "--config", "config.toml"]
     proc = subprocess.Popen([*cmd, "run"], cwd=tmp_path, env=env, stderr=subprocess.PIPE,
                             text=True)

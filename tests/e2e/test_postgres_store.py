@@ -4,39 +4,27 @@ folder, records and alerts in PostgreSQL (nothing in a SQLite file) and delivers
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from monitor.store import Store
+from tests.support.example import example_config, prepare_example
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[2]
-SECRET = "export AWS_ACCESS_KEY_ID=AKIA454ML6LG4TJFCZ4K\n"
 
 
 def test_once_on_the_example_config_with_a_postgresql_store(tmp_path, pg_databases):
     url = pg_databases.create(migrated=False)  # `once` migrates it
     parts = urlsplit(url)
     bare = parts._replace(netloc=f"{parts.username}@{parts.hostname}:{parts.port}").geturl()
-    config = (REPO / "config.example.toml").read_text()
+    config = example_config()
     assert "\nretention_days = 30\n" in config
-    (tmp_path / "config.toml").write_text(config.replace(
+    env = prepare_example(tmp_path, config.replace(
         "\nretention_days = 30\n",
         f'\nretention_days = 30\nurl = "{bare}"\npassword = "env:LM_TEST_PG_PASSWORD"\n', 1))
-    (tmp_path / "rules").symlink_to(REPO / "rules")
-    (tmp_path / "inbox").mkdir()
-    dropped = tmp_path / "inbox" / "deploy.env"
-    dropped.write_text(SECRET)
-    old = time.time() - 60  # older than `settle`, so the first run takes it
-    os.utime(dropped, (old, old))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEAKMON_", "NOTIFY_"))}
     env["LM_TEST_PG_PASSWORD"] = parts.password
     once = subprocess.run([sys.executable, "-m", "monitor", "--config", "config.toml", "once"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
