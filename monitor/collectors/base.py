@@ -196,9 +196,12 @@ def extract_links(text: str) -> list[str]:
     """URLs in plain text (message bodies, paste contents), in order, without duplicates.
     Bare `t.me/...` mentions are normalized to https://t.me/..."""
     out: list[str] = []
-    if not text or ("://" not in text
-                    and not any(bare in text.lower() for bare in _BARE_TELEGRAM)):
-        return out  # every link has one of them: most chat lines are skipped in a few C calls
+    if not text:
+        return out
+    if "://" not in text:
+        lower = text.lower()
+        if not any(bare in lower for bare in _BARE_TELEGRAM):
+            return out  # every link has one of them: most chat lines are skipped in C calls
     for m in _URL.finditer(text):
         url = m.group(0).rstrip(_TRAILING)
         if url.lower().startswith(_BARE_TELEGRAM):
