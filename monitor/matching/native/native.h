@@ -84,6 +84,20 @@ void init_classes(void); /* fills CLS, once, when the module is loaded */
 #define IS_ALNUM(c) (CLS[(uint8_t)(c)] & (C_DIGIT | C_UPPER | C_LOWER))
 #define IS_IBAN_CHAR(c) (CLS[(uint8_t)(c)] & (C_DIGIT | C_UPPER))
 
+/* The start every IBAN shares, [A-Z]{2}[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}, at data[p] (an
+ * upper-case letter): the offset after it, or -1. The reader and the trigger both begin here. */
+static inline Py_ssize_t iban_head_end(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
+    if (p + 4 > size || !(CLS[d[p + 1]] & C_UPPER) || !IS_DIGIT(d[p + 2]) || !IS_DIGIT(d[p + 3]))
+        return -1;
+    Py_ssize_t q = p + 4;
+    for (int g = 0; g < 2; g++) {
+        if (q < size && d[q] == ' ') q++;
+        for (int k = 0; k < 4; k++, q++)
+            if (q >= size || !IS_IBAN_CHAR(d[q])) return -1;
+    }
+    return q;
+}
+
 /* ---------------------------------------------------------------- units */
 
 /* hmac.c */

@@ -686,15 +686,9 @@ static const struct {
 /* An IBAN at data[p] (p: an upper-case letter not glued to a letter or digit). */
 static Py_ssize_t read_iban(ReaderObject *r, Out *o, const uint8_t *d, Py_ssize_t size,
                             Py_ssize_t p, int *error) {
-    if (p + 4 > size || !(CLS[d[p + 1]] & C_UPPER) || !IS_DIGIT(d[p + 2]) || !IS_DIGIT(d[p + 3]))
-        return -1;
     /* at least two groups of four after the check digits, each maybe after one space */
-    Py_ssize_t q = p + 4;
-    for (int g = 0; g < 2; g++) {
-        if (q < size && d[q] == ' ') q++;
-        for (int k = 0; k < 4; k++, q++)
-            if (q >= size || !IS_IBAN_CHAR(d[q])) return -1;
-    }
+    Py_ssize_t q = iban_head_end(d, size, p);
+    if (q < 0) return -1;
     char compact[40];
     memcpy(compact, d + p, 4);
     int n = 4;

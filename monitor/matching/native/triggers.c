@@ -59,15 +59,8 @@ static Py_ssize_t trigger_card(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) 
 
 /* [A-Z]{2}[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}  at p (an upper-case letter) */
 static Py_ssize_t trigger_iban(const uint8_t *d, Py_ssize_t size, Py_ssize_t p) {
-    if (p + 12 > size || !(CLS[d[p + 1]] & C_UPPER) || !IS_DIGIT(d[p + 2]) || !IS_DIGIT(d[p + 3]))
-        return -1;
-    Py_ssize_t q = p + 4;
-    for (int g = 0; g < 2; g++) {
-        if (q < size && d[q] == ' ') q++;
-        for (int k = 0; k < 4; k++, q++)
-            if (q >= size || !IS_IBAN_CHAR(d[q])) return -1;
-    }
-    return q;
+    if (p + 12 > size) return -1;  /* too short for the 12 characters it needs */
+    return iban_head_end(d, size, p);
 }
 
 /* @[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}[:;|][^\s:;|]  at '@' */
