@@ -20,7 +20,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -108,16 +108,29 @@ class _Totals:
     errors: int = 0
     by_severity: dict[str, int] = field(default_factory=dict)
 
-    def merge(self, o: _Outcome) -> None:
+    def count(self, size: int, hits: list[Hit], skipped: int, truncated: int) -> None:
         """Count one scanned document (its hits: those shown, after --min-severity)."""
         self.documents += 1
+        self.bytes += size
+        if hits:
+            self.hits += len(hits)
+            self.with_hits += 1
+            for h in hits:
+                self.by_severity[h.severity] = self.by_severity.get(h.severity, 0) + 1
+        self.skipped += skipped
+        self.truncated += truncated
+
+    def add(self, o: _Totals) -> None:
+        """Fold in the counts of a slice of the inputs (scanned here or by a worker)."""
+        self.documents += o.documents
         self.bytes += o.bytes
+        self.with_hits += o.with_hits
         self.hits += o.hits
-        self.with_hits += bool(o.hits)
-        for sev, n in o.by_severity.items():
-            self.by_severity[sev] = self.by_severity.get(sev, 0) + n
         self.skipped += o.skipped
         self.truncated += o.truncated
+        self.errors += o.errors
+        for sev, n in o.by_severity.items():
+            self.by_severity[sev] = self.by_severity.get(sev, 0) + n
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
@@ -140,15 +153,13 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     inputs = list(_expand(args.paths, totals))
     total_bytes = sum(i.size for i in inputs)
     with Progress(total_bytes, label="scanning", min_total=PROGRESS_MIN_BYTES) as bar:
-        for item, outcome in _outcomes(job, inputs, _jobs(args.jobs, inputs)):
+        for done in _outcomes(job, inputs, _jobs(args.jobs, inputs)):
             bar.close()
-            if outcome.error is not None:
-                totals.errors += 1
-                _error(outcome.error)
-            else:
-                totals.merge(outcome)
-                out.write(outcome.text)
-            bar.advance(item.size, item=item.label)
+            for message in done.errors:
+                _error(message)
+            totals.add(done.totals)
+            out.write(done.text)
+            bar.advance(done.bytes, item=done.last)
     if not args.json:
         _print_summary(out, totals, time.monotonic() - started)
     out.flush()
@@ -173,34 +184,57 @@ class _Job:
 
 
 @dataclass(slots=True)
-class _Outcome:
-    """One document's rendered output and counts, or the error that stopped it (small and
-    picklable: this is what a worker sends back)."""
+class _Slice:
+    """The outcome of scanning consecutive inputs: their rendered output and counts, and the
+    errors that stopped some of them. This, not one object per document, is what a worker
+    sends back: a folder of 30,000 messages must not cost 30,000 pickles each way."""
 
     text: str = ""
-    error: str | None = None
-    bytes: int = 0
-    hits: int = 0
-    by_severity: dict[str, int] = field(default_factory=dict)
-    skipped: int = 0
-    truncated: int = 0
+    errors: list[str] = field(default_factory=list)
+    totals: _Totals = field(default_factory=_Totals)
+    bytes: int = 0  # the inputs' sizes, for the progress bar
+    last: str = ""  # the label of the last input
 
 
-def _scan_one(job: _Job, item: _Input) -> _Outcome:
-    """Read, scan and render one input: the same code in the serial and the pooled scan."""
+def _scan_slice(job: _Job, items: Sequence[_Input]) -> _Slice:
+    """Read, scan and render `items` in order: the same code in the serial and the pooled
+    scan."""
+    out = _Slice()
+    texts: list[str] = []
+    for item in items:
+        try:
+            text = _scan_one(job, item, out.totals)
+        except _DocumentError as e:
+            out.errors.append(str(e))
+            out.totals.errors += 1
+        else:
+            texts.append(text)
+        out.bytes += item.size
+        out.last = item.label
+    out.text = "".join(texts)
+    return out
+
+
+class _DocumentError(Exception):
+    """One input could not be read or scanned (the message is the error line)."""
+
+
+def _scan_one(job: _Job, item: _Input, totals: _Totals) -> str:
+    """Read, scan and render one input, counting it in `totals`; its output text."""
     from monitor.matching.document_scan import scan_document  # looked up per call: tests wrap it
 
     try:
         data, size, cut = _read(item, job.read_cap)
     except OSError as e:
-        return _Outcome(error=f"cannot read {item.label}: {e.strerror or e}")
+        raise _DocumentError(f"cannot read {item.label}: {e.strerror or e}") from None
     try:
         result = scan_document(job.engine, data, item.label, job.limits,
                                passwords=job.passwords)
     except Exception as e:  # one document must not end the scan of all the others
         log.debug("scan of %s failed", item.label, exc_info=True)
-        return _Outcome(error=f"scanning {item.label} failed: {type(e).__name__}: {e} "
-                              "(a bug: please report it; --log-level debug shows the traceback)")
+        raise _DocumentError(f"scanning {item.label} failed: {type(e).__name__}: {e} "
+                             "(a bug: please report it; --log-level debug shows the "
+                             "traceback)") from None
     if cut:
         result.skipped.append((item.label, f"only the first {len(data)} bytes were read "
                                            "(the larger of max_document_mb and "
@@ -212,27 +246,40 @@ def _scan_one(job: _Job, item: _Input) -> _Outcome:
                       key=lambda h: (-_rank(h.severity), h.rule_id))
     for name, reason in result.skipped:
         log.info("skipped %s: %s", name, reason)
+    totals.count(size, hits, len(result.skipped), sum(p.truncated for p in result.parts))
     if job.json:
-        text = _json_line(item.label, result, hits)
-    else:
-        buf = io.StringIO()
-        _print_human(buf, item.label, result, hits)
-        text = buf.getvalue()
-    by_severity: dict[str, int] = {}
-    for h in hits:
-        by_severity[h.severity] = by_severity.get(h.severity, 0) + 1
-    return _Outcome(text=text, bytes=size, hits=len(hits), by_severity=by_severity,
-                    skipped=len(result.skipped),
-                    truncated=sum(p.truncated for p in result.parts))
+        return _json_line(item.label, result, hits)
+    buf = io.StringIO()
+    _print_human(buf, item.label, result, hits)
+    return buf.getvalue()
 
 
-_WORKER_JOB: _Job | None = None  # set in the parent just before the pool forks
-_CHUNK = 64  # documents per task: small enough to balance, large enough to amortize IPC
+# Set in the parent just before the pool forks: the workers inherit them and receive only
+# (start, stop) index pairs.
+_WORKER_JOB: _Job | None = None
+_WORKER_INPUTS: list[_Input] = []
+_SLICE_FILES = 64  # inputs per task: small enough to balance, large enough to amortize IPC
+_SLICE_BYTES = 8 * MB  # ... and fewer when they are big, so the progress bar keeps moving
 
 
-def _scan_chunk(items: list[_Input]) -> list[_Outcome]:
+def _slices(inputs: list[_Input]) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive runs of inputs of at most _SLICE_FILES files and about
+    _SLICE_BYTES bytes (a single bigger file is a slice of its own)."""
+    out: list[tuple[int, int]] = []
+    start, size = 0, 0
+    for i, item in enumerate(inputs):
+        size += item.size
+        if i + 1 - start >= _SLICE_FILES or size >= _SLICE_BYTES:
+            out.append((start, i + 1))
+            start, size = i + 1, 0
+    if start < len(inputs):
+        out.append((start, len(inputs)))
+    return out
+
+
+def _scan_worker_slice(bounds: tuple[int, int]) -> _Slice:
     assert _WORKER_JOB is not None
-    return [_scan_one(_WORKER_JOB, item) for item in items]
+    return _scan_slice(_WORKER_JOB, _WORKER_INPUTS[bounds[0]:bounds[1]])
 
 
 def _jobs(requested: int | None, inputs: list[_Input]) -> int:
@@ -240,7 +287,7 @@ def _jobs(requested: int | None, inputs: list[_Input]) -> int:
     a handful of inputs, or where processes cannot be forked."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    if any(i.path is None for i in inputs) or len(inputs) < 2 * _CHUNK:
+    if any(i.path is None for i in inputs) or len(inputs) < 2 * _SLICE_FILES:
         return 1
     if requested is not None:
         return max(1, requested)
@@ -250,25 +297,25 @@ def _jobs(requested: int | None, inputs: list[_Input]) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _outcomes(job: _Job, inputs: list[_Input], jobs: int) -> Iterator[tuple[_Input, _Outcome]]:
-    """(input, outcome) in input order. With jobs > 1, forked workers (each inheriting the
-    compiled engine and the mmapped fingerprint sets, shared copy-on-write) scan chunks
-    of inputs; `imap` hands the results back in order, so the output is the serial one."""
+def _outcomes(job: _Job, inputs: list[_Input], jobs: int) -> Iterator[_Slice]:
+    """The scanned inputs, slice after slice in input order. With jobs > 1, forked workers
+    (each inheriting the compiled engine, the mmapped fingerprint sets and the input list,
+    shared copy-on-write) scan the slices; `imap` hands the results back in order, so the
+    output is the serial one."""
+    bounds = _slices(inputs)
     if jobs <= 1:
-        for item in inputs:
-            yield item, _scan_one(job, item)
+        for start, stop in bounds:
+            yield _scan_slice(job, inputs[start:stop])
         return
-    global _WORKER_JOB
-    _WORKER_JOB = job
-    chunks = [inputs[i:i + _CHUNK] for i in range(0, len(inputs), _CHUNK)]
+    global _WORKER_JOB, _WORKER_INPUTS
+    _WORKER_JOB, _WORKER_INPUTS = job, inputs
     gc.freeze()  # the engine's objects stay in shared pages: the collector does not touch them
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for chunk, outcomes in zip(chunks, pool.imap(_scan_chunk, chunks), strict=True):
-                yield from zip(chunk, outcomes, strict=True)
+            yield from pool.imap(_scan_worker_slice, bounds)
     finally:
         gc.unfreeze()
-        _WORKER_JOB = None
+        _WORKER_JOB, _WORKER_INPUTS = None, []
 
 
 def _rank(severity: str) -> int:

@@ -14,7 +14,7 @@ from monitor.matching import document_scan as scan_mod
 from tests.matching.test_scan_cli import HIT_TEXT, NIR_SPACED, RULES
 from tests.support.cli import run_cli
 
-N_FILES = 2 * scan_cli._CHUNK + 37  # enough for the pool, and a last partial chunk
+N_FILES = 2 * scan_cli._SLICE_FILES + 37  # enough for the pool, and a last partial chunk
 
 
 @pytest.fixture
