@@ -437,8 +437,30 @@ def _read(item: _Input, cap: int) -> tuple[bytes, int, bool]:
 
 
 def _json_line(label: str, result: DocumentScan, hits: list[Hit]) -> str:
-    """The document's `--json` line (with its newline)."""
-    obj = {
+    """The document's `--json` line (with its newline): `json.dumps` of `_json_object`, with
+    the fixed frame written directly (most documents are a small message with no hit, and
+    building then encoding their dict cost as much as scanning them)."""
+    s = _JSON_STR
+    parts = ", ".join(
+        f'{{"name": {s(p.name)}, "bytes": {p.bytes}, '
+        f'"encoding": {"null" if p.encoding is None else s(p.encoding)}, '
+        f'"truncated": {"true" if p.truncated else "false"}'
+        + (f', "note": {s(p.note)}}}' if p.note else "}")
+        for p in result.parts)
+    skipped = ", ".join(f'{{"part": {s(name)}, "reason": {s(reason)}}}'
+                        for name, reason in result.skipped)
+    line = (f'{{"path": {s(label)}, "bytes": {result.bytes}, '
+            f'"hits": {_JSON.encode([h.to_json() for h in hits]) if hits else "[]"}, '
+            f'"parts": [{parts}], "skipped": [{skipped}], '
+            f'"truncated": {"true" if result.truncated else "false"}}}')
+    if not line.isascii() and _JSON_UNSAFE_CHAR.search(line):
+        line = line.translate(_JSON_UNSAFE)  # rare: one C search spares the translate
+    return line + "\n"
+
+
+def _json_object(label: str, result: DocumentScan, hits: list[Hit]) -> dict:
+    """The document's `--json` object, as a dict (what `_json_line` writes)."""
+    return {
         "path": label,
         "bytes": result.bytes,
         "hits": [h.to_json() for h in hits],
@@ -446,13 +468,10 @@ def _json_line(label: str, result: DocumentScan, hits: list[Hit]) -> str:
         "skipped": [{"part": name, "reason": reason} for name, reason in result.skipped],
         "truncated": result.truncated,
     }
-    line = _JSON.encode(obj)
-    if not line.isascii() and _JSON_UNSAFE_CHAR.search(line):
-        line = line.translate(_JSON_UNSAFE)  # rare: one C search spares the translate
-    return line + "\n"
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps builds one per call otherwise
+_JSON_STR = json.encoder.encode_basestring  # a str as JSON, non-ASCII kept (the C one)
 
 
 def _human_size(n: float) -> str:

@@ -461,3 +461,31 @@ def test_password_option_opens_a_locked_7z_and_names_only_the_option(work, capsy
     opened = json.loads(out)
     assert {h["rule"] for h in opened["hits"]} == {"org.mention", "nir.any"}
     assert "--password" in out and "S3cret!" not in out
+
+
+@pytest.mark.parametrize("label", ["docs/a.txt", "dossier/é \"quoted\" \\ tab\t.txt",
+                                   "evil\u202e\u0085name.csv"])
+def test_json_line_is_json_dumps_of_the_document_object(label):
+    """`_json_line` writes its frame by hand for speed: it must be exactly what json.dumps of
+    the document's object gives (then made inert), whatever the parts, notes and hits."""
+    from monitor.cli import scan as scan_cli
+    from monitor.matching.document_scan import DocumentScan, PartInfo
+    from monitor.models import Hit, RecordMatch
+
+    shapes = [
+        DocumentScan(bytes=12, parts=[PartInfo(label, 12, "ascii", False)]),
+        DocumentScan(bytes=0),
+        DocumentScan(bytes=99, parts=[PartInfo(f"{label}!m\u00e9.csv", 40, None, True,
+                                               "cut at \"1 MB\"\n"),
+                                      PartInfo("x", 3, "utf-16-le", False, None)],
+                     skipped=[("b.bin", "binary: \u2028 NUL bytes"), (label, "too big")],
+                     hits=[Hit("r.1", "T\u00eftre", "high", 2, "excerpt \u009b [", ("a", "b"),
+                               fingerprint_set="ours",
+                               records=[RecordMatch("P-1", ("email", "fr_nir"), 0.97, True)])]),
+    ]
+    for result in shapes:
+        line = scan_cli._json_line(label, result, result.hits)
+        expected = json.dumps(scan_cli._json_object(label, result, result.hits),
+                              ensure_ascii=False).translate(scan_cli._JSON_UNSAFE) + "\n"
+        assert line == expected
+        assert json.loads(line) == json.loads(expected)
