@@ -396,7 +396,7 @@ def _walk_dir(root: str, totals: _Totals) -> Iterator[_Input]:
 def _read(item: _Input, cap: int) -> tuple[bytes, int, bool]:
     """At most `cap` bytes of the input, its size (files: the full size) and whether there
     was more than was read. A file is opened once and read with one `read` call of the
-    size `fstat` gives (+1 to notice growth), no buffered-reader layer."""
+    size the walk saw (+1 to notice growth), no buffered-reader layer and no fstat."""
     if item.path is None:
         stream = sys.stdin.buffer
         chunks, got = [], 0
@@ -409,10 +409,9 @@ def _read(item: _Input, cap: int) -> tuple[bytes, int, bool]:
         data = b"".join(chunks)
         # Beyond the cap we only note that there was more (stdin may never end).
         return data, len(data), got >= cap and bool(stream.read(1))
-    fd = os.open(item.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(item.path, _OPEN_FLAGS)
     try:
-        st_size = os.fstat(fd).st_size
-        want = min(cap, st_size) + 1
+        want = min(cap, item.size) + 1
         chunks, got = [], 0
         while got < want:
             chunk = os.read(fd, want - got)
@@ -420,17 +419,22 @@ def _read(item: _Input, cap: int) -> tuple[bytes, int, bool]:
                 break
             chunks.append(chunk)
             got += len(chunk)
-            if got == st_size < want:
-                break  # all that fstat announced: no second read() only to see EOF
+            if got == item.size < want:
+                break  # a short read of what the walk announced: the end, no read() for EOF
             if got == want and want <= cap:  # the file grew: read on up to the cap
                 want = cap + 1
+        # the full size only matters (and costs an fstat) when there is more than we read
+        size = os.fstat(fd).st_size if got > cap else got
     finally:
         os.close(fd)
     data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     more = len(data) > cap
     if more:
         data = data[:cap]
-    return data, max(st_size, len(data) + more), more
+    return data, max(size, len(data) + more), more
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
 # --- output --------------------------------------------------------------------------------

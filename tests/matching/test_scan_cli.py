@@ -489,3 +489,23 @@ def test_json_line_is_json_dumps_of_the_document_object(label):
                               ensure_ascii=False).translate(scan_cli._JSON_UNSAFE) + "\n"
         assert line == expected
         assert json.loads(line) == json.loads(expected)
+
+
+def test_a_file_that_changed_since_the_walk_is_read_as_it_is_now(tmp_path):
+    """`_read` trusts the walk's size only to size its one read: a file that grew or shrank in
+    between is read whole as it is now, and the cap still holds."""
+    from monitor.cli import scan as scan_cli
+
+    f = tmp_path / "paste.txt"
+    f.write_bytes(b"x" * 100)
+    stale = scan_cli._Input(str(f), str(f), 10)  # the walk saw 10 bytes; it has 100 now
+    assert scan_cli._read(stale, 1000) == (b"x" * 100, 100, False)
+    assert scan_cli._read(stale, 50) == (b"x" * 50, 100, True)
+    shrunk = scan_cli._Input(str(f), str(f), 5000)
+    assert scan_cli._read(shrunk, 1000) == (b"x" * 100, 100, False)
+    exact = scan_cli._Input(str(f), str(f), 100)
+    assert scan_cli._read(exact, 100) == (b"x" * 100, 100, False)
+    assert scan_cli._read(exact, 99) == (b"x" * 99, 100, True)
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert scan_cli._read(scan_cli._Input(str(empty), str(empty), 0), 10) == (b"", 0, False)
