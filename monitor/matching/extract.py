@@ -175,27 +175,23 @@ def plain_text_part(data: bytes, name: str, limits: Limits) -> Part | None:
 
     The common case (a message, a paste) in a few C calls: no NUL byte (so no UTF-16 to
     guess), no magic number of any format we open or skip, no control byte in the samples
-    `binary_reason` looks at, valid UTF-8. Whenever any of these does not hold, None sends
-    the document down the full path (`_walk`), which gives the same result for the
-    documents accepted here."""
-    if not data or len(data) > limits.max_document_bytes or b"\0" in data:
+    `binary_reason` looks at, valid UTF-8 (the bytes tests in one pass, `_native.plain_text`).
+    Whenever any of these does not hold, None sends the document down the full path
+    (`_walk`), which gives the same result for the documents accepted here."""
+    if not data or len(data) > limits.max_document_bytes:
         return None
     if data.startswith(_ANY_MAGIC) or data[:4] == b"RIFF" or data[4:8] == b"ftyp" \
             or data[257:262] == b"ustar":
         return None
     if archives.is_iso(data) or xmlrows.looks_like(data):
         return None  # an ISO image and mysql XML rows take the full path
-    if data[:_SAMPLE].translate(None, _NON_CONTROL):
-        return None
-    if len(data) > 2 * _SAMPLE:
-        mid = len(data) // 2
-        if data[mid:mid + _SAMPLE].translate(None, _NON_CONTROL):
-            return None
-    if data.isascii():
-        return Part(name, data, encoding="ascii")
-    if _valid_utf8(data):
-        return Part(name, data, encoding="utf-8")
+    kind = _native.plain_text(data, _SAMPLE)
+    if kind:
+        return Part(name, data, encoding=_PLAIN_ENCODINGS[kind])
     return None
+
+
+_PLAIN_ENCODINGS = (None, "ascii", "utf-8")  # by _native.plain_text's answer
 
 
 def printable(text: str) -> str:

@@ -90,3 +90,34 @@ def test_over_the_document_cap_takes_the_full_path():
     assert plain_text_part(data, "d", small) is None
     [part] = iter_parts(data, "d", small)
     assert part.truncated and len(part.data) == 100
+
+
+def _plain_reference(data: bytes, sample: int) -> int:
+    """What `_native.plain_text` promises, written plainly."""
+    if b"\0" in data or data[:sample].translate(None, extract._NON_CONTROL):
+        return 0
+    if len(data) > 2 * sample:
+        mid = len(data) // 2
+        if data[mid:mid + sample].translate(None, extract._NON_CONTROL):
+            return 0
+    if data.isascii():
+        return 1
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return 0
+    return 2
+
+
+def test_the_one_pass_plain_text_test_agrees_with_its_definition():
+    """Small samples put control bytes before, inside and after the sampled head and middle;
+    long ASCII runs put the first non-ASCII byte past the 16-byte vector steps."""
+    from monitor.matching import _native
+
+    rng = random.Random(7)
+    pieces = [b"a", b"b c", b"\n", b"\t", b"\x1b", b"\x00", b"\x01", b"\x07", b"\x7f", b"\x80",
+              "é".encode(), "€".encode(), "😀".encode(), b"\xc3", b"\xed\xa0\x80", b"x" * 17]
+    for _ in range(20000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 40)))
+        sample = rng.choice([1, 4, 8, 16, 65536])
+        assert _native.plain_text(data, sample) == _plain_reference(data, sample), (data, sample)

@@ -56,6 +56,9 @@ static PyMethodDef module_methods[] = {
      "bucket_index(table, shift) -> bytes: the uint32 bucket starts `lookup` reads."},
     {"utf8_valid", native_utf8_valid, METH_O,
      "utf8_valid(data) -> bool: whether data.decode('utf-8') would succeed (no str is built)."},
+    {"plain_text", native_plain_text, METH_VARARGS,
+     "plain_text(data, sample) -> 0, 1 (ASCII) or 2 (UTF-8): whether data is plain text, "
+     "no NUL and no control byte in the sampled head and middle (extract.py)."},
     {"triggers", native_triggers, METH_VARARGS,
      "triggers(data, start, stop, wanted, cap) -> ([ends] * 5, (overflow,) * 5): the end "
      "offsets of the bulk detectors' trigger patterns (fr_nir, card, iban, combo '@', combo "

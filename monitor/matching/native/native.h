@@ -10,11 +10,13 @@
  *               e-mails, dates, name grams), wrapped by fingerprints/candidates.py
  *   table.c     bucket_index / lookup: membership in a sorted uint64 hash table (matcher.py)
  *   triggers.c  triggers(): the bulk detectors' trigger ends (matching/triggers.py)
- *   utf8.c      utf8_valid(): strict UTF-8 validation without building a str (extract.py)
+ *   utf8.c      utf8_valid(): strict UTF-8 validation without building a str; plain_text():
+ *               the whole plain-text test of extract.py's fast path
  *   validate.c  regions / nir_matches / combo_matches: the regions detectors.find validates,
  *               two detectors' precise matches and validation in them
  *
- * Only utf8_valid releases the GIL (a whole document, no Python object touched); the other
+ * Only utf8_valid and plain_text release the GIL (a whole document, no Python object
+ * touched); the other
  * functions hold it: they are short per call, or call back into Python (fold_word, e-mails
  * with a UTF-8 local part) and build Python objects as they go.
  */
@@ -126,6 +128,7 @@ PyObject *native_vector_width(PyObject *mod, PyObject *unused);
 
 /* utf8.c */
 PyObject *native_utf8_valid(PyObject *mod, PyObject *arg);
+PyObject *native_plain_text(PyObject *mod, PyObject *args);
 
 /* validate.c */
 PyObject *native_regions(PyObject *mod, PyObject *args);
