@@ -24,10 +24,14 @@ _SPECIAL_FOLDS = {"œ": "oe", "æ": "ae", "ø": "o", "ł": "l", "đ": "d", "ß":
                   "’": "'", "‘": "'"}
 
 
+_SPECIAL_TABLE = str.maketrans(_SPECIAL_FOLDS)
+
+
 def fold(text: str) -> str:
     """NFKC, case-fold, strip accents and ligatures: "Cœur Société" -> "coeur societe"."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(_SPECIAL_FOLDS.get(c, c) for c in text)
+    if text.isascii():  # NFKC and NFKD leave ASCII alone, and nothing in it combines
+        return text.lower()
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_SPECIAL_TABLE)
     text = unicodedata.normalize("NFKD", text)
     return "".join(c for c in text if not unicodedata.combining(c))
 
@@ -39,15 +43,13 @@ def canon(text: str) -> str:
 
 # --- keyword patterns ---------------------------------------------------------------------
 
+_HS_LITERAL = [bytes([b]) if 0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A
+               else b"\\x%02x" % b for b in range(256)]
+
+
 def hs_escape(data: bytes) -> bytes:
     """Bytes as a Hyperscan literal (every non-alphanumeric byte escaped)."""
-    out = bytearray()
-    for b in data:
-        if 0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A:
-            out.append(b)
-        else:
-            out += b"\\x%02x" % b
-    return bytes(out)
+    return b"".join(map(_HS_LITERAL.__getitem__, data))
 
 
 # A space in a keyword matches ONE whitespace character (space, tab, newline, no-break
@@ -59,15 +61,8 @@ _APOSTROPHE = rb"(?:'|\xe2\x80\x99)"
 
 def literal_pattern(text: str) -> bytes:
     """`text` as a Hyperscan literal; spaces and apostrophes as in keywords."""
-    out = bytearray()
-    for ch in text:
-        if ch == " ":
-            out += _WHITESPACE
-        elif ch in "'’":
-            out += _APOSTROPHE
-        else:
-            out += hs_escape(ch.encode("utf-8"))
-    return bytes(out)
+    return b"".join(_WHITESPACE if ch == " " else _APOSTROPHE if ch in "'’"
+                    else hs_escape(ch.encode("utf-8")) for ch in text)
 
 
 def keyword_variants(keyword: str) -> list[str]:
