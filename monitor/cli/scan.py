@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import itertools
 import json
 import logging
 import multiprocessing
@@ -20,7 +21,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -150,16 +151,24 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     totals = _Totals()
     started = time.monotonic()
 
-    inputs = list(_expand(args.paths, totals))
-    total_bytes = sum(i.size for i in inputs)
-    with Progress(total_bytes, label="scanning", min_total=PROGRESS_MIN_BYTES) as bar:
-        for done in _outcomes(job, inputs, _jobs(args.jobs, inputs)):
+    # The walk of a big folder runs on into the scan (the pool takes slices as they are
+    # found, the workers scan the first ones meanwhile) unless a progress bar will be drawn:
+    # the bar needs the total first.
+    walked = _Totals()  # the walk's errors (counted by the pool's feeding thread)
+    listing = _expand(args.paths, walked)
+    first = list(itertools.islice(listing, None if _bar_wanted() else 2 * _SLICE_FILES))
+    jobs = 1 if "-" in args.paths else _jobs(args.jobs, first)
+    inputs = itertools.chain(first, listing)
+    with Progress(sum(i.size for i in first), label="scanning",
+                  min_total=PROGRESS_MIN_BYTES) as bar:
+        for done in _outcomes(job, inputs, jobs):
             bar.close()
             for message in done.errors:
                 _error(message)
             totals.add(done.totals)
             out.write(done.text)
             bar.advance(done.bytes, item=done.last)
+    totals.add(walked)
     if not args.json:
         _print_summary(out, totals, time.monotonic() - started)
     out.flush()
@@ -254,32 +263,29 @@ def _scan_one(job: _Job, item: _Input, totals: _Totals) -> str:
     return buf.getvalue()
 
 
-# Set in the parent just before the pool forks: the workers inherit them and receive only
-# (start, stop) index pairs.
-_WORKER_JOB: _Job | None = None
-_WORKER_INPUTS: list[_Input] = []
+_WORKER_JOB: _Job | None = None  # set in the parent just before the pool forks
 _SLICE_FILES = 64  # inputs per task: small enough to balance, large enough to amortize IPC
 _SLICE_BYTES = 8 * MB  # ... and fewer when they are big, so the progress bar keeps moving
 
 
-def _slices(inputs: list[_Input]) -> list[tuple[int, int]]:
-    """(start, stop) of consecutive runs of inputs of at most _SLICE_FILES files and about
-    _SLICE_BYTES bytes (a single bigger file is a slice of its own)."""
-    out: list[tuple[int, int]] = []
-    start, size = 0, 0
-    for i, item in enumerate(inputs):
+def _slices(inputs: Iterable[_Input]) -> Iterator[list[_Input]]:
+    """Consecutive runs of inputs of at most _SLICE_FILES files and about _SLICE_BYTES
+    bytes (a single bigger file is a slice of its own), taken as the inputs come."""
+    run: list[_Input] = []
+    size = 0
+    for item in inputs:
+        run.append(item)
         size += item.size
-        if i + 1 - start >= _SLICE_FILES or size >= _SLICE_BYTES:
-            out.append((start, i + 1))
-            start, size = i + 1, 0
-    if start < len(inputs):
-        out.append((start, len(inputs)))
-    return out
+        if len(run) >= _SLICE_FILES or size >= _SLICE_BYTES:
+            yield run
+            run, size = [], 0
+    if run:
+        yield run
 
 
-def _scan_worker_slice(bounds: tuple[int, int]) -> _Slice:
+def _scan_worker_slice(items: list[_Input]) -> _Slice:
     assert _WORKER_JOB is not None
-    return _scan_slice(_WORKER_JOB, _WORKER_INPUTS[bounds[0]:bounds[1]])
+    return _scan_slice(_WORKER_JOB, items)
 
 
 def _jobs(requested: int | None, inputs: list[_Input]) -> int:
@@ -297,25 +303,30 @@ def _jobs(requested: int | None, inputs: list[_Input]) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _outcomes(job: _Job, inputs: list[_Input], jobs: int) -> Iterator[_Slice]:
+def _outcomes(job: _Job, inputs: Iterable[_Input], jobs: int) -> Iterator[_Slice]:
     """The scanned inputs, slice after slice in input order. With jobs > 1, forked workers
-    (each inheriting the compiled engine, the mmapped fingerprint sets and the input list,
-    shared copy-on-write) scan the slices; `imap` hands the results back in order, so the
-    output is the serial one."""
-    bounds = _slices(inputs)
+    (each inheriting the compiled engine and the mmapped fingerprint sets, shared
+    copy-on-write) scan the slices; `imap` hands the results back in order, so the output
+    is the serial one."""
     if jobs <= 1:
-        for start, stop in bounds:
-            yield _scan_slice(job, inputs[start:stop])
+        for items in _slices(inputs):
+            yield _scan_slice(job, items)
         return
-    global _WORKER_JOB, _WORKER_INPUTS
-    _WORKER_JOB, _WORKER_INPUTS = job, inputs
+    global _WORKER_JOB
+    _WORKER_JOB = job
     gc.freeze()  # the engine's objects stay in shared pages: the collector does not touch them
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            yield from pool.imap(_scan_worker_slice, bounds)
+            yield from pool.imap(_scan_worker_slice, _slices(inputs))
     finally:
         gc.unfreeze()
-        _WORKER_JOB, _WORKER_INPUTS = None, []
+        _WORKER_JOB = None
+
+
+def _bar_wanted() -> bool:
+    """Whether a progress bar may be drawn (stderr is a terminal): see Progress."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _rank(severity: str) -> int:
@@ -326,7 +337,14 @@ def _rank(severity: str) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"leakmon: error: {printable(message)}", file=sys.stderr, flush=True)
+    _stderr_line(f"leakmon: error: {printable(message)}")
+
+
+def _stderr_line(line: str) -> None:
+    """One whole line to stderr in one write: the walk may report from the pool's feeding
+    thread while the main thread reports documents."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -381,8 +399,8 @@ def _walk_dir(root: str, totals: _Totals) -> Iterator[_Input]:
                 if not entry.is_file():
                     continue  # sockets, fifos, dangling links, links to folders
                 if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(top):
-                    print(f"leakmon: warning: skipped {printable(entry.path)}: a link to a "
-                          f"file outside {printable(root)}", file=sys.stderr, flush=True)
+                    _stderr_line(f"leakmon: warning: skipped {printable(entry.path)}: a link "
+                                 f"to a file outside {printable(root)}")
                     continue
                 size = entry.stat().st_size
             except OSError as e:

@@ -100,3 +100,18 @@ def test_stdin_and_few_inputs_scan_serially(tmp_path):
     assert scan_cli._jobs(4, [*many, scan_cli._Input("-", None, 0)]) == 1
     assert scan_cli._jobs(3, many) == 3
     assert scan_cli._jobs(None, many) == len(os.sched_getaffinity(0))
+
+
+def test_an_error_late_in_the_walk_is_reported_by_the_pool_run(folder, capsys):
+    """The walk runs on while the workers scan its first slices: what it finds wrong past
+    them (a link loop, sorted last) is reported and counted as in the serial scan."""
+    late = folder / "docs" / "zz"
+    late.mkdir()
+    (late / "loop").symlink_to(late / "loop")
+    (late / "last.txt").write_text(HIT_TEXT)
+    code1, serial, err1 = _run(capsys, "--jobs", "1", "--json")
+    code2, pooled, err2 = _run(capsys, "--jobs", "2", "--json")
+    assert code1 == code2 == 2 and pooled == serial and err1 == err2
+    assert "cannot read docs/zz/loop: Too many levels of symbolic links" in err2
+    assert json.loads(pooled.splitlines()[-1])["path"] == "docs/zz/last.txt"
+    assert len(pooled.splitlines()) == N_FILES + 3
