@@ -23,10 +23,12 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from monitor.errors import LeakmonError
 from monitor.matching.extract import MB, Limits, printable
 from monitor.matching.readers.passwords import Password
 from monitor.models import SEVERITIES, Hit, severity_rank
@@ -323,6 +325,11 @@ def _outcomes(job: _Job, inputs: Iterable[_Input], jobs: int) -> Iterator[_Slice
         # submit, before starting its own thread.
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             yield from pool.map(_scan_worker_slice, _slices(inputs))
+    except BrokenProcessPool:
+        raise LeakmonError(
+            "a scan worker process died (killed by a signal, or out of memory?): the results "
+            "printed so far are complete, the inputs after them were not scanned; --jobs 1 "
+            "scans in this process") from None
     finally:
         gc.unfreeze()
         _WORKER_JOB = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 
 import pytest
 
@@ -115,3 +116,23 @@ def test_an_error_late_in_the_walk_is_reported_by_the_pool_run(folder, capsys):
     assert "cannot read docs/zz/loop: Too many levels of symbolic links" in err2
     assert json.loads(pooled.splitlines()[-1])["path"] == "docs/zz/last.txt"
     assert len(pooled.splitlines()) == N_FILES + 3
+
+
+def test_a_worker_killed_mid_scan_ends_the_scan_with_a_clear_error(folder, capsys,
+                                                                   monkeypatch):
+    """A worker killed by a signal (the OOM killer, an operator) must not hang the scan: the
+    slices before it are printed whole, then one clear error and exit status 2."""
+    real = scan_mod.scan_document
+
+    def dying(engine, data, name, limits, **kw):
+        if name.endswith("m0100.txt"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(engine, data, name, limits, **kw)
+
+    monkeypatch.setattr(scan_mod, "scan_document", dying)
+    code, out, err = _run(capsys, "--jobs", "2", "--json")
+    assert code == 2
+    assert "a scan worker process died" in err and "--jobs 1" in err
+    rows = [json.loads(line) for line in out.splitlines()]  # only whole lines, in order
+    assert all(not r["path"].endswith("m0100.txt") for r in rows)
+    assert len(rows) % scan_cli._SLICE_FILES == 0 and len(rows) < N_FILES
