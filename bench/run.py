@@ -54,14 +54,16 @@ def ensure_corpus(corpus: Path, size_mb: float, records: int, seed: int, regen: 
     return m
 
 
-def write_org_rules(corpus: Path, out: Path) -> tuple[Path, list[str]]:
-    """1,000 keyword rules, one per organization name or domain."""
+def write_org_rules(corpus: Path, out: Path,
+                    name: str = "org_rules.toml") -> tuple[Path, list[str]]:
+    """1,000 keyword rules, one per organization name or domain of `corpus`, written to
+    out/`name` (each corpus its own file: the benches share `out`)."""
     keywords = [k for k in (corpus / "org_keywords.txt").read_text().splitlines() if k]
     lines = []
     for i, kw in enumerate(keywords):
         lines += ["[[rules]]", f'id = "org.kw{i:04d}"', f"title = {json.dumps('Mention: ' + kw)}",
                   'severity = "medium"', f"keywords = [{json.dumps(kw)}]", ""]
-    path = out / "org_rules.toml"
+    path = out / name
     path.write_text("\n".join(lines))
     return path, keywords
 

@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     manifest = ensure_small_corpus(args.corpus, args.size_mb, args.records, args.seed)
-    org_rules, keywords = write_org_rules(args.corpus, OUT)
+    org_rules, keywords = write_org_rules(args.corpus, OUT, "small_org_rules.toml")
     shipped = str(ROOT / "rules")
     docs = load(args.corpus / "docs")
     total = sum(len(d) for _, d in docs)
