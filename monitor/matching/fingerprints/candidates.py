@@ -23,6 +23,7 @@ Only the kinds the set holds are read. Nothing here is written anywhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -144,6 +145,22 @@ class Extractor:
             _registry.get("date").domain, self._name_domain,
         )
 
+    def screen_with(self, strong, combo, birth_dates: np.ndarray
+                    ) -> Callable[[bytes], tuple | None] | None:
+        """A C test `screen(data)`: None when no record of the set can be in data (no
+        identifier in `strong`, no last name + birth date of one line in `combo`; both have
+        `lookup_args`), so the whole match would find nothing; else the reader's pass over
+        data, for `extract(data, read)`. None when kinds are read in Python (the C pass
+        does not see them)."""
+        if self._python:
+            return None
+        empty = np.zeros(0, np.uint64)
+        c_h, c_idx, c_shift = combo.lookup_args if combo is not None else \
+            (empty, np.zeros(257, np.uint32), 56)
+        self._reader.set_tables(*strong.lookup_args, c_h, c_idx, c_shift,
+                                np.ascontiguousarray(birth_dates, dtype=np.uint64))
+        return self._reader.screen
+
     # -- rows ---------------------------------------------------------------------------
 
     @staticmethod
@@ -160,10 +177,11 @@ class Extractor:
 
     # -- the pass over a document -------------------------------------------------------
 
-    def extract(self, data: bytes) -> DocCandidates:
-        """Every candidate of `data`, hashed, with the row it is on (one C pass)."""
+    def extract(self, data: bytes, read: tuple | None = None) -> DocCandidates:
+        """Every candidate of `data`, hashed, with the row it is on (one C pass, or the one
+        `screen` made: `read`)."""
         (strong_pos, strong_kind, strong_hash, date_pos, date_hash, email_spans,
-         slow_emails, inline, newlines, json_members) = self._reader.extract(data)
+         slow_emails, inline, newlines, json_members) = read or self._reader.extract(data)
         bounds = self.row_bounds(data, np.frombuffer(newlines, dtype=np.int64),
                                  np.frombuffer(inline, dtype=np.int64), json_members)
         cand = DocCandidates(bounds=bounds, kind_names=self._kind_names)

@@ -118,6 +118,11 @@ class _Table:
         self._shift = 64 - bits
         self._index = np.frombuffer(_native.bucket_index(self._hashes, self._shift), np.uint32)
 
+    @property
+    def lookup_args(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The sorted hashes, bucket index and shift, for the C reader's screen."""
+        return self._hashes, self._index, self._shift
+
     def find(self, queries: np.ndarray) -> list[tuple[int, list[int]]]:
         """(index in `queries`, owner records) of each query present in the table."""
         if self._hashes.size == 0 or queries.size == 0:
@@ -185,6 +190,10 @@ class FingerprintSet:
         # before these files existed)
         self._dob_h = self._distinct(path, "dob_h", date_j)
         self._extractor.set_last_names(self._distinct(path, "last_h", last_j))
+        # the C screen answers "no record here" for most documents without the Python path
+        # (see _match_window); kinds read in Python (no C reader) leave it to that path
+        self._screen = self._extractor.screen_with(
+            self._strong, self._combo if self._has_combo else None, self._dob_h)
 
     def _distinct(self, path: Path, name: str, column: int | None) -> np.ndarray:
         if not self._has_combo or column is None:
@@ -233,8 +242,13 @@ class FingerprintSet:
 
     def _match_window(self, data: bytes) -> list[RecordMatch]:
         """`match` on one window (a whole small document)."""
+        read = None
+        if self._screen is not None:
+            read = self._screen(data)
+            if read is None:
+                return []
         ex = self._extractor
-        cand = ex.extract(data)
+        cand = ex.extract(data, read)
         rows: dict[int, _Row] = {}
         size = len(data)
 

@@ -13,6 +13,7 @@
  *     .extract(data)              hashed candidates, rows, e-mail spans
  *     .phrase_view(data, spans)   .name_grams(view, starts, ends[, filtered])
  *     .set_name_filter(hashes)
+ *     .set_tables(...)  .screen(data)   whether a document can hold a record at all
  */
 #include "native.h"
 
@@ -142,12 +143,27 @@ typedef struct {
     GramSlot *gram_cache;
     uint64_t *name_filter; /* sorted hashes (set_name_filter), n_filter of them */
     Py_ssize_t n_filter;
+    /* set_tables: the set's strong and combo tables (sorted uint64 with their bucket index,
+       see table.c) and its sorted birth dates, held (buffer views) for screen() */
+    Py_buffer strong_h, strong_idx, combo_h, combo_idx, dob;
+    int strong_shift, combo_shift, have_tables;
 } ReaderObject;
 
 #define DATE_YEARS 300 /* 1800..2099 */
 #define DATE_SLOTS (DATE_YEARS * 12 * 31)
 
+static void release_tables(ReaderObject *self) {
+    if (!self->have_tables) return;
+    PyBuffer_Release(&self->strong_h);
+    PyBuffer_Release(&self->strong_idx);
+    PyBuffer_Release(&self->combo_h);
+    PyBuffer_Release(&self->combo_idx);
+    PyBuffer_Release(&self->dob);
+    self->have_tables = 0;
+}
+
 static void Reader_dealloc(ReaderObject *self) {
+    release_tables(self);
     Py_XDECREF(self->hmac);
     Py_XDECREF(self->fold_word);
     PyMem_Free(self->date_cache);
@@ -286,6 +302,7 @@ static int Reader_init(ReaderObject *self, PyObject *args, PyObject *kwds) {
         mo->month = (uint8_t)m;
     }
 
+    release_tables(self); /* nor do tables */
     PyMem_Free(self->name_filter); /* a filter of hashes under another key means nothing */
     self->name_filter = NULL;
     self->n_filter = 0;
@@ -804,19 +821,24 @@ static int reader_ready(ReaderObject *self) {
     return 0;
 }
 
-static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (!reader_ready(self)) return NULL;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    const uint8_t *d = (const uint8_t *)view.buf;
-    Py_ssize_t size = view.len;
-    Out o;
-    memset(&o, 0, sizeof o);
-    PyObject *result = NULL;
-    int error = 0;
-    o.slow_emails = PyList_New(0);
-    if (!o.slow_emails) goto done;
+static void out_free(Out *o) {
+    Py_CLEAR(o->slow_emails);
+    buf_free(&o->strong_pos);
+    buf_free(&o->strong_kind);
+    buf_free(&o->strong_hash);
+    buf_free(&o->date_pos);
+    buf_free(&o->date_hash);
+    buf_free(&o->email_spans);
+    buf_free(&o->inline_rows);
+    buf_free(&o->newlines);
+}
 
+/* The one pass over a document (extract and screen): every candidate into *o (zeroed by the
+   caller). Returns 0, or -1 with a Python error. */
+static int read_doc(ReaderObject *self, const uint8_t *d, Py_ssize_t size, Out *o) {
+    int error = 0;
+    o->slow_emails = PyList_New(0);
+    if (!o->slow_emails) return -1;
     int numbers = self->want[K_PHONE] || self->want[K_NIR] || self->want[K_CARD];
     int nir2ab = self->want[K_NIR], ibans = self->want[K_IBAN], dates = self->want_dates;
     Py_ssize_t num_end = 0, date_end = 0, iban_end = 0, nir_end = 0;
@@ -832,7 +854,7 @@ static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
                 Py_ssize_t s = p - 2;
                 if (ibans && s >= iban_end && (CLS[d[p - 1]] & C_UPPER) &&
                     (CLS[d[s]] & C_UPPER) && (s == 0 || !IS_ALNUM(d[s - 1]))) {
-                    Py_ssize_t e = read_iban(self, &o, d, size, s, &error);
+                    Py_ssize_t e = read_iban(self, o, d, size, s, &error);
                     if (e > 0) iban_end = e;
                 }
                 if (dates && p >= date_end) {
@@ -840,18 +862,18 @@ static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
                     Py_ssize_t e = match_date(self, d, size, p, &y, &m, &day);
                     if (e > 0 && y) {
                         date_end = e;
-                        if (buf_i64(&o.date_pos, p) < 0 ||
-                            buf_u64(&o.date_hash, date_hash(self, y, m, day)) < 0)
+                        if (buf_i64(&o->date_pos, p) < 0 ||
+                            buf_u64(&o->date_hash, date_hash(self, y, m, day)) < 0)
                             error = 1;
                     }
                 }
                 if (nir2ab && p >= nir_end && number_context_ok(d, p)) {
-                    Py_ssize_t e = read_nir_2ab(self, &o, d, size, p, &error);
+                    Py_ssize_t e = read_nir_2ab(self, o, d, size, p, &error);
                     if (e > 0) nir_end = e;
                 }
                 if (numbers && p >= num_end && (p == 0 || d[p - 1] != '+') &&
                     number_context_ok(d, p)) {
-                    Py_ssize_t e = read_number(self, &o, d, size, p, &error);
+                    Py_ssize_t e = read_number(self, o, d, size, p, &error);
                     if (e > 0) num_end = e;
                 }
             }
@@ -860,43 +882,50 @@ static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
             continue;
         }
         if (c == '\n') {
-            if (buf_i64(&o.newlines, p) < 0) error = 1;
+            if (buf_i64(&o->newlines, p) < 0) error = 1;
         } else if (c == '"') {
-            if (p + 1 < size && d[p + 1] == ':') o.json_members = 1;
+            if (p + 1 < size && d[p + 1] == ':') o->json_members = 1;
         } else if (c == '+') {
             if (numbers && p >= num_end && p + 1 < size && IS_DIGIT(d[p + 1]) &&
                 number_context_ok(d, p)) {
-                Py_ssize_t e = read_number(self, &o, d, size, p, &error);
+                Py_ssize_t e = read_number(self, o, d, size, p, &error);
                 if (e > 0) num_end = e;
             }
         } else if (c == '@') {
-            if (email_at(self, &o, d, size, p) < 0) error = 1;
+            if (email_at(self, o, d, size, p) < 0) error = 1;
         } else if ((c == ')' || c == '}') && p + 2 < size && d[p + 1] == ',') {
             /* "),(" "), (" "},{" "}, {": records of an SQL extended INSERT or a JSON array */
             uint8_t open = c == ')' ? '(' : '{';
             if (d[p + 2] == open || (d[p + 2] == ' ' && p + 3 < size && d[p + 3] == open))
-                if (buf_i64(&o.inline_rows, p) < 0) error = 1;
+                if (buf_i64(&o->inline_rows, p) < 0) error = 1;
         }
         p++;
     }
-    if (!error && !PyErr_Occurred()) {
-        result = Py_BuildValue("(NNNNNNONNO)", buf_bytes(&o.strong_pos),
-                               buf_bytes(&o.strong_kind), buf_bytes(&o.strong_hash),
-                               buf_bytes(&o.date_pos), buf_bytes(&o.date_hash),
-                               buf_bytes(&o.email_spans), o.slow_emails,
-                               buf_bytes(&o.inline_rows), buf_bytes(&o.newlines),
-                               o.json_members ? Py_True : Py_False);
+    if (error || PyErr_Occurred()) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return -1;
     }
-done:
-    Py_XDECREF(o.slow_emails);
-    buf_free(&o.strong_pos);
-    buf_free(&o.strong_kind);
-    buf_free(&o.strong_hash);
-    buf_free(&o.date_pos);
-    buf_free(&o.date_hash);
-    buf_free(&o.email_spans);
-    buf_free(&o.inline_rows);
-    buf_free(&o.newlines);
+    return 0;
+}
+
+/* The extract() tuple of a read document. */
+static PyObject *out_tuple(Out *o) {
+    return Py_BuildValue("(NNNNNNONNO)", buf_bytes(&o->strong_pos), buf_bytes(&o->strong_kind),
+                         buf_bytes(&o->strong_hash), buf_bytes(&o->date_pos),
+                         buf_bytes(&o->date_hash), buf_bytes(&o->email_spans), o->slow_emails,
+                         buf_bytes(&o->inline_rows), buf_bytes(&o->newlines),
+                         o->json_members ? Py_True : Py_False);
+}
+
+static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (!reader_ready(self)) return NULL;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Out o;
+    memset(&o, 0, sizeof o);
+    PyObject *result = NULL;
+    if (read_doc(self, (const uint8_t *)view.buf, view.len, &o) == 0) result = out_tuple(&o);
+    out_free(&o);
     PyBuffer_Release(&view);
     return result;
 }
@@ -1144,6 +1173,169 @@ done:
     return out;
 }
 
+/* ---------------------------------------------------------------- screen */
+
+/* Is q in a sorted uint64 table with its bucket index (checked by set_tables)? */
+static int table_has(const Py_buffer *table, const Py_buffer *index, int shift, uint64_t q) {
+    const uint64_t *t = (const uint64_t *)table->buf;
+    const uint32_t *idx = (const uint32_t *)index->buf;
+    uint32_t n = (uint32_t)(table->len / 8);
+    if (!n) return 0;
+    uint32_t lo = idx[q >> shift], hi = idx[(q >> shift) + 1];
+    if (hi > n) hi = n;
+    while (lo < hi && t[lo] < q) lo++;
+    return lo < hi && t[lo] == q;
+}
+
+static int check_table(Py_buffer *table, Py_buffer *index, int shift, const char *what) {
+    Py_ssize_t n_t = table->len / 8, n_idx = index->len / 4;
+    if (shift < 40 || shift > 63 || table->len % 8 || index->len % 4 ||
+        n_idx != ((Py_ssize_t)1 << (64 - shift)) + 1 ||
+        ((const uint32_t *)index->buf)[n_idx - 1] != (uint32_t)n_t) {
+        PyErr_Format(PyExc_ValueError, "set_tables: the %s index does not fit its table", what);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Reader_set_tables(ReaderObject *self, PyObject *args) {
+    Py_buffer sh, si, ch, ci, dob;
+    int s_shift, c_shift;
+    if (!reader_ready(self)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*iy*y*iy*:set_tables", &sh, &si, &s_shift, &ch, &ci,
+                          &c_shift, &dob))
+        return NULL;
+    int ok = check_table(&sh, &si, s_shift, "strong") == 0 &&
+             check_table(&ch, &ci, c_shift, "combo") == 0;
+    if (ok && dob.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "set_tables: birth dates must be a uint64 array");
+        ok = 0;
+    }
+    const uint64_t *dt = (const uint64_t *)dob.buf;
+    for (Py_ssize_t k = 1; ok && k < dob.len / 8; k++)
+        if (dt[k - 1] > dt[k]) {
+            PyErr_SetString(PyExc_ValueError, "set_tables: birth dates must be sorted");
+            ok = 0;
+        }
+    if (!ok) {
+        PyBuffer_Release(&sh);
+        PyBuffer_Release(&si);
+        PyBuffer_Release(&ch);
+        PyBuffer_Release(&ci);
+        PyBuffer_Release(&dob);
+        return NULL;
+    }
+    release_tables(self);
+    self->strong_h = sh;
+    self->strong_idx = si;
+    self->combo_h = ch;
+    self->combo_idx = ci;
+    self->dob = dob;
+    self->strong_shift = s_shift;
+    self->combo_shift = c_shift;
+    self->have_tables = 1;
+    Py_RETURN_NONE;
+}
+
+/* Could a last name and a birth date of the same line make a combo of the set? Lines (not
+   rows) and every phrase of a line: each row is inside one line and its grams are among the
+   line's, so "no" here means no combo on any row. Pretty-printed JSON (rows join lines) and
+   lines longer than MAX_ROW (rows cut inside a phrase) answer "maybe". 1, 0 or -1 (error). */
+static int screen_combos(ReaderObject *r, const uint8_t *d, Py_ssize_t size, const Out *o) {
+    const int64_t *dpos = (const int64_t *)o->date_pos.p;
+    const uint64_t *dh = (const uint64_t *)o->date_hash.p;
+    const int64_t *nl = (const int64_t *)o->newlines.p;
+    const int64_t *spans = (const int64_t *)o->email_spans.p;
+    Py_ssize_t n_dates = (Py_ssize_t)(o->date_pos.len / 8), n_nl = (Py_ssize_t)(o->newlines.len / 8);
+    Py_ssize_t n_spans = (Py_ssize_t)(o->email_spans.len / 16);
+    const uint64_t *dob = (const uint64_t *)r->dob.buf;
+    Py_ssize_t n_dob = r->dob.len / 8, k = 0;
+    uint64_t births[64];
+    uint8_t v[MAX_ROW];
+    Buf words = {0}, gram = {0}, hashes = {0}, rows = {0};
+    int answer = 0;
+    for (Py_ssize_t i = 0; i < n_dates && !answer;) {
+        if (!sorted_has(dob, n_dob, dh[i])) {
+            i++;
+            continue;
+        }
+        if (o->json_members) {
+            answer = 1;
+            break;
+        }
+        while (k < n_nl && nl[k] < dpos[i]) k++; /* the line of this date ends at nl[k] */
+        Py_ssize_t ls = k > 0 ? (Py_ssize_t)nl[k - 1] + 1 : 0, le = k < n_nl ? (Py_ssize_t)nl[k] : size;
+        int nb = 0; /* the birth dates of this line */
+        for (; i < n_dates && dpos[i] < le; i++)
+            if (sorted_has(dob, n_dob, dh[i]) && nb < 64) births[nb++] = dh[i];
+        if (le - ls > MAX_ROW || nb == 64) {
+            answer = 1;
+            break;
+        }
+        for (Py_ssize_t q = ls; q < le; q++) v[q - ls] = PHRASE[d[q]];
+        for (Py_ssize_t s = 0; s < n_spans; s++) {
+            Py_ssize_t a = (Py_ssize_t)spans[2 * s], b = (Py_ssize_t)spans[2 * s + 1];
+            if (a < ls) a = ls;
+            if (b > le) b = le;
+            if (b > a) memset(v + (a - ls), ' ', (size_t)(b - a));
+        }
+        hashes.len = rows.len = 0;
+        Py_ssize_t len = le - ls, p = 0;
+        while (p < len) {
+            while (p < len && is_space(v[p])) p++;
+            if (p >= len) break;
+            Py_ssize_t q = p;
+            while (q < len && !is_space(v[q])) q++;
+            if (phrase_grams(r, v + p, q - p, 0, 1, &words, &gram, &hashes, &rows) < 0) {
+                answer = -1;
+                break;
+            }
+            p = q;
+        }
+        const uint64_t *names = (const uint64_t *)hashes.p;
+        for (size_t a = 0; answer == 0 && a < hashes.len / 8; a++)
+            for (int b = 0; b < nb; b++)
+                if (table_has(&r->combo_h, &r->combo_idx, r->combo_shift, names[a] + births[b])) {
+                    answer = 1;
+                    break;
+                }
+    }
+    buf_free(&words);
+    buf_free(&gram);
+    buf_free(&hashes);
+    buf_free(&rows);
+    return answer;
+}
+
+/* screen(data) -> None when no record of the set can be in `data` (no candidate in the
+   strong table, no last name + birth date of a line in the combo table, no e-mail left to
+   Python); else what extract(data) returns, for the full match (one pass either way). */
+static PyObject *Reader_screen(ReaderObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (!reader_ready(self)) return NULL;
+    if (!self->have_tables) {
+        PyErr_SetString(PyExc_RuntimeError, "screen: set_tables was not called");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Out o;
+    memset(&o, 0, sizeof o);
+    int answer = -1;
+    const uint8_t *d = (const uint8_t *)view.buf;
+    if (read_doc(self, d, view.len, &o) == 0) {
+        answer = PyList_GET_SIZE(o.slow_emails) > 0;
+        const uint64_t *h = (const uint64_t *)o.strong_hash.p;
+        for (size_t i = 0; !answer && i < o.strong_hash.len / 8; i++)
+            answer = table_has(&self->strong_h, &self->strong_idx, self->strong_shift, h[i]);
+        if (!answer && o.date_pos.len && self->dob.len && self->combo_h.len)
+            answer = screen_combos(self, d, view.len, &o);
+    }
+    PyObject *result = answer < 0 ? NULL : answer ? out_tuple(&o) : Py_NewRef(Py_None);
+    out_free(&o);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef Reader_methods[] = {
     {"extract", (PyCFunction)Reader_extract, METH_O,
      "extract(data) -> (strong_pos, strong_kind, strong_hash, date_pos, date_hash, "
@@ -1160,6 +1352,13 @@ static PyMethodDef Reader_methods[] = {
      "set_name_filter(hashes): the sorted uint64 hashes name_grams(..., filtered=True) keeps."},
     {"phrase_view", (PyCFunction)Reader_phrase_view, METH_VARARGS,
      "phrase_view(data, spans) -> bytes: the bytes names are read from (see candidates.py)."},
+    {"set_tables", (PyCFunction)Reader_set_tables, METH_VARARGS,
+     "set_tables(strong_h, strong_index, strong_shift, combo_h, combo_index, combo_shift, "
+     "birth_dates): the set's tables (see table.c) and sorted birth-date hashes screen() reads "
+     "(held, not copied)."},
+    {"screen", (PyCFunction)Reader_screen, METH_O,
+     "screen(data) -> None when no record of the set can be in data (the full match would "
+     "find nothing), else extract(data) for the full match."},
     {NULL}};
 
 PyTypeObject ReaderType = {
