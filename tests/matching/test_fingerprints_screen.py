@@ -73,12 +73,24 @@ def test_screen_never_hides_a_match(fs, seed):
     assert turned_away > 100 and matched > 100
 
 
-def test_screen_reads_like_extract(fs):
-    reader = fs._extractor._reader
-    for data in _documents(7, 300):
-        read = fs._screen(data)
-        if read is not None:
-            assert read == reader.extract(data)
+def test_screen_reads_like_extract_and_finds_the_combos_of_the_rows(fs):
+    ex = fs._extractor
+    exact = 0
+    for data in _documents(7, 1000):
+        screened = fs._screen(data)
+        if screened is None:
+            continue
+        read, combos = screened
+        assert read == ex._reader.extract(data)
+        if combos is None:  # rows that are not lines: the matcher reads the combos
+            assert b'":' in data or b"),(" in data or b"}, {" in data
+            continue
+        cand = ex.extract(data)
+        want = fs._combo_matches(cand, ex.phrase_view(data, cand.email_spans)) \
+            if cand.date_rows.size else {}
+        assert fs._combos_found(combos) == want, data
+        exact += bool(want)
+    assert exact > 10
 
 
 @pytest.mark.parametrize("text, passes", [

@@ -146,12 +146,13 @@ class Extractor:
         )
 
     def screen_with(self, strong, combo, birth_dates: np.ndarray
-                    ) -> Callable[[bytes], tuple | None] | None:
+                    ) -> Callable[[bytes], tuple[tuple, bytes | None] | None] | None:
         """A C test `screen(data)`: None when no record of the set can be in data (no
         identifier in `strong`, no last name + birth date of one line in `combo`; both have
-        `lookup_args`), so the whole match would find nothing; else the reader's pass over
-        data, for `extract(data, read)`. None when kinds are read in Python (the C pass
-        does not see them)."""
+        `lookup_args`), so the whole match would find nothing; else (the reader's pass over
+        data, for `extract(data, read)`; the (row, sum) pairs of `combo` on its rows when
+        they are its lines, as uint64 pairs, else None). None when kinds are read in Python
+        (the C pass does not see them)."""
         if self._python:
             return None
         empty = np.zeros(0, np.uint64)

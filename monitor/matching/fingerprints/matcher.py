@@ -242,11 +242,12 @@ class FingerprintSet:
 
     def _match_window(self, data: bytes) -> list[RecordMatch]:
         """`match` on one window (a whole small document)."""
-        read = None
+        read, combos = None, None
         if self._screen is not None:
-            read = self._screen(data)
-            if read is None:
+            screened = self._screen(data)
+            if screened is None:
                 return []
+            read, combos = screened
         ex = self._extractor
         cand = ex.extract(data, read)
         rows: dict[int, _Row] = {}
@@ -272,12 +273,17 @@ class FingerprintSet:
                 if len(owners) > 1:
                     shared.append((r, h, owners))
 
-        # 2. last name + first name + birth date on the same row
+        # 2. last name + first name + birth date on the same row (the screen found the
+        # combos when the rows are the lines)
         combo_hits: dict[int, set[int]] = {}  # row -> records
         view: bytes | None = None
         if self._has_combo and cand.date_rows.size and self._dob_h.size:
-            view = ex.phrase_view(data, cand.email_spans)
-            for r, recs in self._combo_matches(cand, view).items():
+            if combos is not None:
+                found = self._combos_found(combos)
+            else:
+                view = ex.phrase_view(data, cand.email_spans)
+                found = self._combo_matches(cand, view)
+            for r, recs in found.items():
                 combo_hits[r] = recs
                 row(r)
 
@@ -286,6 +292,16 @@ class FingerprintSet:
         if view is None:
             view = ex.phrase_view(data, cand.email_spans)
         return self._decide(data, view, cand, rows, shared, combo_hits)
+
+    def _combos_found(self, combos: bytes) -> dict[int, set[int]]:
+        """Records of the (row, last name + birth date sum) pairs the screen found in the
+        combo table: row -> records, as `_combo_matches` gives them."""
+        pairs = np.frombuffer(combos, dtype=np.uint64).reshape(-1, 2)
+        hits: dict[int, set[int]] = {}
+        rows = pairs[:, 0].tolist()
+        for i, recs in self._combo.find(pairs[:, 1]):
+            hits.setdefault(rows[i], set()).update(recs)
+        return hits
 
     def _combo_matches(self, cand, view: bytes) -> dict[int, set[int]]:
         """Records whose last name and birth date are on the same row: row -> records.

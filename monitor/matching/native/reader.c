@@ -960,16 +960,14 @@ static int sorted_has(const uint64_t *t, Py_ssize_t n, uint64_t q) {
     return lo < n && t[lo] == q;
 }
 
-/* The hash of a name gram; with `filtered`, 0 when it is not in the name filter. */
-static uint64_t name_hash(ReaderObject *r, const char *gram, size_t len, int filtered) {
-    GramSlot *slot = NULL;
+/* The hash of a name gram, through its cache slot (NULL: too long to cache); with `filtered`,
+   0 when it is not in the name filter. */
+static uint64_t name_hash(ReaderObject *r, GramSlot *slot, const char *gram, size_t len,
+                          int filtered) {
     uint64_t h;
-    if (len <= GRAM_CACHE_KEY) {
-        slot = &r->gram_cache[gram_slot(gram, len)];
-        if (slot->len == len && memcmp(slot->key, gram, len) == 0) {
-            h = slot->hash;
-            goto filter;
-        }
+    if (slot && slot->len == len && memcmp(slot->key, gram, len) == 0) {
+        h = slot->hash;
+        goto filter;
     }
     h = hmac_hash2(r->hmac, r->name_prefix, r->name_prefix_len, gram, len);
     if (slot) {
@@ -1037,9 +1035,12 @@ static int is_space(uint8_t c) {
 
 static int is_strip(uint8_t c) { return c == ' ' || c == '_' || c == '-' || c == '\''; }
 
-/* Grams of one phrase ("Jean_Pierre", "DUPONT"): 1- to 3-word, compacted, hashed. */
+/* Grams of one phrase ("Jean_Pierre", "DUPONT"): 1- to 3-word, compacted, hashed. The words
+   are folded one after the other into `words`, so a gram is a slice of it; the cache slots of
+   all grams are found and prefetched first (the cache is larger than the CPU's L2: one miss
+   after the other was most of the time here), then read. */
 static int phrase_grams(ReaderObject *r, const uint8_t *s, Py_ssize_t len, int64_t row,
-                        int filtered, Buf *words, Buf *gram, Buf *hashes, Buf *rows) {
+                        int filtered, Buf *words, Buf *hashes, Buf *rows) {
     while (len > 0 && is_strip(s[0])) s++, len--;
     while (len > 0 && is_strip(s[len - 1])) len--;
     size_t off[MAX_WORDS_PER_PHRASE + 1];
@@ -1055,15 +1056,22 @@ static int phrase_grams(ReaderObject *r, const uint8_t *s, Py_ssize_t len, int64
         if (words->len > off[nw]) off[++nw] = words->len;
         a = b + 1;
     }
-    for (int i = 0; i < nw; i++) {
-        gram->len = 0;
-        for (int j = i; j < nw && j < i + NGRAM; j++) {
-            if (buf_put(gram, words->p + off[j], off[j + 1] - off[j]) < 0) return -1;
-            uint64_t h = name_hash(r, gram->p, gram->len, filtered);
+    GramSlot *slots[MAX_WORDS_PER_PHRASE * NGRAM];
+    int n = 0;
+    for (int i = 0; i < nw; i++)
+        for (int j = i; j < nw && j < i + NGRAM; j++, n++) {
+            size_t glen = off[j + 1] - off[i];
+            slots[n] = glen <= GRAM_CACHE_KEY
+                           ? &r->gram_cache[gram_slot(words->p + off[i], glen)] : NULL;
+            if (slots[n]) __builtin_prefetch(slots[n]);
+        }
+    n = 0;
+    for (int i = 0; i < nw; i++)
+        for (int j = i; j < nw && j < i + NGRAM; j++, n++) {
+            uint64_t h = name_hash(r, slots[n], words->p + off[i], off[j + 1] - off[i], filtered);
             if (!h) continue;
             if (buf_u64(hashes, h) < 0 || buf_i64(rows, row) < 0) return -1;
         }
-    }
     return 0;
 }
 
@@ -1074,7 +1082,7 @@ static PyObject *Reader_name_grams(ReaderObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*y*y*|p:name_grams", &view, &starts, &ends, &filtered))
         return NULL;
     PyObject *result = NULL;
-    Buf words = {0}, gram = {0}, hashes = {0}, rows = {0};
+    Buf words = {0}, hashes = {0}, rows = {0};
     if (starts.len != ends.len || starts.len % 8) {
         PyErr_SetString(PyExc_ValueError, "starts and ends must be int64 arrays of one size");
         goto done;
@@ -1097,7 +1105,7 @@ static PyObject *Reader_name_grams(ReaderObject *self, PyObject *args) {
             Py_ssize_t q = p;
             while (q < end && !is_space(d[q])) q++;
             phrases++;
-            if (phrase_grams(self, d + p, q - p, i, filtered, &words, &gram, &hashes, &rows) < 0)
+            if (phrase_grams(self, d + p, q - p, i, filtered, &words, &hashes, &rows) < 0)
                 goto done;
             p = q;
         }
@@ -1105,7 +1113,6 @@ static PyObject *Reader_name_grams(ReaderObject *self, PyObject *args) {
     result = Py_BuildValue("(NN)", buf_bytes(&hashes), buf_bytes(&rows));
 done:
     buf_free(&words);
-    buf_free(&gram);
     buf_free(&hashes);
     buf_free(&rows);
     PyBuffer_Release(&view);
@@ -1237,11 +1244,29 @@ static PyObject *Reader_set_tables(ReaderObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* Could a last name and a birth date of the same line make a combo of the set? Lines (not
-   rows) and every phrase of a line: each row is inside one line and its grams are among the
-   line's, so "no" here means no combo on any row. Pretty-printed JSON (rows join lines) and
-   lines longer than MAX_ROW (rows cut inside a phrase) answer "maybe". 1, 0 or -1 (error). */
-static int screen_combos(ReaderObject *r, const uint8_t *d, Py_ssize_t size, const Out *o) {
+/* Are the rows of the document its lines (what candidates.py's row_bounds makes of them when
+   there is no pretty-printed JSON, no record separator inside a line, no line to cut)? */
+static int rows_are_lines(const Out *o, Py_ssize_t size) {
+    if (o->json_members || o->inline_rows.len) return 0;
+    const int64_t *nl = (const int64_t *)o->newlines.p;
+    Py_ssize_t n = (Py_ssize_t)(o->newlines.len / 8), prev = -1;
+    for (Py_ssize_t k = 0; k <= n; k++) {
+        Py_ssize_t end = k < n ? (Py_ssize_t)nl[k] : size;
+        if (end - prev > MAX_ROW) return 0; /* _cut_long_rows would cut it */
+        prev = end;
+    }
+    return 1;
+}
+
+/* The last names and birth dates of the same line that make a combo of the set.
+   With `exact` (rows_are_lines), each line is read as matcher._combo_matches reads its row
+   (at most MAX_PHRASES_PER_ROW phrases) and every hit goes to *pairs as (int64 row, uint64
+   sum): the combos themselves. Without, the answer only has to be safe: every phrase of a
+   line is read (each row is inside one line, its grams among the line's), pretty-printed JSON
+   (rows join lines) and lines longer than MAX_ROW (rows cut inside a phrase) answer "maybe",
+   and the first hit ends the search. 1 (a hit or maybe), 0 or -1 (error). */
+static int screen_combos(ReaderObject *r, const uint8_t *d, Py_ssize_t size, const Out *o,
+                         int exact, Buf *pairs) {
     const int64_t *dpos = (const int64_t *)o->date_pos.p;
     const uint64_t *dh = (const uint64_t *)o->date_hash.p;
     const int64_t *nl = (const int64_t *)o->newlines.p;
@@ -1250,25 +1275,27 @@ static int screen_combos(ReaderObject *r, const uint8_t *d, Py_ssize_t size, con
     Py_ssize_t n_spans = (Py_ssize_t)(o->email_spans.len / 16);
     const uint64_t *dob = (const uint64_t *)r->dob.buf;
     Py_ssize_t n_dob = r->dob.len / 8, k = 0;
-    uint64_t births[64];
     uint8_t v[MAX_ROW];
-    Buf words = {0}, gram = {0}, hashes = {0}, rows = {0};
+    Buf words = {0}, hashes = {0}, rows = {0}, births = {0};
     int answer = 0;
-    for (Py_ssize_t i = 0; i < n_dates && !answer;) {
+    for (Py_ssize_t i = 0; i < n_dates && (exact || !answer);) {
         if (!sorted_has(dob, n_dob, dh[i])) {
             i++;
             continue;
         }
-        if (o->json_members) {
+        if (!exact && o->json_members) {
             answer = 1;
             break;
         }
         while (k < n_nl && nl[k] < dpos[i]) k++; /* the line of this date ends at nl[k] */
         Py_ssize_t ls = k > 0 ? (Py_ssize_t)nl[k - 1] + 1 : 0, le = k < n_nl ? (Py_ssize_t)nl[k] : size;
-        int nb = 0; /* the birth dates of this line */
+        births.len = 0; /* the birth dates of this line */
         for (; i < n_dates && dpos[i] < le; i++)
-            if (sorted_has(dob, n_dob, dh[i]) && nb < 64) births[nb++] = dh[i];
-        if (le - ls > MAX_ROW || nb == 64) {
+            if (sorted_has(dob, n_dob, dh[i]) && buf_u64(&births, dh[i]) < 0) {
+                answer = -1;
+                goto done;
+            }
+        if (le - ls > MAX_ROW) { /* never with `exact` */
             answer = 1;
             break;
         }
@@ -1281,35 +1308,45 @@ static int screen_combos(ReaderObject *r, const uint8_t *d, Py_ssize_t size, con
         }
         hashes.len = rows.len = 0;
         Py_ssize_t len = le - ls, p = 0;
-        while (p < len) {
+        int phrases = 0;
+        while (p < len && (!exact || phrases < MAX_PHRASES_PER_ROW)) {
             while (p < len && is_space(v[p])) p++;
             if (p >= len) break;
             Py_ssize_t q = p;
             while (q < len && !is_space(v[q])) q++;
-            if (phrase_grams(r, v + p, q - p, 0, 1, &words, &gram, &hashes, &rows) < 0) {
+            phrases++;
+            if (phrase_grams(r, v + p, q - p, 0, 1, &words, &hashes, &rows) < 0) {
                 answer = -1;
-                break;
+                goto done;
             }
             p = q;
         }
-        const uint64_t *names = (const uint64_t *)hashes.p;
-        for (size_t a = 0; answer == 0 && a < hashes.len / 8; a++)
-            for (int b = 0; b < nb; b++)
-                if (table_has(&r->combo_h, &r->combo_idx, r->combo_shift, names[a] + births[b])) {
-                    answer = 1;
-                    break;
+        const uint64_t *names = (const uint64_t *)hashes.p, *bd = (const uint64_t *)births.p;
+        for (size_t a = 0; a < hashes.len / 8 && (exact || !answer); a++)
+            for (size_t b = 0; b < births.len / 8; b++) {
+                uint64_t sum = names[a] + bd[b]; /* wraps, as build.py stored it */
+                if (!table_has(&r->combo_h, &r->combo_idx, r->combo_shift, sum)) continue;
+                answer = 1;
+                if (!exact) break;
+                if (buf_i64(pairs, (int64_t)k) < 0 || buf_u64(pairs, sum) < 0) {
+                    answer = -1;
+                    goto done;
                 }
+            }
     }
+done:
     buf_free(&words);
-    buf_free(&gram);
     buf_free(&hashes);
     buf_free(&rows);
+    buf_free(&births);
     return answer;
 }
 
 /* screen(data) -> None when no record of the set can be in `data` (no candidate in the
    strong table, no last name + birth date of a line in the combo table, no e-mail left to
-   Python); else what extract(data) returns, for the full match (one pass either way). */
+   Python); else (what extract(data) returns, combos): combos are the (int64 row, uint64 sum)
+   pairs of the combo table on the rows of data when its rows are its lines, else None (the
+   matcher reads them). One pass over the bytes either way. */
 static PyObject *Reader_screen(ReaderObject *self, PyObject *arg) {
     Py_buffer view;
     if (!reader_ready(self)) return NULL;
@@ -1320,18 +1357,34 @@ static PyObject *Reader_screen(ReaderObject *self, PyObject *arg) {
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     Out o;
     memset(&o, 0, sizeof o);
-    int answer = -1;
+    Buf pairs = {0};
+    int answer = -1, exact = 0;
     const uint8_t *d = (const uint8_t *)view.buf;
     if (read_doc(self, d, view.len, &o) == 0) {
         answer = PyList_GET_SIZE(o.slow_emails) > 0;
         const uint64_t *h = (const uint64_t *)o.strong_hash.p;
         for (size_t i = 0; !answer && i < o.strong_hash.len / 8; i++)
             answer = table_has(&self->strong_h, &self->strong_idx, self->strong_shift, h[i]);
-        if (!answer && o.date_pos.len && self->dob.len && self->combo_h.len)
-            answer = screen_combos(self, d, view.len, &o);
+        if (!o.date_pos.len || !self->dob.len || !self->combo_h.len) {
+            exact = 1; /* no combo can be there */
+        } else if (rows_are_lines(&o, view.len)) {
+            exact = 1;
+            int rc = screen_combos(self, d, view.len, &o, 1, &pairs);
+            answer = rc < 0 ? -1 : answer || rc;
+        } else if (!answer) {
+            answer = screen_combos(self, d, view.len, &o, 0, NULL);
+        }
     }
-    PyObject *result = answer < 0 ? NULL : answer ? out_tuple(&o) : Py_NewRef(Py_None);
+    PyObject *result = NULL;
+    if (answer == 0) {
+        result = Py_NewRef(Py_None);
+    } else if (answer > 0) {
+        PyObject *read = out_tuple(&o);
+        result = !read ? NULL : exact ? Py_BuildValue("(NN)", read, buf_bytes(&pairs))
+                                      : Py_BuildValue("(NO)", read, Py_None);
+    }
     out_free(&o);
+    buf_free(&pairs);
     PyBuffer_Release(&view);
     return result;
 }
@@ -1358,7 +1411,8 @@ static PyMethodDef Reader_methods[] = {
      "(held, not copied)."},
     {"screen", (PyCFunction)Reader_screen, METH_O,
      "screen(data) -> None when no record of the set can be in data (the full match would "
-     "find nothing), else extract(data) for the full match."},
+     "find nothing), else (extract(data), combos): combos the (int64 row, uint64 sum) pairs "
+     "found in the combo table when the rows are the lines, else None."},
     {NULL}};
 
 PyTypeObject ReaderType = {
