@@ -73,24 +73,46 @@ def test_screen_never_hides_a_match(fs, seed):
     assert turned_away > 100 and matched > 100
 
 
-def test_screen_reads_like_extract_and_finds_the_combos_of_the_rows(fs):
+def _check_screen(fs: FingerprintSet, data: bytes) -> bool:
+    """The screen's pass, row ends and combos equal extract's, row_bounds' and
+    _combo_matches'; whether it found a combo."""
+    screened = fs._screen(data)
+    if screened is None:
+        return False
     ex = fs._extractor
-    exact = 0
-    for data in _documents(7, 1000):
-        screened = fs._screen(data)
-        if screened is None:
-            continue
-        read, combos = screened
-        assert read == ex._reader.extract(data)
-        if combos is None:  # rows that are not lines: the matcher reads the combos
-            assert b'":' in data or b"),(" in data or b"}, {" in data
-            continue
-        cand = ex.extract(data)
-        want = fs._combo_matches(cand, ex.phrase_view(data, cand.email_spans)) \
-            if cand.date_rows.size else {}
-        assert fs._combos_found(combos) == want, data
-        exact += bool(want)
-    assert exact > 10
+    read, bounds, combos = screened
+    assert read == ex._reader.extract(data)
+    cand = ex.extract(data)
+    assert np.frombuffer(bounds, np.int64).tolist() == cand.bounds.tolist(), data
+    want = fs._combo_matches(cand, ex.phrase_view(data, cand.email_spans)) \
+        if cand.date_rows.size else {}
+    assert fs._combos_found(combos) == want, data
+    return bool(want)
+
+
+def test_screen_reads_like_extract_and_finds_the_combos_of_the_rows(fs):
+    assert sum(_check_screen(fs, data) for data in _documents(7, 1000)) > 10
+
+
+@pytest.mark.parametrize("data", [
+    # pretty-printed JSON (rows join lines), also after other text, with CRLF, at the end
+    b'[\n  {\n    "nom": "Le Gall",\n    "prenom": "Marie",\n    "naissance": "1990-07-01"\n  }\n]',
+    b'log\r\n{\r\n\t"nom": "LE GALL",\r\n\t"prenom": "Marie",\r\n\t"n": "01/07/1990"\r\n}\r\n',
+    b'{"nom": "Le Gall",\n "prenom": "Marie", "naissance": "1990-07-01",\n  }\n ',
+    b'{\n' + b' ' * 30 + b'"nom": "Le Gall", "prenom": "Marie", "d": "1990-07-01"}',
+    # SQL extended INSERT and one-line JSON array: records on one line
+    b"INSERT INTO t VALUES ('Le Gall','Marie','1990-07-01'),('Dupont','Jean-Pierre','1985-03-12'),"
+    b" ('x','y','1990-07-01');",
+    b'[{"n": "Le Gall", "p": "Marie", "d": "1990-07-01"}, {"n": "Martin", "d": "1960-08-01"}]',
+    # rows cut at MAX_ROW, a date right at a cut, Le Gall cut in two
+    b"1990-07-01 Le Gall Marie " + b"x" * (MAX_ROW - 25) + b"1990-07-01 Le Gall Marie\n" * 2,
+    b"a" * (MAX_ROW - 4) + b"Le Gall Marie 1990-07-01",
+    b"Marie 1990-07-01 " + b"b" * (2 * MAX_ROW - 20) + b"Le Gall",
+    b"", b"\n", b" \n ", b"1990-07-01",
+])
+def test_screen_on_every_row_shape(fs, data):
+    _check_screen(fs, data)
+    assert fs.match(data) == _unscreened(fs, data)
 
 
 @pytest.mark.parametrize("text, passes", [
@@ -104,20 +126,22 @@ def test_screen_reads_like_extract_and_finds_the_combos_of_the_rows(fs):
     ("mail jp.dupont@example.fr", True),
     ("mail Jean.Dupont@example.fr", False),
     ("mail Zoé.Dupont@example.fr", True),  # a UTF-8 local part: lowered in Python
-    ('{\n  "nom": "Le Gall",\n  "naissance": "1990-07-01"\n}', True),  # rows join lines
+    ('{\n  "nom": "Le Gall",\n  "naissance": "1990-07-01"\n}', True),  # one row, 3 lines
+    ('{\n  "nom": "Le Gall"\n}\n{\n  "naissance": "1990-07-01"\n}', False),  # two rows
     ("Ωmega LE GALL;Marie;1990-07-01", True),
 ])
 def test_screen_answers(fs, text, passes):
     assert (fs._screen(text.encode()) is not None) is passes
 
 
-def test_long_line_and_many_birth_dates_go_to_the_full_match(fs):
+def test_long_rows_and_many_birth_dates_give_the_full_answer(fs):
     long_line = ("1990-07-01 " + "a" * MAX_ROW).encode()
-    assert fs._screen(long_line) is not None
-    assert fs.match(long_line) == _unscreened(fs, long_line) == []
+    assert fs._screen(long_line) is None
+    assert _unscreened(fs, long_line) == []
     dates = ("Le Gall;Marie;" + "; ".join(["01/07/1990"] * 70)).encode()
-    assert fs._screen(dates) is not None
-    assert [m.record_id for m in fs.match(dates)] == ["P2"]
+    assert _check_screen(fs, dates)
+    assert [m.record_id for m in fs.match(dates)] == ["P2"] == \
+        [m.record_id for m in _unscreened(fs, dates)]
 
 
 def test_screen_needs_its_tables_and_checks_them():

@@ -146,13 +146,13 @@ class Extractor:
         )
 
     def screen_with(self, strong, combo, birth_dates: np.ndarray
-                    ) -> Callable[[bytes], tuple[tuple, bytes | None] | None] | None:
+                    ) -> Callable[[bytes], tuple[tuple, bytes, bytes] | None] | None:
         """A C test `screen(data)`: None when no record of the set can be in data (no
-        identifier in `strong`, no last name + birth date of one line in `combo`; both have
+        identifier in `strong`, no last name + birth date of one row in `combo`; both have
         `lookup_args`), so the whole match would find nothing; else (the reader's pass over
-        data, for `extract(data, read)`; the (row, sum) pairs of `combo` on its rows when
-        they are its lines, as uint64 pairs, else None). None when kinds are read in Python
-        (the C pass does not see them)."""
+        data and the row ends, for `extract(data, read, bounds)`; the (row, sum) pairs of
+        `combo` on its rows, as uint64 pairs). None when kinds are read in Python (the C
+        pass does not see them)."""
         if self._python:
             return None
         empty = np.zeros(0, np.uint64)
@@ -178,13 +178,15 @@ class Extractor:
 
     # -- the pass over a document -------------------------------------------------------
 
-    def extract(self, data: bytes, read: tuple | None = None) -> DocCandidates:
+    def extract(self, data: bytes, read: tuple | None = None,
+                row_ends: bytes | None = None) -> DocCandidates:
         """Every candidate of `data`, hashed, with the row it is on (one C pass, or the one
-        `screen` made: `read`)."""
+        `screen` made: `read`, with the `row_bounds` it found)."""
         (strong_pos, strong_kind, strong_hash, date_pos, date_hash, email_spans,
          slow_emails, inline, newlines, json_members) = read or self._reader.extract(data)
-        bounds = self.row_bounds(data, np.frombuffer(newlines, dtype=np.int64),
-                                 np.frombuffer(inline, dtype=np.int64), json_members)
+        bounds = np.frombuffer(row_ends, dtype=np.int64) if row_ends is not None else \
+            self.row_bounds(data, np.frombuffer(newlines, dtype=np.int64),
+                            np.frombuffer(inline, dtype=np.int64), json_members)
         cand = DocCandidates(bounds=bounds, kind_names=self._kind_names)
         positions = np.frombuffer(strong_pos, dtype=np.int64)
         kinds = np.frombuffer(strong_kind, dtype=np.uint8)

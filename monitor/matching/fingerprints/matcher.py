@@ -242,14 +242,14 @@ class FingerprintSet:
 
     def _match_window(self, data: bytes) -> list[RecordMatch]:
         """`match` on one window (a whole small document)."""
-        read, combos = None, None
+        read = bounds = combos = None
         if self._screen is not None:
             screened = self._screen(data)
             if screened is None:
                 return []
-            read, combos = screened
+            read, bounds, combos = screened
         ex = self._extractor
-        cand = ex.extract(data, read)
+        cand = ex.extract(data, read, bounds)
         rows: dict[int, _Row] = {}
         size = len(data)
 
@@ -273,8 +273,7 @@ class FingerprintSet:
                 if len(owners) > 1:
                     shared.append((r, h, owners))
 
-        # 2. last name + first name + birth date on the same row (the screen found the
-        # combos when the rows are the lines)
+        # 2. last name + first name + birth date on the same row (found by the screen)
         combo_hits: dict[int, set[int]] = {}  # row -> records
         view: bytes | None = None
         if self._has_combo and cand.date_rows.size and self._dob_h.size:

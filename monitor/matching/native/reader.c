@@ -1244,109 +1244,131 @@ static PyObject *Reader_set_tables(ReaderObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* Are the rows of the document its lines (what candidates.py's row_bounds makes of them when
-   there is no pretty-printed JSON, no record separator inside a line, no line to cut)? */
-static int rows_are_lines(const Out *o, Py_ssize_t size) {
-    if (o->json_members || o->inline_rows.len) return 0;
-    const int64_t *nl = (const int64_t *)o->newlines.p;
-    Py_ssize_t n = (Py_ssize_t)(o->newlines.len / 8), prev = -1;
-    for (Py_ssize_t k = 0; k <= n; k++) {
-        Py_ssize_t end = k < n ? (Py_ssize_t)nl[k] : size;
-        if (end - prev > MAX_ROW) return 0; /* _cut_long_rows would cut it */
-        prev = end;
+#define JSON_INDENT 24 /* candidates.py _INDENT */
+
+static int json_space(uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/* Is the newline at nl inside a pretty-printed JSON object (candidates.py _join_json_members,
+   byte for byte: the next line indented and starting with a member after a line ending with
+   '{' or ',', or with the closing '}')? */
+static int json_inner_newline(const uint8_t *d, Py_ssize_t size, Py_ssize_t nl) {
+    uint8_t next = d[nl + 1 < size - 1 ? nl + 1 : size - 1];
+    if (next != ' ' && next != '\t') return 0;
+    int solid = 0;
+    uint8_t nxt = d[nl + 1 < size - 1 ? nl + 1 : size - 1];
+    for (Py_ssize_t j = 1; j <= JSON_INDENT; j++) {
+        uint8_t c = d[nl + j < size - 1 ? nl + j : size - 1];
+        if (!json_space(c)) {
+            solid = 1;
+            nxt = c;
+            break;
+        }
     }
-    return 1;
+    Py_ssize_t prev = nl - 1;
+    if (prev > 0 && d[prev] == '\r') prev--;
+    uint8_t prv = d[prev > 0 ? prev : 0];
+    int member = nxt == '"' && (prv == ',' || prv == '{');
+    return solid && prev >= 0 && (member || nxt == '}');
 }
 
-/* The last names and birth dates of the same line that make a combo of the set.
-   With `exact` (rows_are_lines), each line is read as matcher._combo_matches reads its row
-   (at most MAX_PHRASES_PER_ROW phrases) and every hit goes to *pairs as (int64 row, uint64
-   sum): the combos themselves. Without, the answer only has to be safe: every phrase of a
-   line is read (each row is inside one line, its grams among the line's), pretty-printed JSON
-   (rows join lines) and lines longer than MAX_ROW (rows cut inside a phrase) answer "maybe",
-   and the first hit ends the search. 1 (a hit or maybe), 0 or -1 (error). */
-static int screen_combos(ReaderObject *r, const uint8_t *d, Py_ssize_t size, const Out *o,
-                         int exact, Buf *pairs) {
+/* The row ends of the document, as candidates.py's row_bounds makes them: the newlines but
+   those inside a pretty-printed JSON object, the inline record separators, and cuts so that
+   no row is longer than MAX_ROW (sorted int64 into *out). 0, or -1 (MemoryError). */
+static int doc_bounds(const uint8_t *d, Py_ssize_t size, const Out *o, Buf *out) {
+    const int64_t *nl = (const int64_t *)o->newlines.p, *in = (const int64_t *)o->inline_rows.p;
+    Py_ssize_t n_nl = (Py_ssize_t)(o->newlines.len / 8), n_in = (Py_ssize_t)(o->inline_rows.len / 8);
+    Py_ssize_t a = 0, b = 0;
+    int64_t prev = -1;
+    for (;;) {
+        while (a < n_nl && o->json_members && json_inner_newline(d, size, (Py_ssize_t)nl[a])) a++;
+        int64_t next;
+        if (a < n_nl && (b >= n_in || nl[a] < in[b]))
+            next = nl[a++];
+        else if (b < n_in)
+            next = in[b++];
+        else
+            next = size; /* the end of the last row: not a bound */
+        for (int64_t cut = prev + 1 + MAX_ROW; next - prev > MAX_ROW && cut < next; cut += MAX_ROW)
+            if (buf_i64(out, cut) < 0) return -1;
+        if (next == size && a >= n_nl && b >= n_in) return 0;
+        if (buf_i64(out, next) < 0) return -1;
+        prev = next;
+    }
+}
+
+/* The last names and birth dates of the same row (`bounds`, from doc_bounds) that make a
+   combo of the set, each row read as matcher._combo_matches reads it (at most
+   MAX_PHRASES_PER_ROW phrases of the phrase view): every hit to *pairs as (int64 row,
+   uint64 sum). 0, or -1 with a Python error. */
+static int row_combos(ReaderObject *r, const uint8_t *d, Py_ssize_t size, const Out *o,
+                      const Buf *bounds, Buf *pairs) {
     const int64_t *dpos = (const int64_t *)o->date_pos.p;
     const uint64_t *dh = (const uint64_t *)o->date_hash.p;
-    const int64_t *nl = (const int64_t *)o->newlines.p;
+    const int64_t *bd = (const int64_t *)bounds->p;
     const int64_t *spans = (const int64_t *)o->email_spans.p;
-    Py_ssize_t n_dates = (Py_ssize_t)(o->date_pos.len / 8), n_nl = (Py_ssize_t)(o->newlines.len / 8);
+    Py_ssize_t n_dates = (Py_ssize_t)(o->date_pos.len / 8), n_b = (Py_ssize_t)(bounds->len / 8);
     Py_ssize_t n_spans = (Py_ssize_t)(o->email_spans.len / 16);
     const uint64_t *dob = (const uint64_t *)r->dob.buf;
     Py_ssize_t n_dob = r->dob.len / 8, k = 0;
     uint8_t v[MAX_ROW];
     Buf words = {0}, hashes = {0}, rows = {0}, births = {0};
-    int answer = 0;
-    for (Py_ssize_t i = 0; i < n_dates && (exact || !answer);) {
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < n_dates;) {
         if (!sorted_has(dob, n_dob, dh[i])) {
             i++;
             continue;
         }
-        if (!exact && o->json_members) {
-            answer = 1;
-            break;
-        }
-        while (k < n_nl && nl[k] < dpos[i]) k++; /* the line of this date ends at nl[k] */
-        Py_ssize_t ls = k > 0 ? (Py_ssize_t)nl[k - 1] + 1 : 0, le = k < n_nl ? (Py_ssize_t)nl[k] : size;
-        births.len = 0; /* the birth dates of this line */
-        for (; i < n_dates && dpos[i] < le; i++)
-            if (sorted_has(dob, n_dob, dh[i]) && buf_u64(&births, dh[i]) < 0) {
-                answer = -1;
-                goto done;
-            }
-        if (le - ls > MAX_ROW) { /* never with `exact` */
-            answer = 1;
-            break;
-        }
-        for (Py_ssize_t q = ls; q < le; q++) v[q - ls] = PHRASE[d[q]];
+        while (k < n_b && bd[k] < dpos[i]) k++; /* the row of this date ends at bd[k] */
+        Py_ssize_t rs = k > 0 ? (Py_ssize_t)bd[k - 1] + 1 : 0, re = k < n_b ? (Py_ssize_t)bd[k] : size;
+        if (re - rs > MAX_ROW) re = rs + MAX_ROW; /* never: doc_bounds cut the rows */
+        births.len = 0; /* the birth dates of this row */
+        /* a date at a row end (a cut of a long row) is on that row, as searchsorted puts it */
+        for (; i < n_dates && (k >= n_b || dpos[i] <= bd[k]); i++)
+            if (sorted_has(dob, n_dob, dh[i]) && buf_u64(&births, dh[i]) < 0) goto fail;
+        for (Py_ssize_t q = rs; q < re; q++) v[q - rs] = PHRASE[d[q]];
         for (Py_ssize_t s = 0; s < n_spans; s++) {
             Py_ssize_t a = (Py_ssize_t)spans[2 * s], b = (Py_ssize_t)spans[2 * s + 1];
-            if (a < ls) a = ls;
-            if (b > le) b = le;
-            if (b > a) memset(v + (a - ls), ' ', (size_t)(b - a));
+            if (a < rs) a = rs;
+            if (b > re) b = re;
+            if (b > a) memset(v + (a - rs), ' ', (size_t)(b - a));
         }
         hashes.len = rows.len = 0;
-        Py_ssize_t len = le - ls, p = 0;
+        Py_ssize_t len = re - rs, p = 0;
         int phrases = 0;
-        while (p < len && (!exact || phrases < MAX_PHRASES_PER_ROW)) {
+        while (p < len && phrases < MAX_PHRASES_PER_ROW) {
             while (p < len && is_space(v[p])) p++;
             if (p >= len) break;
             Py_ssize_t q = p;
             while (q < len && !is_space(v[q])) q++;
             phrases++;
-            if (phrase_grams(r, v + p, q - p, 0, 1, &words, &hashes, &rows) < 0) {
-                answer = -1;
-                goto done;
-            }
+            if (phrase_grams(r, v + p, q - p, 0, 1, &words, &hashes, &rows) < 0) goto fail;
             p = q;
         }
-        const uint64_t *names = (const uint64_t *)hashes.p, *bd = (const uint64_t *)births.p;
-        for (size_t a = 0; a < hashes.len / 8 && (exact || !answer); a++)
+        const uint64_t *names = (const uint64_t *)hashes.p, *bh = (const uint64_t *)births.p;
+        for (size_t a = 0; a < hashes.len / 8; a++)
             for (size_t b = 0; b < births.len / 8; b++) {
-                uint64_t sum = names[a] + bd[b]; /* wraps, as build.py stored it */
-                if (!table_has(&r->combo_h, &r->combo_idx, r->combo_shift, sum)) continue;
-                answer = 1;
-                if (!exact) break;
-                if (buf_i64(pairs, (int64_t)k) < 0 || buf_u64(pairs, sum) < 0) {
-                    answer = -1;
-                    goto done;
-                }
+                uint64_t sum = names[a] + bh[b]; /* wraps, as build.py stored it */
+                if (table_has(&r->combo_h, &r->combo_idx, r->combo_shift, sum) &&
+                    (buf_i64(pairs, (int64_t)k) < 0 || buf_u64(pairs, sum) < 0))
+                    goto fail;
             }
     }
+    goto done;
+fail:
+    rc = -1;
 done:
     buf_free(&words);
     buf_free(&hashes);
     buf_free(&rows);
     buf_free(&births);
-    return answer;
+    return rc;
 }
 
 /* screen(data) -> None when no record of the set can be in `data` (no candidate in the
-   strong table, no last name + birth date of a line in the combo table, no e-mail left to
-   Python); else (what extract(data) returns, combos): combos are the (int64 row, uint64 sum)
-   pairs of the combo table on the rows of data when its rows are its lines, else None (the
-   matcher reads them). One pass over the bytes either way. */
+   strong table, no last name + birth date of a row in the combo table, no e-mail left to
+   Python); else (what extract(data) returns, the row ends, the combos): the row ends as
+   row_bounds makes them, the combos the (int64 row, uint64 sum) pairs of the combo table on
+   the rows. One pass over the bytes either way. */
 static PyObject *Reader_screen(ReaderObject *self, PyObject *arg) {
     Py_buffer view;
     if (!reader_ready(self)) return NULL;
@@ -1357,33 +1379,33 @@ static PyObject *Reader_screen(ReaderObject *self, PyObject *arg) {
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     Out o;
     memset(&o, 0, sizeof o);
-    Buf pairs = {0};
-    int answer = -1, exact = 0;
-    const uint8_t *d = (const uint8_t *)view.buf;
-    if (read_doc(self, d, view.len, &o) == 0) {
-        answer = PyList_GET_SIZE(o.slow_emails) > 0;
-        const uint64_t *h = (const uint64_t *)o.strong_hash.p;
-        for (size_t i = 0; !answer && i < o.strong_hash.len / 8; i++)
-            answer = table_has(&self->strong_h, &self->strong_idx, self->strong_shift, h[i]);
-        if (!o.date_pos.len || !self->dob.len || !self->combo_h.len) {
-            exact = 1; /* no combo can be there */
-        } else if (rows_are_lines(&o, view.len)) {
-            exact = 1;
-            int rc = screen_combos(self, d, view.len, &o, 1, &pairs);
-            answer = rc < 0 ? -1 : answer || rc;
-        } else if (!answer) {
-            answer = screen_combos(self, d, view.len, &o, 0, NULL);
-        }
-    }
+    Buf bounds = {0}, pairs = {0};
     PyObject *result = NULL;
-    if (answer == 0) {
+    const uint8_t *d = (const uint8_t *)view.buf;
+    if (read_doc(self, d, view.len, &o) < 0) goto done;
+    int answer = PyList_GET_SIZE(o.slow_emails) > 0;
+    const uint64_t *h = (const uint64_t *)o.strong_hash.p;
+    for (size_t i = 0; !answer && i < o.strong_hash.len / 8; i++)
+        answer = table_has(&self->strong_h, &self->strong_idx, self->strong_shift, h[i]);
+    int combos = o.date_pos.len && self->dob.len && self->combo_h.len;
+    if (!answer && !combos) {
         result = Py_NewRef(Py_None);
-    } else if (answer > 0) {
-        PyObject *read = out_tuple(&o);
-        result = !read ? NULL : exact ? Py_BuildValue("(NN)", read, buf_bytes(&pairs))
-                                      : Py_BuildValue("(NO)", read, Py_None);
+        goto done;
     }
+    if (doc_bounds(d, view.len, &o, &bounds) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (combos && row_combos(self, d, view.len, &o, &bounds, &pairs) < 0) goto done;
+    if (!answer && !pairs.len) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *read = out_tuple(&o);
+    if (read) result = Py_BuildValue("(NNN)", read, buf_bytes(&bounds), buf_bytes(&pairs));
+done:
     out_free(&o);
+    buf_free(&bounds);
     buf_free(&pairs);
     PyBuffer_Release(&view);
     return result;
@@ -1411,8 +1433,9 @@ static PyMethodDef Reader_methods[] = {
      "(held, not copied)."},
     {"screen", (PyCFunction)Reader_screen, METH_O,
      "screen(data) -> None when no record of the set can be in data (the full match would "
-     "find nothing), else (extract(data), combos): combos the (int64 row, uint64 sum) pairs "
-     "found in the combo table when the rows are the lines, else None."},
+     "find nothing), else (extract(data), row ends, combos): the row ends (int64) as "
+     "row_bounds makes them, combos the (int64 row, uint64 sum) pairs found in the combo "
+     "table."},
     {NULL}};
 
 PyTypeObject ReaderType = {
