@@ -1182,16 +1182,36 @@ done:
 
 /* ---------------------------------------------------------------- screen */
 
-/* Is q in a sorted uint64 table with its bucket index (checked by set_tables)? */
-static int table_has(const Py_buffer *table, const Py_buffer *index, int shift, uint64_t q) {
+/* found[i]: is q[i * stride] in a sorted uint64 table with its bucket index (checked by
+   set_tables)? For n queries, in blocks: the bucket starts of a block are
+   prefetched, then its table entries, then read (the tables are tens of MB: one cache miss
+   after the other was most of a lookup). */
+#define LOOKUP_BLOCK 32
+static void table_has_many(const Py_buffer *table, const Py_buffer *index, int shift,
+                           const uint64_t *q, size_t stride, size_t n, uint8_t *found) {
     const uint64_t *t = (const uint64_t *)table->buf;
     const uint32_t *idx = (const uint32_t *)index->buf;
-    uint32_t n = (uint32_t)(table->len / 8);
-    if (!n) return 0;
-    uint32_t lo = idx[q >> shift], hi = idx[(q >> shift) + 1];
-    if (hi > n) hi = n;
-    while (lo < hi && t[lo] < q) lo++;
-    return lo < hi && t[lo] == q;
+    uint32_t n_t = (uint32_t)(table->len / 8);
+    for (size_t at = 0; at < n; at += LOOKUP_BLOCK) {
+        size_t m = n - at < LOOKUP_BLOCK ? n - at : LOOKUP_BLOCK;
+        if (!n_t) {
+            memset(found + at, 0, m);
+            continue;
+        }
+        uint32_t lo[LOOKUP_BLOCK];
+        for (size_t i = 0; i < m; i++) __builtin_prefetch(&idx[q[(at + i) * stride] >> shift]);
+        for (size_t i = 0; i < m; i++) {
+            lo[i] = idx[q[(at + i) * stride] >> shift];
+            if (lo[i] < n_t) __builtin_prefetch(&t[lo[i]]);
+        }
+        for (size_t i = 0; i < m; i++) {
+            uint64_t v = q[(at + i) * stride];
+            uint32_t a = lo[i], hi = idx[(v >> shift) + 1];
+            if (hi > n_t) hi = n_t;
+            while (a < hi && t[a] < v) a++;
+            found[at + i] = a < hi && t[a] == v;
+        }
+    }
 }
 
 static int check_table(Py_buffer *table, Py_buffer *index, int shift, const char *what) {
@@ -1346,13 +1366,26 @@ static int row_combos(ReaderObject *r, const uint8_t *d, Py_ssize_t size, const 
         }
         const uint64_t *names = (const uint64_t *)hashes.p, *bh = (const uint64_t *)births.p;
         for (size_t a = 0; a < hashes.len / 8; a++)
-            for (size_t b = 0; b < births.len / 8; b++) {
-                uint64_t sum = names[a] + bh[b]; /* wraps, as build.py stored it */
-                if (table_has(&r->combo_h, &r->combo_idx, r->combo_shift, sum) &&
-                    (buf_i64(pairs, (int64_t)k) < 0 || buf_u64(pairs, sum) < 0))
+            for (size_t b = 0; b < births.len / 8; b++) /* the sum wraps, as build.py's */
+                if (buf_i64(pairs, (int64_t)k) < 0 || buf_u64(pairs, names[a] + bh[b]) < 0)
                     goto fail;
-            }
     }
+    /* every (row, sum) of the document looked up at once; the hits kept, in order */
+    size_t n = pairs->len / 16, kept = 0;
+    if (n) {
+        uint8_t *found = PyMem_Malloc(n);
+        if (!found) goto fail;
+        uint64_t *pv = (uint64_t *)pairs->p;
+        table_has_many(&r->combo_h, &r->combo_idx, r->combo_shift, pv + 1, 2, n, found);
+        for (size_t j = 0; j < n; j++)
+            if (found[j]) {
+                pv[2 * kept] = pv[2 * j];
+                pv[2 * kept + 1] = pv[2 * j + 1];
+                kept++;
+            }
+        PyMem_Free(found);
+    }
+    pairs->len = kept * 16;
     goto done;
 fail:
     rc = -1;
@@ -1385,8 +1418,14 @@ static PyObject *Reader_screen(ReaderObject *self, PyObject *arg) {
     if (read_doc(self, d, view.len, &o) < 0) goto done;
     int answer = PyList_GET_SIZE(o.slow_emails) > 0;
     const uint64_t *h = (const uint64_t *)o.strong_hash.p;
-    for (size_t i = 0; !answer && i < o.strong_hash.len / 8; i++)
-        answer = table_has(&self->strong_h, &self->strong_idx, self->strong_shift, h[i]);
+    for (size_t i = 0; !answer && i < o.strong_hash.len / 8; i += LOOKUP_BLOCK) {
+        uint8_t found[LOOKUP_BLOCK];
+        size_t m = o.strong_hash.len / 8 - i < LOOKUP_BLOCK ? o.strong_hash.len / 8 - i
+                                                            : LOOKUP_BLOCK;
+        table_has_many(&self->strong_h, &self->strong_idx, self->strong_shift, h + i, 1, m,
+                       found);
+        for (size_t j = 0; j < m; j++) answer |= found[j];
+    }
     int combos = o.date_pos.len && self->dob.len && self->combo_h.len;
     if (!answer && !combos) {
         result = Py_NewRef(Py_None);
