@@ -6,6 +6,10 @@ from _typeshed import ReadableBuffer
 from numpy import ndarray
 
 _Buffer = ReadableBuffer | ndarray  # numpy arrays are passed as buffers
+# CandidateReader.extract: strong_pos, strong_kind, strong_hash, date_pos, date_hash,
+# email_spans, slow_emails, inline_rows, newlines, json_members
+_Read = tuple[bytes, bytes, bytes, bytes, bytes, bytes, list[tuple[int, bytes, bytes]], bytes,
+              bytes, bool]
 
 MAX_ROW: int
 MAX_PHRASES_PER_ROW: int
@@ -32,9 +36,7 @@ class CandidateReader:
     def set_tables(self, strong_h: _Buffer, strong_index: _Buffer, strong_shift: int,
                    combo_h: _Buffer, combo_index: _Buffer, combo_shift: int,
                    birth_dates: _Buffer) -> None: ...
-    def screen(self, data: _Buffer) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes,
-                                             list[tuple[int, bytes, bytes]], bytes,
-                                             bytes, bool] | None: ...
+    def screen(self, data: _Buffer) -> tuple[_Read, bytes, bytes] | None: ...
 
 def bucket_index(table: _Buffer, shift: int) -> bytes: ...
 def lookup(table: _Buffer, index: _Buffer, shift: int,

@@ -145,20 +145,22 @@ class Extractor:
             _registry.get("date").domain, self._name_domain,
         )
 
-    def screen_with(self, strong, combo, birth_dates: np.ndarray
+    def screen_with(self, strong: tuple[np.ndarray, np.ndarray, int],
+                    combo: tuple[np.ndarray, np.ndarray, int] | None, birth_dates: np.ndarray
                     ) -> Callable[[bytes], tuple[tuple, bytes, bytes] | None] | None:
         """A C test `screen(data)`: None when no record of the set can be in data (no
-        identifier in `strong`, no last name + birth date of one row in `combo`; both have
-        `lookup_args`), so the whole match would find nothing; else (the reader's pass over
-        data and the row ends, for `extract(data, read, bounds)`; the (row, sum) pairs of
-        `combo` on its rows, as uint64 pairs). None when kinds are read in Python (the C
-        pass does not see them)."""
+        identifier in the `strong` table, no last name + birth date of one row in the `combo`
+        table; both as (sorted hashes, bucket index, shift)), so the whole match would find
+        nothing; else (the reader's pass over data and the row ends, for `extract(data, read,
+        bounds)`; the (row, sum) pairs of `combo` on its rows, as uint64 pairs). None when
+        kinds are read in Python (the C pass does not see them)."""
         if self._python:
             return None
         empty = np.zeros(0, np.uint64)
-        c_h, c_idx, c_shift = combo.lookup_args if combo is not None else \
+        s_h, s_idx, s_shift = strong
+        c_h, c_idx, c_shift = combo if combo is not None else \
             (empty, np.zeros(257, np.uint32), 56)
-        self._reader.set_tables(*strong.lookup_args, c_h, c_idx, c_shift,
+        self._reader.set_tables(s_h, s_idx, s_shift, c_h, c_idx, c_shift,
                                 np.ascontiguousarray(birth_dates, dtype=np.uint64))
         return self._reader.screen
 

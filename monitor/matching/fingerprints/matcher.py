@@ -193,7 +193,8 @@ class FingerprintSet:
         # the C screen answers "no record here" for most documents without the Python path
         # (see _match_window); kinds read in Python (no C reader) leave it to that path
         self._screen = self._extractor.screen_with(
-            self._strong, self._combo if self._has_combo else None, self._dob_h)
+            self._strong.lookup_args, self._combo.lookup_args if self._has_combo else None,
+            self._dob_h)
 
     def _distinct(self, path: Path, name: str, column: int | None) -> np.ndarray:
         if not self._has_combo or column is None:
