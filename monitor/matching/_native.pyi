@@ -6,6 +6,10 @@ from _typeshed import ReadableBuffer
 from numpy import ndarray
 
 _Buffer = ReadableBuffer | ndarray  # numpy arrays are passed as buffers
+# CandidateReader.extract: strong_pos, strong_kind, strong_hash, date_pos, date_hash,
+# email_spans, slow_emails, inline_rows, newlines, json_members
+_Read = tuple[bytes, bytes, bytes, bytes, bytes, bytes, list[tuple[int, bytes, bytes]], bytes,
+              bytes, bool]
 
 MAX_ROW: int
 MAX_PHRASES_PER_ROW: int
@@ -29,6 +33,10 @@ class CandidateReader:
     def name_grams(self, view: _Buffer, starts: _Buffer, ends: _Buffer,
                    filtered: bool = ...) -> tuple[bytes, bytes]: ...
     def set_name_filter(self, hashes: _Buffer) -> None: ...
+    def set_tables(self, strong_h: _Buffer, strong_index: _Buffer, strong_shift: int,
+                   combo_h: _Buffer, combo_index: _Buffer, combo_shift: int,
+                   birth_dates: _Buffer) -> None: ...
+    def screen(self, data: _Buffer) -> tuple[_Read, bytes, bytes] | None: ...
 
 def bucket_index(table: _Buffer, shift: int) -> bytes: ...
 def lookup(table: _Buffer, index: _Buffer, shift: int,

@@ -23,6 +23,7 @@ Only the kinds the set holds are read. Nothing here is written anywhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -144,6 +145,25 @@ class Extractor:
             _registry.get("date").domain, self._name_domain,
         )
 
+    def screen_with(self, strong: tuple[np.ndarray, np.ndarray, int],
+                    combo: tuple[np.ndarray, np.ndarray, int] | None, birth_dates: np.ndarray
+                    ) -> Callable[[bytes], tuple[tuple, bytes, bytes] | None] | None:
+        """A C test `screen(data)`: None when no record of the set can be in data (no
+        identifier in the `strong` table, no last name + birth date of one row in the `combo`
+        table; both as (sorted hashes, bucket index, shift)), so the whole match would find
+        nothing; else (the reader's pass over data and the row ends, for `extract(data, read,
+        bounds)`; the (row, sum) pairs of `combo` on its rows, as uint64 pairs). None when
+        kinds are read in Python (the C pass does not see them)."""
+        if self._python:
+            return None
+        empty = np.zeros(0, np.uint64)
+        s_h, s_idx, s_shift = strong
+        c_h, c_idx, c_shift = combo if combo is not None else \
+            (empty, np.zeros(257, np.uint32), 56)
+        self._reader.set_tables(s_h, s_idx, s_shift, c_h, c_idx, c_shift,
+                                np.ascontiguousarray(birth_dates, dtype=np.uint64))
+        return self._reader.screen
+
     # -- rows ---------------------------------------------------------------------------
 
     @staticmethod
@@ -160,12 +180,15 @@ class Extractor:
 
     # -- the pass over a document -------------------------------------------------------
 
-    def extract(self, data: bytes) -> DocCandidates:
-        """Every candidate of `data`, hashed, with the row it is on (one C pass)."""
+    def extract(self, data: bytes, read: tuple | None = None,
+                row_ends: bytes | None = None) -> DocCandidates:
+        """Every candidate of `data`, hashed, with the row it is on (one C pass, or the one
+        `screen` made: `read`, with the `row_bounds` it found)."""
         (strong_pos, strong_kind, strong_hash, date_pos, date_hash, email_spans,
-         slow_emails, inline, newlines, json_members) = self._reader.extract(data)
-        bounds = self.row_bounds(data, np.frombuffer(newlines, dtype=np.int64),
-                                 np.frombuffer(inline, dtype=np.int64), json_members)
+         slow_emails, inline, newlines, json_members) = read or self._reader.extract(data)
+        bounds = np.frombuffer(row_ends, dtype=np.int64) if row_ends is not None else \
+            self.row_bounds(data, np.frombuffer(newlines, dtype=np.int64),
+                            np.frombuffer(inline, dtype=np.int64), json_members)
         cand = DocCandidates(bounds=bounds, kind_names=self._kind_names)
         positions = np.frombuffer(strong_pos, dtype=np.int64)
         kinds = np.frombuffer(strong_kind, dtype=np.uint8)

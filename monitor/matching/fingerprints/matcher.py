@@ -118,6 +118,11 @@ class _Table:
         self._shift = 64 - bits
         self._index = np.frombuffer(_native.bucket_index(self._hashes, self._shift), np.uint32)
 
+    @property
+    def lookup_args(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The sorted hashes, bucket index and shift, for the C reader's screen."""
+        return self._hashes, self._index, self._shift
+
     def find(self, queries: np.ndarray) -> list[tuple[int, list[int]]]:
         """(index in `queries`, owner records) of each query present in the table."""
         if self._hashes.size == 0 or queries.size == 0:
@@ -185,6 +190,11 @@ class FingerprintSet:
         # before these files existed)
         self._dob_h = self._distinct(path, "dob_h", date_j)
         self._extractor.set_last_names(self._distinct(path, "last_h", last_j))
+        # the C screen answers "no record here" for most documents without the Python path
+        # (see _match_window); kinds read in Python (no C reader) leave it to that path
+        self._screen = self._extractor.screen_with(
+            self._strong.lookup_args, self._combo.lookup_args if self._has_combo else None,
+            self._dob_h)
 
     def _distinct(self, path: Path, name: str, column: int | None) -> np.ndarray:
         if not self._has_combo or column is None:
@@ -233,8 +243,14 @@ class FingerprintSet:
 
     def _match_window(self, data: bytes) -> list[RecordMatch]:
         """`match` on one window (a whole small document)."""
+        read = bounds = combos = None
+        if self._screen is not None:
+            screened = self._screen(data)
+            if screened is None:
+                return []
+            read, bounds, combos = screened
         ex = self._extractor
-        cand = ex.extract(data)
+        cand = ex.extract(data, read, bounds)
         rows: dict[int, _Row] = {}
         size = len(data)
 
@@ -258,12 +274,16 @@ class FingerprintSet:
                 if len(owners) > 1:
                     shared.append((r, h, owners))
 
-        # 2. last name + first name + birth date on the same row
+        # 2. last name + first name + birth date on the same row (found by the screen)
         combo_hits: dict[int, set[int]] = {}  # row -> records
         view: bytes | None = None
         if self._has_combo and cand.date_rows.size and self._dob_h.size:
-            view = ex.phrase_view(data, cand.email_spans)
-            for r, recs in self._combo_matches(cand, view).items():
+            if combos is not None:
+                found = self._combos_found(combos)
+            else:
+                view = ex.phrase_view(data, cand.email_spans)
+                found = self._combo_matches(cand, view)
+            for r, recs in found.items():
                 combo_hits[r] = recs
                 row(r)
 
@@ -272,6 +292,16 @@ class FingerprintSet:
         if view is None:
             view = ex.phrase_view(data, cand.email_spans)
         return self._decide(data, view, cand, rows, shared, combo_hits)
+
+    def _combos_found(self, combos: bytes) -> dict[int, set[int]]:
+        """Records of the (row, last name + birth date sum) pairs the screen found in the
+        combo table: row -> records, as `_combo_matches` gives them."""
+        pairs = np.frombuffer(combos, dtype=np.uint64).reshape(-1, 2)
+        hits: dict[int, set[int]] = {}
+        rows = pairs[:, 0].tolist()
+        for i, recs in self._combo.find(pairs[:, 1]):
+            hits.setdefault(rows[i], set()).update(recs)
+        return hits
 
     def _combo_matches(self, cand, view: bytes) -> dict[int, set[int]]:
         """Records whose last name and birth date are on the same row: row -> records.

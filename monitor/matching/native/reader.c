@@ -13,6 +13,7 @@
  *     .extract(data)              hashed candidates, rows, e-mail spans
  *     .phrase_view(data, spans)   .name_grams(view, starts, ends[, filtered])
  *     .set_name_filter(hashes)
+ *     .set_tables(...)  .screen(data)   whether a document can hold a record at all
  */
 #include "native.h"
 
@@ -142,12 +143,27 @@ typedef struct {
     GramSlot *gram_cache;
     uint64_t *name_filter; /* sorted hashes (set_name_filter), n_filter of them */
     Py_ssize_t n_filter;
+    /* set_tables: the set's strong and combo tables (sorted uint64 with their bucket index,
+       see table.c) and its sorted birth dates, held (buffer views) for screen() */
+    Py_buffer strong_h, strong_idx, combo_h, combo_idx, dob;
+    int strong_shift, combo_shift, have_tables;
 } ReaderObject;
 
 #define DATE_YEARS 300 /* 1800..2099 */
 #define DATE_SLOTS (DATE_YEARS * 12 * 31)
 
+static void release_tables(ReaderObject *self) {
+    if (!self->have_tables) return;
+    PyBuffer_Release(&self->strong_h);
+    PyBuffer_Release(&self->strong_idx);
+    PyBuffer_Release(&self->combo_h);
+    PyBuffer_Release(&self->combo_idx);
+    PyBuffer_Release(&self->dob);
+    self->have_tables = 0;
+}
+
 static void Reader_dealloc(ReaderObject *self) {
+    release_tables(self);
     Py_XDECREF(self->hmac);
     Py_XDECREF(self->fold_word);
     PyMem_Free(self->date_cache);
@@ -286,6 +302,7 @@ static int Reader_init(ReaderObject *self, PyObject *args, PyObject *kwds) {
         mo->month = (uint8_t)m;
     }
 
+    release_tables(self); /* nor do tables */
     PyMem_Free(self->name_filter); /* a filter of hashes under another key means nothing */
     self->name_filter = NULL;
     self->n_filter = 0;
@@ -804,19 +821,24 @@ static int reader_ready(ReaderObject *self) {
     return 0;
 }
 
-static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (!reader_ready(self)) return NULL;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    const uint8_t *d = (const uint8_t *)view.buf;
-    Py_ssize_t size = view.len;
-    Out o;
-    memset(&o, 0, sizeof o);
-    PyObject *result = NULL;
-    int error = 0;
-    o.slow_emails = PyList_New(0);
-    if (!o.slow_emails) goto done;
+static void out_free(Out *o) {
+    Py_CLEAR(o->slow_emails);
+    buf_free(&o->strong_pos);
+    buf_free(&o->strong_kind);
+    buf_free(&o->strong_hash);
+    buf_free(&o->date_pos);
+    buf_free(&o->date_hash);
+    buf_free(&o->email_spans);
+    buf_free(&o->inline_rows);
+    buf_free(&o->newlines);
+}
 
+/* The one pass over a document (extract and screen): every candidate into *o (zeroed by the
+   caller). Returns 0, or -1 with a Python error. */
+static int read_doc(ReaderObject *self, const uint8_t *d, Py_ssize_t size, Out *o) {
+    int error = 0;
+    o->slow_emails = PyList_New(0);
+    if (!o->slow_emails) return -1;
     int numbers = self->want[K_PHONE] || self->want[K_NIR] || self->want[K_CARD];
     int nir2ab = self->want[K_NIR], ibans = self->want[K_IBAN], dates = self->want_dates;
     Py_ssize_t num_end = 0, date_end = 0, iban_end = 0, nir_end = 0;
@@ -832,7 +854,7 @@ static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
                 Py_ssize_t s = p - 2;
                 if (ibans && s >= iban_end && (CLS[d[p - 1]] & C_UPPER) &&
                     (CLS[d[s]] & C_UPPER) && (s == 0 || !IS_ALNUM(d[s - 1]))) {
-                    Py_ssize_t e = read_iban(self, &o, d, size, s, &error);
+                    Py_ssize_t e = read_iban(self, o, d, size, s, &error);
                     if (e > 0) iban_end = e;
                 }
                 if (dates && p >= date_end) {
@@ -840,18 +862,18 @@ static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
                     Py_ssize_t e = match_date(self, d, size, p, &y, &m, &day);
                     if (e > 0 && y) {
                         date_end = e;
-                        if (buf_i64(&o.date_pos, p) < 0 ||
-                            buf_u64(&o.date_hash, date_hash(self, y, m, day)) < 0)
+                        if (buf_i64(&o->date_pos, p) < 0 ||
+                            buf_u64(&o->date_hash, date_hash(self, y, m, day)) < 0)
                             error = 1;
                     }
                 }
                 if (nir2ab && p >= nir_end && number_context_ok(d, p)) {
-                    Py_ssize_t e = read_nir_2ab(self, &o, d, size, p, &error);
+                    Py_ssize_t e = read_nir_2ab(self, o, d, size, p, &error);
                     if (e > 0) nir_end = e;
                 }
                 if (numbers && p >= num_end && (p == 0 || d[p - 1] != '+') &&
                     number_context_ok(d, p)) {
-                    Py_ssize_t e = read_number(self, &o, d, size, p, &error);
+                    Py_ssize_t e = read_number(self, o, d, size, p, &error);
                     if (e > 0) num_end = e;
                 }
             }
@@ -860,43 +882,50 @@ static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
             continue;
         }
         if (c == '\n') {
-            if (buf_i64(&o.newlines, p) < 0) error = 1;
+            if (buf_i64(&o->newlines, p) < 0) error = 1;
         } else if (c == '"') {
-            if (p + 1 < size && d[p + 1] == ':') o.json_members = 1;
+            if (p + 1 < size && d[p + 1] == ':') o->json_members = 1;
         } else if (c == '+') {
             if (numbers && p >= num_end && p + 1 < size && IS_DIGIT(d[p + 1]) &&
                 number_context_ok(d, p)) {
-                Py_ssize_t e = read_number(self, &o, d, size, p, &error);
+                Py_ssize_t e = read_number(self, o, d, size, p, &error);
                 if (e > 0) num_end = e;
             }
         } else if (c == '@') {
-            if (email_at(self, &o, d, size, p) < 0) error = 1;
+            if (email_at(self, o, d, size, p) < 0) error = 1;
         } else if ((c == ')' || c == '}') && p + 2 < size && d[p + 1] == ',') {
             /* "),(" "), (" "},{" "}, {": records of an SQL extended INSERT or a JSON array */
             uint8_t open = c == ')' ? '(' : '{';
             if (d[p + 2] == open || (d[p + 2] == ' ' && p + 3 < size && d[p + 3] == open))
-                if (buf_i64(&o.inline_rows, p) < 0) error = 1;
+                if (buf_i64(&o->inline_rows, p) < 0) error = 1;
         }
         p++;
     }
-    if (!error && !PyErr_Occurred()) {
-        result = Py_BuildValue("(NNNNNNONNO)", buf_bytes(&o.strong_pos),
-                               buf_bytes(&o.strong_kind), buf_bytes(&o.strong_hash),
-                               buf_bytes(&o.date_pos), buf_bytes(&o.date_hash),
-                               buf_bytes(&o.email_spans), o.slow_emails,
-                               buf_bytes(&o.inline_rows), buf_bytes(&o.newlines),
-                               o.json_members ? Py_True : Py_False);
+    if (error || PyErr_Occurred()) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return -1;
     }
-done:
-    Py_XDECREF(o.slow_emails);
-    buf_free(&o.strong_pos);
-    buf_free(&o.strong_kind);
-    buf_free(&o.strong_hash);
-    buf_free(&o.date_pos);
-    buf_free(&o.date_hash);
-    buf_free(&o.email_spans);
-    buf_free(&o.inline_rows);
-    buf_free(&o.newlines);
+    return 0;
+}
+
+/* The extract() tuple of a read document. */
+static PyObject *out_tuple(Out *o) {
+    return Py_BuildValue("(NNNNNNONNO)", buf_bytes(&o->strong_pos), buf_bytes(&o->strong_kind),
+                         buf_bytes(&o->strong_hash), buf_bytes(&o->date_pos),
+                         buf_bytes(&o->date_hash), buf_bytes(&o->email_spans), o->slow_emails,
+                         buf_bytes(&o->inline_rows), buf_bytes(&o->newlines),
+                         o->json_members ? Py_True : Py_False);
+}
+
+static PyObject *Reader_extract(ReaderObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (!reader_ready(self)) return NULL;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Out o;
+    memset(&o, 0, sizeof o);
+    PyObject *result = NULL;
+    if (read_doc(self, (const uint8_t *)view.buf, view.len, &o) == 0) result = out_tuple(&o);
+    out_free(&o);
     PyBuffer_Release(&view);
     return result;
 }
@@ -931,16 +960,14 @@ static int sorted_has(const uint64_t *t, Py_ssize_t n, uint64_t q) {
     return lo < n && t[lo] == q;
 }
 
-/* The hash of a name gram; with `filtered`, 0 when it is not in the name filter. */
-static uint64_t name_hash(ReaderObject *r, const char *gram, size_t len, int filtered) {
-    GramSlot *slot = NULL;
+/* The hash of a name gram, through its cache slot (NULL: too long to cache); with `filtered`,
+   0 when it is not in the name filter. */
+static uint64_t name_hash(ReaderObject *r, GramSlot *slot, const char *gram, size_t len,
+                          int filtered) {
     uint64_t h;
-    if (len <= GRAM_CACHE_KEY) {
-        slot = &r->gram_cache[gram_slot(gram, len)];
-        if (slot->len == len && memcmp(slot->key, gram, len) == 0) {
-            h = slot->hash;
-            goto filter;
-        }
+    if (slot && slot->len == len && memcmp(slot->key, gram, len) == 0) {
+        h = slot->hash;
+        goto filter;
     }
     h = hmac_hash2(r->hmac, r->name_prefix, r->name_prefix_len, gram, len);
     if (slot) {
@@ -1008,9 +1035,12 @@ static int is_space(uint8_t c) {
 
 static int is_strip(uint8_t c) { return c == ' ' || c == '_' || c == '-' || c == '\''; }
 
-/* Grams of one phrase ("Jean_Pierre", "DUPONT"): 1- to 3-word, compacted, hashed. */
+/* Grams of one phrase ("Jean_Pierre", "DUPONT"): 1- to 3-word, compacted, hashed. The words
+   are folded one after the other into `words`, so a gram is a slice of it; the cache slots of
+   all grams are found and prefetched first (the cache is larger than the CPU's L2: one miss
+   after the other was most of the time here), then read. */
 static int phrase_grams(ReaderObject *r, const uint8_t *s, Py_ssize_t len, int64_t row,
-                        int filtered, Buf *words, Buf *gram, Buf *hashes, Buf *rows) {
+                        int filtered, Buf *words, Buf *hashes, Buf *rows) {
     while (len > 0 && is_strip(s[0])) s++, len--;
     while (len > 0 && is_strip(s[len - 1])) len--;
     size_t off[MAX_WORDS_PER_PHRASE + 1];
@@ -1026,15 +1056,22 @@ static int phrase_grams(ReaderObject *r, const uint8_t *s, Py_ssize_t len, int64
         if (words->len > off[nw]) off[++nw] = words->len;
         a = b + 1;
     }
-    for (int i = 0; i < nw; i++) {
-        gram->len = 0;
-        for (int j = i; j < nw && j < i + NGRAM; j++) {
-            if (buf_put(gram, words->p + off[j], off[j + 1] - off[j]) < 0) return -1;
-            uint64_t h = name_hash(r, gram->p, gram->len, filtered);
+    GramSlot *slots[MAX_WORDS_PER_PHRASE * NGRAM];
+    int n = 0;
+    for (int i = 0; i < nw; i++)
+        for (int j = i; j < nw && j < i + NGRAM; j++, n++) {
+            size_t glen = off[j + 1] - off[i];
+            slots[n] = glen <= GRAM_CACHE_KEY
+                           ? &r->gram_cache[gram_slot(words->p + off[i], glen)] : NULL;
+            if (slots[n]) __builtin_prefetch(slots[n]);
+        }
+    n = 0;
+    for (int i = 0; i < nw; i++)
+        for (int j = i; j < nw && j < i + NGRAM; j++, n++) {
+            uint64_t h = name_hash(r, slots[n], words->p + off[i], off[j + 1] - off[i], filtered);
             if (!h) continue;
             if (buf_u64(hashes, h) < 0 || buf_i64(rows, row) < 0) return -1;
         }
-    }
     return 0;
 }
 
@@ -1045,7 +1082,7 @@ static PyObject *Reader_name_grams(ReaderObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*y*y*|p:name_grams", &view, &starts, &ends, &filtered))
         return NULL;
     PyObject *result = NULL;
-    Buf words = {0}, gram = {0}, hashes = {0}, rows = {0};
+    Buf words = {0}, hashes = {0}, rows = {0};
     if (starts.len != ends.len || starts.len % 8) {
         PyErr_SetString(PyExc_ValueError, "starts and ends must be int64 arrays of one size");
         goto done;
@@ -1068,7 +1105,7 @@ static PyObject *Reader_name_grams(ReaderObject *self, PyObject *args) {
             Py_ssize_t q = p;
             while (q < end && !is_space(d[q])) q++;
             phrases++;
-            if (phrase_grams(self, d + p, q - p, i, filtered, &words, &gram, &hashes, &rows) < 0)
+            if (phrase_grams(self, d + p, q - p, i, filtered, &words, &hashes, &rows) < 0)
                 goto done;
             p = q;
         }
@@ -1076,7 +1113,6 @@ static PyObject *Reader_name_grams(ReaderObject *self, PyObject *args) {
     result = Py_BuildValue("(NN)", buf_bytes(&hashes), buf_bytes(&rows));
 done:
     buf_free(&words);
-    buf_free(&gram);
     buf_free(&hashes);
     buf_free(&rows);
     PyBuffer_Release(&view);
@@ -1144,6 +1180,276 @@ done:
     return out;
 }
 
+/* ---------------------------------------------------------------- screen */
+
+/* found[i]: is q[i * stride] in a sorted uint64 table with its bucket index (checked by
+   set_tables)? For n queries, in blocks: the bucket starts of a block are
+   prefetched, then its table entries, then read (the tables are tens of MB: one cache miss
+   after the other was most of a lookup). */
+#define LOOKUP_BLOCK 32
+static void table_has_many(const Py_buffer *table, const Py_buffer *index, int shift,
+                           const uint64_t *q, size_t stride, size_t n, uint8_t *found) {
+    const uint64_t *t = (const uint64_t *)table->buf;
+    const uint32_t *idx = (const uint32_t *)index->buf;
+    uint32_t n_t = (uint32_t)(table->len / 8);
+    for (size_t at = 0; at < n; at += LOOKUP_BLOCK) {
+        size_t m = n - at < LOOKUP_BLOCK ? n - at : LOOKUP_BLOCK;
+        if (!n_t) {
+            memset(found + at, 0, m);
+            continue;
+        }
+        uint32_t lo[LOOKUP_BLOCK];
+        for (size_t i = 0; i < m; i++) __builtin_prefetch(&idx[q[(at + i) * stride] >> shift]);
+        for (size_t i = 0; i < m; i++) {
+            lo[i] = idx[q[(at + i) * stride] >> shift];
+            if (lo[i] < n_t) __builtin_prefetch(&t[lo[i]]);
+        }
+        for (size_t i = 0; i < m; i++) {
+            uint64_t v = q[(at + i) * stride];
+            uint32_t a = lo[i], hi = idx[(v >> shift) + 1];
+            if (hi > n_t) hi = n_t;
+            while (a < hi && t[a] < v) a++;
+            found[at + i] = a < hi && t[a] == v;
+        }
+    }
+}
+
+static int check_table(Py_buffer *table, Py_buffer *index, int shift, const char *what) {
+    Py_ssize_t n_t = table->len / 8, n_idx = index->len / 4;
+    if (shift < 40 || shift > 63 || table->len % 8 || index->len % 4 ||
+        n_idx != ((Py_ssize_t)1 << (64 - shift)) + 1 ||
+        ((const uint32_t *)index->buf)[n_idx - 1] != (uint32_t)n_t) {
+        PyErr_Format(PyExc_ValueError, "set_tables: the %s index does not fit its table", what);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Reader_set_tables(ReaderObject *self, PyObject *args) {
+    Py_buffer sh, si, ch, ci, dob;
+    int s_shift, c_shift;
+    if (!reader_ready(self)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*iy*y*iy*:set_tables", &sh, &si, &s_shift, &ch, &ci,
+                          &c_shift, &dob))
+        return NULL;
+    int ok = check_table(&sh, &si, s_shift, "strong") == 0 &&
+             check_table(&ch, &ci, c_shift, "combo") == 0;
+    if (ok && dob.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "set_tables: birth dates must be a uint64 array");
+        ok = 0;
+    }
+    const uint64_t *dt = (const uint64_t *)dob.buf;
+    for (Py_ssize_t k = 1; ok && k < dob.len / 8; k++)
+        if (dt[k - 1] > dt[k]) {
+            PyErr_SetString(PyExc_ValueError, "set_tables: birth dates must be sorted");
+            ok = 0;
+        }
+    if (!ok) {
+        PyBuffer_Release(&sh);
+        PyBuffer_Release(&si);
+        PyBuffer_Release(&ch);
+        PyBuffer_Release(&ci);
+        PyBuffer_Release(&dob);
+        return NULL;
+    }
+    release_tables(self);
+    self->strong_h = sh;
+    self->strong_idx = si;
+    self->combo_h = ch;
+    self->combo_idx = ci;
+    self->dob = dob;
+    self->strong_shift = s_shift;
+    self->combo_shift = c_shift;
+    self->have_tables = 1;
+    Py_RETURN_NONE;
+}
+
+#define JSON_INDENT 24 /* candidates.py _INDENT */
+
+static int json_space(uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/* Is the newline at nl inside a pretty-printed JSON object (candidates.py _join_json_members,
+   byte for byte: the next line indented and starting with a member after a line ending with
+   '{' or ',', or with the closing '}')? */
+static int json_inner_newline(const uint8_t *d, Py_ssize_t size, Py_ssize_t nl) {
+    uint8_t next = d[nl + 1 < size - 1 ? nl + 1 : size - 1];
+    if (next != ' ' && next != '\t') return 0;
+    int solid = 0;
+    uint8_t nxt = d[nl + 1 < size - 1 ? nl + 1 : size - 1];
+    for (Py_ssize_t j = 1; j <= JSON_INDENT; j++) {
+        uint8_t c = d[nl + j < size - 1 ? nl + j : size - 1];
+        if (!json_space(c)) {
+            solid = 1;
+            nxt = c;
+            break;
+        }
+    }
+    Py_ssize_t prev = nl - 1;
+    if (prev > 0 && d[prev] == '\r') prev--;
+    uint8_t prv = d[prev > 0 ? prev : 0];
+    int member = nxt == '"' && (prv == ',' || prv == '{');
+    return solid && prev >= 0 && (member || nxt == '}');
+}
+
+/* The row ends of the document, as candidates.py's row_bounds makes them: the newlines but
+   those inside a pretty-printed JSON object, the inline record separators, and cuts so that
+   no row is longer than MAX_ROW (sorted int64 into *out). 0, or -1 (MemoryError). */
+static int doc_bounds(const uint8_t *d, Py_ssize_t size, const Out *o, Buf *out) {
+    const int64_t *nl = (const int64_t *)o->newlines.p, *in = (const int64_t *)o->inline_rows.p;
+    Py_ssize_t n_nl = (Py_ssize_t)(o->newlines.len / 8), n_in = (Py_ssize_t)(o->inline_rows.len / 8);
+    Py_ssize_t a = 0, b = 0;
+    int64_t prev = -1;
+    for (;;) {
+        while (a < n_nl && o->json_members && json_inner_newline(d, size, (Py_ssize_t)nl[a])) a++;
+        int64_t next;
+        if (a < n_nl && (b >= n_in || nl[a] < in[b]))
+            next = nl[a++];
+        else if (b < n_in)
+            next = in[b++];
+        else
+            next = size; /* the end of the last row: not a bound */
+        for (int64_t cut = prev + 1 + MAX_ROW; next - prev > MAX_ROW && cut < next; cut += MAX_ROW)
+            if (buf_i64(out, cut) < 0) return -1;
+        if (next == size && a >= n_nl && b >= n_in) return 0;
+        if (buf_i64(out, next) < 0) return -1;
+        prev = next;
+    }
+}
+
+/* The last names and birth dates of the same row (`bounds`, from doc_bounds) that make a
+   combo of the set, each row read as matcher._combo_matches reads it (at most
+   MAX_PHRASES_PER_ROW phrases of the phrase view): every hit to *pairs as (int64 row,
+   uint64 sum). 0, or -1 with a Python error. */
+static int row_combos(ReaderObject *r, const uint8_t *d, Py_ssize_t size, const Out *o,
+                      const Buf *bounds, Buf *pairs) {
+    const int64_t *dpos = (const int64_t *)o->date_pos.p;
+    const uint64_t *dh = (const uint64_t *)o->date_hash.p;
+    const int64_t *bd = (const int64_t *)bounds->p;
+    const int64_t *spans = (const int64_t *)o->email_spans.p;
+    Py_ssize_t n_dates = (Py_ssize_t)(o->date_pos.len / 8), n_b = (Py_ssize_t)(bounds->len / 8);
+    Py_ssize_t n_spans = (Py_ssize_t)(o->email_spans.len / 16);
+    const uint64_t *dob = (const uint64_t *)r->dob.buf;
+    Py_ssize_t n_dob = r->dob.len / 8, k = 0;
+    uint8_t v[MAX_ROW];
+    Buf words = {0}, hashes = {0}, rows = {0}, births = {0};
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < n_dates;) {
+        if (!sorted_has(dob, n_dob, dh[i])) {
+            i++;
+            continue;
+        }
+        while (k < n_b && bd[k] < dpos[i]) k++; /* the row of this date ends at bd[k] */
+        Py_ssize_t rs = k > 0 ? (Py_ssize_t)bd[k - 1] + 1 : 0, re = k < n_b ? (Py_ssize_t)bd[k] : size;
+        if (re - rs > MAX_ROW) re = rs + MAX_ROW; /* never: doc_bounds cut the rows */
+        births.len = 0; /* the birth dates of this row */
+        /* a date at a row end (a cut of a long row) is on that row, as searchsorted puts it */
+        for (; i < n_dates && (k >= n_b || dpos[i] <= bd[k]); i++)
+            if (sorted_has(dob, n_dob, dh[i]) && buf_u64(&births, dh[i]) < 0) goto fail;
+        for (Py_ssize_t q = rs; q < re; q++) v[q - rs] = PHRASE[d[q]];
+        for (Py_ssize_t s = 0; s < n_spans; s++) {
+            Py_ssize_t a = (Py_ssize_t)spans[2 * s], b = (Py_ssize_t)spans[2 * s + 1];
+            if (a < rs) a = rs;
+            if (b > re) b = re;
+            if (b > a) memset(v + (a - rs), ' ', (size_t)(b - a));
+        }
+        hashes.len = rows.len = 0;
+        Py_ssize_t len = re - rs, p = 0;
+        int phrases = 0;
+        while (p < len && phrases < MAX_PHRASES_PER_ROW) {
+            while (p < len && is_space(v[p])) p++;
+            if (p >= len) break;
+            Py_ssize_t q = p;
+            while (q < len && !is_space(v[q])) q++;
+            phrases++;
+            if (phrase_grams(r, v + p, q - p, 0, 1, &words, &hashes, &rows) < 0) goto fail;
+            p = q;
+        }
+        const uint64_t *names = (const uint64_t *)hashes.p, *bh = (const uint64_t *)births.p;
+        for (size_t a = 0; a < hashes.len / 8; a++)
+            for (size_t b = 0; b < births.len / 8; b++) /* the sum wraps, as build.py's */
+                if (buf_i64(pairs, (int64_t)k) < 0 || buf_u64(pairs, names[a] + bh[b]) < 0)
+                    goto fail;
+    }
+    /* every (row, sum) of the document looked up at once; the hits kept, in order */
+    size_t n = pairs->len / 16, kept = 0;
+    if (n) {
+        uint8_t *found = PyMem_Malloc(n);
+        if (!found) goto fail;
+        uint64_t *pv = (uint64_t *)pairs->p;
+        table_has_many(&r->combo_h, &r->combo_idx, r->combo_shift, pv + 1, 2, n, found);
+        for (size_t j = 0; j < n; j++)
+            if (found[j]) {
+                pv[2 * kept] = pv[2 * j];
+                pv[2 * kept + 1] = pv[2 * j + 1];
+                kept++;
+            }
+        PyMem_Free(found);
+    }
+    pairs->len = kept * 16;
+    goto done;
+fail:
+    rc = -1;
+done:
+    buf_free(&words);
+    buf_free(&hashes);
+    buf_free(&rows);
+    buf_free(&births);
+    return rc;
+}
+
+/* screen(data) -> None when no record of the set can be in `data` (no candidate in the
+   strong table, no last name + birth date of a row in the combo table, no e-mail left to
+   Python); else (what extract(data) returns, the row ends, the combos): the row ends as
+   row_bounds makes them, the combos the (int64 row, uint64 sum) pairs of the combo table on
+   the rows. One pass over the bytes either way. */
+static PyObject *Reader_screen(ReaderObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (!reader_ready(self)) return NULL;
+    if (!self->have_tables) {
+        PyErr_SetString(PyExc_RuntimeError, "screen: set_tables was not called");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Out o;
+    memset(&o, 0, sizeof o);
+    Buf bounds = {0}, pairs = {0};
+    PyObject *result = NULL;
+    const uint8_t *d = (const uint8_t *)view.buf;
+    if (read_doc(self, d, view.len, &o) < 0) goto done;
+    int answer = PyList_GET_SIZE(o.slow_emails) > 0;
+    const uint64_t *h = (const uint64_t *)o.strong_hash.p;
+    for (size_t i = 0; !answer && i < o.strong_hash.len / 8; i += LOOKUP_BLOCK) {
+        uint8_t found[LOOKUP_BLOCK];
+        size_t m = o.strong_hash.len / 8 - i < LOOKUP_BLOCK ? o.strong_hash.len / 8 - i
+                                                            : LOOKUP_BLOCK;
+        table_has_many(&self->strong_h, &self->strong_idx, self->strong_shift, h + i, 1, m,
+                       found);
+        for (size_t j = 0; j < m; j++) answer |= found[j];
+    }
+    int combos = o.date_pos.len && self->dob.len && self->combo_h.len;
+    if (!answer && !combos) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (doc_bounds(d, view.len, &o, &bounds) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (combos && row_combos(self, d, view.len, &o, &bounds, &pairs) < 0) goto done;
+    if (!answer && !pairs.len) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *read = out_tuple(&o);
+    if (read) result = Py_BuildValue("(NNN)", read, buf_bytes(&bounds), buf_bytes(&pairs));
+done:
+    out_free(&o);
+    buf_free(&bounds);
+    buf_free(&pairs);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef Reader_methods[] = {
     {"extract", (PyCFunction)Reader_extract, METH_O,
      "extract(data) -> (strong_pos, strong_kind, strong_hash, date_pos, date_hash, "
@@ -1160,6 +1466,15 @@ static PyMethodDef Reader_methods[] = {
      "set_name_filter(hashes): the sorted uint64 hashes name_grams(..., filtered=True) keeps."},
     {"phrase_view", (PyCFunction)Reader_phrase_view, METH_VARARGS,
      "phrase_view(data, spans) -> bytes: the bytes names are read from (see candidates.py)."},
+    {"set_tables", (PyCFunction)Reader_set_tables, METH_VARARGS,
+     "set_tables(strong_h, strong_index, strong_shift, combo_h, combo_index, combo_shift, "
+     "birth_dates): the set's tables (see table.c) and sorted birth-date hashes screen() reads "
+     "(held, not copied)."},
+    {"screen", (PyCFunction)Reader_screen, METH_O,
+     "screen(data) -> None when no record of the set can be in data (the full match would "
+     "find nothing), else (extract(data), row ends, combos): the row ends (int64) as "
+     "row_bounds makes them, combos the (int64 row, uint64 sum) pairs found in the combo "
+     "table."},
     {NULL}};
 
 PyTypeObject ReaderType = {
