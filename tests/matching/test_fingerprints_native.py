@@ -202,6 +202,40 @@ def test_bucket_index_is_where_each_bucket_starts(shift):
     assert (table[np.frombuffer(lo, np.int64)] == queries[hits]).all()
 
 
+@pytest.mark.parametrize("shift", [47, 56, 63])
+def test_lookup_owners_is_lookup_with_the_owners_of_each_hit(shift):
+    """Duplicated hashes (a family e-mail: several owners), misses, a query repeated."""
+    rng = np.random.default_rng(shift)
+    distinct = np.unique(rng.integers(1, 2**64 - 1, 3000, dtype=np.uint64))
+    table = np.sort(np.concatenate((distinct, distinct[::5], distinct[::13])))
+    owners = rng.integers(0, 2**32, table.size, dtype=np.uint64).astype(np.uint32)
+    index = np.frombuffer(_native.bucket_index(table, shift), np.uint32)
+    queries = rng.permutation(np.concatenate((
+        distinct[::3], distinct[::3] + np.uint64(1), distinct[:4],
+        np.array([0, 2**64 - 1], np.uint64))))
+    found, lo, hi = (np.frombuffer(b, np.int64).tolist()
+                     for b in _native.lookup(table, index, shift, queries))
+    want = [(i, owners[a:b].tolist()) for i, a, b in zip(found, lo, hi, strict=True)]
+    got = _native.lookup_owners(table, index, shift, owners, queries)
+    assert got == want
+    assert any(len(recs) > 1 for _, recs in got) and len(got) < queries.size
+    for i, recs in got:  # the owners of exactly the table entries equal to the query
+        assert sorted(recs) == sorted(owners[table == queries[i]].tolist())
+    assert _native.lookup_owners(table, index, shift, owners, np.zeros(0, np.uint64)) == []
+
+
+def test_lookup_owners_refuses_arrays_that_do_not_fit():
+    table = np.array([1, 2, 3], np.uint64)
+    index = np.frombuffer(_native.bucket_index(table, 63), np.uint32)
+    with pytest.raises(ValueError, match="owners"):
+        _native.lookup_owners(table, index, 63, np.zeros(2, np.uint32), table)
+    with pytest.raises(ValueError, match="index does not fit"):
+        _native.lookup_owners(table, index[:-1], 63, np.zeros(3, np.uint32), table)
+    bad = np.array([1000, 0, 3], np.uint32)  # out of order: no read past the table
+    assert _native.lookup_owners(table, bad, 63, np.zeros(3, np.uint32),
+                                 np.array([5], np.uint64)) == []
+
+
 def test_uninitialized_hmac_raises():
     hmac_ = _native.Hmac.__new__(_native.Hmac)
     with pytest.raises(RuntimeError, match="not initialized"):

@@ -113,7 +113,7 @@ class _Table:
 
     def __init__(self, hashes: np.ndarray, owners: np.ndarray) -> None:
         self._hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
-        self._owners = owners
+        self._owners = np.ascontiguousarray(owners, dtype=np.uint32)  # the map itself, as built
         bits = min(24, max(8, int(self._hashes.size).bit_length() - 1))  # 1-2 per bucket
         self._shift = 64 - bits
         self._index = np.frombuffer(_native.bucket_index(self._hashes, self._shift), np.uint32)
@@ -127,14 +127,8 @@ class _Table:
         """(index in `queries`, owner records) of each query present in the table."""
         if self._hashes.size == 0 or queries.size == 0:
             return []
-        found, lo, hi = _native.lookup(self._hashes, self._index, self._shift,
-                                       np.ascontiguousarray(queries, dtype=np.uint64))
-        if not found:
-            return []
-        owners = self._owners
-        return [(i, owners[a:b].tolist()) for i, a, b in zip(
-            np.frombuffer(found, np.int64).tolist(), np.frombuffer(lo, np.int64).tolist(),
-            np.frombuffer(hi, np.int64).tolist(), strict=True)]
+        return _native.lookup_owners(self._hashes, self._index, self._shift, self._owners,
+                                     np.ascontiguousarray(queries, dtype=np.uint64))
 
 
 @dataclass(slots=True)

@@ -88,6 +88,9 @@ static PyMethodDef module_methods[] = {
     {"sha256_implementation", native_sha_impl, METH_NOARGS,
      "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
      "('' before the first Hmac is made)."},
+    {"lookup_owners", native_lookup_owners, METH_VARARGS,
+     "lookup_owners(table, index, shift, owners, queries) -> [(query_index, [owner])]: lookup "
+     "with the uint32 owners of each query found, as ints (see matcher.py)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

@@ -117,6 +117,7 @@ void reader_init_tables(void);
 /* table.c */
 PyObject *native_bucket_index(PyObject *mod, PyObject *args);
 PyObject *native_lookup(PyObject *mod, PyObject *args);
+PyObject *native_lookup_owners(PyObject *mod, PyObject *args);
 
 /* redact.c */
 PyObject *native_mask_fields(PyObject *mod, PyObject *args);

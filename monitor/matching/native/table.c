@@ -39,6 +39,34 @@ done:
    sorted uint64 `table`, its index in `queries` and the range table[lo:hi] equal to it.
    `index` (uint32, 2**k + 1 entries) holds where each bucket of the top k bits starts
    (shift = 64 - k): the hashes are uniform, so a bucket holds a few entries. */
+/* Whether the table's bucket `index` fits it (see lookup); 0 with a ValueError naming `fn`. */
+static int index_fits(const Py_buffer *table, const Py_buffer *index, int shift, const char *fn) {
+    Py_ssize_t n_idx = index->len / 4, n_t = table->len / 8;
+    if (shift < 40 || shift > 63 || table->len % 8 || index->len % 4 ||
+        n_idx != ((Py_ssize_t)1 << (64 - shift)) + 1 ||
+        ((const uint32_t *)index->buf)[n_idx - 1] != (uint32_t)n_t) {
+        PyErr_Format(PyExc_ValueError, "%s: index does not fit the table", fn);
+        return 0;
+    }
+    return 1;
+}
+
+/* The range [*lo, *end) of table `t` (n_t entries, bucket index `idx`) equal to q; 0 when q
+   is not there. */
+static int find_range(const uint64_t *t, uint32_t n_t, const uint32_t *idx, int shift,
+                      uint64_t q, uint32_t *lo_out, uint32_t *end_out) {
+    uint64_t b = q >> shift;
+    uint32_t lo = idx[b], hi = idx[b + 1];
+    if (hi > n_t) hi = n_t; /* a bad index must not read past the table */
+    while (lo < hi && t[lo] < q) lo++;
+    if (lo >= hi || t[lo] != q) return 0;
+    uint32_t end = lo + 1;
+    while (end < n_t && t[end] == q) end++;
+    *lo_out = lo;
+    *end_out = end;
+    return 1;
+}
+
 PyObject *native_lookup(PyObject *mod, PyObject *args) {
     (void)mod;
     Py_buffer table, index, queries;
@@ -48,22 +76,17 @@ PyObject *native_lookup(PyObject *mod, PyObject *args) {
     Buf qi = {0}, los = {0}, his = {0};
     const uint64_t *t = (const uint64_t *)table.buf;
     const uint32_t *idx = (const uint32_t *)index.buf;
-    Py_ssize_t n_idx = index.len / 4, n_q = queries.len / 8, n_t = table.len / 8;
-    if (shift < 40 || shift > 63 || table.len % 8 || queries.len % 8 ||
-        n_idx != ((Py_ssize_t)1 << (64 - shift)) + 1 || idx[n_idx - 1] != (uint32_t)n_t) {
-        PyErr_SetString(PyExc_ValueError, "lookup: index does not fit the table");
+    Py_ssize_t n_q = queries.len / 8, n_t = table.len / 8;
+    if (!index_fits(&table, &index, shift, "lookup")) goto done;
+    if (queries.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "lookup: queries must be a uint64 array");
         goto done;
     }
     for (Py_ssize_t i = 0; i < n_q; i++) {
         uint64_t q;
+        uint32_t lo, end;
         memcpy(&q, (char *)queries.buf + 8 * i, 8);
-        uint64_t b = q >> shift;
-        uint32_t lo = idx[b], hi = idx[b + 1];
-        if (hi > (uint32_t)n_t) hi = (uint32_t)n_t; /* a bad index must not read past the table */
-        while (lo < hi && t[lo] < q) lo++;
-        if (lo >= hi || t[lo] != q) continue;
-        uint32_t end = lo + 1;
-        while (end < n_t && t[end] == q) end++;
+        if (!find_range(t, (uint32_t)n_t, idx, shift, q, &lo, &end)) continue;
         if (buf_i64(&qi, i) < 0 || buf_i64(&los, lo) < 0 || buf_i64(&his, end) < 0) goto done;
     }
     result = Py_BuildValue("(NNN)", buf_bytes(&qi), buf_bytes(&los), buf_bytes(&his));
@@ -73,6 +96,50 @@ done:
     buf_free(&his);
     PyBuffer_Release(&table);
     PyBuffer_Release(&index);
+    PyBuffer_Release(&queries);
+    return result;
+}
+
+/* lookup_owners(table, index, shift, owners, queries) -> [(query_index, [owner, ...])]: lookup,
+   with the owners (uint32, one per table entry) of each query found, as Python ints: what
+   matcher._Table.find gives, without a numpy array per hit on a document's few hits. */
+PyObject *native_lookup_owners(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer table, index, owners, queries;
+    int shift;
+    if (!PyArg_ParseTuple(args, "y*y*iy*y*:lookup_owners", &table, &index, &shift, &owners,
+                          &queries))
+        return NULL;
+    PyObject *result = NULL;
+    const uint64_t *t = (const uint64_t *)table.buf;
+    const uint32_t *idx = (const uint32_t *)index.buf, *own = (const uint32_t *)owners.buf;
+    Py_ssize_t n_q = queries.len / 8, n_t = table.len / 8;
+    if (!index_fits(&table, &index, shift, "lookup_owners")) goto done;
+    if (queries.len % 8 || owners.len != n_t * 4) {
+        PyErr_SetString(PyExc_ValueError,
+                        "lookup_owners: queries must be uint64, owners uint32 of the table's size");
+        goto done;
+    }
+    result = PyList_New(0);
+    for (Py_ssize_t i = 0; result && i < n_q; i++) {
+        uint64_t q;
+        uint32_t lo, end;
+        memcpy(&q, (char *)queries.buf + 8 * i, 8);
+        if (!find_range(t, (uint32_t)n_t, idx, shift, q, &lo, &end)) continue;
+        PyObject *recs = PyList_New(end - lo);
+        for (uint32_t j = lo; recs && j < end; j++) {
+            PyObject *v = PyLong_FromUnsignedLong(own[j]);
+            if (!v) Py_CLEAR(recs);
+            else PyList_SET_ITEM(recs, j - lo, v);
+        }
+        PyObject *pair = recs ? Py_BuildValue("(nN)", i, recs) : NULL;
+        if (!pair || PyList_Append(result, pair) < 0) Py_CLEAR(result);
+        Py_XDECREF(pair);
+    }
+done:
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&index);
+    PyBuffer_Release(&owners);
     PyBuffer_Release(&queries);
     return result;
 }
