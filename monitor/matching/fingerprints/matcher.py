@@ -11,6 +11,7 @@ row corroborates; when nothing does, every owner is reported at a low confidence
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,23 +371,24 @@ class FingerprintSet:
         return out
 
     def _fill_rows(self, view: bytes, cand, rows: dict[int, _Row]) -> None:
-        """Name grams and dates of every row in `rows`, in one C call and two numpy searches
-        (a dump where many rows name our records would otherwise pay a call per row)."""
-        numbers = np.fromiter(rows, dtype=np.int64, count=len(rows))
+        """Name grams and dates of every row in `rows`, in one C call and a bisection per row
+        (a dump where many rows name our records would otherwise pay a call per row; plain
+        lists, numpy costs more than it saves on a document's few rows)."""
         if self._weak_names:
-            hashes, of_row = self._extractor.names_of_rows(view, cand.bounds, numbers)
-            if hashes.size:  # grams come row after row, in the order of `numbers`
-                cuts = np.flatnonzero(of_row[1:] != of_row[:-1]) + 1
-                starts = [0, *cuts.tolist()]
-                ends = [*cuts.tolist(), hashes.size]
-                for r, a, b in zip(of_row[starts].tolist(), starts, ends, strict=True):
-                    rows[r].names = set(hashes[a:b].tolist())
+            spans = [(rw.start, rw.end) for rw in rows.values()]
+            for rw, names in zip(rows.values(), self._extractor.names_of_spans(view, spans),
+                                 strict=True):
+                rw.names = names
         if cand.date_rows.size:
-            lo = np.searchsorted(cand.date_rows, numbers, side="left").tolist()
-            hi = np.searchsorted(cand.date_rows, numbers, side="right").tolist()
-            for r, a, b in zip(numbers.tolist(), lo, hi, strict=True):
+            date_rows = cand.date_rows.tolist()  # ascending
+            date_hashes: list[int] | None = None
+            for r, rw in rows.items():
+                a = bisect_left(date_rows, r)
+                b = bisect_right(date_rows, r, a)
                 if b > a:
-                    rows[r].dates = set(cand.date_hashes[a:b].tolist())
+                    if date_hashes is None:
+                        date_hashes = cand.date_hashes.tolist()
+                    rw.dates = set(date_hashes[a:b])
 
     def _decide(self, data: bytes, view: bytes, cand, rows: dict[int, _Row],
                 shared: list[tuple[int, int, list[int]]],
