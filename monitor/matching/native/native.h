@@ -118,6 +118,10 @@ void reader_init_tables(void);
 PyObject *native_bucket_index(PyObject *mod, PyObject *args);
 PyObject *native_lookup(PyObject *mod, PyObject *args);
 PyObject *native_lookup_owners(PyObject *mod, PyObject *args);
+/* found[i]: is q[i * stride] in the table (an index that fits it), prefetched in blocks */
+#define LOOKUP_BLOCK 32
+void table_has_many(const Py_buffer *table, const Py_buffer *index, int shift,
+                    const uint64_t *q, size_t stride, size_t n, uint8_t *found);
 
 /* redact.c */
 PyObject *native_mask_fields(PyObject *mod, PyObject *args);

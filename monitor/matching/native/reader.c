@@ -1182,38 +1182,6 @@ done:
 
 /* ---------------------------------------------------------------- screen */
 
-/* found[i]: is q[i * stride] in a sorted uint64 table with its bucket index (checked by
-   set_tables)? For n queries, in blocks: the bucket starts of a block are
-   prefetched, then its table entries, then read (the tables are tens of MB: one cache miss
-   after the other was most of a lookup). */
-#define LOOKUP_BLOCK 32
-static void table_has_many(const Py_buffer *table, const Py_buffer *index, int shift,
-                           const uint64_t *q, size_t stride, size_t n, uint8_t *found) {
-    const uint64_t *t = (const uint64_t *)table->buf;
-    const uint32_t *idx = (const uint32_t *)index->buf;
-    uint32_t n_t = (uint32_t)(table->len / 8);
-    for (size_t at = 0; at < n; at += LOOKUP_BLOCK) {
-        size_t m = n - at < LOOKUP_BLOCK ? n - at : LOOKUP_BLOCK;
-        if (!n_t) {
-            memset(found + at, 0, m);
-            continue;
-        }
-        uint32_t lo[LOOKUP_BLOCK];
-        for (size_t i = 0; i < m; i++) __builtin_prefetch(&idx[q[(at + i) * stride] >> shift]);
-        for (size_t i = 0; i < m; i++) {
-            lo[i] = idx[q[(at + i) * stride] >> shift];
-            if (lo[i] < n_t) __builtin_prefetch(&t[lo[i]]);
-        }
-        for (size_t i = 0; i < m; i++) {
-            uint64_t v = q[(at + i) * stride];
-            uint32_t a = lo[i], hi = idx[(v >> shift) + 1];
-            if (hi > n_t) hi = n_t;
-            while (a < hi && t[a] < v) a++;
-            found[at + i] = a < hi && t[a] == v;
-        }
-    }
-}
-
 static int check_table(Py_buffer *table, Py_buffer *index, int shift, const char *what) {
     Py_ssize_t n_t = table->len / 8, n_idx = index->len / 4;
     if (shift < 40 || shift > 63 || table->len % 8 || index->len % 4 ||
