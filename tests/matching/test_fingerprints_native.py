@@ -263,6 +263,28 @@ def test_last_name_filter_keeps_exactly_the_filtered_grams():
         ex.set_last_names(np.array([3, 1], dtype=np.uint64)[::1])
 
 
+def test_names_of_spans_are_the_grams_names_of_rows_gives_per_row():
+    """The list path _fill_rows takes agrees with the numpy one, on random rows of names."""
+    rng = random.Random(5)
+    words = ["Dupont", "Jean-Pierre", "Le Gall", "Zoé", "N'Diaye", "MARTIN", "x", "O'Neil",
+             "12", "Ørsted", "Łukasz", "de la Fontaine", "@", ";", "  "]
+    ex = Extractor(Hasher(KEY))
+    for _ in range(200):
+        lines = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
+                 for _ in range(rng.randint(1, 6))]
+        data = "\n".join(lines).encode()
+        view = ex.phrase_view(data, np.zeros((0, 2), np.int64))
+        bounds = np.array([i for i, c in enumerate(data) if c == 10], dtype=np.int64)
+        rows = sorted(rng.sample(range(len(lines)), rng.randint(1, len(lines))))
+        spans = [(int(bounds[r - 1]) + 1 if r else 0, int(bounds[r]) if r < bounds.size
+                  else len(data)) for r in rows]
+        hashes, of_row = ex.names_of_rows(view, bounds, np.array(rows))
+        want = [set(hashes[of_row == r].tolist()) for r in rows]
+        assert ex.names_of_spans(view, spans) == want
+        assert [ex.names_in(view, a, b) for a, b in spans] == want
+    assert ex.names_of_spans(b"", []) == []
+
+
 @pytest.mark.parametrize("text, phone", [
     ("tel: + 33 6 12 34 56 78", "+33612345678"),  # a space after the '+' (the former reader: none)
     ("tel:+33 6 12 34 56 78", "+33612345678"),
