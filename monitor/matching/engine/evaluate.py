@@ -44,13 +44,14 @@ class ScanState:
                  by_pid: Mapping[int, list[tuple[int, int]]], *,
                  fingerprint_sets: Mapping[str, FingerprintSetLike], phone_region: str,
                  overflow: Mapping[int, int] | None = None,
-                 bulk: Mapping[str, det.Findings] | None = None):
+                 bulk: Mapping[str, det.Findings] | None = None,
+                 fingerprints: Mapping[str, list[RecordMatch]] | None = None):
         self.compiled, self.data, self.by_pid = compiled, data, by_pid
         self.fingerprint_sets, self.phone_region = fingerprint_sets, phone_region
         self.overflow = overflow or {}
         self._words: dict[int, list[int]] | None = None  # whole-document positions
         self._dets: dict[str, det.Findings] = dict(bulk or {})
-        self._fps: dict[str, list[RecordMatch]] = {}
+        self._fps: dict[str, list[RecordMatch]] = dict(fingerprints or {})
         self._text: str | None = None
         self.mask_names = False  # set when our records are in the document: see Engine.scan
 
