@@ -85,6 +85,9 @@ static PyMethodDef module_methods[] = {
     {"sha256_implementation", native_sha_impl, METH_NOARGS,
      "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
      "('' before the first Hmac is made)."},
+    {"bulk_find", native_bulk_find, METH_VARARGS,
+     "bulk_find(data, cap, limit, specs) -> None | list: the bulk detectors' triggers, regions "
+     "and C validation for a small document in one call (engine/bulk.py, see validate.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {
