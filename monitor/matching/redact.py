@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from monitor.matching._native import longest_run, mask_fields
+from monitor.matching._native import longest_run, mask_fields, redact_rows
 
 MASK = "*"
 
@@ -107,44 +107,17 @@ _DIGIT_RUN = re.compile(r"[0-9][0-9 .\-()]{5,}[0-9]")
 
 
 # Rows of a dump (CSV/TSV/pipe lines, SQL tuples, JSON objects) carry names, addresses and
-# birth dates that no identifier pattern catches: their fields are masked as a whole.
-_QUOTED = re.compile(r"""(["'])(.{1,200}?)\1""")
-_KEY_FOLLOWS = re.compile(r"\s*:")
+# birth dates that no identifier pattern catches: their fields are masked as a whole, in C
+# (native/redact.c redact_rows: a line with 2+ ';', '|' or tabs, or 3+ ',', or a '":', has
+# each quoted value of 1-200 characters keep its first letter or digit, unless ':' follows
+# it (a JSON key names a column), then each field of it keeps its first letter or digit).
 _DATE_DMY = re.compile(r"(?<![0-9])[0-9]{1,2}([/.\-])[0-9]{1,2}\1((?:19|20)[0-9]{2})(?![0-9])")
 _DATE_YMD = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})([/.\-])[0-9]{1,2}\2[0-9]{1,2}(?![0-9])")
-_ROW_SEPARATORS = (";", "|", "\t", ",")
 
 
 def _mask_word(text: str) -> str:
     """Keep the first letter or digit of a value, mask its other letters and digits."""
     return mask_fields(text, "")
-
-
-def _row_separator(line: str) -> str | None:
-    for sep in _ROW_SEPARATORS:
-        if line.count(sep) >= (3 if sep == "," else 2):
-            return sep
-    return None
-
-
-def _mask_quoted_value(m: re.Match[str]) -> str:
-    if _KEY_FOLLOWS.match(m.string, m.end()):  # a JSON key names a column: keep it
-        return m[0]
-    return m[1] + _mask_word(m[2]) + m[1]
-
-
-def _redact_rows(text: str) -> str:
-    lines = text.split("\n")
-    for n, line in enumerate(lines):
-        sep = _row_separator(line)
-        if sep is None and '":' not in line:
-            continue
-        if '"' in line or "'" in line:
-            line = _QUOTED.sub(_mask_quoted_value, line)
-        if sep is not None:  # each field keeps its first letter or digit (C: one call a line)
-            line = mask_fields(line, sep)
-        lines[n] = line
-    return "\n".join(lines)
 
 
 # --- mask_names mode -----------------------------------------------------------------------
@@ -274,7 +247,7 @@ def redact(text: str, *, mask_names: bool = False) -> str:
             text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
         if "19" in text or "20" in text:
             text = _DATE_YMD.sub(lambda m: f"{m[1]}{m[2]}**{m[2]}**", text)
-    text = _redact_rows(text)
+    text = redact_rows(text)
     if mask_names:
         text = _redact_names(text)
     return text

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from monitor.matching import redact as r
-from monitor.matching._native import longest_run, mask_fields
+from monitor.matching._native import longest_run, mask_fields, redact_rows
 from monitor.matching.redact import MASK, redact
 
 SEPARATORS = ("", ";", "|", "\t", ",")
@@ -95,3 +95,44 @@ def test_class_first_patterns_match_as_look_behind_first(name: str) -> None:
         text = "".join(rng.choice(PATTERN_PIECES) for _ in range(rng.randint(0, 50)))
         assert ([(m.span(), m.groups()) for m in ours.finditer(text)]
                 == [(m.span(), m.groups()) for m in reference.finditer(text)]), text
+
+
+# The rows pass of redaction as it was written in Python (redact_rows replaces it).
+_QUOTED = re.compile(r"""(["'])(.{1,200}?)\1""")
+_KEY_FOLLOWS = re.compile(r"\s*:")
+
+
+def python_redact_rows(text: str) -> str:
+    def quoted(m: re.Match[str]) -> str:
+        if _KEY_FOLLOWS.match(m.string, m.end()):  # a JSON key: kept
+            return m[0]
+        return m[1] + python_mask_word(m[2]) + m[1]
+
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        sep = next((s for s in (";", "|", "\t", ",") if line.count(s) >= (3 if s == "," else 2)),
+                   None)
+        if sep is None and '":' not in line:
+            continue
+        if '"' in line or "'" in line:
+            line = _QUOTED.sub(quoted, line)
+        if sep is not None:
+            line = python_mask_fields(line, sep)
+        lines[n] = line
+    return "\n".join(lines)
+
+
+ROW_PIECES = [*ALPHABET, "\n", '":', "':", '" :', '"\u2003:', '"\x1c:', '"\u00a0:', ":", "\r",
+              '"' + "x" * 199 + '"', '"' + "y" * 200 + '"', "'" + "z" * 201 + "'", '""', "''",
+              ";;", "||", "\t\t", ",,,", '{"name": "Jean", "nir": "1850375"}',
+              "('Dupont', 'Jean', 'Paris')", "12;DUPONT;Jean\n", 'a,"b,c",d,e']
+
+
+def test_redact_rows_matches_python() -> None:
+    rng = random.Random("rows")
+    for _ in range(20000):
+        text = "".join(rng.choice(ROW_PIECES) for _ in range(rng.randint(0, 30)))
+        assert redact_rows(text) == python_redact_rows(text), text
+    for text in ("", "\n", "a;b;c", '"a";"bc";', "x\n'a' 'b'\n1;2;3\n", "é;ß;日本\n\U0001f600|a|b"):
+        assert redact_rows(text) == python_redact_rows(text), text
+    assert redact_rows('{"nom": "Dupont", "age": "42"}') == '{"nom": "D*****", "age": "4*"}'

@@ -88,6 +88,9 @@ static PyMethodDef module_methods[] = {
     {"bulk_find", native_bulk_find, METH_VARARGS,
      "bulk_find(data, cap, limit, specs) -> None | list: the bulk detectors' triggers, regions "
      "and C validation for a small document in one call (engine/bulk.py, see validate.c)."},
+    {"redact_rows", native_redact_rows, METH_O,
+     "redact_rows(text) -> str: the rows of a dump in text masked, as redact._redact_rows "
+     "(quoted values and fields keep their first letter or digit; see redact.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {
