@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from monitor.matching._native import longest_run, mask_fields, redact_rows
+from monitor.matching._native import longest_run, mask_combos, mask_fields, redact_rows
 
 MASK = "*"
 
@@ -51,9 +51,11 @@ _AUTH_HEADER = re.compile(
 _AUTH_SCHEME = re.compile(
     r"(?<![A-Za-z0-9])((?i:bearer|basic)\s+)"
     r"([A-Za-z0-9\-._~+/](?=[A-Za-z0-9\-._~+/]*[0-9A-Z+/=])[A-Za-z0-9\-._~+/]{7,}=*)")
-_COMBO = re.compile(
-    r"(?m)^([ \t]*(?:[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|[A-Za-z0-9][A-Za-z0-9._\-]{2,63}))"
-    r"([:;|])((?!//)[^\s:;|]{3,128})")
+# Combo lines (`user@mail.fr:password`, `jdoe;password`): the password of each becomes eight
+# '*', in C (native/redact.c mask_combos: the line, maybe after blanks, starts with an e-mail
+# or a user name of 3-64 of [A-Za-z0-9._-], then ':' ';' or '|', then 3-128 characters that
+# are no blank and none of :;| and do not start with '//'; tests/matching/test_redact_native
+# has the regular expression).
 # _EMAIL, _IBAN, _NIR and _LONG_NUMBER start with a character class, their look-behind right after it (on
 # that character and the one before): `re` then skips quickly to the candidates instead of
 # trying the look-behind at every offset. Same matches as with the look-behind first.
@@ -225,7 +227,7 @@ def redact(text: str, *, mask_names: bool = False) -> str:
     if any(w in lower for w in _CARD_WORDS):
         text = _CARD_CODE.sub(lambda m: m[1] + MASK * len(m[2]), text)
     if ":" in text or ";" in text or "|" in text:
-        text = _COMBO.sub(lambda m: m[1] + m[2] + MASK * 8, text)
+        text = mask_combos(text)
     if "@" in text and _EMAIL_HINT.search(text):
         text = _EMAIL.sub(lambda m: f"{m[1]}***{m[2]}", text)
     if _DIGIT_RUN.search(text):

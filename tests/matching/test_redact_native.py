@@ -13,7 +13,7 @@ import re
 import pytest
 
 from monitor.matching import redact as r
-from monitor.matching._native import longest_run, mask_fields, redact_rows
+from monitor.matching._native import longest_run, mask_combos, mask_fields, redact_rows
 from monitor.matching.redact import MASK, redact
 
 SEPARATORS = ("", ";", "|", "\t", ",")
@@ -136,3 +136,24 @@ def test_redact_rows_matches_python() -> None:
     for text in ("", "\n", "a;b;c", '"a";"bc";', "x\n'a' 'b'\n1;2;3\n", "é;ß;日本\n\U0001f600|a|b"):
         assert redact_rows(text) == python_redact_rows(text), text
     assert redact_rows('{"nom": "Dupont", "age": "42"}') == '{"nom": "D*****", "age": "4*"}'
+
+
+# The combo-line pass of redaction as a regular expression (mask_combos replaces it).
+_COMBO = re.compile(
+    r"(?m)^([ \t]*(?:[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|[A-Za-z0-9][A-Za-z0-9._\-]{2,63}))"
+    r"([:;|])((?!//)[^\s:;|]{3,128})")
+COMBO_PIECES = ["a", "Z", "0", ".", "-", "_", "@", "x.fr", "example.com", "a" * 63, "a" * 64,
+                "b" * 65, ":", ";", "|", "//", "/", " ", "\t", "\n", "\r", "é", "日", "\u2003",
+                "\x1c", "p" * 127, "q" * 129, "ab", "abc", "jean@mail.fr", "a@b.c", "x@y." + "z" * 25,
+                "x@y." + "z" * 24, "@a.fr:", "http://x", "\U0001f600"]
+
+
+def test_mask_combos_matches_the_regular_expression() -> None:
+    rng = random.Random("combos")
+    for _ in range(30000):
+        text = "".join(rng.choice(COMBO_PIECES) for _ in range(rng.randint(0, 25)))
+        assert mask_combos(text) == _COMBO.sub(lambda m: m[1] + m[2] + MASK * 8, text), text
+    # at the very start and end of the text, on the last line without a newline
+    assert mask_combos("jean@mail.fr:hunter22") == "jean@mail.fr:********"
+    assert mask_combos("x\n  jdoe|s3cret") == "x\n  jdoe|********"
+    assert mask_combos("http://example.com") == "http://example.com"

@@ -91,6 +91,9 @@ static PyMethodDef module_methods[] = {
     {"redact_rows", native_redact_rows, METH_O,
      "redact_rows(text) -> str: the rows of a dump in text masked, as redact._redact_rows "
      "(quoted values and fields keep their first letter or digit; see redact.c)."},
+    {"mask_combos", native_mask_combos, METH_O,
+     "mask_combos(text) -> str: the password of each combo line in text replaced by eight '*', "
+     "as redact._COMBO.sub (see redact.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

@@ -147,3 +147,120 @@ PyObject *native_redact_rows(PyObject *mod, PyObject *arg) {
     PyMem_Free(dst);
     return out;
 }
+
+#define IS_A_ALNUM(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || \
+                       ((c) >= 'a' && (c) <= 'z'))
+#define IS_A_ALPHA(c) (((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z'))
+#define IS_FIELD(c) ((c) == ':' || (c) == ';' || (c) == '|')
+
+/* The password of redact._COMBO at the separator sep: (?!//)[^\s:;|]{3,128} after it; the end
+   of the match, or -1. */
+static Py_ssize_t combo_pw(int kind, const void *s, Py_ssize_t n, Py_ssize_t sep) {
+    Py_ssize_t p = sep + 1;
+    if (p + 1 < n && PyUnicode_READ(kind, s, p) == '/' && PyUnicode_READ(kind, s, p + 1) == '/')
+        return -1;
+    Py_ssize_t q = p;
+    while (q < n && q - p < 128) {
+        Py_UCS4 c = PyUnicode_READ(kind, s, q);
+        if (Py_UNICODE_ISSPACE(c) || IS_FIELD(c)) break;
+        q++;
+    }
+    return q - p >= 3 ? q : -1;
+}
+
+/* redact._COMBO at the line start ls:
+   ^([ \t]*(?:[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|[A-Za-z0-9][A-Za-z0-9._\-]{2,63}))
+   ([:;|])((?!//)[^\s:;|]{3,128}). Each part is a run of a class that the next part's first
+   character is outside of, so the runs decide the match without backtracking. The offset of
+   the separator and the end of the match, or 0. */
+static int combo_line_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t ls, Py_ssize_t *sep,
+                         Py_ssize_t *end) {
+    Py_ssize_t b = ls;
+    while (b < n && (PyUnicode_READ(kind, s, b) == ' ' || PyUnicode_READ(kind, s, b) == '\t')) b++;
+    /* user@domain */
+    Py_ssize_t r = b;
+    while (r < n) {
+        Py_UCS4 c = PyUnicode_READ(kind, s, r);
+        if (Py_UNICODE_ISSPACE(c) || IS_FIELD(c) || c == '@') break;
+        r++;
+    }
+    if (r - b >= 1 && r - b <= 64 && r < n && PyUnicode_READ(kind, s, r) == '@') {
+        Py_ssize_t e = r + 1, dot = -1;
+        for (; e < n; e++) {
+            Py_UCS4 c = PyUnicode_READ(kind, s, e);
+            if (!(IS_A_ALNUM(c) || c == '.' || c == '-')) break;
+            if (c == '.') dot = e;
+        }
+        int ok = dot > r + 1 && e - dot - 1 >= 2 && e - dot - 1 <= 24 && e < n &&
+                 IS_FIELD(PyUnicode_READ(kind, s, e));
+        for (Py_ssize_t k = dot + 1; ok && k < e; k++) ok = IS_A_ALPHA(PyUnicode_READ(kind, s, k));
+        if (ok && (*end = combo_pw(kind, s, n, e)) >= 0) {
+            *sep = e;
+            return 1;
+        }
+    }
+    /* user name */
+    if (b < n && IS_A_ALNUM(PyUnicode_READ(kind, s, b))) {
+        r = b + 1;
+        for (; r < n; r++) {
+            Py_UCS4 c = PyUnicode_READ(kind, s, r);
+            if (!(IS_A_ALNUM(c) || c == '.' || c == '_' || c == '-')) break;
+        }
+        if (r - b >= 3 && r - b <= 64 && r < n && IS_FIELD(PyUnicode_READ(kind, s, r)) &&
+            (*end = combo_pw(kind, s, n, r)) >= 0) {
+            *sep = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* mask_combos(text) -> str: redact._COMBO.sub(lambda m: m[1] + m[2] + "********", text) in one
+   pass: the password of every combo line (user or e-mail, ':' ';' or '|', password) becomes
+   eight '*'. */
+PyObject *native_mask_combos(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "mask_combos: a str is needed");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *s = PyUnicode_DATA(arg);
+    Buf marks = {0}; /* (separator, end) of each match, int64 pairs */
+    Py_ssize_t outlen = n;
+    for (Py_ssize_t ls = 0; ls <= n;) {
+        Py_ssize_t sep, end;
+        if (combo_line_at(kind, s, n, ls, &sep, &end)) {
+            if (buf_i64(&marks, sep) < 0 || buf_i64(&marks, end) < 0) {
+                buf_free(&marks);
+                return NULL;
+            }
+            outlen += 8 - (end - sep - 1);
+            ls = end;
+        }
+        while (ls < n && PyUnicode_READ(kind, s, ls) != '\n') ls++;
+        ls++; /* after the newline (past n: done) */
+    }
+    if (!marks.len) return Py_NewRef(arg);
+    char *dst = PyMem_Malloc((size_t)outlen * (size_t)kind);
+    if (!dst) {
+        buf_free(&marks);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t from = 0, at = 0;
+    for (size_t k = 0; k < marks.len / 16; k++) {
+        int64_t m[2];
+        memcpy(m, marks.p + 16 * k, 16);
+        Py_ssize_t keep = (Py_ssize_t)m[0] + 1 - from; /* up to the separator, included */
+        memcpy(dst + at * kind, (const char *)s + from * kind, (size_t)(keep * kind));
+        at += keep;
+        for (int j = 0; j < 8; j++) PyUnicode_WRITE(kind, dst, at++, '*');
+        from = (Py_ssize_t)m[1];
+    }
+    memcpy(dst + at * kind, (const char *)s + from * kind, (size_t)((n - from) * kind));
+    PyObject *out = PyUnicode_FromKindAndData(kind, dst, outlen);
+    PyMem_Free(dst);
+    buf_free(&marks);
+    return out;
+}
