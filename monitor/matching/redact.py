@@ -20,7 +20,13 @@ from __future__ import annotations
 
 import re
 
-from monitor.matching._native import longest_run, mask_combos, mask_fields, redact_rows
+from monitor.matching._native import (
+    longest_run,
+    mask_combos,
+    mask_emails,
+    mask_fields,
+    redact_rows,
+)
 
 MASK = "*"
 
@@ -56,11 +62,13 @@ _AUTH_SCHEME = re.compile(
 # or a user name of 3-64 of [A-Za-z0-9._-], then ':' ';' or '|', then 3-128 characters that
 # are no blank and none of :;| and do not start with '//'; tests/matching/test_redact_native
 # has the regular expression).
-# _EMAIL, _IBAN, _NIR and _LONG_NUMBER start with a character class, their look-behind right after it (on
+# E-mail addresses keep the first character of their local part and their domain, in C
+# (native/redact.c mask_emails: (?<![A-Za-z0-9._%+\-])([A-Za-z0-9])[A-Za-z0-9._%+\-]*
+# (@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}) -> \1***\2, checked against that regex in
+# tests/matching/test_redact_native.py).
+# _IBAN, _NIR and _LONG_NUMBER start with a character class, their look-behind right after it (on
 # that character and the one before): `re` then skips quickly to the candidates instead of
 # trying the look-behind at every offset. Same matches as with the look-behind first.
-_EMAIL = re.compile(r"([A-Za-z0-9])(?<![A-Za-z0-9._%+\-][A-Za-z0-9])[A-Za-z0-9._%+\-]*"
-                    r"(@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})")
 _IBAN = re.compile(r"([A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2})((?:[ ]?[A-Z0-9]){11,30})"
                    r"(?![A-Za-z0-9])")
 _NIR = re.compile(
@@ -100,7 +108,6 @@ _SECRET_WORDS = ("secret", "pass", "pwd", "token", "key", "mdp")
 _SECRET_HINT = re.compile(
     r"(?:secret|pass|pwd|token|key|mdp)[a-z0-9_\-]{0,24}[\"']?\s*[:=]"
     r"|(?:password|passwd|pwd|mdp|mot de passe)[ \t]")
-_EMAIL_HINT = re.compile(r"@[A-Za-z0-9.\-]+\.[A-Za-z]{2}")
 _IBAN_HINT = re.compile(r"[A-Z]{2}[0-9]{2}")
 _PHONE_HINT = re.compile(r"\+[1-9]|00[1-9]")
 _NIR_HINT = re.compile(r"[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2}")  # a NIR's last 8 digits
@@ -228,8 +235,8 @@ def redact(text: str, *, mask_names: bool = False) -> str:
         text = _CARD_CODE.sub(lambda m: m[1] + MASK * len(m[2]), text)
     if ":" in text or ";" in text or "|" in text:
         text = mask_combos(text)
-    if "@" in text and _EMAIL_HINT.search(text):
-        text = _EMAIL.sub(lambda m: f"{m[1]}***{m[2]}", text)
+    if "@" in text:
+        text = mask_emails(text)
     if _DIGIT_RUN.search(text):
         if _IBAN_HINT.search(text):
             text = _IBAN.sub(lambda m: m[1] + _mask(m[2], " "), text)

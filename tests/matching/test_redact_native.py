@@ -13,7 +13,7 @@ import re
 import pytest
 
 from monitor.matching import redact as r
-from monitor.matching._native import longest_run, mask_combos, mask_fields, redact_rows
+from monitor.matching._native import longest_run, mask_combos, mask_emails, mask_fields, redact_rows
 from monitor.matching.redact import MASK, redact
 
 SEPARATORS = ("", ";", "|", "\t", ",")
@@ -78,7 +78,6 @@ def test_dump_row_in_redaction_keeps_first_letters() -> None:
 
 # The look-behind-first forms of the patterns redact.py writes class-first (for speed).
 LOOKBEHIND_FIRST = {
-    "_EMAIL": r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9])[A-Za-z0-9._%+\-]*(@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})",
     "_IBAN": r"(?<![A-Za-z0-9])([A-Z]{2}[0-9]{2})((?:[ ]?[A-Z0-9]){11,30})(?![A-Za-z0-9])",
     "_NIR": r"(?<![0-9A-Za-z])([1-478][ .\-]?[0-9]{2}[ .\-]?[0-9]{2}[ .\-]?(?:[0-9]{2}|2[ABab]))"
             r"([ .\-]?[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2})(?![0-9A-Za-z])",
@@ -157,3 +156,19 @@ def test_mask_combos_matches_the_regular_expression() -> None:
     assert mask_combos("jean@mail.fr:hunter22") == "jean@mail.fr:********"
     assert mask_combos("x\n  jdoe|s3cret") == "x\n  jdoe|********"
     assert mask_combos("http://example.com") == "http://example.com"
+
+
+# The e-mail pass of redaction as a regular expression (mask_emails replaces it).
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9])[A-Za-z0-9._%+\-]*"
+                    r"(@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})")
+EMAIL_PIECES = [*PATTERN_PIECES, "Z", "%", "+", ".c", ".co", "z" * 30, ":", "\U0001f600", "a@b.c",
+                "x@y.", ".x1", "..", "@@", "jean.dupont@mail.fr"]
+
+
+def test_mask_emails_matches_the_regular_expression() -> None:
+    rng = random.Random("emails")
+    for _ in range(30000):
+        text = "".join(rng.choice(EMAIL_PIECES) for _ in range(rng.randint(0, 25)))
+        assert mask_emails(text) == _EMAIL.sub(lambda m: f"{m[1]}***{m[2]}", text), text
+    assert mask_emails("jean@mail.fr") == "j***@mail.fr"  # the whole text, at start and end
+    assert mask_emails("a@b.com.x1 é@x.fr") == "a***@b.com.x1 é@x.fr"  # the last label tried first

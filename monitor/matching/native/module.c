@@ -94,6 +94,9 @@ static PyMethodDef module_methods[] = {
     {"mask_combos", native_mask_combos, METH_O,
      "mask_combos(text) -> str: the password of each combo line in text replaced by eight '*', "
      "as redact._COMBO.sub (see redact.c)."},
+    {"mask_emails", native_mask_emails, METH_O,
+     "mask_emails(text) -> str: each e-mail address in text keeps the first character of its "
+     "local part and its domain, as redact._EMAIL.sub (see redact.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

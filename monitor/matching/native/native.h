@@ -122,6 +122,7 @@ PyObject *native_mask_fields(PyObject *mod, PyObject *args);
 PyObject *native_longest_run(PyObject *mod, PyObject *args);
 PyObject *native_redact_rows(PyObject *mod, PyObject *arg);
 PyObject *native_mask_combos(PyObject *mod, PyObject *arg);
+PyObject *native_mask_emails(PyObject *mod, PyObject *arg);
 
 /* triggers.c */
 PyObject *native_triggers(PyObject *mod, PyObject *args);

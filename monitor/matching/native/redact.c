@@ -264,3 +264,86 @@ PyObject *native_mask_combos(PyObject *mod, PyObject *arg) {
     buf_free(&marks);
     return out;
 }
+
+#define IS_LOCAL(c) (IS_A_ALNUM(c) || (c) == '.' || (c) == '_' || (c) == '%' || (c) == '+' || \
+                     (c) == '-')
+
+/* redact._EMAIL at i: ([A-Za-z0-9])(?<![A-Za-z0-9._%+\-][A-Za-z0-9])[A-Za-z0-9._%+\-]*
+   (@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}): the offset of the '@' and the end, or 0. The local part
+   is the run of its class up to the '@'; the domain's last label is found as the regex's
+   backtracking does: the right-most '.' of the domain run with two letters after it (then
+   up to 24 of them). */
+static int email_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *at,
+                    Py_ssize_t *end) {
+    Py_UCS4 c = PyUnicode_READ(kind, s, i);
+    if (!IS_A_ALNUM(c) || (i > 0 && IS_LOCAL(PyUnicode_READ(kind, s, i - 1)))) return 0;
+    Py_ssize_t r = i + 1;
+    while (r < n && IS_LOCAL(PyUnicode_READ(kind, s, r))) r++;
+    if (r >= n || PyUnicode_READ(kind, s, r) != '@') return 0;
+    Py_ssize_t e = r + 1;
+    while (e < n) {
+        Py_UCS4 d = PyUnicode_READ(kind, s, e);
+        if (!(IS_A_ALNUM(d) || d == '.' || d == '-')) break;
+        e++;
+    }
+    for (Py_ssize_t d = e - 1; d >= r + 2; d--) {
+        if (PyUnicode_READ(kind, s, d) != '.') continue;
+        Py_ssize_t k = d + 1;
+        while (k < e && k - d - 1 < 24 && IS_A_ALPHA(PyUnicode_READ(kind, s, k))) k++;
+        if (k - d - 1 >= 2) {
+            *at = r;
+            *end = k;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* mask_emails(text) -> str: redact._EMAIL.sub(lambda m: f"{m[1]}***{m[2]}", text) in one pass:
+   an e-mail address keeps the first character of its local part and its domain. */
+PyObject *native_mask_emails(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "mask_emails: a str is needed");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *s = PyUnicode_DATA(arg);
+    Buf marks = {0}; /* (start, '@', end) of each match, int64 */
+    Py_ssize_t outlen = n;
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_ssize_t at, end;
+        if (email_at(kind, s, n, i, &at, &end)) {
+            if (buf_i64(&marks, i) < 0 || buf_i64(&marks, at) < 0 || buf_i64(&marks, end) < 0) {
+                buf_free(&marks);
+                return NULL;
+            }
+            outlen += 3 - (at - i - 1);
+            i = end;
+        } else {
+            i++;
+        }
+    }
+    if (!marks.len) return Py_NewRef(arg);
+    char *dst = PyMem_Malloc((size_t)outlen * (size_t)kind);
+    if (!dst) {
+        buf_free(&marks);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t from = 0, out = 0;
+    for (size_t k = 0; k < marks.len / 24; k++) {
+        int64_t m[3];
+        memcpy(m, marks.p + 24 * k, 24);
+        Py_ssize_t keep = (Py_ssize_t)m[0] + 1 - from; /* up to the first character */
+        memcpy(dst + out * kind, (const char *)s + from * kind, (size_t)(keep * kind));
+        out += keep;
+        for (int j = 0; j < 3; j++) PyUnicode_WRITE(kind, dst, out++, '*');
+        from = (Py_ssize_t)m[1]; /* the '@' and the domain are kept */
+    }
+    memcpy(dst + out * kind, (const char *)s + from * kind, (size_t)((n - from) * kind));
+    PyObject *res = PyUnicode_FromKindAndData(kind, dst, outlen);
+    PyMem_Free(dst);
+    buf_free(&marks);
+    return res;
+}
