@@ -25,6 +25,8 @@ from monitor.matching._native import (
     mask_combos,
     mask_emails,
     mask_fields,
+    mask_long_numbers,
+    mask_nirs,
     redact_rows,
 )
 
@@ -66,17 +68,17 @@ _AUTH_SCHEME = re.compile(
 # (native/redact.c mask_emails: (?<![A-Za-z0-9._%+\-])([A-Za-z0-9])[A-Za-z0-9._%+\-]*
 # (@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}) -> \1***\2, checked against that regex in
 # tests/matching/test_redact_native.py).
-# _IBAN, _NIR and _LONG_NUMBER start with a character class, their look-behind right after it (on
-# that character and the one before): `re` then skips quickly to the candidates instead of
-# trying the look-behind at every offset. Same matches as with the look-behind first.
+# _IBAN starts with a character class, its look-behind right after it (on that character and
+# the one before): `re` then skips quickly to the candidates instead of trying the
+# look-behind at every offset. Same matches as with the look-behind first.
 _IBAN = re.compile(r"([A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2})((?:[ ]?[A-Z0-9]){11,30})"
                    r"(?![A-Za-z0-9])")
-_NIR = re.compile(
-    r"([1-478](?<![0-9A-Za-z][1-478])[ .\-]?[0-9]{2}[ .\-]?[0-9]{2}[ .\-]?(?:[0-9]{2}|2[ABab]))"
-    r"([ .\-]?[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2})(?![0-9A-Za-z])")
+# NIRs keep their first digit (native/redact.c mask_nirs: (?<![0-9A-Za-z])[1-478], then the
+# NIR's digits, each group maybe after one of ' ' '.' '-', the département maybe 2A/2B, no
+# letter or digit after); then any other run of 8+ digits (with separators: cards, phones,
+# account numbers) its first two (mask_long_numbers: (?<![0-9])[0-9]{2}(?:[ .\-]?[0-9]){6,}).
+# Separators are kept. tests/matching/test_redact_native.py has both regular expressions.
 _PHONE_INTL = re.compile(r"((?:\+|(?<![0-9])00)[1-9][0-9]?)([0-9 .\-()]{6,20}[0-9])")
-# Any other run of 8+ digits (with separators): cards, phones, account numbers.
-_LONG_NUMBER = re.compile(r"([0-9](?<![0-9]{2})[0-9])((?:[ .\-]?[0-9]){6,})")
 # Any other long token mixing letters and digits is taken for a secret (API keys of every
 # vendor, bot tokens, SAS signatures, UUID keys): its vendor prefix ("glpat-", "hf_", "SG.")
 # or first four characters are kept. '/' and ':' end a token, so URLs keep their shape.
@@ -110,7 +112,6 @@ _SECRET_HINT = re.compile(
     r"|(?:password|passwd|pwd|mdp|mot de passe)[ \t]")
 _IBAN_HINT = re.compile(r"[A-Z]{2}[0-9]{2}")
 _PHONE_HINT = re.compile(r"\+[1-9]|00[1-9]")
-_NIR_HINT = re.compile(r"[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2}")  # a NIR's last 8 digits
 _DMY_HINT = re.compile(r"[/.\-](?:19|20)[0-9]{2}")  # the year of _DATE_DMY
 _DIGIT_RUN = re.compile(r"[0-9][0-9 .\-()]{5,}[0-9]")
 
@@ -240,11 +241,10 @@ def redact(text: str, *, mask_names: bool = False) -> str:
     if _DIGIT_RUN.search(text):
         if _IBAN_HINT.search(text):
             text = _IBAN.sub(lambda m: m[1] + _mask(m[2], " "), text)
-        if _NIR_HINT.search(text):
-            text = _NIR.sub(lambda m: m[1][0] + _mask(m[1][1:] + m[2]), text)
+        text = mask_nirs(text)
         if _PHONE_HINT.search(text):
             text = _PHONE_INTL.sub(lambda m: m[1] + _mask(m[2]), text)
-        text = _LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
+        text = mask_long_numbers(text)
     # cheap: a token never spans a blank, a blob is a token of 40+ characters
     if max(map(len, text.split()), default=0) >= 20:
         if longest_run(text, _MIXED_EXTRA) >= 20:  # a run of _MIXED_TOKEN's class (in C)

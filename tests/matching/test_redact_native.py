@@ -11,9 +11,18 @@ import random
 import re
 
 import pytest
+from _idgen import nirs, spaced_nir
 
 from monitor.matching import redact as r
-from monitor.matching._native import longest_run, mask_combos, mask_emails, mask_fields, redact_rows
+from monitor.matching._native import (
+    longest_run,
+    mask_combos,
+    mask_emails,
+    mask_fields,
+    mask_long_numbers,
+    mask_nirs,
+    redact_rows,
+)
 from monitor.matching.redact import MASK, redact
 
 SEPARATORS = ("", ";", "|", "\t", ",")
@@ -79,9 +88,6 @@ def test_dump_row_in_redaction_keeps_first_letters() -> None:
 # The look-behind-first forms of the patterns redact.py writes class-first (for speed).
 LOOKBEHIND_FIRST = {
     "_IBAN": r"(?<![A-Za-z0-9])([A-Z]{2}[0-9]{2})((?:[ ]?[A-Z0-9]){11,30})(?![A-Za-z0-9])",
-    "_NIR": r"(?<![0-9A-Za-z])([1-478][ .\-]?[0-9]{2}[ .\-]?[0-9]{2}[ .\-]?(?:[0-9]{2}|2[ABab]))"
-            r"([ .\-]?[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2})(?![0-9A-Za-z])",
-    "_LONG_NUMBER": r"(?<![0-9])([0-9]{2})((?:[ .\-]?[0-9]){6,})",
 }
 PATTERN_PIECES = [*"0123456789  .-@_%+abzAZ\né日", "FR76", "2A", "example.fr", "1 85", "00"]
 
@@ -172,3 +178,25 @@ def test_mask_emails_matches_the_regular_expression() -> None:
         assert mask_emails(text) == _EMAIL.sub(lambda m: f"{m[1]}***{m[2]}", text), text
     assert mask_emails("jean@mail.fr") == "j***@mail.fr"  # the whole text, at start and end
     assert mask_emails("a@b.com.x1 é@x.fr") == "a***@b.com.x1 é@x.fr"  # the last label tried first
+
+
+# The NIR and long-number passes of redaction as regular expressions (mask_nirs and
+# mask_long_numbers replace them); _mask keeps the separators.
+_NIR = re.compile(r"(?<![0-9A-Za-z])([1-478][ .\-]?[0-9]{2}[ .\-]?[0-9]{2}[ .\-]?(?:[0-9]{2}|2[ABab]))"
+                  r"([ .\-]?[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2})(?![0-9A-Za-z])")
+_LONG_NUMBER = re.compile(r"(?<![0-9])([0-9]{2})((?:[ .\-]?[0-9]){6,})")
+DIGIT_PIECES = [*"0123456789  .-_()aAbBzZé日\n", "2A", "2b", "1 85", "\U0001f600", "١", "²",
+                *nirs(6, seed=3), *map(spaced_nir, nirs(6, seed=4)), "4111 1111 1111 1111"]
+
+
+def test_mask_nirs_and_long_numbers_match_the_regular_expressions() -> None:
+    rng = random.Random("digits")
+    for _ in range(30000):
+        text = "".join(rng.choice(DIGIT_PIECES) for _ in range(rng.randint(0, 25)))
+        assert mask_nirs(text) == _NIR.sub(lambda m: m[1][0] + r._mask(m[1][1:] + m[2]), text), text
+        assert mask_long_numbers(text) == _LONG_NUMBER.sub(lambda m: m[1] + r._mask(m[2]), text), text
+    nir = nirs(1, seed=7)[0]
+    assert mask_nirs(nir) == nir[0] + "*" * 14  # the whole text: at its start and its end
+    assert mask_nirs(spaced_nir(nir) + "x") == spaced_nir(nir) + "x"  # a letter after: no NIR
+    assert mask_long_numbers("0601020304") == "06********"
+    assert mask_long_numbers("1234567") == "1234567"  # seven digits: too short

@@ -97,6 +97,12 @@ static PyMethodDef module_methods[] = {
     {"mask_emails", native_mask_emails, METH_O,
      "mask_emails(text) -> str: each e-mail address in text keeps the first character of its "
      "local part and its domain, as redact._EMAIL.sub (see redact.c)."},
+    {"mask_nirs", native_mask_nirs, METH_O,
+     "mask_nirs(text) -> str: each NIR in text keeps its first digit and its separators, as "
+     "redact._NIR.sub (see redact.c)."},
+    {"mask_long_numbers", native_mask_long_numbers, METH_O,
+     "mask_long_numbers(text) -> str: each run of 8+ digits (with separators) keeps its first "
+     "two digits and its separators, as redact._LONG_NUMBER.sub (see redact.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

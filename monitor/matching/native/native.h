@@ -123,6 +123,8 @@ PyObject *native_longest_run(PyObject *mod, PyObject *args);
 PyObject *native_redact_rows(PyObject *mod, PyObject *arg);
 PyObject *native_mask_combos(PyObject *mod, PyObject *arg);
 PyObject *native_mask_emails(PyObject *mod, PyObject *arg);
+PyObject *native_mask_nirs(PyObject *mod, PyObject *arg);
+PyObject *native_mask_long_numbers(PyObject *mod, PyObject *arg);
 
 /* triggers.c */
 PyObject *native_triggers(PyObject *mod, PyObject *args);

@@ -347,3 +347,141 @@ PyObject *native_mask_emails(PyObject *mod, PyObject *arg) {
     buf_free(&marks);
     return res;
 }
+
+#define IS_A_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define IS_NUM_SEP(c) ((c) == ' ' || (c) == '.' || (c) == '-')
+
+/* A copy of text's code units to write into, made on the first write. */
+typedef struct {
+    PyObject *text;
+    int kind;
+    const void *src;
+    void *dst;
+} Masked;
+
+static int masked_star(Masked *m, Py_ssize_t i) {
+    if (!m->dst) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(m->text);
+        m->dst = PyMem_Malloc((size_t)n * (size_t)m->kind);
+        if (!m->dst) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(m->dst, m->src, (size_t)n * (size_t)m->kind);
+    }
+    PyUnicode_WRITE(m->kind, m->dst, i, '*');
+    return 0;
+}
+
+static PyObject *masked_result(Masked *m) {
+    if (!m->dst) return Py_NewRef(m->text);
+    PyObject *out = PyUnicode_FromKindAndData(m->kind, m->dst, PyUnicode_GET_LENGTH(m->text));
+    PyMem_Free(m->dst);
+    return out;
+}
+
+/* Every character of [a, b) but the separators ' ' '.' '-' becomes '*' (redact._mask). */
+static int mask_digits(Masked *m, Py_ssize_t a, Py_ssize_t b) {
+    for (Py_ssize_t k = a; k < b; k++)
+        if (!IS_NUM_SEP(PyUnicode_READ(m->kind, m->src, k)) && masked_star(m, k) < 0) return -1;
+    return 0;
+}
+
+/* redact._NIR at i: ([1-478](?<![0-9A-Za-z][1-478])[ .\-]?[0-9]{2}[ .\-]?[0-9]{2}[ .\-]?
+   (?:[0-9]{2}|2[ABab]))([ .\-]?[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2})(?![0-9A-Za-z]); the
+   end or -1. A separator is taken whenever one is there (a digit must follow it), so the
+   pattern matches in one way or not at all. */
+static Py_ssize_t nir_text_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t i) {
+    Py_UCS4 c = PyUnicode_READ(kind, s, i);
+    if (!(c == '1' || c == '2' || c == '3' || c == '4' || c == '7' || c == '8')) return -1;
+    if (i > 0 && IS_A_ALNUM(PyUnicode_READ(kind, s, i - 1))) return -1;
+    static const char layout[] = "s2s2s#s3s3s2";
+    Py_ssize_t q = i + 1;
+    for (const char *l = layout; *l; l++) {
+        if (*l == 's') {
+            if (q < n && IS_NUM_SEP(PyUnicode_READ(kind, s, q))) q++;
+        } else if (*l == '#') {
+            if (q + 1 >= n) return -1;
+            Py_UCS4 x = PyUnicode_READ(kind, s, q), y = PyUnicode_READ(kind, s, q + 1);
+            if (!((IS_A_DIGIT(x) && IS_A_DIGIT(y)) ||
+                  (x == '2' && (y == 'A' || y == 'B' || y == 'a' || y == 'b'))))
+                return -1;
+            q += 2;
+        } else {
+            for (int k = 0; k < *l - '0'; k++, q++)
+                if (q >= n || !IS_A_DIGIT(PyUnicode_READ(kind, s, q))) return -1;
+        }
+    }
+    if (q < n && IS_A_ALNUM(PyUnicode_READ(kind, s, q))) return -1;
+    return q;
+}
+
+/* mask_nirs(text) -> str: redact._NIR.sub(lambda m: m[1][0] + _mask(m[1][1:] + m[2]), text):
+   a NIR keeps its first digit and its separators. */
+PyObject *native_mask_nirs(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "mask_nirs: a str is needed");
+        return NULL;
+    }
+    Masked m = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), NULL};
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_ssize_t e = nir_text_at(m.kind, m.src, n, i);
+        if (e < 0) {
+            i++;
+            continue;
+        }
+        if (mask_digits(&m, i + 1, e) < 0) {
+            PyMem_Free(m.dst);
+            return NULL;
+        }
+        i = e;
+    }
+    return masked_result(&m);
+}
+
+/* mask_long_numbers(text) -> str: redact._LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
+   for ([0-9](?<![0-9]{2})[0-9])((?:[ .\-]?[0-9]){6,}): two digits not after a digit, then
+   six or more digits (each maybe after one separator, taken whenever a digit follows it),
+   as many as there are; the first two are kept. */
+PyObject *native_mask_long_numbers(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "mask_long_numbers: a str is needed");
+        return NULL;
+    }
+    Masked m = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), NULL};
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    const void *s = m.src;
+    int kind = m.kind;
+    for (Py_ssize_t i = 0; i + 1 < n;) {
+        if (!IS_A_DIGIT(PyUnicode_READ(kind, s, i)) || !IS_A_DIGIT(PyUnicode_READ(kind, s, i + 1)) ||
+            (i > 0 && IS_A_DIGIT(PyUnicode_READ(kind, s, i - 1)))) {
+            i++;
+            continue;
+        }
+        Py_ssize_t q = i + 2;
+        int units = 0;
+        for (;;) {
+            if (q + 1 < n && IS_NUM_SEP(PyUnicode_READ(kind, s, q)) &&
+                IS_A_DIGIT(PyUnicode_READ(kind, s, q + 1)))
+                q += 2;
+            else if (q < n && IS_A_DIGIT(PyUnicode_READ(kind, s, q)))
+                q += 1;
+            else
+                break;
+            units++;
+        }
+        if (units < 6) {
+            i++;
+            continue;
+        }
+        if (mask_digits(&m, i + 2, q) < 0) {
+            PyMem_Free(m.dst);
+            return NULL;
+        }
+        i = q;
+    }
+    return masked_result(&m);
+}
