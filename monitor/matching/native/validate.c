@@ -64,11 +64,26 @@ static void items_free(Items *it) {
     it->n = it->cap = 0;
 }
 
+/* (s, e, v) as a tuple (v borrowed): no format string to parse, one per match. */
+static PyObject *item_tuple(Py_ssize_t s, Py_ssize_t e, PyObject *v) {
+    PyObject *t = PyTuple_New(3), *a = PyLong_FromSsize_t(s), *b = PyLong_FromSsize_t(e);
+    if (!t || !a || !b) {
+        Py_XDECREF(t);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, a);
+    PyTuple_SET_ITEM(t, 1, b);
+    PyTuple_SET_ITEM(t, 2, Py_NewRef(v));
+    return t;
+}
+
 /* items[from:to] as a list of (start, end, value) tuples. */
 static PyObject *items_list(const Items *it, Py_ssize_t from, Py_ssize_t to) {
     PyObject *out = PyList_New(to - from);
     for (Py_ssize_t k = from; out && k < to; k++) {
-        PyObject *item = Py_BuildValue("(nnO)", it->p[k].s, it->p[k].e, it->p[k].v);
+        PyObject *item = item_tuple(it->p[k].s, it->p[k].e, it->p[k].v);
         if (!item) Py_CLEAR(out);
         else PyList_SET_ITEM(out, k - from, item);
     }
@@ -289,12 +304,41 @@ PyObject *native_nir_matches(PyObject *mod, PyObject *args) {
    the '@', ending in a dot and 2-24 letters; a match always ends at the line end. */
 typedef struct {
     Py_ssize_t user, user_end, pw, pw_end;
+    int email; /* the user is an e-mail (it holds the '@') */
 } Combo;
+
+/* Bytes that end a run: STOP_PW those of [^\s:;|] (a password), STOP_USER also '@' (the
+   user of an e-mail). Filled once (combo_tables), on the first combo_region. */
+#define STOP_PW 1
+#define STOP_USER 2
+static uint8_t COMBO_STOP[256];
+
+static void combo_tables(void) {
+    static int ready = 0;
+    if (ready) return;
+    for (int c = 0; c < 256; c++) {
+        int stop = IS_RE_SPACE(c) || IS_FIELD_SEP(c);
+        COMBO_STOP[c] = (uint8_t)((stop ? STOP_PW : 0) | (stop || c == '@' ? STOP_USER : 0));
+    }
+    ready = 1;
+}
+
+/* Has d[a:b] a byte >= 0x80? Eight bytes at a time. */
+static int has_high(const uint8_t *d, Py_ssize_t a, Py_ssize_t b) {
+    for (; a + 8 <= b; a += 8) {
+        uint64_t w;
+        memcpy(&w, d + a, 8);
+        if (w & 0x8080808080808080ull) return 1;
+    }
+    for (; a < b; a++)
+        if (d[a] & 0x80) return 1;
+    return 0;
+}
 
 static int combo_password(const uint8_t *d, Py_ssize_t ps, Py_ssize_t le, Combo *m) {
     if (ps + 2 <= le && d[ps] == '/' && d[ps + 1] == '/') return 0;
     Py_ssize_t r = ps;
-    while (r < le && !IS_RE_SPACE(d[r]) && !IS_FIELD_SEP(d[r])) r++;
+    while (r < le && !(COMBO_STOP[d[r]] & STOP_PW)) r++;
     if (r - ps < 3 || r - ps > 128) return 0;
     Py_ssize_t t = r;
     while (t < le && (d[t] == ' ' || d[t] == '\t')) t++;
@@ -312,7 +356,7 @@ static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
     while (p < le && (d[p] == ' ' || d[p] == '\t')) p++;
     /* user@domain */
     Py_ssize_t r = p;
-    while (r < le && !IS_RE_SPACE(d[r]) && !IS_FIELD_SEP(d[r]) && d[r] != '@') r++;
+    while (r < le && !(COMBO_STOP[d[r]] & STOP_USER)) r++;
     if (r - p >= 1 && r - p <= 64 && r < le && d[r] == '@') {
         Py_ssize_t a = r + 1, e = a, dot = -1;
         while (e < le && (CLS[d[e]] & C_DOMAIN)) {
@@ -325,6 +369,7 @@ static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
         if (tld_ok && e < le && IS_FIELD_SEP(d[e]) && combo_password(d, e + 1, le, m)) {
             m->user = p;
             m->user_end = e;
+            m->email = 1;
             return 1;
         }
     }
@@ -336,6 +381,7 @@ static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
             combo_password(d, r + 1, le, m)) {
             m->user = p;
             m->user_end = r;
+            m->email = 0;
             return 1;
         }
     }
@@ -404,9 +450,7 @@ static int scheme_or_digits(const uint8_t *d, const Combo *m) {
 /* detectors._combo on an ASCII line: None when rejected, else the line stripped and
    lower-cased. */
 static PyObject *combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, const Combo *m) {
-    int has_at = 0;
-    for (Py_ssize_t k = m->user; k < m->user_end; k++) has_at |= d[k] == '@';
-    if (has_at ? !email_ok(d, m->user, m->user_end) : scheme_or_digits(d, m))
+    if (m->email ? !email_ok(d, m->user, m->user_end) : scheme_or_digits(d, m))
         Py_RETURN_NONE;
     uint8_t first = d[m->pw];
     int distinct = 0;
@@ -423,6 +467,7 @@ static PyObject *combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, cons
 
 static int combo_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop,
                         Py_ssize_t *budget, Items *out) {
+    combo_tables();
     Py_ssize_t q = start;
     if (q > 0 && d[q - 1] != '\n') { /* ^ matches after a newline only */
         const uint8_t *nl = q < stop ? memchr(d + q, '\n', (size_t)(stop - q)) : NULL;
@@ -433,9 +478,7 @@ static int combo_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop,
         Py_ssize_t le = nl ? nl - d : stop;
         Combo m;
         if (combo_at(d, q, le, &m)) {
-            int ascii = 1;
-            for (Py_ssize_t k = q; k < le && ascii; k++) ascii = d[k] < 0x80;
-            PyObject *value = ascii ? combo_value(d, q, le, &m) : Py_NewRef(Py_True);
+            PyObject *value = has_high(d, q, le) ? Py_NewRef(Py_True) : combo_value(d, q, le, &m);
             if (append(out, q, le, value) < 0) return -1;
             --*budget;
         }
@@ -639,7 +682,7 @@ static PyObject *bulk_one(const uint8_t *d, Py_ssize_t size, const Triggers *t, 
     PyObject *found = PyList_New(valid);
     for (Py_ssize_t k = 0, j = 0; found && k < items.n; k++) {
         if (items.p[k].v == Py_None) continue;
-        PyObject *item = Py_BuildValue("(nnO)", items.p[k].s, items.p[k].e, items.p[k].v);
+        PyObject *item = item_tuple(items.p[k].s, items.p[k].e, items.p[k].v);
         if (!item) Py_CLEAR(found);
         else PyList_SET_ITEM(found, j++, item);
     }
