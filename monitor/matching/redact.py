@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from monitor.matching._native import (
+    contains_any,
     longest_run,
     mask_combos,
     mask_emails,
@@ -178,9 +179,9 @@ _MONTH_HINT = re.compile(rf"(?:{_MONTHS})")
 
 def _redact_names(text: str) -> str:
     """Mask street addresses, day and month of dates, then every capitalised word."""
-    if any(c.isdigit() for c in text):
+    if any(map(str.isdigit, text)):
         folded = text.translate(_HINT_FOLD).lower()
-        if any(w in folded for w in _STREET_WORDS):
+        if contains_any(folded, _STREET_WORDS):
             text = _STREET.sub(
                 lambda m: _mask(m[1], "") + m[2] + m[3] + _mask_word_each(m[4]), text)
         if _MONTH_HINT.search(folded):
@@ -221,18 +222,18 @@ def redact(text: str, *, mask_names: bool = False) -> str:
         text = _PEM.sub(lambda m: f"{m[1]} [REDACTED] {m[3]}" if m[3] else f"{m[1]} [REDACTED]",
                         text)
     lower = text.lower()
-    if any(w in lower for w in _AUTH_WORDS):  # before tokens: a JWT is masked as a whole
+    if contains_any(lower, _AUTH_WORDS):  # before tokens: a JWT is masked as a whole
         text = _AUTH_HEADER.sub(lambda m: m[1] + MASK * 8, text)
         text = _AUTH_SCHEME.sub(lambda m: m[1] + MASK * 8, text)
-    if any(p in text for p in _TOKEN_PREFIXES):
+    if contains_any(text, _TOKEN_PREFIXES):
         text = _TOKENS.sub(lambda m: m[1] + MASK * min(len(m[2]), 12), text)
     if "://" in text:
         text = _URL_PASSWORD.sub(lambda m: m[1] + MASK * 8 + m[3], text)
     lower = text.lower()
-    if any(w in lower for w in _SECRET_WORDS) and _SECRET_HINT.search(lower):
+    if contains_any(lower, _SECRET_WORDS) and _SECRET_HINT.search(lower):
         text = _SECRET_ASSIGN.sub(lambda m: m[1] + MASK * 8, text)
         text = _SECRET_SPACED.sub(lambda m: m[1] + MASK * 8, text)
-    if any(w in lower for w in _CARD_WORDS):
+    if contains_any(lower, _CARD_WORDS):
         text = _CARD_CODE.sub(lambda m: m[1] + MASK * len(m[2]), text)
     if ":" in text or ";" in text or "|" in text:
         text = mask_combos(text)

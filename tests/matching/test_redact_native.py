@@ -15,6 +15,7 @@ from _idgen import nirs, spaced_nir
 
 from monitor.matching import redact as r
 from monitor.matching._native import (
+    contains_any,
     longest_run,
     mask_combos,
     mask_emails,
@@ -200,3 +201,15 @@ def test_mask_nirs_and_long_numbers_match_the_regular_expressions() -> None:
     assert mask_nirs(spaced_nir(nir) + "x") == spaced_nir(nir) + "x"  # a letter after: no NIR
     assert mask_long_numbers("0601020304") == "06********"
     assert mask_long_numbers("1234567") == "1234567"  # seven digits: too short
+
+
+def test_contains_any_is_any_substring() -> None:
+    rng = random.Random("contains")
+    words = ("ab", "é", "日本", "\U0001f600", "x" * 5, "")
+    for _ in range(5000):
+        text = "".join(rng.choice(ALPHABET + "bx") for _ in range(rng.randint(0, 30)))
+        needles = tuple(rng.sample(words, rng.randint(0, 3)))
+        assert contains_any(text, needles) == any(n in text for n in needles), (text, needles)
+    assert contains_any("…Bearer abc", r._AUTH_WORDS) is False  # case matters: lower() first
+    with pytest.raises(TypeError):
+        contains_any("abc", ["a"])  # a tuple of str only

@@ -103,6 +103,9 @@ static PyMethodDef module_methods[] = {
     {"mask_long_numbers", native_mask_long_numbers, METH_O,
      "mask_long_numbers(text) -> str: each run of 8+ digits (with separators) keeps its first "
      "two digits and its separators, as redact._LONG_NUMBER.sub (see redact.c)."},
+    {"contains_any", native_contains_any, METH_VARARGS,
+     "contains_any(text, needles) -> bool: whether one of the str of the tuple needles is in "
+     "text (redact.py)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

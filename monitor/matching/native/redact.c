@@ -485,3 +485,18 @@ PyObject *native_mask_long_numbers(PyObject *mod, PyObject *arg) {
     }
     return masked_result(&m);
 }
+
+/* contains_any(text, needles) -> bool: any(n in text for n in needles), for a tuple of str
+   (redact.py's substring tests before its pattern families), without a generator step per
+   needle. */
+PyObject *native_contains_any(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *text, *needles;
+    if (!PyArg_ParseTuple(args, "UO!:contains_any", &text, &PyTuple_Type, &needles)) return NULL;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(needles); k++) {
+        int found = PyUnicode_Contains(text, PyTuple_GET_ITEM(needles, k));
+        if (found < 0) return NULL;
+        if (found) Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
