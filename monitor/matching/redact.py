@@ -23,6 +23,7 @@ import re
 from monitor.matching._native import (
     contains_any,
     longest_run,
+    mask_capitalised,
     mask_combos,
     mask_emails,
     mask_fields,
@@ -149,22 +150,13 @@ _DATE_TEXT_MD = re.compile(
 _DATE_SHORT = re.compile(
     r"(?<![0-9])(?<![0-9][/.\-])[0-9]{1,2}(?:/[0-9]{1,2}(?:/[0-9]{2})?|([.\-])[0-9]{1,2}\1[0-9]{2})"
     r"(?![0-9]|[/.\-][0-9])")
-# A word: letters and digits, hyphenated parts included (`Jean-Pierre`); `'` splits words, so
-# the `A` of `d'Artagnan` starts one.
-_WORD = re.compile(r"(?<![^\W_])[^\W\d_][^\W_]*(?:-[^\W_]+)*")
-# Upper-case words that are redaction labels, not names: kept so excerpts stay readable.
+# Capitalised words keep their first letter (native/redact.c mask_capitalised: a word is
+# letters and digits, hyphenated parts included (`Jean-Pierre`), not starting with a digit;
+# `'` splits words, so the `A` of `d'Artagnan` starts one; a word a '*' follows is the prefix
+# an earlier mask kept (`AKIA****`) and stays). Upper-case words that are redaction labels,
+# not names, are kept so excerpts stay readable.
 _LABELS = frozenset({"BEGIN", "END", "PRIVATE", "KEY", "RSA", "DSA", "EC", "OPENSSH", "PGP",
                      "ENCRYPTED", "BLOCK", "REDACTED", "Authorization", "Bearer", "Basic"})
-
-
-def _mask_name(m: re.Match[str]) -> str:
-    word = m[0]
-    first = word[0]
-    if not (first.isupper() or first.istitle()) or word in _LABELS:
-        return word
-    if m.string.startswith(MASK, m.end()):  # a prefix kept by an earlier mask (`AKIA****`)
-        return word
-    return first + _mask(word[1:], "-")
 
 
 # Necessary conditions of _STREET and the month-name dates, searched first on a case-folded
@@ -189,7 +181,7 @@ def _redact_names(text: str) -> str:
                 lambda m: _mask(m[1], "") + m[2] + _mask(m[3], "") + m[4], text)
             text = _DATE_TEXT_MD.sub(lambda m: _mask(m[1], "") + m[2] + _mask(m[3], ""), text)
         text = _DATE_SHORT.sub(lambda m: _mask(m[0], "/.-"), text)
-    return _WORD.sub(_mask_name, text)
+    return mask_capitalised(text, _LABELS)
 
 
 def _mask_word_each(text: str) -> str:

@@ -17,6 +17,7 @@ from monitor.matching import redact as r
 from monitor.matching._native import (
     contains_any,
     longest_run,
+    mask_capitalised,
     mask_combos,
     mask_emails,
     mask_fields,
@@ -213,3 +214,33 @@ def test_contains_any_is_any_substring() -> None:
     assert contains_any("…Bearer abc", r._AUTH_WORDS) is False  # case matters: lower() first
     with pytest.raises(TypeError):
         contains_any("abc", ["a"])  # a tuple of str only
+
+
+# The capitalised-word pass of mask_names as a regular expression (mask_capitalised replaces it).
+_WORD = re.compile(r"(?<![^\W_])[^\W\d_][^\W_]*(?:-[^\W_]+)*")
+
+
+def python_mask_name(m: re.Match[str]) -> str:
+    word, first = m[0], m[0][0]
+    if not (first.isupper() or first.istitle()) or word in r._LABELS:
+        return word
+    if m.string.startswith(MASK, m.end()):
+        return word
+    return first + "".join(c if c == "-" else MASK for c in word[1:])
+
+
+WORD_PIECES = ["Jean", "Pierre", "-", "Dupont", "d'", "Artagnan", "BEGIN", "KEY", "Keyx", "*", "a",
+               "É", "é", "ǅ", "Ⅻ", "²", "٣", "_", "1", "A1", "\n", " ", "İ", "ß", "日本", "Σ", "AKIA",
+               "\U0001d400", "--", "-a"]
+
+
+def test_mask_capitalised_matches_the_regular_expression() -> None:
+    rng = random.Random("words")
+    for _ in range(30000):
+        text = "".join(rng.choice(WORD_PIECES) for _ in range(rng.randint(0, 15)))
+        assert mask_capitalised(text, r._LABELS) == _WORD.sub(python_mask_name, text), text
+    chars = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    for k in range(0, len(chars), 4096):  # every code point as a word start and inside one
+        text = " ".join(chars[k:k + 4096]) + " " + " ".join("A" + c + "b" for c in chars[k:k + 4096])
+        assert mask_capitalised(text, r._LABELS) == _WORD.sub(python_mask_name, text), k
+    assert mask_capitalised("Jean-Pierre BEGIN", r._LABELS) == "J***-****** BEGIN"

@@ -106,6 +106,9 @@ static PyMethodDef module_methods[] = {
     {"contains_any", native_contains_any, METH_VARARGS,
      "contains_any(text, needles) -> bool: whether one of the str of the tuple needles is in "
      "text (redact.py)."},
+    {"mask_capitalised", native_mask_capitalised, METH_VARARGS,
+     "mask_capitalised(text, labels) -> str: each capitalised word of text not in the frozenset "
+     "labels keeps its first letter and hyphens, as redact._WORD.sub (see redact.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

@@ -500,3 +500,50 @@ PyObject *native_contains_any(PyObject *mod, PyObject *args) {
     }
     Py_RETURN_FALSE;
 }
+
+/* mask_capitalised(text, labels) -> str: redact._WORD.sub(redact._mask_name, text). A word
+   ((?<![^\W_])[^\W\d_][^\W_]*(?:-[^\W_]+)*: letters and digits, not starting with a digit,
+   hyphenated parts included) starting with an upper-case or title-case letter keeps that
+   letter and its hyphens, the rest becomes '*'; unless it is one of `labels` or a '*'
+   follows it (a prefix an earlier mask kept). [^\W_] is str.isalnum(), \d is
+   str.isdecimal(), as in `re`. */
+PyObject *native_mask_capitalised(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *text, *labels;
+    if (!PyArg_ParseTuple(args, "UO!:mask_capitalised", &text, &PyFrozenSet_Type, &labels))
+        return NULL;
+    Masked m = {text, PyUnicode_KIND(text), PyUnicode_DATA(text), NULL};
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = m.kind;
+    const void *s = m.src;
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_UCS4 c = PyUnicode_READ(kind, s, i);
+        if (!Py_UNICODE_ISALNUM(c) || Py_UNICODE_ISDECIMAL(c) ||
+            (i > 0 && Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, i - 1)))) {
+            i++;
+            continue;
+        }
+        Py_ssize_t e = i + 1;
+        while (e < n && Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, e))) e++;
+        while (e + 1 < n && PyUnicode_READ(kind, s, e) == '-' &&
+               Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, e + 1))) {
+            e += 2;
+            while (e < n && Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, e))) e++;
+        }
+        int mask = (Py_UNICODE_ISUPPER(c) || Py_UNICODE_ISTITLE(c)) &&
+                   !(e < n && PyUnicode_READ(kind, s, e) == '*');
+        if (mask) {
+            PyObject *word = PyUnicode_Substring(text, i, e);
+            int label = word ? PySet_Contains(labels, word) : -1;
+            Py_XDECREF(word);
+            if (label < 0) {
+                PyMem_Free(m.dst);
+                return NULL;
+            }
+            for (Py_ssize_t k = i + 1; !label && k < e; k++)
+                if (PyUnicode_READ(kind, s, k) != '-' && masked_star(&m, k) < 0) return NULL;
+        }
+        i = e;
+    }
+    return masked_result(&m);
+}
