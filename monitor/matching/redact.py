@@ -23,6 +23,7 @@ import re
 from monitor.matching._native import (
     contains_any,
     longest_run,
+    longest_word,
     mask_capitalised,
     mask_combos,
     mask_emails,
@@ -239,10 +240,10 @@ def redact(text: str, *, mask_names: bool = False) -> str:
             text = _PHONE_INTL.sub(lambda m: m[1] + _mask(m[2]), text)
         text = mask_long_numbers(text)
     # cheap: a token never spans a blank, a blob is a token of 40+ characters
-    if max(map(len, text.split()), default=0) >= 20:
+    if longest_word(text) >= 20:
         if longest_run(text, _MIXED_EXTRA) >= 20:  # a run of _MIXED_TOKEN's class (in C)
             text = _MIXED_TOKEN.sub(_mask_mixed, text)
-        if max(map(len, text.split()), default=0) >= 40:
+        if longest_word(text) >= 40:
             text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
     if "19" in text or "20" in text:  # both date patterns hold a year 19xx or 20xx
         if _DMY_HINT.search(text):

@@ -17,6 +17,7 @@ from monitor.matching import redact as r
 from monitor.matching._native import (
     contains_any,
     longest_run,
+    longest_word,
     mask_capitalised,
     mask_combos,
     mask_emails,
@@ -211,6 +212,9 @@ def test_contains_any_is_any_substring() -> None:
         text = "".join(rng.choice(ALPHABET + "bx") for _ in range(rng.randint(0, 30)))
         needles = tuple(rng.sample(words, rng.randint(0, 3)))
         assert contains_any(text, needles) == any(n in text for n in needles), (text, needles)
+    for text in ("ab", "xxab", "日本ab", "\U0001f600ab", "日本a", "a", ""):  # every str kind, edges
+        for needles in (("ab",), ("b", "x"), ("日本",), ("",), ()):
+            assert contains_any(text, needles) == any(n in text for n in needles), (text, needles)
     assert contains_any("…Bearer abc", r._AUTH_WORDS) is False  # case matters: lower() first
     with pytest.raises(TypeError):
         contains_any("abc", ["a"])  # a tuple of str only
@@ -244,3 +248,10 @@ def test_mask_capitalised_matches_the_regular_expression() -> None:
         text = " ".join(chars[k:k + 4096]) + " " + " ".join("A" + c + "b" for c in chars[k:k + 4096])
         assert mask_capitalised(text, r._LABELS) == _WORD.sub(python_mask_name, text), k
     assert mask_capitalised("Jean-Pierre BEGIN", r._LABELS) == "J***-****** BEGIN"
+
+
+def test_longest_word_is_the_longest_item_of_split() -> None:
+    rng = random.Random("split")
+    for _ in range(5000):
+        text = "".join(rng.choice(ALPHABET + "\u2003\x1c\n\r\x85") for _ in range(rng.randint(0, 40)))
+        assert longest_word(text) == max(map(len, text.split()), default=0), text

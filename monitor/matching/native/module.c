@@ -109,6 +109,9 @@ static PyMethodDef module_methods[] = {
     {"mask_capitalised", native_mask_capitalised, METH_VARARGS,
      "mask_capitalised(text, labels) -> str: each capitalised word of text not in the frozenset "
      "labels keeps its first letter and hyphens, as redact._WORD.sub (see redact.c)."},
+    {"longest_word", native_longest_word, METH_O,
+     "longest_word(text) -> int: the length of the longest item of text.split() (0 without "
+     "one; redact.py)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

@@ -489,16 +489,57 @@ PyObject *native_mask_long_numbers(PyObject *mod, PyObject *arg) {
 /* contains_any(text, needles) -> bool: any(n in text for n in needles), for a tuple of str
    (redact.py's substring tests before its pattern families), without a generator step per
    needle. */
+/* Is the ASCII needle (UCS1 data nd[0:nn]) in text? Without widening the needle to the
+   text's kind, which PyUnicode_Contains does on every call for a non-Latin-1 text. */
+static int contains_ascii(int kind, const void *s, Py_ssize_t n, const Py_UCS1 *nd,
+                          Py_ssize_t nn) {
+    if (nn == 0) return 1;
+    if (kind == PyUnicode_1BYTE_KIND) return memmem(s, (size_t)n, nd, (size_t)nn) != NULL;
+    for (Py_ssize_t i = 0; i + nn <= n; i++) {
+        if (PyUnicode_READ(kind, s, i) != nd[0]) continue;
+        Py_ssize_t k = 1;
+        while (k < nn && PyUnicode_READ(kind, s, i + k) == nd[k]) k++;
+        if (k == nn) return 1;
+    }
+    return 0;
+}
+
 PyObject *native_contains_any(PyObject *mod, PyObject *args) {
     (void)mod;
     PyObject *text, *needles;
     if (!PyArg_ParseTuple(args, "UO!:contains_any", &text, &PyTuple_Type, &needles)) return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *s = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(needles); k++) {
-        int found = PyUnicode_Contains(text, PyTuple_GET_ITEM(needles, k));
+        PyObject *needle = PyTuple_GET_ITEM(needles, k);
+        int found;
+        if (PyUnicode_Check(needle) && PyUnicode_IS_ASCII(needle))
+            found = contains_ascii(kind, s, n, PyUnicode_1BYTE_DATA(needle),
+                                   PyUnicode_GET_LENGTH(needle));
+        else
+            found = PyUnicode_Contains(text, needle);
         if (found < 0) return NULL;
         if (found) Py_RETURN_TRUE;
     }
     Py_RETURN_FALSE;
+}
+
+/* longest_word(text) -> int: max(map(len, text.split()), default=0), without the list. */
+PyObject *native_longest_word(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "longest_word: a str is needed");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *s = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), best = 0, run = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        run = Py_UNICODE_ISSPACE(PyUnicode_READ(kind, s, i)) ? 0 : run + 1;
+        if (run > best) best = run;
+    }
+    return PyLong_FromSsize_t(best);
 }
 
 /* mask_capitalised(text, labels) -> str: redact._WORD.sub(redact._mask_name, text). A word
