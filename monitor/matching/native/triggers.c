@@ -158,11 +158,14 @@ typedef uint8_t u8x32 __attribute__((vector_size(32)));
     ATTR static uint32_t NAME(const uint8_t *q, int nir, int card, int iban, int at) {        \
         V x0, x1, x2, x3, x4, x5, x6, prev, m = {0};                                           \
         memcpy(&x0, q, W);                                                                     \
-        memcpy(&x1, q + 1, W);                                                                 \
         memcpy(&x2, q + 2, W);                                                                 \
-        memcpy(&x3, q + 3, W);                                                                 \
         _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wsign-compare\"")    \
-        V d1 = (V)(x1 - '0' <= 9), d2 = (V)(x2 - '0' <= 9), d3 = (V)(x3 - '0' <= 9);          \
+        /* every start but '@' has a digit two bytes on: most blocks of text stop here */     \
+        V d2 = (V)(x2 - '0' <= 9);                                                             \
+        if (!MOVEMASK((VI)(d2 | (V)(x0 == '@')))) return 0;                                    \
+        memcpy(&x1, q + 1, W);                                                                 \
+        memcpy(&x3, q + 3, W);                                                                 \
+        V d1 = (V)(x1 - '0' <= 9), d3 = (V)(x3 - '0' <= 9);                                    \
         if (nir || card) {                                                                     \
             memcpy(&prev, q - 1, W);                                                           \
             /* glued to a word byte; the rarer decimal and "id_-" starts pass here and are    \
@@ -280,9 +283,13 @@ int trigger_scan(const uint8_t *d, Py_ssize_t size, Py_ssize_t base, int wanted,
         }
     }
     if (wanted & (1 << T_COMBO_LINE)) {
+        /* only a line with a ':' can match: from one to the next, p always a line start */
         Py_ssize_t p = 0, next;
         while (p < size) {
-            Py_ssize_t e = trigger_combo_line(d, size, p, &next);
+            const uint8_t *colon = memchr(d + p, ':', (size_t)(size - p));
+            if (!colon) break;
+            const uint8_t *nl = memrchr(d + p, '\n', (size_t)(colon - (d + p)));
+            Py_ssize_t e = trigger_combo_line(d, size, nl ? nl - d + 1 : p, &next);
             if (e >= 0 && trig_put(t, T_COMBO_LINE, start + e) < 0) return -1;
             p = next;
         }
