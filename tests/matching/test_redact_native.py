@@ -24,6 +24,7 @@ from monitor.matching._native import (
     mask_fields,
     mask_long_numbers,
     mask_nirs,
+    one_line,
     redact_rows,
 )
 from monitor.matching.redact import MASK, redact
@@ -255,3 +256,19 @@ def test_longest_word_is_the_longest_item_of_split() -> None:
     for _ in range(5000):
         text = "".join(rng.choice(ALPHABET + "\u2003\x1c\n\r\x85") for _ in range(rng.randint(0, 40)))
         assert longest_word(text) == max(map(len, text.split()), default=0), text
+
+
+_BLANKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]+")  # one_line's runs
+
+
+def test_one_line_is_the_blank_runs_as_one_space() -> None:
+    chars = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    for k in range(0, len(chars), 4096):  # every code point, alone between letters and at the ends
+        text = "a".join(chars[k:k + 4096])
+        assert one_line(text) == _BLANKS.sub(" ", text).strip(), k
+        assert one_line(chars[k:k + 4096]) == _BLANKS.sub(" ", chars[k:k + 4096]).strip(), k
+    rng = random.Random("blanks")
+    for _ in range(5000):
+        text = "".join(rng.choice(ALPHABET + "\n\r\x00\x7f\x9f\u200b\u2028\ufeff\u3000") for _ in range(rng.randint(0, 30)))
+        assert one_line(text) == _BLANKS.sub(" ", text).strip(), text
+    assert one_line(" \n a \t\u200b b \x00") == "a b"

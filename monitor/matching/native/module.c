@@ -112,6 +112,9 @@ static PyMethodDef module_methods[] = {
     {"longest_word", native_longest_word, METH_O,
      "longest_word(text) -> int: the length of the longest item of text.split() (0 without "
      "one; redact.py)."},
+    {"one_line", native_one_line, METH_O,
+     "one_line(text) -> str: each run of white space, control or invisible characters in text "
+     "as one space, none at either end (engine/excerpts.py)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

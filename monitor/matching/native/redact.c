@@ -588,3 +588,41 @@ PyObject *native_mask_capitalised(PyObject *mod, PyObject *args) {
     }
     return masked_result(&m);
 }
+
+/* Is c one of engine/excerpts.py's blanks: white space (\s: str.isspace), C0 and C1 controls,
+   DEL, the zero-width and direction marks U+200B-U+200F, the line and paragraph separators,
+   the byte-order mark? */
+static int is_excerpt_blank(Py_UCS4 c) {
+    return c <= 0x1f || (c >= 0x7f && c <= 0x9f) || (c >= 0x200b && c <= 0x200f) ||
+           c == 0x2028 || c == 0x2029 || c == 0xfeff || Py_UNICODE_ISSPACE(c);
+}
+
+/* one_line(text) -> str: every run of blanks (is_excerpt_blank) as one ' ', none at either
+   end: excerpts._BLANKS.sub(" ", text).strip() in one pass. */
+PyObject *native_one_line(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "one_line: a str is needed");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *s = PyUnicode_DATA(arg);
+    void *dst = PyMem_Malloc(n ? (size_t)n * (size_t)kind : 1);
+    if (!dst) return PyErr_NoMemory();
+    Py_ssize_t out = 0;
+    int blank = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, s, i);
+        if (is_excerpt_blank(c)) {
+            blank = 1;
+            continue;
+        }
+        if (blank && out) PyUnicode_WRITE(kind, dst, out++, ' ');
+        blank = 0;
+        PyUnicode_WRITE(kind, dst, out++, c);
+    }
+    PyObject *res = PyUnicode_FromKindAndData(kind, dst, out);
+    PyMem_Free(dst);
+    return res;
+}
