@@ -113,6 +113,8 @@ class Engine:
             return self._fingerprint_hits(data)
         by_pid, overflow = c.scanner.scan(data) if c.scanner is not None else ({}, {})
         bulk = self.bulk.findings(data)
+        if not by_pid and not bulk and not c.fingerprint_rules:  # most documents: no rule
+            return []
         touched: set[int] = set(c.fingerprint_rules)
         for name, findings in bulk.items():
             if findings.found:
