@@ -311,6 +311,7 @@ typedef struct {
    user of an e-mail). Filled once (combo_tables), on the first combo_region. */
 #define STOP_PW 1
 #define STOP_USER 2
+#define LOCAL_OK 4 /* a byte of an e-mail's local part: alnum or _!#$%&'*+/=?^`{|}~.- */
 static uint8_t COMBO_STOP[256];
 
 static void combo_tables(void) {
@@ -318,7 +319,9 @@ static void combo_tables(void) {
     if (ready) return;
     for (int c = 0; c < 256; c++) {
         int stop = IS_RE_SPACE(c) || IS_FIELD_SEP(c);
-        COMBO_STOP[c] = (uint8_t)((stop ? STOP_PW : 0) | (stop || c == '@' ? STOP_USER : 0));
+        int local = IS_ALNUM(c) || (c && strchr("_!#$%&'*+/=?^`{|}~.-", c));
+        COMBO_STOP[c] = (uint8_t)((stop ? STOP_PW : 0) | (stop || c == '@' ? STOP_USER : 0) |
+                                  (local ? LOCAL_OK : 0));
     }
     ready = 1;
 }
@@ -406,7 +409,7 @@ static int email_ok(const uint8_t *d, Py_ssize_t s, Py_ssize_t e) {
     if (at == s || at >= e) return 0;
     for (Py_ssize_t k = s; k < at; k++) {
         uint8_t c = d[k];
-        if (!(IS_ALNUM(c) || (c && strchr("_!#$%&'*+/=?^`{|}~.-", c)))) return 0;
+        if (!(COMBO_STOP[c] & LOCAL_OK)) return 0;
     }
     Py_ssize_t label = at + 1, last = -1;
     for (Py_ssize_t k = at + 1; k <= e; k++) {
