@@ -125,6 +125,8 @@ class Engine:
             return self._fingerprint_hits(data)
         by_pid, overflow = c.scanner.scan(data) if c.scanner is not None else ({}, {})
         bulk = self.bulk.findings(data)
+        if not by_pid and not bulk and not c.fingerprint_rules:  # most documents: no rule
+            return []
         # Sets first: most documents hold none of our records (the set's C screen says so
         # without a Python object), and a fingerprint rule without records cannot fire
         # (min_records >= 1), so such a document needs no evaluation of it.

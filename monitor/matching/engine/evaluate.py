@@ -145,12 +145,16 @@ def evaluate(cr: CompiledRule, state: ScanState) -> Hit | None:
         spans = _near(spans, cr.near, rule.window, state)
         if not spans:
             return None
-    kept = spans if disjoint else _non_overlapping(spans)
-    values = {v for _, _, v in kept if v is not None}
     # Detector values: distinct, extrapolated when validation was capped. Text matches
     # past the per-pattern cap were counted, not checked: added as they are.
-    unchecked = (sum(1 for _, _, v in kept if v is None)
-                 + sum(state.overflow.get(pid, 0) for pid in cr.pids))
+    unchecked = sum(state.overflow.get(pid, 0) for pid in cr.pids) if cr.pids else 0
+    if disjoint:  # one detector's findings: every span has its value (no None), in C sets
+        kept = spans
+        values = set(map(itemgetter(2), kept))
+    else:
+        kept = _non_overlapping(spans)
+        values = {v for _, _, v in kept if v is not None}
+        unchecked += sum(1 for _, _, v in kept if v is None)
     # The threshold needs that many distinct values really seen: an extrapolated count
     # (one test card repeated 5,000 times) must not make a bulk rule fire.
     if len(values) + unchecked < rule.min_count:
