@@ -42,6 +42,9 @@ class CollectorDeferred(CollectorError):
         super().__init__(message)
         self.retry_after = max(0.0, float(retry_after))
 
+    def __reduce__(self) -> tuple:  # pickled by a reader process (process_feed)
+        return (type(self), (str(self), self.retry_after))
+
 
 @dataclass(slots=True)
 class Batch:

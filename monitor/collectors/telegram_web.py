@@ -16,7 +16,6 @@ redirects the same way to a page without a title; flood limiting answers "Too Ma
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -42,6 +41,7 @@ from monitor.collectors.base import (
     require,
 )
 from monitor.collectors.http_client import HttpClient, make_client
+from monitor.collectors.process_feed import ProcessFeed, TaskFeed, prestart, worth_a_process
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.models import Document
@@ -312,6 +312,11 @@ class TelegramWebCollector(Collector):
         self.base_url = opt(o, "base_url", str, "https://t.me", where).rstrip("/")
         self.max_pages = opt(o, "max_pages", int, 50, where)
         self.batch_size = opt(o, "batch_size", int, 100, where)
+        self.config = config
+        # A collector with its own client reads pages in a child process when there is a
+        # second CPU (process_feed); one given a client (tests) reads them on this loop.
+        self.in_child = client is None and worth_a_process()
+        self.feed: ProcessFeed | TaskFeed | None = None  # the page feed of the run under way
         self.http = client or make_client(config.network, source=source.name, tor=source.tor)
 
     def page_url(self) -> str:
@@ -354,15 +359,20 @@ class TelegramWebCollector(Collector):
         last_id = state.get("last_id")
         if last_id is not None and not isinstance(last_id, int):
             raise self.error(f"saved cursor has a bad last_id {last_id!r}")
-        pages: asyncio.Queue[_Read | Exception] = asyncio.Queue(PAGES_AHEAD)
-        reader = asyncio.ensure_future(self._read_pages(last_id, pages))
-        try:
+        feed: ProcessFeed | TaskFeed
+        if self.in_child:
+            feed = ProcessFeed(_read_in_child, (self.source, self.config, last_id),
+                               ahead=PAGES_AHEAD, name=f"source {self.name}")
+        else:
+            feed = TaskFeed(self._read_pages, (last_id,), ahead=PAGES_AHEAD)
+        self.feed = feed
+        async with feed:
             finished = False
             while not finished:
                 new: list[WebPost] = []
                 newest: int | None = None
                 while len(new) < self.batch_size:
-                    item = await pages.get()
+                    item = await feed.get()
                     if isinstance(item, Exception):
                         raise item
                     new += item.posts
@@ -378,13 +388,9 @@ class TelegramWebCollector(Collector):
                     chunk = new[i:i + self.batch_size]
                     yield Batch([self.to_document(p) for p in chunk],
                                 done if i + self.batch_size >= len(new) else None, len(chunk))
-        finally:
-            reader.cancel()  # closed early (shutdown) or failed: stop reading ahead
-            with contextlib.suppress(BaseException):
-                await reader
 
     async def _read_pages(self, last_id: int | None, out: asyncio.Queue[_Read | Exception],
-                          ) -> None:
+                          ) -> None:  # `out`: a queue, or process_feed's sender
         """Put each page's new posts on `out`, the last page marked; a failure is put there
         too, for `collect` to raise after the pages before it."""
         try:
@@ -454,5 +460,19 @@ class TelegramWebCollector(Collector):
         await self.http.aclose()
 
 
+async def _read_in_child(source: SourceConfig, config: Config, last_id: int | None,
+                         out: Any) -> None:
+    """The reader process's side (process_feed): the same page reading, its own client."""
+    collector = TelegramWebCollector(
+        source, config, client=make_client(config.network, source=source.name, tor=source.tor))
+    try:
+        await collector._read_pages(last_id, out)
+    finally:
+        await collector.aclose()
+
+
 def build(source: SourceConfig, config: Config, state_dir: Path) -> TelegramWebCollector:
-    return TelegramWebCollector(source, config)
+    collector = TelegramWebCollector(source, config)
+    if collector.in_child:
+        prestart()  # the daemon's start-up: the reader processes' server gets ready meanwhile
+    return collector
