@@ -27,7 +27,9 @@ import multiprocessing
 import os
 import pickle
 import threading
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 
 # What the forkserver imports once, so that a child starts reading at once.
 PRELOAD = ["monitor.collectors.telegram_web", "httpcore", "anyio._backends._asyncio", "h11"]
-DONE = "__process_feed_done__"  # the child's last message
 
 Reader = Callable[..., Awaitable[None]]  # async reader(*args, out) with `await out.put(item)`
 
@@ -70,6 +71,13 @@ def worth_a_process() -> bool:
         return (os.cpu_count() or 1) > 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """The child's last message: it finished, and the CPU seconds it used."""
+
+    cpu_s: float
+
+
 class _Sender:
     """The child's end: `put(item)` pickles the item down the pipe (blocking when it is
     full: that is the back-pressure). An item that cannot be pickled goes as an error."""
@@ -91,7 +99,7 @@ def _child(reader: Reader, args: tuple, conn: Connection) -> None:
 
     async def main() -> None:
         await reader(*args, out)
-        await out.put(DONE)
+        await out.put(_Done(time.process_time()))
 
     try:
         asyncio.run(main())
@@ -112,6 +120,7 @@ class ProcessFeed:
         self._waiter: asyncio.Future[None] | None = None
         self._reading = False
         self._eof = False
+        self._done: _Done | None = None
         self._conn: Connection | None = None
         self._proc: multiprocessing.process.BaseProcess | None = None
 
@@ -148,6 +157,11 @@ class ProcessFeed:
         return self._proc.pid if self._proc is not None else None
 
     @property
+    def child_cpu_s(self) -> float | None:
+        """CPU seconds the child used, once it has finished (for the benches' per-CPU figures)."""
+        return self._done.cpu_s if self._done is not None else None
+
+    @property
     def exitcode(self) -> int | None:
         """None while the child runs (or before it starts)."""
         return self._proc.exitcode if self._proc is not None else None
@@ -172,12 +186,12 @@ class ProcessFeed:
         try:
             while len(self._items) < self._ahead and conn.poll():
                 item = pickle.loads(conn.recv_bytes())
-                self._items.append(item)
-                if isinstance(item, str) and item == DONE:
-                    self._eof = True
+                if isinstance(item, _Done):
+                    self._done, self._eof = item, True
                     break
+                self._items.append(item)
         except (EOFError, OSError):
-            self._eof = True  # the child ended without DONE (see get)
+            self._eof = True  # the child ended without its _Done (see get)
         if self._eof or len(self._items) >= self._ahead:
             self._pause()
         if self._waiter is not None and not self._waiter.done():
@@ -187,6 +201,8 @@ class ProcessFeed:
         """The next item the child put. Raises CollectorError when the child ended without
         finishing; after the child's last item, there is nothing more to get."""
         while not self._items:
+            if self._done is not None:
+                raise CollectorError(f"{self._name}: the reader process has no more items")
             if self._eof:
                 raise await self._died()
             self._waiter = self._loop.create_future()
@@ -195,8 +211,6 @@ class ProcessFeed:
             finally:
                 self._waiter = None
         item = self._items.popleft()
-        if isinstance(item, str) and item == DONE:
-            raise CollectorError(f"{self._name}: the reader process has no more items")
         self._resume()
         return item
 
