@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from logging.handlers import QueueHandler
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -71,6 +72,32 @@ def worth_a_process() -> bool:
         return (os.cpu_count() or 1) > 1
 
 
+class ReaderUnavailable(CollectorError):
+    """No reader process could be started (the caller may read in-process instead)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Log:
+    """A log record of the child, handled by the parent's logging (its handlers, format)."""
+
+    record: logging.LogRecord
+
+
+class _PipeLog(logging.Handler):
+    """The child's log handler: records go to the parent, formatted as QueueHandler does."""
+
+    def __init__(self, out: _Sender) -> None:
+        super().__init__()
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            record = QueueHandler.prepare(self, record)  # type: ignore[arg-type]
+            self.out.send(_Log(record))
+        except Exception:
+            self.handleError(record)
+
+
 @dataclass(frozen=True, slots=True)
 class _Done:
     """The child's last message: it finished, and the CPU seconds it used."""
@@ -86,6 +113,9 @@ class _Sender:
         self.conn = conn
 
     async def put(self, item: Any) -> None:
+        self.send(item)
+
+    def send(self, item: Any) -> None:
         try:
             data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
         except Exception as e:
@@ -94,8 +124,16 @@ class _Sender:
         self.conn.send_bytes(data)
 
 
-def _child(reader: Reader, args: tuple, conn: Connection) -> None:
+def _levels() -> dict[str, int]:
+    """The parent's levels the child's loggers take (records below them are not sent)."""
+    return {name: logging.getLogger(name).getEffectiveLevel() for name in ("", "monitor")}
+
+
+def _child(reader: Reader, args: tuple, conn: Connection, levels: dict[str, int]) -> None:
     out = _Sender(conn)
+    logging.getLogger().handlers[:] = [_PipeLog(out)]
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
     async def main() -> None:
         await reader(*args, out)
@@ -126,19 +164,24 @@ class ProcessFeed:
 
     async def __aenter__(self) -> ProcessFeed:
         ctx = context()
-        self._conn, child_end = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_child, args=(self._reader, self._args, child_end),
-                                 name=self._name, daemon=True)
         loop = asyncio.get_running_loop()
-        try:  # off the loop: a round trip to the forkserver (its start, the first time)
-            await loop.run_in_executor(None, self._proc.start)
+        conn = child_end = None
+        try:
+            conn, child_end = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child,
+                               args=(self._reader, self._args, child_end, _levels()),
+                               name=self._name, daemon=True)
+            # off the loop: a round trip to the forkserver (its start, the first time)
+            await loop.run_in_executor(None, proc.start)
         except Exception as e:
-            self._conn.close()
-            raise CollectorError(f"{self._name}: cannot start the reader process: "
-                                 f"{type(e).__name__}: {e}") from None
+            if conn is not None:
+                conn.close()
+            raise ReaderUnavailable(f"{self._name}: cannot start the reader process: "
+                                    f"{type(e).__name__}: {e}") from None
         finally:
-            child_end.close()
-        self._loop = loop
+            if child_end is not None:
+                child_end.close()
+        self._conn, self._proc, self._loop = conn, proc, loop
         self._resume()
         return self
 
@@ -186,6 +229,12 @@ class ProcessFeed:
         try:
             while len(self._items) < self._ahead and conn.poll():
                 item = pickle.loads(conn.recv_bytes())
+                if isinstance(item, _Log):
+                    record = item.record
+                    logger = logging.getLogger(record.name)
+                    if logger.isEnabledFor(record.levelno):
+                        logger.handle(record)
+                    continue
                 if isinstance(item, _Done):
                     self._done, self._eof = item, True
                     break

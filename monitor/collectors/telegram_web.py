@@ -16,6 +16,7 @@ redirects the same way to a page without a title; flood limiting answers "Too Ma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -41,7 +42,13 @@ from monitor.collectors.base import (
     require,
 )
 from monitor.collectors.http_client import HttpClient, make_client
-from monitor.collectors.process_feed import ProcessFeed, TaskFeed, prestart, worth_a_process
+from monitor.collectors.process_feed import (
+    ProcessFeed,
+    ReaderUnavailable,
+    TaskFeed,
+    prestart,
+    worth_a_process,
+)
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.models import Document
@@ -364,14 +371,20 @@ class TelegramWebCollector(Collector):
         last_id = state.get("last_id")
         if last_id is not None and not isinstance(last_id, int):
             raise self.error(f"saved cursor has a bad last_id {last_id!r}")
-        feed: ProcessFeed | TaskFeed
-        if self.in_child:
-            feed = ProcessFeed(_read_in_child, (self.source, self.config, last_id),
-                               ahead=PAGES_AHEAD, name=f"source {self.name}")
-        else:
-            feed = TaskFeed(self._read_pages, (last_id,), ahead=PAGES_AHEAD)
-        self.feed = feed
-        async with feed:
+        async with contextlib.AsyncExitStack() as stack:
+            feed: ProcessFeed | TaskFeed | None = None
+            if self.in_child:
+                try:
+                    feed = await stack.enter_async_context(ProcessFeed(
+                        _read_in_child, (self.source, self.config, last_id),
+                        ahead=PAGES_AHEAD, name=f"source {self.name}"))
+                except ReaderUnavailable as e:
+                    log.warning("%s; reading its pages in this process instead", e)
+                    self.in_child = False
+            if feed is None:
+                feed = await stack.enter_async_context(
+                    TaskFeed(self._read_pages, (last_id,), ahead=PAGES_AHEAD))
+            self.feed = feed
             finished = False
             while not finished:
                 new: list[Document] = []

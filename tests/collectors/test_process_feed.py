@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import multiprocessing
 import os
 import signal
 import threading
 
 import pytest
 
-from monitor.collectors import CollectorDeferred, parse_source
+from monitor.collectors import CollectorDeferred, parse_source, process_feed
 from monitor.collectors.process_feed import ProcessFeed, TaskFeed
 from monitor.collectors.telegram_web import TelegramWebCollector
 from monitor.errors import CollectorError
@@ -139,3 +141,39 @@ def test_a_reader_killed_mid_run_saves_no_cursor_and_the_next_run_loses_nothing(
     stored = [r["external_id"] for r in store.query("SELECT external_id FROM documents")]
     assert sorted(stored) == ["100", "101", "90", "93", "95", "96", "97", "99"]
     assert json.loads(store.get_source_state("tgweb").cursor) == {"last_id": 101}
+
+
+async def _log_and_put(out) -> None:
+    logging.getLogger("monitor.collectors.test_child").warning("page %d skipped", 7)
+    logging.getLogger("monitor.collectors.test_child").debug("not sent at WARNING")
+    await out.put("page")
+
+
+def test_the_childs_log_records_go_through_this_process_logging(caplog):
+    caplog.set_level(logging.WARNING)
+
+    async def main():
+        async with ProcessFeed(_log_and_put, (), ahead=2, name="test feed") as feed:
+            return await feed.get()
+
+    assert run(asyncio.wait_for(main(), 60)) == "page"
+    got = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    assert got == [("monitor.collectors.test_child", "WARNING", "page 7 skipped")]
+
+
+def test_without_a_reader_process_the_pages_are_read_here(server, config, monkeypatch,
+                                                          caplog):
+    class NoProcesses:
+        def Pipe(self, duplex):
+            return multiprocessing.get_context("spawn").Pipe(duplex)
+
+        def Process(self, **kw):
+            raise OSError("no forkserver here")
+
+    channel_routes(server)
+    monkeypatch.setattr(process_feed, "context", NoProcesses)
+    collector = in_child(server, config)
+    there = run(drain(collector))
+    assert shape(there) == shape(run(drain(make(server, config)))) and there
+    assert not collector.in_child and isinstance(collector.feed, TaskFeed)
+    assert "cannot start the reader process: OSError: no forkserver here" in caplog.text
