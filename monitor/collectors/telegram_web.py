@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 KEYS = frozenset({"channel", "base_url", "max_pages", "batch_size"})
 # Elements whose content is a separate line: "dump ready<blockquote>acme.com" must not glue.
 _BLOCKS = "br, p, div, blockquote, pre, code, li, tg-spoiler"
+_BLOCK_TAGS = frozenset(_BLOCKS.split(", ")) - {"br"}
 _BLANKS = re.compile(r"\n{3,}")
 _CLASS_TAIL = re.compile(r"tgme_widget_message_(?=([a-z_]+))")  # overlapping: a lookahead
 
@@ -112,14 +113,27 @@ def parse_views(text: str) -> int | None:
 
 
 def _text_of(node: LexborNode) -> str:
-    """Text with block elements on their own lines (the node is modified)."""
-    for el in node.css(_BLOCKS):
-        if el.tag == "br":
-            el.replace_with("\n")
-        else:
-            el.insert_before("\n")
-            el.insert_after("\n")
-    text = "\n".join([ln.strip() for ln in node.text(deep=True).split("\n")])
+    """Text with block elements on their own lines: a `br` is a line break, the content of
+    the other `_BLOCKS` sits between two. One walk over the node's children (the node is not
+    modified; a css query and a DOM edit per `br` cost twice as much)."""
+    parts: list[str] = []
+
+    def walk(parent: LexborNode) -> None:
+        for child in parent.iter(include_text=True):
+            tag = child.tag
+            if tag == "-text":
+                parts.append(child.text_content or "")
+            elif tag == "br":
+                parts.append("\n")
+            elif tag in _BLOCK_TAGS:
+                parts.append("\n")
+                walk(child)
+                parts.append("\n")
+            else:
+                walk(child)
+
+    walk(node)
+    text = "\n".join([ln.strip() for ln in "".join(parts).split("\n")])
     return _BLANKS.sub("\n\n", text).strip() if "\n\n\n" in text else text.strip()
 
 
