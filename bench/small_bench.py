@@ -227,6 +227,9 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
                          "base_url": srv.url(), "backfill": len(messages),
                          "max_pages": len(messages) // 20 + 5}
                 collector = build_collector(table, config, Path(tmp))
+                if getattr(collector, "in_child", False):  # the daemon starts it once, at
+                    from monitor.collectors.process_feed import start_server  # start-up
+                    start_server()
                 host = PipelineHost(SimpleNamespace(sinks=[]),
                                     lambda store, rt: Pipeline(store, loaded.engine))
                 runner = SourceRunner(thread, host)

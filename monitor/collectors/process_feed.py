@@ -50,14 +50,19 @@ def context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+def start_server() -> None:
+    """Start the forkserver now if it is not running (once per process; ~0.2 s)."""
+    context()
+    from multiprocessing import forkserver
+    forkserver.ensure_running()  # under the server's own lock: one server
+
+
 def prestart() -> None:
-    """Start the forkserver in the background (the daemon's start-up), so that the first
-    feed does not wait for its imports."""
+    """`start_server()` in the background (the daemon's start-up), so that the first feed
+    does not wait for its imports."""
     def start() -> None:
         try:
-            context()
-            from multiprocessing import forkserver
-            forkserver.ensure_running()  # under the server's own lock: one server
+            start_server()
         except Exception as e:  # the first feed will report it
             log.debug("forkserver start failed: %s", e)
 

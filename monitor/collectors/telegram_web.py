@@ -323,6 +323,20 @@ class _Read:
     newest: int | None = None
 
 
+@dataclass(slots=True)
+class _ReadState:
+    """Where a run's page reading stands, so that another reader (process) can go on: the
+    saved cursor's id, the backfill posts still to take, the ids seen, the newest id, the
+    next page's `before` anchor and how many pages were read."""
+
+    last_id: int | None
+    quota: int
+    seen: set[int] = field(default_factory=set)
+    newest: int | None = None
+    before: int | None = None
+    pages: int = 0
+
+
 class TelegramWebCollector(Collector):
     platform = "telegram_web"
 
@@ -386,18 +400,11 @@ class TelegramWebCollector(Collector):
         if last_id is not None and not isinstance(last_id, int):
             raise self.error(f"saved cursor has a bad last_id {last_id!r}")
         async with contextlib.AsyncExitStack() as stack:
-            feed: ProcessFeed | TaskFeed | None = None
-            if self.in_child:
-                try:
-                    feed = await stack.enter_async_context(ProcessFeed(
-                        _read_in_child, (self.source, self.config, last_id),
-                        ahead=PAGES_AHEAD, name=f"source {self.name}"))
-                except ReaderUnavailable as e:
-                    log.warning("%s; reading its pages in this process instead", e)
-                    self.in_child = False
-            if feed is None:
-                feed = await stack.enter_async_context(
-                    TaskFeed(self._read_pages, (last_id,), ahead=PAGES_AHEAD))
+            # The first page is read here (a run of a watched channel is mostly one page);
+            # a run that goes on continues in a reader process when there is one.
+            state = _ReadState(last_id, self.source.backfill, newest=last_id)
+            feed: ProcessFeed | TaskFeed = await stack.enter_async_context(TaskFeed(
+                self._read_pages, (state, 1 if self.in_child else None), ahead=PAGES_AHEAD))
             self.feed = feed
             finished = False
             while not finished:
@@ -405,6 +412,9 @@ class TelegramWebCollector(Collector):
                 newest: int | None = None
                 while len(new) < self.batch_size:
                     item = await feed.get()
+                    if isinstance(item, _ReadState):  # the first page was not the last
+                        feed = self.feed = await self._go_on(stack, item)
+                        continue
                     if isinstance(item, Exception):
                         raise item
                     new += item.documents
@@ -421,28 +431,49 @@ class TelegramWebCollector(Collector):
                     yield Batch(chunk,
                                 done if i + self.batch_size >= len(new) else None, len(chunk))
 
-    async def _read_pages(self, last_id: int | None, out: asyncio.Queue[_Read | Exception],
-                          ) -> None:  # `out`: a queue, or process_feed's sender
-        """Put each page's new posts on `out`, the last page marked; a failure is put there
-        too, for `collect` to raise after the pages before it."""
+    async def _go_on(self, stack: contextlib.AsyncExitStack,
+                     state: _ReadState) -> ProcessFeed | TaskFeed:
+        """The feed that reads the rest of the run from `state`: a reader process, or this
+        loop when none can start."""
         try:
-            quota = self.source.backfill  # posts still to take when there is no cursor
-            seen: set[int] = set()
-            newest = last_id
-            before: int | None = None
-            for n in range(self.max_pages):
+            return await stack.enter_async_context(ProcessFeed(
+                _read_in_child, (self.source, self.config, state), ahead=PAGES_AHEAD,
+                name=f"source {self.name}"))
+        except ReaderUnavailable as e:
+            log.warning("%s; reading its pages in this process instead", e)
+            self.in_child = False
+        return await stack.enter_async_context(
+            TaskFeed(self._read_pages, (state, None), ahead=PAGES_AHEAD))
+
+    async def _read_pages(self, state: _ReadState, pages: int | None,
+                          out: asyncio.Queue[Any]) -> None:
+        """Put each page's new posts on `out`, the last page marked; a failure is put there
+        too, for `collect` to raise after the pages before it. After `pages` pages (when
+        given) of a run that goes on, put the `_ReadState` to go on from instead (`out`: a
+        queue, or process_feed's sender)."""
+        try:
+            last_id = state.last_id
+            seen = state.seen
+            first = state.pages
+            for n in range(first, self.max_pages):
+                if pages is not None and n - first == pages:
+                    await out.put(state)
+                    return
+                before = state.before
                 page = await self.fetch_page(before)
                 if not page.posts:
                     break
                 fresh = sorted((p for p in page.posts if p.id not in seen), key=lambda p: p.id)
                 seen.update(p.id for p in fresh)
+                newest = state.newest
                 if fresh:
-                    newest = max(fresh[-1].id, newest if newest is not None else fresh[-1].id)
+                    state.newest = max(fresh[-1].id, newest if newest is not None else fresh[-1].id)
                 if last_id is not None:
                     new = [p for p in fresh if p.id > last_id]
                 else:
+                    quota = state.quota
                     new = fresh[len(fresh) - quota:] if quota < len(fresh) else fresh
-                    quota -= len(new)
+                    state.quota -= len(new)
                 oldest = min(p.id for p in page.posts)
                 reached = (last_id is not None and oldest <= last_id + 1) or (
                     last_id is None and len(seen) >= self.source.backfill) or (
@@ -452,12 +483,13 @@ class TelegramWebCollector(Collector):
                         log.warning("source %s: more than %d pages of new posts since %s; "
                                     "older ones in between are skipped", self.name,
                                     self.max_pages, last_id)
-                    await out.put(_Read([self.to_document(p) for p in new], True, newest))
+                    await out.put(_Read([self.to_document(p) for p in new], True,
+                                        state.newest))
                     return
                 if new:
                     await out.put(_Read([self.to_document(p) for p in new]))
-                before = page.before
-            await out.put(_Read([], True, newest))
+                state.before, state.pages = page.before, n + 1
+            await out.put(_Read([], True, state.newest))
         except Exception as e:  # CollectorDeferred, CollectorError: raised by collect
             await out.put(e)
 
@@ -492,13 +524,13 @@ class TelegramWebCollector(Collector):
         await self.http.aclose()
 
 
-async def _read_in_child(source: SourceConfig, config: Config, last_id: int | None,
+async def _read_in_child(source: SourceConfig, config: Config, state: _ReadState,
                          out: Any) -> None:
     """The reader process's side (process_feed): the same page reading, its own client."""
     collector = TelegramWebCollector(
         source, config, client=make_client(config.network, source=source.name, tor=source.tor))
     try:
-        await collector._read_pages(last_id, out)
+        await collector._read_pages(state, None, out)
     finally:
         await collector.aclose()
 

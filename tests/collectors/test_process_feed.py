@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -99,48 +100,76 @@ def test_items_come_in_order_and_an_early_close_ends_the_reader(feed_class):
         assert feed.exitcode is not None  # ended with the block, not left running
 
 
+def forkserver_children() -> list[int]:
+    """The live reader processes: the forkserver's children (Linux /proc)."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver._forkserver_pid
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == server:
+                out.append(int(entry))
+    return out
+
+
 def test_a_reader_killed_mid_run_saves_no_cursor_and_the_next_run_loses_nothing(
         server, config, tmp_path):
-    """Page 2 is held until the reader process is killed: the batch of page 1 is stored,
-    the run fails, the cursor stays unsaved; the next run stores page 2 and the cursor."""
+    """Page 1 is read on the loop, page 2 by the reader process, which is killed while it
+    waits for page 2: the batch of page 1 is stored, the run fails, the cursor stays unsaved;
+    the next run stores page 2 and the cursor."""
     channel_routes(server)
-    asked, release = threading.Event(), threading.Event()
     page2 = server.routes["/s/leakmarketfr"]
+    kill = threading.Event()
 
-    def held(req):
-        if req.q("before") == "96":
-            asked.set()
-            release.wait(30)
+    def killing(req):
+        if req.q("before") == "96" and kill.is_set():
+            for pid in forkserver_children():  # the reader asking for page 2, now
+                os.kill(pid, signal.SIGKILL)
         return page2(req)
 
-    server.route("/s/leakmarketfr", held)
+    server.route("/s/leakmarketfr", killing)
     store = Store.open(tmp_path / "leakmon.db")
     pipeline = Pipeline(store, scanner=keyword_scanner(b"dump"), dedup_key=b"k" * 32)
 
-    async def one_run(collector, kill: bool):
-        cursor = store.get_source_state("tgweb")
-        cursor = cursor.cursor if cursor else None
+    async def one_run(collector):
+        state = store.get_source_state("tgweb")
         try:
-            async for batch in collector.collect(cursor):
+            async for batch in collector.collect(state.cursor if state else None):
                 pipeline.process_batch("tgweb", batch.documents, batch.cursor)
-                if kill:
-                    await asyncio.get_running_loop().run_in_executor(None, asked.wait, 30)
-                    os.kill(collector.feed.pid, signal.SIGKILL)
         finally:
-            release.set()
             await collector.aclose()
 
-    with pytest.raises(CollectorError, match="reader process ended"):
-        run(one_run(in_child(server, config, batch_size=5), kill=True))
+    kill.set()
+    collector = in_child(server, config, batch_size=5)
+    with pytest.raises(CollectorError, match="reader process ended before its last page"):
+        run(asyncio.wait_for(one_run(collector), 60))
+    assert isinstance(collector.feed, ProcessFeed) and collector.feed.exitcode == -signal.SIGKILL
     stored = [r["external_id"] for r in store.query("SELECT external_id FROM documents")]
     assert sorted(stored) == ["100", "101", "96", "97", "99"]
-    assert store.get_source_state("tgweb") is None or store.get_source_state("tgweb").cursor \
-        is None
+    state = store.get_source_state("tgweb")
+    assert state is None or state.cursor is None
 
-    run(one_run(in_child(server, config, batch_size=5), kill=False))
+    kill.clear()
+    run(asyncio.wait_for(one_run(in_child(server, config, batch_size=5)), 60))
     stored = [r["external_id"] for r in store.query("SELECT external_id FROM documents")]
     assert sorted(stored) == ["100", "101", "90", "93", "95", "96", "97", "99"]
     assert json.loads(store.get_source_state("tgweb").cursor) == {"last_id": 101}
+
+
+def test_a_one_page_run_needs_no_reader_process(server, config):
+    """A watched channel's run is mostly one page: read on the loop, no process started."""
+    channel_routes(server)
+    first = run(drain(in_child(server, config)))
+    channel_routes(server, PAGE1.replace("        </section>", NEW_POST, 1))
+    collector = in_child(server, config)
+    again = run(drain(collector, first[-1].cursor))
+    assert [d.external_id for b in again for d in b.documents] == ["102"]
+    assert isinstance(collector.feed, TaskFeed)
 
 
 async def _log_and_put(out) -> None:
