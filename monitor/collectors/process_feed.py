@@ -43,7 +43,7 @@ PRELOAD = ["monitor.collectors.telegram_web", "httpcore", "anyio._backends._asyn
 
 Reader = Callable[..., Awaitable[None]]  # async reader(*args, out) with `await out.put(item)`
 
-def context() -> multiprocessing.context.BaseContext:
+def context() -> multiprocessing.context.ForkServerContext:
     """The forkserver context, with `PRELOAD` set before the server first starts."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)

@@ -395,8 +395,7 @@ class TelegramWebCollector(Collector):
         page k has committed pages 1..k without moving the cursor, and the next run reads them
         again, skipped there as exact repeats; nothing in between is lost.
         """
-        state = load_cursor(cursor, self.source.where)
-        last_id = state.get("last_id")
+        last_id = load_cursor(cursor, self.source.where).get("last_id")
         if last_id is not None and not isinstance(last_id, int):
             raise self.error(f"saved cursor has a bad last_id {last_id!r}")
         async with contextlib.AsyncExitStack() as stack:
