@@ -214,11 +214,13 @@ class Pipeline:
             expire_snoozes(self.store, now)
             # read again under the write lock: what another writer stored since counts
             known = self._known([item.doc for item in todo]) if todo else {}
+            pending: list[tuple] = []  # new documents without hits: saved in one statement
             for item in todo:
-                self._record(item, fps.get(id(item)), known, now, result)
+                self._record(item, fps.get(id(item)), known, now, result, pending)
                 doc_links = item.doc.metadata.get("links") if item.doc.metadata else None
                 if doc_links:
                     links.setdefault(item.doc.source, []).append(list(doc_links))
+            self.store.save_documents(pending)
             for name, per_doc in links.items():
                 self.store.add_suggested_links(name, per_doc, now=now)
             if cursor is not None:
@@ -237,9 +239,22 @@ class Pipeline:
 
     def _record(self, item: _Scanned, fp: ContentFingerprint | None,
                 known: dict[tuple[str, str], tuple[str, int | None]], now: datetime,
-                result: BatchResult) -> None:
+                result: BatchResult, pending: list[tuple]) -> None:
+        """Write one document and what follows from its hits. A new document without hits
+        needs no id: its row joins `pending` (saved by the caller); any other is saved now,
+        after the pending rows, so the ids keep the batch's order."""
         store, doc = self.store, item.doc
         previous = known.get((doc.source, doc.external_id))
+        known[(doc.source, doc.external_id)] = (item.sha256, None)  # final value at the end
+        result.documents += 1
+        if item.error:
+            result.errors += 1
+        if not item.hits and previous is None:
+            pending.append(store.document_row(doc, sha256=item.sha256, excerpt=None,
+                                              scan_error=item.error, now=now))
+            return
+        store.save_documents(pending)
+        pending.clear()
         previous_incident = previous[1] if previous is not None else None
         evidence_path = None
         if item.hits and store.evidence is not None:
@@ -249,11 +264,8 @@ class Pipeline:
             doc, sha256=item.sha256, excerpt=excerpt,
             content_key=fp.content_key if fp else None, evidence_path=evidence_path,
             scan_error=item.error, now=now)
-        result.documents += 1
         if previous is not None:
             result.updated += 1
-        if item.error:
-            result.errors += 1
         incident_id = None
         if item.hits:
             assert fp is not None  # every document with hits is fingerprinted (fps above)

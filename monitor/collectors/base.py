@@ -42,6 +42,9 @@ class CollectorDeferred(CollectorError):
         super().__init__(message)
         self.retry_after = max(0.0, float(retry_after))
 
+    def __reduce__(self) -> tuple:  # pickled by a reader process (process_feed)
+        return (type(self), (str(self), self.retry_after))
+
 
 @dataclass(slots=True)
 class Batch:
@@ -185,10 +188,23 @@ def dump_cursor(data: dict[str, Any]) -> str:
 
 
 _BARE_TELEGRAM = tuple(f"{host}/" for host in TELEGRAM_HOSTS)  # "t.me/name" without a scheme
-# The lookahead lets the regex engine skip positions that cannot start a link (every
-# alternative begins with h or t): a third faster on message text, same matches.
-_URL = re.compile(r"(?i)(?=[ht])\b(?:https?://|tg://|" + "|".join(map(re.escape, _BARE_TELEGRAM))
-                  + r""")[^\s<>"'`]+""")
+
+
+def _url_pattern(prefixes: list[str]) -> re.Pattern[str]:
+    r"""`(?i)\b(?:PREFIX|...)[^\s<>"'`]+` written so that it starts with a plain class of the
+    prefixes' first letters ([hHtT]): the regex engine then skips in C to the next such letter
+    (half the time of a leading lookahead on message text; the same matches: `\b` before a
+    letter is "no word character before it", each prefix keeps its own first letter)."""
+    by_first: dict[str, list[str]] = {}
+    for prefix in prefixes:  # regexes, each starting with an ASCII letter
+        assert prefix[0].isascii() and prefix[0].isalpha(), prefix
+        by_first.setdefault(prefix[0].lower(), []).append(prefix[1:])
+    first = "".join(c + c.upper() for c in by_first)
+    rests = "|".join(f"(?<=[{c}{c.upper()}])(?:{'|'.join(r)})" for c, r in by_first.items())
+    return re.compile(rf"[{first}](?<!\w[{first}])(?i:{rests})" + r"""[^\s<>"'`]+""")
+
+
+_URL = _url_pattern(["https?://", "tg://", *map(re.escape, _BARE_TELEGRAM)])
 _TRAILING = ".,;:!?)]}'\""
 
 

@@ -42,6 +42,13 @@ from monitor.collectors.base import (
     require,
 )
 from monitor.collectors.http_client import HttpClient, make_client
+from monitor.collectors.process_feed import (
+    ProcessFeed,
+    ReaderUnavailable,
+    TaskFeed,
+    prestart,
+    worth_a_process,
+)
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.models import Document
@@ -52,7 +59,9 @@ log = logging.getLogger(__name__)
 KEYS = frozenset({"channel", "base_url", "max_pages", "batch_size"})
 # Elements whose content is a separate line: "dump ready<blockquote>acme.com" must not glue.
 _BLOCKS = "br, p, div, blockquote, pre, code, li, tg-spoiler"
+_BLOCK_TAGS = frozenset(_BLOCKS.split(", ")) - {"br"}
 _BLANKS = re.compile(r"\n{3,}")
+_CLASS_TAIL = re.compile(r"tgme_widget_message_(?=([a-z_]+))")  # overlapping: a lookahead
 
 
 @dataclass(slots=True)
@@ -104,14 +113,27 @@ def parse_views(text: str) -> int | None:
 
 
 def _text_of(node: LexborNode) -> str:
-    """Text with block elements on their own lines (the node is modified)."""
-    for el in node.css(_BLOCKS):
-        if el.tag == "br":
-            el.replace_with("\n")
-        else:
-            el.insert_before("\n")
-            el.insert_after("\n")
-    text = "\n".join([ln.strip() for ln in node.text(deep=True).split("\n")])
+    """Text with block elements on their own lines: a `br` is a line break, the content of
+    the other `_BLOCKS` sits between two. One walk over the node's children (the node is not
+    modified; a css query and a DOM edit per `br` cost twice as much)."""
+    parts: list[str] = []
+
+    def walk(parent: LexborNode) -> None:
+        for child in parent.iter(include_text=True):
+            tag = child.tag
+            if tag == "-text":
+                parts.append(child.text_content or "")
+            elif tag == "br":
+                parts.append("\n")
+            elif tag in _BLOCK_TAGS:
+                parts.append("\n")
+                walk(child)
+                parts.append("\n")
+            else:
+                walk(child)
+
+    walk(node)
+    text = "\n".join([ln.strip() for ln in "".join(parts).split("\n")])
     return _BLANKS.sub("\n\n", text).strip() if "\n\n\n" in text else text.strip()
 
 
@@ -128,7 +150,10 @@ class _Page:
                 "forwarded_from_name", "reply", "from_author")
 
     def __init__(self, html: str) -> None:
-        self.has = {c for c in self.OPTIONAL if f"tgme_widget_message_{c}" in html}
+        # one pass for the classes present, then `c in has` iff "tgme_widget_message_<c>"
+        # is in the HTML (12 searches of the page before)
+        found = set(_CLASS_TAIL.findall(html))
+        self.has = {c for c in self.OPTIONAL if any(f.startswith(c) for f in found)}
         self.edited = "edited" in html.lower()  # the meta's word, in any case
 
 
@@ -289,12 +314,27 @@ PAGES_AHEAD = 5  # pages read ahead of the runner: a default batch (memory: ~20 
 
 @dataclass(slots=True)
 class _Read:
-    """What `_read_pages` puts for one page: its new posts (oldest first) and, on the run's
-    last page, `last` and the newest post id seen (the run's cursor)."""
+    """What `_read_pages` puts for one page: its new posts as documents (oldest first; made
+    by the reader, in the reader process when there is one) and, on the run's last page,
+    `last` and the newest post id seen (the run's cursor)."""
 
-    posts: list[WebPost]
+    documents: list[Document]
     last: bool = False
     newest: int | None = None
+
+
+@dataclass(slots=True)
+class _ReadState:
+    """Where a run's page reading stands, so that another reader (process) can go on: the
+    saved cursor's id, the backfill posts still to take, the ids seen, the newest id, the
+    next page's `before` anchor and how many pages were read."""
+
+    last_id: int | None
+    quota: int
+    seen: set[int] = field(default_factory=set)
+    newest: int | None = None
+    before: int | None = None
+    pages: int = 0
 
 
 class TelegramWebCollector(Collector):
@@ -312,6 +352,11 @@ class TelegramWebCollector(Collector):
         self.base_url = opt(o, "base_url", str, "https://t.me", where).rstrip("/")
         self.max_pages = opt(o, "max_pages", int, 50, where)
         self.batch_size = opt(o, "batch_size", int, 100, where)
+        self.config = config
+        # A collector with its own client reads pages in a child process when there is a
+        # second CPU (process_feed); one given a client (tests) reads them on this loop.
+        self.in_child = client is None and worth_a_process()
+        self.feed: ProcessFeed | TaskFeed | None = None  # the page feed of the run under way
         self.http = client or make_client(config.network, source=source.name, tor=source.tor)
 
     def page_url(self) -> str:
@@ -350,22 +395,28 @@ class TelegramWebCollector(Collector):
         page k has committed pages 1..k without moving the cursor, and the next run reads them
         again, skipped there as exact repeats; nothing in between is lost.
         """
-        state = load_cursor(cursor, self.source.where)
-        last_id = state.get("last_id")
+        last_id = load_cursor(cursor, self.source.where).get("last_id")
         if last_id is not None and not isinstance(last_id, int):
             raise self.error(f"saved cursor has a bad last_id {last_id!r}")
-        pages: asyncio.Queue[_Read | Exception] = asyncio.Queue(PAGES_AHEAD)
-        reader = asyncio.ensure_future(self._read_pages(last_id, pages))
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            # The first page is read here (a run of a watched channel is mostly one page);
+            # a run that goes on continues in a reader process when there is one.
+            state = _ReadState(last_id, self.source.backfill, newest=last_id)
+            feed: ProcessFeed | TaskFeed = await stack.enter_async_context(TaskFeed(
+                self._read_pages, (state, 1 if self.in_child else None), ahead=PAGES_AHEAD))
+            self.feed = feed
             finished = False
             while not finished:
-                new: list[WebPost] = []
+                new: list[Document] = []
                 newest: int | None = None
                 while len(new) < self.batch_size:
-                    item = await pages.get()
+                    item = await feed.get()
+                    if isinstance(item, _ReadState):  # the first page was not the last
+                        feed = self.feed = await self._go_on(stack, item)
+                        continue
                     if isinstance(item, Exception):
                         raise item
-                    new += item.posts
+                    new += item.documents
                     if item.last:
                         finished, newest = True, item.newest
                         break
@@ -376,35 +427,52 @@ class TelegramWebCollector(Collector):
                         yield Batch([], done, 0)
                 for i in range(0, len(new), self.batch_size):
                     chunk = new[i:i + self.batch_size]
-                    yield Batch([self.to_document(p) for p in chunk],
+                    yield Batch(chunk,
                                 done if i + self.batch_size >= len(new) else None, len(chunk))
-        finally:
-            reader.cancel()  # closed early (shutdown) or failed: stop reading ahead
-            with contextlib.suppress(BaseException):
-                await reader
 
-    async def _read_pages(self, last_id: int | None, out: asyncio.Queue[_Read | Exception],
-                          ) -> None:
-        """Put each page's new posts on `out`, the last page marked; a failure is put there
-        too, for `collect` to raise after the pages before it."""
+    async def _go_on(self, stack: contextlib.AsyncExitStack,
+                     state: _ReadState) -> ProcessFeed | TaskFeed:
+        """The feed that reads the rest of the run from `state`: a reader process, or this
+        loop when none can start."""
         try:
-            quota = self.source.backfill  # posts still to take when there is no cursor
-            seen: set[int] = set()
-            newest = last_id
-            before: int | None = None
-            for n in range(self.max_pages):
+            return await stack.enter_async_context(ProcessFeed(
+                _read_in_child, (self.source, self.config, state), ahead=PAGES_AHEAD,
+                name=f"source {self.name}"))
+        except ReaderUnavailable as e:
+            log.warning("%s; reading its pages in this process instead", e)
+            self.in_child = False
+        return await stack.enter_async_context(
+            TaskFeed(self._read_pages, (state, None), ahead=PAGES_AHEAD))
+
+    async def _read_pages(self, state: _ReadState, pages: int | None,
+                          out: asyncio.Queue[Any]) -> None:
+        """Put each page's new posts on `out`, the last page marked; a failure is put there
+        too, for `collect` to raise after the pages before it. After `pages` pages (when
+        given) of a run that goes on, put the `_ReadState` to go on from instead (`out`: a
+        queue, or process_feed's sender)."""
+        try:
+            last_id = state.last_id
+            seen = state.seen
+            first = state.pages
+            for n in range(first, self.max_pages):
+                if pages is not None and n - first == pages:
+                    await out.put(state)
+                    return
+                before = state.before
                 page = await self.fetch_page(before)
                 if not page.posts:
                     break
                 fresh = sorted((p for p in page.posts if p.id not in seen), key=lambda p: p.id)
                 seen.update(p.id for p in fresh)
+                newest = state.newest
                 if fresh:
-                    newest = max(fresh[-1].id, newest if newest is not None else fresh[-1].id)
+                    state.newest = max(fresh[-1].id, newest if newest is not None else fresh[-1].id)
                 if last_id is not None:
                     new = [p for p in fresh if p.id > last_id]
                 else:
+                    quota = state.quota
                     new = fresh[len(fresh) - quota:] if quota < len(fresh) else fresh
-                    quota -= len(new)
+                    state.quota -= len(new)
                 oldest = min(p.id for p in page.posts)
                 reached = (last_id is not None and oldest <= last_id + 1) or (
                     last_id is None and len(seen) >= self.source.backfill) or (
@@ -414,12 +482,13 @@ class TelegramWebCollector(Collector):
                         log.warning("source %s: more than %d pages of new posts since %s; "
                                     "older ones in between are skipped", self.name,
                                     self.max_pages, last_id)
-                    await out.put(_Read(new, True, newest))
+                    await out.put(_Read([self.to_document(p) for p in new], True,
+                                        state.newest))
                     return
                 if new:
-                    await out.put(_Read(new))
-                before = page.before
-            await out.put(_Read([], True, newest))
+                    await out.put(_Read([self.to_document(p) for p in new]))
+                state.before, state.pages = page.before, n + 1
+            await out.put(_Read([], True, state.newest))
         except Exception as e:  # CollectorDeferred, CollectorError: raised by collect
             await out.put(e)
 
@@ -454,5 +523,19 @@ class TelegramWebCollector(Collector):
         await self.http.aclose()
 
 
+async def _read_in_child(source: SourceConfig, config: Config, state: _ReadState,
+                         out: Any) -> None:
+    """The reader process's side (process_feed): the same page reading, its own client."""
+    collector = TelegramWebCollector(
+        source, config, client=make_client(config.network, source=source.name, tor=source.tor))
+    try:
+        await collector._read_pages(state, None, out)
+    finally:
+        await collector.aclose()
+
+
 def build(source: SourceConfig, config: Config, state_dir: Path) -> TelegramWebCollector:
-    return TelegramWebCollector(source, config)
+    collector = TelegramWebCollector(source, config)
+    if collector.in_child:
+        prestart()  # the daemon's start-up: the reader processes' server gets ready meanwhile
+    return collector

@@ -191,7 +191,7 @@ class Findings:
 
     found: list[Found]
     scale: float = 1.0
-    disjoint: bool = False  # found is sorted by start and no two overlap (see find)
+    disjoint: bool = False  # found is sorted by start, no two overlap, no value None (see find)
 
 
 def _native_find(detector: Detector, matches: NativeMatches, data: bytes, ends: list[int],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -107,18 +106,24 @@ class Scanner:
         callback: a second pass over the matches would double the per-match Python cost."""
         if self._db is None or not data:
             return {}, {}
-        buckets: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
-        overflow: defaultdict[int, int] = defaultdict(int)
+        # plain dicts (most documents match nothing: no defaultdict to make for them)
+        buckets: dict[int, list[tuple[int, int]]] = {}
+        overflow: dict[int, int] = {}
         cap = MAX_MATCHES_PER_PATTERN
 
         def on_match(pid: int, start: int, end: int, flags: int, context: object) -> None:
-            bucket = buckets[pid]
+            bucket = buckets.get(pid)
+            if bucket is None:
+                bucket = buckets[pid] = []
             if len(bucket) < cap:
                 bucket.append((start, end))
             else:
-                overflow[pid] += 1
+                overflow[pid] = overflow.get(pid, 0) + 1
 
-        self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._scratch()
+        self._db.scan(data, match_event_handler=on_match, scratch=scratch)
         return buckets, overflow
 
 

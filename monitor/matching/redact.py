@@ -13,14 +13,27 @@ Secrets are masked after their label (`password ********`, `Authorization: Beare
 recognised: there, plain prose ("Jean Dupont habite 12 rue des Lilas") is a record of ours, so
 every capitalised word keeps only its first letter, street addresses and the day and month of
 any date are masked as well.
-Works on short texts (excerpts), so plain Python `re` is fast enough here.
+Works on short texts (excerpts): Python `re` for most families; the passes that cost a
+callback per match (dump rows, combo lines, e-mails, NIRs, long numbers, capitalised words)
+are one C call each (native/redact.c), equal to the regular expressions they replace.
 """
 
 from __future__ import annotations
 
 import re
 
-from monitor.matching._native import longest_run, mask_fields
+from monitor.matching._native import (
+    contains_any,
+    longest_run,
+    longest_word,
+    mask_capitalised,
+    mask_combos,
+    mask_emails,
+    mask_fields,
+    mask_long_numbers,
+    mask_nirs,
+    redact_rows,
+)
 
 MASK = "*"
 
@@ -51,22 +64,26 @@ _AUTH_HEADER = re.compile(
 _AUTH_SCHEME = re.compile(
     r"(?<![A-Za-z0-9])((?i:bearer|basic)\s+)"
     r"([A-Za-z0-9\-._~+/](?=[A-Za-z0-9\-._~+/]*[0-9A-Z+/=])[A-Za-z0-9\-._~+/]{7,}=*)")
-_COMBO = re.compile(
-    r"(?m)^([ \t]*(?:[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|[A-Za-z0-9][A-Za-z0-9._\-]{2,63}))"
-    r"([:;|])((?!//)[^\s:;|]{3,128})")
-# _EMAIL, _IBAN, _NIR and _LONG_NUMBER start with a character class, their look-behind right after it (on
-# that character and the one before): `re` then skips quickly to the candidates instead of
-# trying the look-behind at every offset. Same matches as with the look-behind first.
-_EMAIL = re.compile(r"([A-Za-z0-9])(?<![A-Za-z0-9._%+\-][A-Za-z0-9])[A-Za-z0-9._%+\-]*"
-                    r"(@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})")
+# Combo lines (`user@mail.fr:password`, `jdoe;password`): the password of each becomes eight
+# '*', in C (native/redact.c mask_combos: the line, maybe after blanks, starts with an e-mail
+# or a user name of 3-64 of [A-Za-z0-9._-], then ':' ';' or '|', then 3-128 characters that
+# are no blank and none of :;| and do not start with '//'; tests/matching/test_redact_native
+# has the regular expression).
+# E-mail addresses keep the first character of their local part and their domain, in C
+# (native/redact.c mask_emails: (?<![A-Za-z0-9._%+\-])([A-Za-z0-9])[A-Za-z0-9._%+\-]*
+# (@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}) -> \1***\2, checked against that regex in
+# tests/matching/test_redact_native.py).
+# _IBAN starts with a character class, its look-behind right after it (on that character and
+# the one before): `re` then skips quickly to the candidates instead of trying the
+# look-behind at every offset. Same matches as with the look-behind first.
 _IBAN = re.compile(r"([A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2})((?:[ ]?[A-Z0-9]){11,30})"
                    r"(?![A-Za-z0-9])")
-_NIR = re.compile(
-    r"([1-478](?<![0-9A-Za-z][1-478])[ .\-]?[0-9]{2}[ .\-]?[0-9]{2}[ .\-]?(?:[0-9]{2}|2[ABab]))"
-    r"([ .\-]?[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2})(?![0-9A-Za-z])")
+# NIRs keep their first digit (native/redact.c mask_nirs: (?<![0-9A-Za-z])[1-478], then the
+# NIR's digits, each group maybe after one of ' ' '.' '-', the département maybe 2A/2B, no
+# letter or digit after); then any other run of 8+ digits (with separators: cards, phones,
+# account numbers) its first two (mask_long_numbers: (?<![0-9])[0-9]{2}(?:[ .\-]?[0-9]){6,}).
+# Separators are kept. tests/matching/test_redact_native.py has both regular expressions.
 _PHONE_INTL = re.compile(r"((?:\+|(?<![0-9])00)[1-9][0-9]?)([0-9 .\-()]{6,20}[0-9])")
-# Any other run of 8+ digits (with separators): cards, phones, account numbers.
-_LONG_NUMBER = re.compile(r"([0-9](?<![0-9]{2})[0-9])((?:[ .\-]?[0-9]){6,})")
 # Any other long token mixing letters and digits is taken for a secret (API keys of every
 # vendor, bot tokens, SAS signatures, UUID keys): its vendor prefix ("glpat-", "hf_", "SG.")
 # or first four characters are kept. '/' and ':' end a token, so URLs keep their shape.
@@ -98,53 +115,24 @@ _SECRET_WORDS = ("secret", "pass", "pwd", "token", "key", "mdp")
 _SECRET_HINT = re.compile(
     r"(?:secret|pass|pwd|token|key|mdp)[a-z0-9_\-]{0,24}[\"']?\s*[:=]"
     r"|(?:password|passwd|pwd|mdp|mot de passe)[ \t]")
-_EMAIL_HINT = re.compile(r"@[A-Za-z0-9.\-]+\.[A-Za-z]{2}")
 _IBAN_HINT = re.compile(r"[A-Z]{2}[0-9]{2}")
 _PHONE_HINT = re.compile(r"\+[1-9]|00[1-9]")
-_NIR_HINT = re.compile(r"[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2}")  # a NIR's last 8 digits
 _DMY_HINT = re.compile(r"[/.\-](?:19|20)[0-9]{2}")  # the year of _DATE_DMY
 _DIGIT_RUN = re.compile(r"[0-9][0-9 .\-()]{5,}[0-9]")
 
 
 # Rows of a dump (CSV/TSV/pipe lines, SQL tuples, JSON objects) carry names, addresses and
-# birth dates that no identifier pattern catches: their fields are masked as a whole.
-_QUOTED = re.compile(r"""(["'])(.{1,200}?)\1""")
-_KEY_FOLLOWS = re.compile(r"\s*:")
+# birth dates that no identifier pattern catches: their fields are masked as a whole, in C
+# (native/redact.c redact_rows: a line with 2+ ';', '|' or tabs, or 3+ ',', or a '":', has
+# each quoted value of 1-200 characters keep its first letter or digit, unless ':' follows
+# it (a JSON key names a column), then each field of it keeps its first letter or digit).
 _DATE_DMY = re.compile(r"(?<![0-9])[0-9]{1,2}([/.\-])[0-9]{1,2}\1((?:19|20)[0-9]{2})(?![0-9])")
 _DATE_YMD = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})([/.\-])[0-9]{1,2}\2[0-9]{1,2}(?![0-9])")
-_ROW_SEPARATORS = (";", "|", "\t", ",")
 
 
 def _mask_word(text: str) -> str:
     """Keep the first letter or digit of a value, mask its other letters and digits."""
     return mask_fields(text, "")
-
-
-def _row_separator(line: str) -> str | None:
-    for sep in _ROW_SEPARATORS:
-        if line.count(sep) >= (3 if sep == "," else 2):
-            return sep
-    return None
-
-
-def _mask_quoted_value(m: re.Match[str]) -> str:
-    if _KEY_FOLLOWS.match(m.string, m.end()):  # a JSON key names a column: keep it
-        return m[0]
-    return m[1] + _mask_word(m[2]) + m[1]
-
-
-def _redact_rows(text: str) -> str:
-    lines = text.split("\n")
-    for n, line in enumerate(lines):
-        sep = _row_separator(line)
-        if sep is None and '":' not in line:
-            continue
-        if '"' in line or "'" in line:
-            line = _QUOTED.sub(_mask_quoted_value, line)
-        if sep is not None:  # each field keeps its first letter or digit (C: one call a line)
-            line = mask_fields(line, sep)
-        lines[n] = line
-    return "\n".join(lines)
 
 
 # --- mask_names mode -----------------------------------------------------------------------
@@ -165,22 +153,13 @@ _DATE_TEXT_MD = re.compile(
 _DATE_SHORT = re.compile(
     r"(?<![0-9])(?<![0-9][/.\-])[0-9]{1,2}(?:/[0-9]{1,2}(?:/[0-9]{2})?|([.\-])[0-9]{1,2}\1[0-9]{2})"
     r"(?![0-9]|[/.\-][0-9])")
-# A word: letters and digits, hyphenated parts included (`Jean-Pierre`); `'` splits words, so
-# the `A` of `d'Artagnan` starts one.
-_WORD = re.compile(r"(?<![^\W_])[^\W\d_][^\W_]*(?:-[^\W_]+)*")
-# Upper-case words that are redaction labels, not names: kept so excerpts stay readable.
+# Capitalised words keep their first letter (native/redact.c mask_capitalised: a word is
+# letters and digits, hyphenated parts included (`Jean-Pierre`), not starting with a digit;
+# `'` splits words, so the `A` of `d'Artagnan` starts one; a word a '*' follows is the prefix
+# an earlier mask kept (`AKIA****`) and stays). Upper-case words that are redaction labels,
+# not names, are kept so excerpts stay readable.
 _LABELS = frozenset({"BEGIN", "END", "PRIVATE", "KEY", "RSA", "DSA", "EC", "OPENSSH", "PGP",
                      "ENCRYPTED", "BLOCK", "REDACTED", "Authorization", "Bearer", "Basic"})
-
-
-def _mask_name(m: re.Match[str]) -> str:
-    word = m[0]
-    first = word[0]
-    if not (first.isupper() or first.istitle()) or word in _LABELS:
-        return word
-    if m.string.startswith(MASK, m.end()):  # a prefix kept by an earlier mask (`AKIA****`)
-        return word
-    return first + _mask(word[1:], "-")
 
 
 # Necessary conditions of _STREET and the month-name dates, searched first on a case-folded
@@ -195,9 +174,9 @@ _MONTH_HINT = re.compile(rf"(?:{_MONTHS})")
 
 def _redact_names(text: str) -> str:
     """Mask street addresses, day and month of dates, then every capitalised word."""
-    if any(c.isdigit() for c in text):
+    if any(map(str.isdigit, text)):
         folded = text.translate(_HINT_FOLD).lower()
-        if any(w in folded for w in _STREET_WORDS):
+        if contains_any(folded, _STREET_WORDS):
             text = _STREET.sub(
                 lambda m: _mask(m[1], "") + m[2] + m[3] + _mask_word_each(m[4]), text)
         if _MONTH_HINT.search(folded):
@@ -205,7 +184,7 @@ def _redact_names(text: str) -> str:
                 lambda m: _mask(m[1], "") + m[2] + _mask(m[3], "") + m[4], text)
             text = _DATE_TEXT_MD.sub(lambda m: _mask(m[1], "") + m[2] + _mask(m[3], ""), text)
         text = _DATE_SHORT.sub(lambda m: _mask(m[0], "/.-"), text)
-    return _WORD.sub(_mask_name, text)
+    return mask_capitalised(text, _LABELS)
 
 
 def _mask_word_each(text: str) -> str:
@@ -238,43 +217,42 @@ def redact(text: str, *, mask_names: bool = False) -> str:
         text = _PEM.sub(lambda m: f"{m[1]} [REDACTED] {m[3]}" if m[3] else f"{m[1]} [REDACTED]",
                         text)
     lower = text.lower()
-    if any(w in lower for w in _AUTH_WORDS):  # before tokens: a JWT is masked as a whole
+    if contains_any(lower, _AUTH_WORDS):  # before tokens: a JWT is masked as a whole
         text = _AUTH_HEADER.sub(lambda m: m[1] + MASK * 8, text)
         text = _AUTH_SCHEME.sub(lambda m: m[1] + MASK * 8, text)
-    if any(p in text for p in _TOKEN_PREFIXES):
+    if contains_any(text, _TOKEN_PREFIXES):
         text = _TOKENS.sub(lambda m: m[1] + MASK * min(len(m[2]), 12), text)
     if "://" in text:
         text = _URL_PASSWORD.sub(lambda m: m[1] + MASK * 8 + m[3], text)
     lower = text.lower()
-    if any(w in lower for w in _SECRET_WORDS) and _SECRET_HINT.search(lower):
+    if contains_any(lower, _SECRET_WORDS) and _SECRET_HINT.search(lower):
         text = _SECRET_ASSIGN.sub(lambda m: m[1] + MASK * 8, text)
         text = _SECRET_SPACED.sub(lambda m: m[1] + MASK * 8, text)
-    if any(w in lower for w in _CARD_WORDS):
+    if contains_any(lower, _CARD_WORDS):
         text = _CARD_CODE.sub(lambda m: m[1] + MASK * len(m[2]), text)
     if ":" in text or ";" in text or "|" in text:
-        text = _COMBO.sub(lambda m: m[1] + m[2] + MASK * 8, text)
-    if "@" in text and _EMAIL_HINT.search(text):
-        text = _EMAIL.sub(lambda m: f"{m[1]}***{m[2]}", text)
+        text = mask_combos(text)
+    if "@" in text:
+        text = mask_emails(text)
     if _DIGIT_RUN.search(text):
         if _IBAN_HINT.search(text):
             text = _IBAN.sub(lambda m: m[1] + _mask(m[2], " "), text)
-        if _NIR_HINT.search(text):
-            text = _NIR.sub(lambda m: m[1][0] + _mask(m[1][1:] + m[2]), text)
+        text = mask_nirs(text)
         if _PHONE_HINT.search(text):
             text = _PHONE_INTL.sub(lambda m: m[1] + _mask(m[2]), text)
-        text = _LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
+        text = mask_long_numbers(text)
     # cheap: a token never spans a blank, a blob is a token of 40+ characters
-    if max(map(len, text.split()), default=0) >= 20:
+    if longest_word(text) >= 20:
         if longest_run(text, _MIXED_EXTRA) >= 20:  # a run of _MIXED_TOKEN's class (in C)
             text = _MIXED_TOKEN.sub(_mask_mixed, text)
-        if max(map(len, text.split()), default=0) >= 40:
+        if longest_word(text) >= 40:
             text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
     if "19" in text or "20" in text:  # both date patterns hold a year 19xx or 20xx
         if _DMY_HINT.search(text):
             text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
         if "19" in text or "20" in text:
             text = _DATE_YMD.sub(lambda m: f"{m[1]}{m[2]}**{m[2]}**", text)
-    text = _redact_rows(text)
+    text = redact_rows(text)
     if mask_names:
         text = _redact_names(text)
     return text

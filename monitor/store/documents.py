@@ -51,28 +51,26 @@ class DocumentsMixin(StoreMixin):
                       content_key: str | None = None, evidence_path: str | None = None,
                       scan_error: str | None = None, now: datetime | None = None) -> int:
         """Insert the document, or update it in place when the source item was edited."""
-        now_s = iso(now or utcnow())
-        values = (doc.platform, doc.url, doc.author, doc.title, doc.filename,
-                  iso(doc.posted_at), iso(doc.fetched_at), iso(doc.edited_at), sha256, doc.size,
-                  excerpt, doc.parent_id, doc.forwarded_from, content_key, evidence_path,
-                  scan_error, now_s)
+        row = _document_row(doc, sha256, excerpt, content_key, evidence_path, scan_error,
+                            iso(now or utcnow()))
         with self.transaction():
-            cur = self.db.execute(
-                "INSERT INTO documents (platform, url, author, title, filename, posted_at, "
-                "fetched_at, edited_at, sha256, size, excerpt, parent, forwarded_from, "
-                "content_key, evidence_path, scan_error, updated_at, source, external_id) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(source, external_id) DO UPDATE SET platform = excluded.platform, "
-                "url = excluded.url, author = excluded.author, title = excluded.title, "
-                "filename = excluded.filename, posted_at = excluded.posted_at, "
-                "fetched_at = excluded.fetched_at, edited_at = excluded.edited_at, "
-                "sha256 = excluded.sha256, size = excluded.size, excerpt = excluded.excerpt, "
-                "parent = excluded.parent, forwarded_from = excluded.forwarded_from, "
-                "content_key = excluded.content_key, evidence_path = excluded.evidence_path, "
-                "scan_error = excluded.scan_error, updated_at = excluded.updated_at, "
-                "versions = documents.versions + 1 RETURNING id",
-                (*values, doc.source, doc.external_id))
-            return cur.fetchone()[0]
+            return self.db.execute(_SAVE_DOCUMENT + " RETURNING id", row).fetchone()[0]
+
+    def save_documents(self, rows: list[tuple]) -> None:
+        """`save_document` for many documents whose ids nobody needs (new documents without
+        hits, the common case): one statement, rows made by `document_row`, in list order, so
+        the ids are the ones one `save_document` per row would have given."""
+        if rows:
+            with self.transaction():
+                self._executemany(_SAVE_DOCUMENT, rows)
+
+    @staticmethod
+    def document_row(doc: Document, *, sha256: str, excerpt: str | None,
+                     content_key: str | None = None, evidence_path: str | None = None,
+                     scan_error: str | None = None, now: datetime | None = None) -> tuple:
+        """The parameters of one `save_documents` row (same arguments as `save_document`)."""
+        return _document_row(doc, sha256, excerpt, content_key, evidence_path, scan_error,
+                             iso(now or utcnow()))
 
     def set_document_incident(self, document_id: int, incident_id: int | None) -> None:
         with self.transaction():
@@ -105,3 +103,27 @@ class DocumentsMixin(StoreMixin):
             r["record_ids"] = loads(r["record_ids"], [])
             r["tags"] = loads(r["tags"], [])
         return rows
+
+
+_SAVE_DOCUMENT = (
+    "INSERT INTO documents (platform, url, author, title, filename, posted_at, "
+    "fetched_at, edited_at, sha256, size, excerpt, parent, forwarded_from, "
+    "content_key, evidence_path, scan_error, updated_at, source, external_id) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT(source, external_id) DO UPDATE SET platform = excluded.platform, "
+    "url = excluded.url, author = excluded.author, title = excluded.title, "
+    "filename = excluded.filename, posted_at = excluded.posted_at, "
+    "fetched_at = excluded.fetched_at, edited_at = excluded.edited_at, "
+    "sha256 = excluded.sha256, size = excluded.size, excerpt = excluded.excerpt, "
+    "parent = excluded.parent, forwarded_from = excluded.forwarded_from, "
+    "content_key = excluded.content_key, evidence_path = excluded.evidence_path, "
+    "scan_error = excluded.scan_error, updated_at = excluded.updated_at, "
+    "versions = documents.versions + 1")
+
+
+def _document_row(doc: Document, sha256: str, excerpt: str | None, content_key: str | None,
+                  evidence_path: str | None, scan_error: str | None, now_s: str | None) -> tuple:
+    return (doc.platform, doc.url, doc.author, doc.title, doc.filename, iso(doc.posted_at),
+            iso(doc.fetched_at), iso(doc.edited_at), sha256, doc.size, excerpt, doc.parent_id,
+            doc.forwarded_from, content_key, evidence_path, scan_error, now_s, doc.source,
+            doc.external_id)

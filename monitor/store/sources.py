@@ -102,18 +102,25 @@ class SourcesMixin(StoreMixin):
         if not mentions:
             return 0
         now_s = iso(now or utcnow())
-        new = 0
+        upsert = ("INSERT INTO suggested_sources (link, first_source, first_seen, last_seen, "
+                  "mentions) VALUES (?,?,?,?,?) ON CONFLICT(link) DO UPDATE SET "
+                  "last_seen = excluded.last_seen, "
+                  "mentions = suggested_sources.mentions + excluded.mentions")
+        rows = [(link, source, now_s, now_s, count) for link, count in mentions.items()]
         with self.transaction():
-            for link, count in mentions.items():
-                cur = self.db.execute(
-                    "INSERT INTO suggested_sources (link, first_source, first_seen, last_seen, "
-                    "mentions) VALUES (?,?,?,?,?) ON CONFLICT(link) DO UPDATE SET "
-                    "last_seen = excluded.last_seen, "
-                    "mentions = suggested_sources.mentions + excluded.mentions "
-                    "RETURNING mentions", (link, source, now_s, now_s, count))
-                if cur.fetchone()[0] == count:
-                    new += 1
-        return new
+            if self.dialect != "sqlite":  # concurrent writers: each row says if it was new
+                return sum(self.db.execute(upsert + " RETURNING mentions", row).fetchone()[0]
+                           == row[-1] for row in rows)
+            # SQLite: BEGIN IMMEDIATE holds the write lock, so a read first is exact and the
+            # upserts go in one statement (a batch of messages names hundreds of links)
+            known = 0
+            for i in range(0, len(rows), 500):
+                chunk = tuple(row[0] for row in rows[i:i + 500])
+                known += len(self._fetchall(
+                    f"SELECT 1 FROM suggested_sources WHERE link IN ({','.join('?' * len(chunk))})",
+                    chunk))
+            self._executemany(upsert, rows)
+        return len(rows) - known
 
     def list_suggested_sources(self) -> list[SuggestedSource]:
         rows = self.query("SELECT * FROM suggested_sources ORDER BY mentions DESC, link")

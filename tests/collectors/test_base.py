@@ -56,6 +56,10 @@ def test_extract_links():
     assert extract_links("see T.ME/LeakChan and Telegram.Me/other") == [
         "https://T.ME/LeakChan", "https://Telegram.Me/other"]
     assert extract_links("no link here, just a dump of 300k lines") == []
+    # a link starts at a word boundary only (a letter, digit or _ before it: not a link)
+    assert extract_links("xhttps://a.example/1 éhttp://b.example _t.me/c 9tg://d") == []
+    assert extract_links("(HTTPS://a.example/1, «t.me/chan» TG://resolve?domain=x") == [
+        "HTTPS://a.example/1", "https://t.me/chan»", "TG://resolve?domain=x"]
 
 
 def test_telegram_source_refuses_tor(config, tmp_path):

@@ -176,6 +176,39 @@ def test_locked_archive_is_reported_never_dropped(tmp_path, name):
     assert "s3cret" not in " ".join(reasons)
 
 
+def _past_the_check_byte(data: bytes, password: str) -> bool:
+    """Whether libarchive takes `password` for this ZipCrypto archive at its first block
+    (the header's one check byte matches), whatever the data then says."""
+    import libarchive
+
+    try:
+        with libarchive.memory_reader(data, passphrase=password) as arc:
+            for entry in arc:
+                for _block in entry.get_blocks():
+                    return True
+    except libarchive.ArchiveError as e:
+        return "passphrase" not in str(e).lower() and "encrypt" not in str(e).lower()
+    return True
+
+
+def test_a_wrong_zipcrypto_password_past_the_check_byte_still_reads_locked(tmp_path):
+    """ZipCrypto checks a password on one byte: about one wrong password in 256 passes it
+    and only the data shows it wrong. Such a password must count as wrong (the archive is
+    reported locked), not open the archive into a decompression error."""
+    data = F.seven_zip_cli(tmp_path, MEMBERS, "-tzip", "-ps3cret-Unknown")
+    lucky = next(pw for i in range(20000)
+                 if _past_the_check_byte(data, pw := f"wrong-{i}"))  # ~1 in 256
+    ps = parts(data, "z.zip", passwords=(Password("nope", "the post's caption"),
+                                         Password(lucky, "the source's passwords")))
+    assert record_lines(ps) == []
+    reasons = [p.skipped for p in ps]
+    assert reasons and all(r and "locked" in r for r in reasons), reasons
+    right = parts(data, "z.zip", passwords=(Password(lucky, "the source's passwords"),
+                                            Password("s3cret-Unknown", "the post's caption")))
+    assert len(record_lines(right)) == 1
+    assert all("password from the post's caption" in (p.note or "") for p in right)
+
+
 def test_encrypted_rar_member_is_reported_locked_not_read_as_ciphertext():
     data = F.rar4_stored({**MEMBERS, "readme.txt": b"plain"}, encrypted=True)
     ps = parts(data, "a.rar", passwords=(Password("x", "the post's caption"),))

@@ -124,3 +124,15 @@ def test_native_triggers_same_with_16_and_32_lanes():
     assert runs[0]["width"] in (32, runs[1]["width"])  # 32 where the CPU has AVX2
     assert runs[0]["ends"] == runs[1]["ends"]
     assert any(runs[0]["ends"])
+
+
+@pytest.mark.parametrize("data", [
+    b"jdoe:secret99", b"jdoe:secret99\n", b"\njdoe:secret99", b"no colon\nnone here\njdoe:secret99",
+    b"a:b\nuser01:pw123456\n\n:x\nlast_user:hunter22", b"x" * 70 + b":" + b"\njdoe:secret99\r",
+    b"one: two\nuser01:pw123456 \n  tab\tuser:pw123456\nend", b":\n:\n::\nab:cdef\nabc:defg",
+])
+def test_combo_lines_are_found_from_colon_to_colon(data):
+    """The C combo-line trigger only looks at lines holding a ':': the same ends as Hyperscan's
+    pattern, which looks at every line (first and last line, lines without ':' between)."""
+    combo = det.DETECTORS["combo"]
+    assert _native_ends(combo, data) == _hyperscan_ends(combo, data)

@@ -27,7 +27,7 @@ from monitor.matching.engine.compile import MAX_BULK_DETECTORS, CompiledRules, c
 from monitor.matching.engine.evaluate import FingerprintSetLike, ScanState, evaluate
 from monitor.matching.engine.excerpts import EXCERPT_CHARS, excerpt
 from monitor.matching.rules import Rule, RuleSet
-from monitor.models import Hit
+from monitor.models import Hit, RecordMatch
 
 __all__ = ["BULK_CHUNK", "BULK_CHUNK_MAX", "EXCERPT_CHARS", "MAX_BULK_DETECTORS", "Engine",
            "FingerprintSetLike", "excerpt"]
@@ -45,6 +45,9 @@ class Engine:
         self.phone_region = phone_region
         self.fingerprint_sets: dict[str, FingerprintSetLike] = dict(fingerprint_sets or {})
         self.bulk = BulkDetectors(compiled.bulk_need, phone_region)
+        self._set_names = tuple(dict.fromkeys(  # the sets the fingerprint rules name
+            name for ri in compiled.fingerprint_rules
+            if (name := compiled.rules[ri].rule.fingerprints)))
 
     @classmethod
     def build(cls, ruleset: RuleSet | Sequence[Rule], *,
@@ -95,9 +98,18 @@ class Engine:
 
     def _state(self, data: bytes, by_pid: Mapping[int, list[tuple[int, int]]],
                overflow: Mapping[int, int] | None = None,
-               bulk: Mapping[str, Findings] | None = None) -> ScanState:
+               bulk: Mapping[str, Findings] | None = None,
+               fingerprints: Mapping[str, list[RecordMatch]] | None = None) -> ScanState:
         return ScanState(self.compiled, data, by_pid, fingerprint_sets=self.fingerprint_sets,
-                         phone_region=self.phone_region, overflow=overflow, bulk=bulk)
+                         phone_region=self.phone_region, overflow=overflow, bulk=bulk,
+                         fingerprints=fingerprints)
+
+    def _records(self, data: bytes) -> dict[str, list[RecordMatch]]:
+        """The records of each set a fingerprint rule names, found in `data`."""
+        out: dict[str, list[RecordMatch]] = {}
+        for name in self._set_names:
+            out[name] = list(self.fingerprint_sets[name].match(data))
+        return out
 
     def _fingerprint_hits(self, data: bytes) -> list[Hit]:
         c = self.compiled
@@ -113,7 +125,13 @@ class Engine:
             return self._fingerprint_hits(data)
         by_pid, overflow = c.scanner.scan(data) if c.scanner is not None else ({}, {})
         bulk = self.bulk.findings(data)
-        touched: set[int] = set(c.fingerprint_rules)
+        if not by_pid and not bulk and not c.fingerprint_rules:  # most documents: no rule
+            return []
+        # Sets first: most documents hold none of our records (the set's C screen says so
+        # without a Python object), and a fingerprint rule without records cannot fire
+        # (min_records >= 1), so such a document needs no evaluation of it.
+        records = self._records(data) if c.fingerprint_rules else {}
+        touched: set[int] = set(c.fingerprint_rules) if any(records.values()) else set()
         for name, findings in bulk.items():
             if findings.found:
                 touched.update(c.rules_by_detector[name])
@@ -122,12 +140,10 @@ class Engine:
             touched.update(pid_rules[pid])
         if not touched:
             return []
-        state = self._state(data, by_pid, overflow, bulk)
+        state = self._state(data, by_pid, overflow, bulk, records)
         # Our own records in this document: the prose around any hit is about them (names,
-        # addresses, birth dates), so excerpts lose every proper name. Fingerprint matches are
-        # cached in the state, so asking here costs nothing more.
-        state.mask_names = any(state.fingerprints(fp_set) for ri in c.fingerprint_rules
-                               if (fp_set := c.rules[ri].rule.fingerprints))
+        # addresses, birth dates), so excerpts lose every proper name.
+        state.mask_names = any(records.values())
         hits = []
         for ri in sorted(touched):
             hit = evaluate(c.rules[ri], state)

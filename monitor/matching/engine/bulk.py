@@ -5,6 +5,8 @@ has triggers that match everywhere in dumps (digit runs for NIR, IBAN and cards,
 in the main database each candidate would cost a Python callback. Here the triggers of a
 scan group run in one pass of their own (their C mirrors, triggers.py, when all have one,
 else a Hyperscan database), and a detector leaves the scan once its rules are proven.
+A small document (at most BULK_CHUNK bytes) of the C-triggered group takes one C call for
+triggers, regions and validation (NativePlan, _native.bulk_find).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from monitor.matching import _native
 from monitor.matching import detectors as det
-from monitor.matching.hyperscan_db import Pattern, Scanner
+from monitor.matching.hyperscan_db import MAX_MATCHES_PER_PATTERN, Pattern, Scanner
 from monitor.matching.triggers import NativeTriggers
 
 # Documents up to BULK_CHUNK bytes are validated exactly; larger ones are scanned in chunks
@@ -53,6 +56,51 @@ class TriggerPass:
         return ends, unseen
 
 
+# The C validators _native.bulk_find runs itself (its `matcher` codes); any other detector of
+# a C-triggered group is handed back to detectors.find with its trigger ends.
+_MATCHERS: dict[object, int] = {_native.nir_matches: 0, _native.combo_matches: 1, _native.card_matches: 2}
+
+
+@dataclass(slots=True, frozen=True)
+class NativePlan:
+    """A group of C-triggered detectors on a small document: triggers, regions and the C
+    validation in one `_native.bulk_find` call, no Python object for a document without
+    triggers, no trigger-end list for a detector validated in C."""
+
+    names: tuple[str, ...]
+    specs: tuple[tuple[int, int, bool, int, int], ...]  # (trigger mask, matcher, lines, reach, after)
+
+    @classmethod
+    def of(cls, names: tuple[str, ...]) -> NativePlan:
+        specs = []
+        for name in names:
+            d = det.DETECTORS[name]
+            mask = 0
+            for tid in d.native:
+                mask |= 1 << tid
+            matcher = _MATCHERS.get(d.native_matches, -1) if d.custom is None else -1
+            specs.append((mask, matcher, d.lines, d.reach, d.after))
+        return cls(names, tuple(specs))
+
+    def findings(self, data: bytes, region: str) -> dict[str, det.Findings]:
+        """What detectors.find gives for each detector over the whole of `data` (no `enough`,
+        MAX_VALIDATIONS validations), for those whose triggers matched."""
+        limit = max(1, det.MAX_VALIDATIONS)
+        got = _native.bulk_find(data, MAX_MATCHES_PER_PATTERN, limit, self.specs)
+        if got is None:
+            return {}
+        out: dict[str, det.Findings] = {}
+        for name, one in zip(self.names, got, strict=True):
+            if one is None:
+                continue
+            if isinstance(one[1], float):  # validated in C: (found, scale)
+                out[name] = det.Findings(one[0], one[1], True)  # type: ignore[arg-type]
+            else:  # (sorted trigger ends, uncounted triggers): Python validates
+                out[name] = det.find(det.DETECTORS[name], data, one[0], region,  # type: ignore[arg-type]
+                                     one[1], max_validations=limit)
+        return out
+
+
 class BulkDetectors:
     """The bulk detectors of one engine and their passes (made once, shared by threads)."""
 
@@ -65,6 +113,10 @@ class BulkDetectors:
             # "(native)" is no detector name: the C-triggered ones share one pass
             groups.setdefault("(native)" if d.native else d.scan_group or name, []).append(name)
         self.groups = [tuple(g) for g in groups.values()]
+        self._plans = {tuple(g): NativePlan.of(tuple(g)) for key, g in groups.items()
+                       if key == "(native)"}
+        # the shipped bulk detectors: one group, all C-triggered
+        self._only = self._plans.get(self.groups[0]) if len(self.groups) == 1 else None
         self._passes: dict[frozenset[str], TriggerPass] = {}
         self._lock = threading.Lock()
         for g in self.groups:  # every subset: a group shrinks as detectors stop
@@ -108,6 +160,8 @@ class BulkDetectors:
         bytes over the rest of the document. The excerpt is unaffected (chunks go in
         document order, so the first valid value is always found).
         """
+        if self._only is not None and len(data) <= BULK_CHUNK:  # the usual case: one C call
+            return self._only.findings(data, self.phone_region)
         out: dict[str, det.Findings] = {}
         for group in self.groups:
             out.update(self._group(group, data))
@@ -117,6 +171,9 @@ class BulkDetectors:
         region = self.phone_region
         size = len(data)
         if size <= BULK_CHUNK:
+            plan = self._plans.get(group)
+            if plan is not None:
+                return plan.findings(data, region)
             ends, unseen = self.trigger_pass(frozenset(group)).ends(data)
             return {name: det.find(det.DETECTORS[name], data, e, region, unseen[name])
                     for name, e in ends.items()}

@@ -44,13 +44,14 @@ class ScanState:
                  by_pid: Mapping[int, list[tuple[int, int]]], *,
                  fingerprint_sets: Mapping[str, FingerprintSetLike], phone_region: str,
                  overflow: Mapping[int, int] | None = None,
-                 bulk: Mapping[str, det.Findings] | None = None):
+                 bulk: Mapping[str, det.Findings] | None = None,
+                 fingerprints: Mapping[str, list[RecordMatch]] | None = None):
         self.compiled, self.data, self.by_pid = compiled, data, by_pid
         self.fingerprint_sets, self.phone_region = fingerprint_sets, phone_region
         self.overflow = overflow or {}
         self._words: dict[int, list[int]] | None = None  # whole-document positions
         self._dets: dict[str, det.Findings] = dict(bulk or {})
-        self._fps: dict[str, list[RecordMatch]] = {}
+        self._fps: dict[str, list[RecordMatch]] = dict(fingerprints or {})
         self._text: str | None = None
         self.mask_names = False  # set when our records are in the document: see Engine.scan
 
@@ -144,12 +145,16 @@ def evaluate(cr: CompiledRule, state: ScanState) -> Hit | None:
         spans = _near(spans, cr.near, rule.window, state)
         if not spans:
             return None
-    kept = spans if disjoint else _non_overlapping(spans)
-    values = {v for _, _, v in kept if v is not None}
     # Detector values: distinct, extrapolated when validation was capped. Text matches
     # past the per-pattern cap were counted, not checked: added as they are.
-    unchecked = (sum(1 for _, _, v in kept if v is None)
-                 + sum(state.overflow.get(pid, 0) for pid in cr.pids))
+    unchecked = sum(state.overflow.get(pid, 0) for pid in cr.pids) if cr.pids else 0
+    if disjoint:  # one detector's findings: every span has its value (no None), in C sets
+        kept = spans
+        values = set(map(itemgetter(2), kept))
+    else:
+        kept = _non_overlapping(spans)
+        values = {v for _, _, v in kept if v is not None}
+        unchecked += sum(1 for _, _, v in kept if v is None)
     # The threshold needs that many distinct values really seen: an extrapolated count
     # (one test card repeated 5,000 times) must not make a bulk rule fire.
     if len(values) + unchecked < rule.min_count:

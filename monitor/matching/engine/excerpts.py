@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
+from monitor.matching._native import one_line
 from monitor.matching.redact import redact
 
 EXCERPT_CHARS = 200
-_BLANKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]+")
+# On one line: runs of white space, controls and invisible characters ([\s\x00-\x1f\x7f-\x9f
+# \u200b-\u200f\u2028\u2029\ufeff]+) become one space, none at either end (native one_line).
 _MARGIN = 48  # extra bytes redacted then dropped, so identifiers cut at the edge are masked
 _SNAP_LIMIT = 64  # bytes a marker may move to reach white space
 def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS, *,
@@ -46,7 +46,7 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS, *,
     out = (left + mid + right).replace("\x02", "").replace("\x03", "")
     # Redact again once the markers are gone: redaction is idempotent, and a token the
     # markers still split is whole again here.
-    return _BLANKS.sub(" ", redact(out, mask_names=mask_names)).strip()
+    return one_line(redact(out, mask_names=mask_names))
 
 
 

@@ -88,6 +88,36 @@ static PyMethodDef module_methods[] = {
     {"sha256_implementation", native_sha_impl, METH_NOARGS,
      "'sha-ni' when HMAC runs on the CPU's SHA instructions, 'portable' for the plain C code "
      "('' before the first Hmac is made)."},
+    {"bulk_find", native_bulk_find, METH_VARARGS,
+     "bulk_find(data, cap, limit, specs) -> None | list: the bulk detectors' triggers, regions "
+     "and C validation for a small document in one call (engine/bulk.py, see validate.c)."},
+    {"redact_rows", native_redact_rows, METH_O,
+     "redact_rows(text) -> str: the rows of a dump in text masked, as redact._redact_rows "
+     "(quoted values and fields keep their first letter or digit; see redact.c)."},
+    {"mask_combos", native_mask_combos, METH_O,
+     "mask_combos(text) -> str: the password of each combo line in text replaced by eight '*', "
+     "as redact._COMBO.sub (see redact.c)."},
+    {"mask_emails", native_mask_emails, METH_O,
+     "mask_emails(text) -> str: each e-mail address in text keeps the first character of its "
+     "local part and its domain, as redact._EMAIL.sub (see redact.c)."},
+    {"mask_nirs", native_mask_nirs, METH_O,
+     "mask_nirs(text) -> str: each NIR in text keeps its first digit and its separators, as "
+     "redact._NIR.sub (see redact.c)."},
+    {"mask_long_numbers", native_mask_long_numbers, METH_O,
+     "mask_long_numbers(text) -> str: each run of 8+ digits (with separators) keeps its first "
+     "two digits and its separators, as redact._LONG_NUMBER.sub (see redact.c)."},
+    {"contains_any", native_contains_any, METH_VARARGS,
+     "contains_any(text, needles) -> bool: whether one of the str of the tuple needles is in "
+     "text (redact.py)."},
+    {"mask_capitalised", native_mask_capitalised, METH_VARARGS,
+     "mask_capitalised(text, labels) -> str: each capitalised word of text not in the frozenset "
+     "labels keeps its first letter and hyphens, as redact._WORD.sub (see redact.c)."},
+    {"longest_word", native_longest_word, METH_O,
+     "longest_word(text) -> int: the length of the longest item of text.split() (0 without "
+     "one; redact.py)."},
+    {"one_line", native_one_line, METH_O,
+     "one_line(text) -> str: each run of white space, control or invisible characters in text "
+     "as one space, none at either end (engine/excerpts.py)."},
     {"lookup_owners", native_lookup_owners, METH_VARARGS,
      "lookup_owners(table, index, shift, owners, queries) -> [(query_index, [owner])]: lookup "
      "with the uint32 owners of each query found, as ints (see matcher.py)."},

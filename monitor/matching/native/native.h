@@ -13,7 +13,8 @@
  *   utf8.c      utf8_valid(): strict UTF-8 validation without building a str; plain_text():
  *               the whole plain-text test of extract.py's fast path
  *   validate.c  regions / nir_matches / combo_matches: the regions detectors.find validates,
- *               two detectors' precise matches and validation in them
+ *               two detectors' precise matches and validation in them; bulk_find: the
+ *               triggers, regions and validation of a small document in one call
  *
  * Only utf8_valid and plain_text release the GIL (a whole document, no Python object
  * touched); the other
@@ -126,10 +127,27 @@ void table_has_many(const Py_buffer *table, const Py_buffer *index, int shift,
 /* redact.c */
 PyObject *native_mask_fields(PyObject *mod, PyObject *args);
 PyObject *native_longest_run(PyObject *mod, PyObject *args);
+PyObject *native_redact_rows(PyObject *mod, PyObject *arg);
+PyObject *native_mask_combos(PyObject *mod, PyObject *arg);
+PyObject *native_mask_emails(PyObject *mod, PyObject *arg);
+PyObject *native_mask_nirs(PyObject *mod, PyObject *arg);
+PyObject *native_mask_long_numbers(PyObject *mod, PyObject *arg);
+PyObject *native_contains_any(PyObject *mod, PyObject *args);
+PyObject *native_mask_capitalised(PyObject *mod, PyObject *args);
+PyObject *native_longest_word(PyObject *mod, PyObject *arg);
+PyObject *native_one_line(PyObject *mod, PyObject *arg);
 
 /* triggers.c */
 PyObject *native_triggers(PyObject *mod, PyObject *args);
 PyObject *native_vector_width(PyObject *mod, PyObject *unused);
+#define TRIGGER_COUNT 5 /* trigger ids 0-4: NIR, card, IBAN, combo '@', combo line */
+typedef struct {
+    Buf ends[TRIGGER_COUNT]; /* int64 end offsets, in order, per trigger id */
+    Py_ssize_t over[TRIGGER_COUNT]; /* ends past `cap`, counted only */
+    Py_ssize_t cap;
+} Triggers;
+int trigger_scan(const uint8_t *d, Py_ssize_t size, Py_ssize_t base, int wanted, Triggers *t);
+void triggers_free(Triggers *t);
 
 /* utf8.c */
 PyObject *native_utf8_valid(PyObject *mod, PyObject *arg);
@@ -140,5 +158,6 @@ PyObject *native_regions(PyObject *mod, PyObject *args);
 PyObject *native_nir_matches(PyObject *mod, PyObject *args);
 PyObject *native_combo_matches(PyObject *mod, PyObject *args);
 PyObject *native_card_matches(PyObject *mod, PyObject *args);
+PyObject *native_bulk_find(PyObject *mod, PyObject *args);
 
 #endif /* LM_NATIVE_H */

@@ -62,3 +62,567 @@ PyObject *native_longest_run(PyObject *mod, PyObject *args) {
     }
     return PyLong_FromSsize_t(best);
 }
+
+/* mask_fields on dst[a:b] (code units of `kind`), in place. */
+static void mask_span(int kind, void *dst, Py_ssize_t a, Py_ssize_t b, Py_UCS4 sep) {
+    int kept = 0;
+    for (Py_ssize_t i = a; i < b; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, dst, i);
+        if (c == sep) {
+            kept = 0;
+        } else if (Py_UNICODE_ISALNUM(c)) {
+            if (kept) PyUnicode_WRITE(kind, dst, i, '*');
+            kept = 1;
+        }
+    }
+}
+
+/* redact._QUOTED.sub(redact._mask_quoted_value, line) on dst[a:b], in place: a quote (" or ')
+   and the nearest same quote 2 to 201 characters on ((["'])(.{1,200}?)\1, no newline in a
+   line); what lies between keeps its first letter or digit, unless white space (\s: str
+   isspace) and ':' follow the closing quote (a JSON key). */
+static void mask_quoted(int kind, void *dst, Py_ssize_t a, Py_ssize_t b) {
+    Py_ssize_t i = a;
+    while (i < b) {
+        Py_UCS4 q = PyUnicode_READ(kind, dst, i);
+        if (q != '"' && q != '\'') {
+            i++;
+            continue;
+        }
+        Py_ssize_t j = i + 2, last = i + 201 < b - 1 ? i + 201 : b - 1;
+        while (j <= last && PyUnicode_READ(kind, dst, j) != q) j++;
+        if (j > last) { /* no match at i */
+            i++;
+            continue;
+        }
+        Py_ssize_t k = j + 1;
+        while (k < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, dst, k))) k++;
+        if (!(k < b && PyUnicode_READ(kind, dst, k) == ':')) mask_span(kind, dst, i + 1, j, (Py_UCS4)-1);
+        i = j + 1;
+    }
+}
+
+/* redact_rows(text) -> str: redact._redact_rows in one call. Each line (split by '\n') whose
+   row separator is ';' or '|' or a tab (2 or more) or ',' (3 or more), or that holds '":',
+   has its quoted values masked (mask_quoted), then, with a separator, every field keeps
+   its first letter or digit (mask_fields). Lengths never change. */
+PyObject *native_redact_rows(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "redact_rows: a str is needed");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *src = PyUnicode_DATA(arg);
+    void *dst = NULL;
+    for (Py_ssize_t ls = 0; ls <= n;) {
+        Py_ssize_t le = ls;
+        Py_ssize_t semi = 0, pipe = 0, tab = 0, comma = 0;
+        int key = 0, quote = 0;
+        for (; le < n; le++) {
+            Py_UCS4 c = PyUnicode_READ(kind, src, le);
+            if (c == '\n') break;
+            semi += c == ';';
+            pipe += c == '|';
+            tab += c == '\t';
+            comma += c == ',';
+            quote |= c == '"' || c == '\'';
+            key |= c == ':' && le > ls && PyUnicode_READ(kind, src, le - 1) == '"';
+        }
+        Py_UCS4 sep = semi >= 2 ? ';' : pipe >= 2 ? '|' : tab >= 2 ? '\t' : comma >= 3 ? ',' : 0;
+        if (sep || key) { /* key: a '"' is there, so quote too */
+            if (!dst) {
+                dst = PyMem_Malloc(n ? (size_t)n * (size_t)kind : 1);
+                if (!dst) return PyErr_NoMemory();
+                memcpy(dst, src, (size_t)n * (size_t)kind);
+            }
+            if (quote) mask_quoted(kind, dst, ls, le);
+            if (sep) mask_span(kind, dst, ls, le, sep);
+        }
+        ls = le + 1;
+    }
+    if (!dst) return Py_NewRef(arg);
+    PyObject *out = PyUnicode_FromKindAndData(kind, dst, n);
+    PyMem_Free(dst);
+    return out;
+}
+
+#define IS_A_ALNUM(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || \
+                       ((c) >= 'a' && (c) <= 'z'))
+#define IS_A_ALPHA(c) (((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z'))
+#define IS_FIELD(c) ((c) == ':' || (c) == ';' || (c) == '|')
+
+/* The password of redact._COMBO at the separator sep: (?!//)[^\s:;|]{3,128} after it; the end
+   of the match, or -1. */
+static Py_ssize_t combo_pw(int kind, const void *s, Py_ssize_t n, Py_ssize_t sep) {
+    Py_ssize_t p = sep + 1;
+    if (p + 1 < n && PyUnicode_READ(kind, s, p) == '/' && PyUnicode_READ(kind, s, p + 1) == '/')
+        return -1;
+    Py_ssize_t q = p;
+    while (q < n && q - p < 128) {
+        Py_UCS4 c = PyUnicode_READ(kind, s, q);
+        if (Py_UNICODE_ISSPACE(c) || IS_FIELD(c)) break;
+        q++;
+    }
+    return q - p >= 3 ? q : -1;
+}
+
+/* redact._COMBO at the line start ls:
+   ^([ \t]*(?:[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|[A-Za-z0-9][A-Za-z0-9._\-]{2,63}))
+   ([:;|])((?!//)[^\s:;|]{3,128}). Each part is a run of a class that the next part's first
+   character is outside of, so the runs decide the match without backtracking. The offset of
+   the separator and the end of the match, or 0. */
+static int combo_line_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t ls, Py_ssize_t *sep,
+                         Py_ssize_t *end) {
+    Py_ssize_t b = ls;
+    while (b < n && (PyUnicode_READ(kind, s, b) == ' ' || PyUnicode_READ(kind, s, b) == '\t')) b++;
+    /* user@domain */
+    Py_ssize_t r = b;
+    while (r < n) {
+        Py_UCS4 c = PyUnicode_READ(kind, s, r);
+        if (Py_UNICODE_ISSPACE(c) || IS_FIELD(c) || c == '@') break;
+        r++;
+    }
+    if (r - b >= 1 && r - b <= 64 && r < n && PyUnicode_READ(kind, s, r) == '@') {
+        Py_ssize_t e = r + 1, dot = -1;
+        for (; e < n; e++) {
+            Py_UCS4 c = PyUnicode_READ(kind, s, e);
+            if (!(IS_A_ALNUM(c) || c == '.' || c == '-')) break;
+            if (c == '.') dot = e;
+        }
+        int ok = dot > r + 1 && e - dot - 1 >= 2 && e - dot - 1 <= 24 && e < n &&
+                 IS_FIELD(PyUnicode_READ(kind, s, e));
+        for (Py_ssize_t k = dot + 1; ok && k < e; k++) ok = IS_A_ALPHA(PyUnicode_READ(kind, s, k));
+        if (ok && (*end = combo_pw(kind, s, n, e)) >= 0) {
+            *sep = e;
+            return 1;
+        }
+    }
+    /* user name */
+    if (b < n && IS_A_ALNUM(PyUnicode_READ(kind, s, b))) {
+        r = b + 1;
+        for (; r < n; r++) {
+            Py_UCS4 c = PyUnicode_READ(kind, s, r);
+            if (!(IS_A_ALNUM(c) || c == '.' || c == '_' || c == '-')) break;
+        }
+        if (r - b >= 3 && r - b <= 64 && r < n && IS_FIELD(PyUnicode_READ(kind, s, r)) &&
+            (*end = combo_pw(kind, s, n, r)) >= 0) {
+            *sep = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* mask_combos(text) -> str: redact._COMBO.sub(lambda m: m[1] + m[2] + "********", text) in one
+   pass: the password of every combo line (user or e-mail, ':' ';' or '|', password) becomes
+   eight '*'. */
+PyObject *native_mask_combos(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "mask_combos: a str is needed");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *s = PyUnicode_DATA(arg);
+    Buf marks = {0}; /* (separator, end) of each match, int64 pairs */
+    Py_ssize_t outlen = n;
+    for (Py_ssize_t ls = 0; ls <= n;) {
+        Py_ssize_t sep, end;
+        if (combo_line_at(kind, s, n, ls, &sep, &end)) {
+            if (buf_i64(&marks, sep) < 0 || buf_i64(&marks, end) < 0) {
+                buf_free(&marks);
+                return NULL;
+            }
+            outlen += 8 - (end - sep - 1);
+            ls = end;
+        }
+        while (ls < n && PyUnicode_READ(kind, s, ls) != '\n') ls++;
+        ls++; /* after the newline (past n: done) */
+    }
+    if (!marks.len) return Py_NewRef(arg);
+    char *dst = PyMem_Malloc((size_t)outlen * (size_t)kind);
+    if (!dst) {
+        buf_free(&marks);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t from = 0, at = 0;
+    for (size_t k = 0; k < marks.len / 16; k++) {
+        int64_t m[2];
+        memcpy(m, marks.p + 16 * k, 16);
+        Py_ssize_t keep = (Py_ssize_t)m[0] + 1 - from; /* up to the separator, included */
+        memcpy(dst + at * kind, (const char *)s + from * kind, (size_t)(keep * kind));
+        at += keep;
+        for (int j = 0; j < 8; j++) PyUnicode_WRITE(kind, dst, at++, '*');
+        from = (Py_ssize_t)m[1];
+    }
+    memcpy(dst + at * kind, (const char *)s + from * kind, (size_t)((n - from) * kind));
+    PyObject *out = PyUnicode_FromKindAndData(kind, dst, outlen);
+    PyMem_Free(dst);
+    buf_free(&marks);
+    return out;
+}
+
+#define IS_LOCAL(c) (IS_A_ALNUM(c) || (c) == '.' || (c) == '_' || (c) == '%' || (c) == '+' || \
+                     (c) == '-')
+
+/* redact._EMAIL at i: ([A-Za-z0-9])(?<![A-Za-z0-9._%+\-][A-Za-z0-9])[A-Za-z0-9._%+\-]*
+   (@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}): the offset of the '@' and the end, or 0. The local part
+   is the run of its class up to the '@'; the domain's last label is found as the regex's
+   backtracking does: the right-most '.' of the domain run with two letters after it (then
+   up to 24 of them). */
+static int email_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *at,
+                    Py_ssize_t *end) {
+    Py_UCS4 c = PyUnicode_READ(kind, s, i);
+    if (!IS_A_ALNUM(c) || (i > 0 && IS_LOCAL(PyUnicode_READ(kind, s, i - 1)))) return 0;
+    Py_ssize_t r = i + 1;
+    while (r < n && IS_LOCAL(PyUnicode_READ(kind, s, r))) r++;
+    if (r >= n || PyUnicode_READ(kind, s, r) != '@') return 0;
+    Py_ssize_t e = r + 1;
+    while (e < n) {
+        Py_UCS4 d = PyUnicode_READ(kind, s, e);
+        if (!(IS_A_ALNUM(d) || d == '.' || d == '-')) break;
+        e++;
+    }
+    for (Py_ssize_t d = e - 1; d >= r + 2; d--) {
+        if (PyUnicode_READ(kind, s, d) != '.') continue;
+        Py_ssize_t k = d + 1;
+        while (k < e && k - d - 1 < 24 && IS_A_ALPHA(PyUnicode_READ(kind, s, k))) k++;
+        if (k - d - 1 >= 2) {
+            *at = r;
+            *end = k;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* mask_emails(text) -> str: redact._EMAIL.sub(lambda m: f"{m[1]}***{m[2]}", text) in one pass:
+   an e-mail address keeps the first character of its local part and its domain. */
+PyObject *native_mask_emails(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "mask_emails: a str is needed");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *s = PyUnicode_DATA(arg);
+    Buf marks = {0}; /* (start, '@', end) of each match, int64 */
+    Py_ssize_t outlen = n;
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_ssize_t at, end;
+        if (email_at(kind, s, n, i, &at, &end)) {
+            if (buf_i64(&marks, i) < 0 || buf_i64(&marks, at) < 0 || buf_i64(&marks, end) < 0) {
+                buf_free(&marks);
+                return NULL;
+            }
+            outlen += 3 - (at - i - 1);
+            i = end;
+        } else {
+            i++;
+        }
+    }
+    if (!marks.len) return Py_NewRef(arg);
+    char *dst = PyMem_Malloc((size_t)outlen * (size_t)kind);
+    if (!dst) {
+        buf_free(&marks);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t from = 0, out = 0;
+    for (size_t k = 0; k < marks.len / 24; k++) {
+        int64_t m[3];
+        memcpy(m, marks.p + 24 * k, 24);
+        Py_ssize_t keep = (Py_ssize_t)m[0] + 1 - from; /* up to the first character */
+        memcpy(dst + out * kind, (const char *)s + from * kind, (size_t)(keep * kind));
+        out += keep;
+        for (int j = 0; j < 3; j++) PyUnicode_WRITE(kind, dst, out++, '*');
+        from = (Py_ssize_t)m[1]; /* the '@' and the domain are kept */
+    }
+    memcpy(dst + out * kind, (const char *)s + from * kind, (size_t)((n - from) * kind));
+    PyObject *res = PyUnicode_FromKindAndData(kind, dst, outlen);
+    PyMem_Free(dst);
+    buf_free(&marks);
+    return res;
+}
+
+#define IS_A_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define IS_NUM_SEP(c) ((c) == ' ' || (c) == '.' || (c) == '-')
+
+/* A copy of text's code units to write into, made on the first write. */
+typedef struct {
+    PyObject *text;
+    int kind;
+    const void *src;
+    void *dst;
+} Masked;
+
+static int masked_star(Masked *m, Py_ssize_t i) {
+    if (!m->dst) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(m->text);
+        m->dst = PyMem_Malloc((size_t)n * (size_t)m->kind);
+        if (!m->dst) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(m->dst, m->src, (size_t)n * (size_t)m->kind);
+    }
+    PyUnicode_WRITE(m->kind, m->dst, i, '*');
+    return 0;
+}
+
+static PyObject *masked_result(Masked *m) {
+    if (!m->dst) return Py_NewRef(m->text);
+    PyObject *out = PyUnicode_FromKindAndData(m->kind, m->dst, PyUnicode_GET_LENGTH(m->text));
+    PyMem_Free(m->dst);
+    return out;
+}
+
+/* Every character of [a, b) but the separators ' ' '.' '-' becomes '*' (redact._mask). */
+static int mask_digits(Masked *m, Py_ssize_t a, Py_ssize_t b) {
+    for (Py_ssize_t k = a; k < b; k++)
+        if (!IS_NUM_SEP(PyUnicode_READ(m->kind, m->src, k)) && masked_star(m, k) < 0) return -1;
+    return 0;
+}
+
+/* redact._NIR at i: ([1-478](?<![0-9A-Za-z][1-478])[ .\-]?[0-9]{2}[ .\-]?[0-9]{2}[ .\-]?
+   (?:[0-9]{2}|2[ABab]))([ .\-]?[0-9]{3}[ .\-]?[0-9]{3}[ .\-]?[0-9]{2})(?![0-9A-Za-z]); the
+   end or -1. A separator is taken whenever one is there (a digit must follow it), so the
+   pattern matches in one way or not at all. */
+static Py_ssize_t nir_text_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t i) {
+    Py_UCS4 c = PyUnicode_READ(kind, s, i);
+    if (!(c == '1' || c == '2' || c == '3' || c == '4' || c == '7' || c == '8')) return -1;
+    if (i > 0 && IS_A_ALNUM(PyUnicode_READ(kind, s, i - 1))) return -1;
+    static const char layout[] = "s2s2s#s3s3s2";
+    Py_ssize_t q = i + 1;
+    for (const char *l = layout; *l; l++) {
+        if (*l == 's') {
+            if (q < n && IS_NUM_SEP(PyUnicode_READ(kind, s, q))) q++;
+        } else if (*l == '#') {
+            if (q + 1 >= n) return -1;
+            Py_UCS4 x = PyUnicode_READ(kind, s, q), y = PyUnicode_READ(kind, s, q + 1);
+            if (!((IS_A_DIGIT(x) && IS_A_DIGIT(y)) ||
+                  (x == '2' && (y == 'A' || y == 'B' || y == 'a' || y == 'b'))))
+                return -1;
+            q += 2;
+        } else {
+            for (int k = 0; k < *l - '0'; k++, q++)
+                if (q >= n || !IS_A_DIGIT(PyUnicode_READ(kind, s, q))) return -1;
+        }
+    }
+    if (q < n && IS_A_ALNUM(PyUnicode_READ(kind, s, q))) return -1;
+    return q;
+}
+
+/* mask_nirs(text) -> str: redact._NIR.sub(lambda m: m[1][0] + _mask(m[1][1:] + m[2]), text):
+   a NIR keeps its first digit and its separators. */
+PyObject *native_mask_nirs(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "mask_nirs: a str is needed");
+        return NULL;
+    }
+    Masked m = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), NULL};
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_ssize_t e = nir_text_at(m.kind, m.src, n, i);
+        if (e < 0) {
+            i++;
+            continue;
+        }
+        if (mask_digits(&m, i + 1, e) < 0) {
+            PyMem_Free(m.dst);
+            return NULL;
+        }
+        i = e;
+    }
+    return masked_result(&m);
+}
+
+/* mask_long_numbers(text) -> str: redact._LONG_NUMBER.sub(lambda m: m[1] + _mask(m[2]), text)
+   for ([0-9](?<![0-9]{2})[0-9])((?:[ .\-]?[0-9]){6,}): two digits not after a digit, then
+   six or more digits (each maybe after one separator, taken whenever a digit follows it),
+   as many as there are; the first two are kept. */
+PyObject *native_mask_long_numbers(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "mask_long_numbers: a str is needed");
+        return NULL;
+    }
+    Masked m = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), NULL};
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    const void *s = m.src;
+    int kind = m.kind;
+    for (Py_ssize_t i = 0; i + 1 < n;) {
+        if (!IS_A_DIGIT(PyUnicode_READ(kind, s, i)) || !IS_A_DIGIT(PyUnicode_READ(kind, s, i + 1)) ||
+            (i > 0 && IS_A_DIGIT(PyUnicode_READ(kind, s, i - 1)))) {
+            i++;
+            continue;
+        }
+        Py_ssize_t q = i + 2;
+        int units = 0;
+        for (;;) {
+            if (q + 1 < n && IS_NUM_SEP(PyUnicode_READ(kind, s, q)) &&
+                IS_A_DIGIT(PyUnicode_READ(kind, s, q + 1)))
+                q += 2;
+            else if (q < n && IS_A_DIGIT(PyUnicode_READ(kind, s, q)))
+                q += 1;
+            else
+                break;
+            units++;
+        }
+        if (units < 6) {
+            i++;
+            continue;
+        }
+        if (mask_digits(&m, i + 2, q) < 0) {
+            PyMem_Free(m.dst);
+            return NULL;
+        }
+        i = q;
+    }
+    return masked_result(&m);
+}
+
+/* contains_any(text, needles) -> bool: any(n in text for n in needles), for a tuple of str
+   (redact.py's substring tests before its pattern families), without a generator step per
+   needle. */
+/* Is the ASCII needle (UCS1 data nd[0:nn]) in text? Without widening the needle to the
+   text's kind, which PyUnicode_Contains does on every call for a non-Latin-1 text. */
+static int contains_ascii(int kind, const void *s, Py_ssize_t n, const Py_UCS1 *nd,
+                          Py_ssize_t nn) {
+    if (nn == 0) return 1;
+    if (kind == PyUnicode_1BYTE_KIND) return memmem(s, (size_t)n, nd, (size_t)nn) != NULL;
+    for (Py_ssize_t i = 0; i + nn <= n; i++) {
+        if (PyUnicode_READ(kind, s, i) != nd[0]) continue;
+        Py_ssize_t k = 1;
+        while (k < nn && PyUnicode_READ(kind, s, i + k) == nd[k]) k++;
+        if (k == nn) return 1;
+    }
+    return 0;
+}
+
+PyObject *native_contains_any(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *text, *needles;
+    if (!PyArg_ParseTuple(args, "UO!:contains_any", &text, &PyTuple_Type, &needles)) return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *s = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(needles); k++) {
+        PyObject *needle = PyTuple_GET_ITEM(needles, k);
+        int found;
+        if (PyUnicode_Check(needle) && PyUnicode_IS_ASCII(needle))
+            found = contains_ascii(kind, s, n, PyUnicode_1BYTE_DATA(needle),
+                                   PyUnicode_GET_LENGTH(needle));
+        else
+            found = PyUnicode_Contains(text, needle);
+        if (found < 0) return NULL;
+        if (found) Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
+/* longest_word(text) -> int: max(map(len, text.split()), default=0), without the list. */
+PyObject *native_longest_word(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "longest_word: a str is needed");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *s = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), best = 0, run = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        run = Py_UNICODE_ISSPACE(PyUnicode_READ(kind, s, i)) ? 0 : run + 1;
+        if (run > best) best = run;
+    }
+    return PyLong_FromSsize_t(best);
+}
+
+/* mask_capitalised(text, labels) -> str: redact._WORD.sub(redact._mask_name, text). A word
+   ((?<![^\W_])[^\W\d_][^\W_]*(?:-[^\W_]+)*: letters and digits, not starting with a digit,
+   hyphenated parts included) starting with an upper-case or title-case letter keeps that
+   letter and its hyphens, the rest becomes '*'; unless it is one of `labels` or a '*'
+   follows it (a prefix an earlier mask kept). [^\W_] is str.isalnum(), \d is
+   str.isdecimal(), as in `re`. */
+PyObject *native_mask_capitalised(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *text, *labels;
+    if (!PyArg_ParseTuple(args, "UO!:mask_capitalised", &text, &PyFrozenSet_Type, &labels))
+        return NULL;
+    Masked m = {text, PyUnicode_KIND(text), PyUnicode_DATA(text), NULL};
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = m.kind;
+    const void *s = m.src;
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_UCS4 c = PyUnicode_READ(kind, s, i);
+        if (!Py_UNICODE_ISALNUM(c) || Py_UNICODE_ISDECIMAL(c) ||
+            (i > 0 && Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, i - 1)))) {
+            i++;
+            continue;
+        }
+        Py_ssize_t e = i + 1;
+        while (e < n && Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, e))) e++;
+        while (e + 1 < n && PyUnicode_READ(kind, s, e) == '-' &&
+               Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, e + 1))) {
+            e += 2;
+            while (e < n && Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, e))) e++;
+        }
+        int mask = (Py_UNICODE_ISUPPER(c) || Py_UNICODE_ISTITLE(c)) &&
+                   !(e < n && PyUnicode_READ(kind, s, e) == '*');
+        if (mask) {
+            PyObject *word = PyUnicode_Substring(text, i, e);
+            int label = word ? PySet_Contains(labels, word) : -1;
+            Py_XDECREF(word);
+            if (label < 0) {
+                PyMem_Free(m.dst);
+                return NULL;
+            }
+            for (Py_ssize_t k = i + 1; !label && k < e; k++)
+                if (PyUnicode_READ(kind, s, k) != '-' && masked_star(&m, k) < 0) return NULL;
+        }
+        i = e;
+    }
+    return masked_result(&m);
+}
+
+/* Is c one of engine/excerpts.py's blanks: white space (\s: str.isspace), C0 and C1 controls,
+   DEL, the zero-width and direction marks U+200B-U+200F, the line and paragraph separators,
+   the byte-order mark? */
+static int is_excerpt_blank(Py_UCS4 c) {
+    return c <= 0x1f || (c >= 0x7f && c <= 0x9f) || (c >= 0x200b && c <= 0x200f) ||
+           c == 0x2028 || c == 0x2029 || c == 0xfeff || Py_UNICODE_ISSPACE(c);
+}
+
+/* one_line(text) -> str: every run of blanks (is_excerpt_blank) as one ' ', none at either
+   end: excerpts._BLANKS.sub(" ", text).strip() in one pass. */
+PyObject *native_one_line(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "one_line: a str is needed");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *s = PyUnicode_DATA(arg);
+    void *dst = PyMem_Malloc(n ? (size_t)n * (size_t)kind : 1);
+    if (!dst) return PyErr_NoMemory();
+    Py_ssize_t out = 0;
+    int blank = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, s, i);
+        if (is_excerpt_blank(c)) {
+            blank = 1;
+            continue;
+        }
+        if (blank && out) PyUnicode_WRITE(kind, dst, out++, ' ');
+        blank = 0;
+        PyUnicode_WRITE(kind, dst, out++, c);
+    }
+    PyObject *res = PyUnicode_FromKindAndData(kind, dst, out);
+    PyMem_Free(dst);
+    return res;
+}

@@ -10,7 +10,7 @@
    letter classes make Hyperscan slow on dumps and chat. Each function reports the END offsets
    where its Hyperscan pattern would (tests/matching/test_triggers_native.py compares them).
    Trigger ids, in this order: */
-enum { T_NIR = 0, T_CARD = 1, T_IBAN = 2, T_COMBO_AT = 3, T_COMBO_LINE = 4, T_COUNT = 5 };
+enum { T_NIR = 0, T_CARD = 1, T_IBAN = 2, T_COMBO_AT = 3, T_COMBO_LINE = 4, T_COUNT = TRIGGER_COUNT };
 
 #define IS_WORD(c) (IS_ALNUM(c) || (c) == '_')
 #define IS_HS_SPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\v' || \
@@ -158,11 +158,14 @@ typedef uint8_t u8x32 __attribute__((vector_size(32)));
     ATTR static uint32_t NAME(const uint8_t *q, int nir, int card, int iban, int at) {        \
         V x0, x1, x2, x3, x4, x5, x6, prev, m = {0};                                           \
         memcpy(&x0, q, W);                                                                     \
-        memcpy(&x1, q + 1, W);                                                                 \
         memcpy(&x2, q + 2, W);                                                                 \
-        memcpy(&x3, q + 3, W);                                                                 \
         _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wsign-compare\"")    \
-        V d1 = (V)(x1 - '0' <= 9), d2 = (V)(x2 - '0' <= 9), d3 = (V)(x3 - '0' <= 9);          \
+        /* every start but '@' has a digit two bytes on: most blocks of text stop here */     \
+        V d2 = (V)(x2 - '0' <= 9);                                                             \
+        if (!MOVEMASK((VI)(d2 | (V)(x0 == '@')))) return 0;                                    \
+        memcpy(&x1, q + 1, W);                                                                 \
+        memcpy(&x3, q + 3, W);                                                                 \
+        V d1 = (V)(x1 - '0' <= 9), d3 = (V)(x3 - '0' <= 9);                                    \
         if (nir || card) {                                                                     \
             memcpy(&prev, q - 1, W);                                                           \
             /* glued to a word byte; the rarer decimal and "id_-" starts pass here and are    \
@@ -240,18 +243,62 @@ static Py_ssize_t next_trigger(const uint8_t *d, Py_ssize_t p, Py_ssize_t size, 
     return p;
 }
 
-typedef struct {
-    Buf ends[T_COUNT];
-    Py_ssize_t over[T_COUNT];
-    Py_ssize_t cap;
-} Triggers;
-
 static int trig_put(Triggers *t, int id, Py_ssize_t end) {
     if ((Py_ssize_t)(t->ends[id].len / 8) >= t->cap) {
         t->over[id]++;
         return 0;
     }
     return buf_i64(&t->ends[id], end);
+}
+
+/* The trigger ends of data[0:size] for each trigger id wanted (bit 1 << id), shifted by
+   `base`, at most `cap` per id in t->ends and the others counted in t->over. -1: MemoryError.
+   triggers() below and bulk_find (validate.c) share it. */
+int trigger_scan(const uint8_t *d, Py_ssize_t size, Py_ssize_t base, int wanted, Triggers *t) {
+    Py_ssize_t start = base;
+    int nir = wanted & (1 << T_NIR), card = wanted & (1 << T_CARD);
+    int iban = wanted & (1 << T_IBAN), at = wanted & (1 << T_COMBO_AT);
+    if (nir || card || iban || at) {
+        Py_ssize_t p = 0, block = -1;
+        uint32_t bits = 0;
+        while ((p = next_trigger(d, p, size, nir, card, iban, at, &block, &bits)) < size) {
+            uint8_t c = d[p];
+            Py_ssize_t e;
+            if (IS_DIGIT(c)) {
+                if (!digits_free(d, p)) { /* "4.4995...", "blk_-6952...": see digits_free */
+                    p++;
+                    continue;
+                }
+                if (nir && (e = trigger_nir(d, size, p)) > 0 && trig_put(t, T_NIR, start + e) < 0)
+                    return -1;
+                if (card && (e = trigger_card(d, size, p)) > 0 && trig_put(t, T_CARD, start + e) < 0)
+                    return -1;
+            } else if (c == '@') {
+                if ((e = trigger_combo_at(d, size, p)) > 0 && trig_put(t, T_COMBO_AT, start + e) < 0)
+                    return -1;
+            } else if ((e = trigger_iban(d, size, p)) > 0 && trig_put(t, T_IBAN, start + e) < 0) {
+                return -1;
+            }
+            p++;
+        }
+    }
+    if (wanted & (1 << T_COMBO_LINE)) {
+        /* only a line with a ':' can match: from one to the next, p always a line start */
+        Py_ssize_t p = 0, next;
+        while (p < size) {
+            const uint8_t *colon = memchr(d + p, ':', (size_t)(size - p));
+            if (!colon) break;
+            const uint8_t *nl = memrchr(d + p, '\n', (size_t)(colon - (d + p)));
+            Py_ssize_t e = trigger_combo_line(d, size, nl ? nl - d + 1 : p, &next);
+            if (e >= 0 && trig_put(t, T_COMBO_LINE, start + e) < 0) return -1;
+            p = next;
+        }
+    }
+    return 0;
+}
+
+void triggers_free(Triggers *t) {
+    for (int k = 0; k < T_COUNT; k++) buf_free(&t->ends[k]);
 }
 
 /* triggers(data, start, stop, wanted, cap) -> (ends, overflow): for each trigger id wanted
@@ -274,47 +321,13 @@ PyObject *native_triggers(PyObject *mod, PyObject *args) {
         goto done;
     }
     /* the slice is scanned as a document of its own: no byte outside it is read */
-    const uint8_t *d = (const uint8_t *)view.buf + start;
-    Py_ssize_t size = stop - start;
-    int nir = wanted & (1 << T_NIR), card = wanted & (1 << T_CARD);
-    int iban = wanted & (1 << T_IBAN), at = wanted & (1 << T_COMBO_AT);
-    if (nir || card || iban || at) {
-        Py_ssize_t p = 0, block = -1;
-        uint32_t bits = 0;
-        while ((p = next_trigger(d, p, size, nir, card, iban, at, &block, &bits)) < size) {
-            uint8_t c = d[p];
-            Py_ssize_t e;
-            if (IS_DIGIT(c)) {
-                if (!digits_free(d, p)) { /* "4.4995...", "blk_-6952...": see digits_free */
-                    p++;
-                    continue;
-                }
-                if (nir && (e = trigger_nir(d, size, p)) > 0 && trig_put(&t, T_NIR, start + e) < 0)
-                    goto done;
-                if (card && (e = trigger_card(d, size, p)) > 0 && trig_put(&t, T_CARD, start + e) < 0)
-                    goto done;
-            } else if (c == '@') {
-                if ((e = trigger_combo_at(d, size, p)) > 0 && trig_put(&t, T_COMBO_AT, start + e) < 0)
-                    goto done;
-            } else if ((e = trigger_iban(d, size, p)) > 0 && trig_put(&t, T_IBAN, start + e) < 0) {
-                goto done;
-            }
-            p++;
-        }
-    }
-    if (wanted & (1 << T_COMBO_LINE)) {
-        Py_ssize_t p = 0, next;
-        while (p < size) {
-            Py_ssize_t e = trigger_combo_line(d, size, p, &next);
-            if (e >= 0 && trig_put(&t, T_COMBO_LINE, start + e) < 0) goto done;
-            p = next;
-        }
-    }
+    if (trigger_scan((const uint8_t *)view.buf + start, stop - start, start, wanted, &t) < 0)
+        goto done;
     result = Py_BuildValue("([NNNNN](nnnnn))", buf_bytes(&t.ends[0]), buf_bytes(&t.ends[1]),
                            buf_bytes(&t.ends[2]), buf_bytes(&t.ends[3]), buf_bytes(&t.ends[4]),
                            t.over[0], t.over[1], t.over[2], t.over[3], t.over[4]);
 done:
-    for (int k = 0; k < T_COUNT; k++) buf_free(&t.ends[k]);
+    triggers_free(&t);
     PyBuffer_Release(&view);
     return result;
 }

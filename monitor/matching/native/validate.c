@@ -5,6 +5,8 @@
  *   nir_matches(data, spans, limit)            fr_nir (kinds/fr_nir.py)
  *   combo_matches(data, spans, limit)          combo lines (detectors.py, _combo)
  *   card_matches(data, spans, limit)           card (kinds/card.py)
+ *   bulk_find(data, cap, limit, specs)         triggers + regions + the three above, for
+ *                                              the bulk detectors of a small document
  *
  * `regions` merges the regions around a detector's sorted trigger ends exactly as
  * detectors.find does (int64 (start, stop) pairs). The matchers return, for the first
@@ -26,19 +28,72 @@
 /* str.isspace() of an ASCII character: what str.strip() removes */
 #define IS_STR_SPACE(c) (IS_RE_SPACE(c) || ((c) >= 0x1c && (c) <= 0x1f))
 
-static int append(PyObject *out, Py_ssize_t s, Py_ssize_t e, PyObject *value) {
+/* The matches of a detector's regions, before they become Python tuples: (start, end, value)
+   with value a new reference (a str, None or True). */
+typedef struct {
+    Py_ssize_t s, e;
+    PyObject *v;
+} Item;
+
+typedef struct {
+    Item *p;
+    Py_ssize_t n, cap;
+} Items;
+
+static int append(Items *out, Py_ssize_t s, Py_ssize_t e, PyObject *value) { /* steals value */
     if (!value) return -1;
-    PyObject *item = Py_BuildValue("(nnN)", s, e, value);
-    if (!item) return -1;
-    int rc = PyList_Append(out, item);
-    Py_DECREF(item);
-    return rc;
+    if (out->n == out->cap) {
+        Py_ssize_t cap = out->cap ? 2 * out->cap : 64;
+        Item *p = PyMem_Realloc(out->p, (size_t)cap * sizeof(Item));
+        if (!p) {
+            Py_DECREF(value);
+            PyErr_NoMemory();
+            return -1;
+        }
+        out->p = p;
+        out->cap = cap;
+    }
+    out->p[out->n++] = (Item){s, e, value};
+    return 0;
+}
+
+static void items_free(Items *it) {
+    for (Py_ssize_t k = 0; k < it->n; k++) Py_DECREF(it->p[k].v);
+    PyMem_Free(it->p);
+    it->p = NULL;
+    it->n = it->cap = 0;
+}
+
+/* (s, e, v) as a tuple (v borrowed): no format string to parse, one per match. */
+static PyObject *item_tuple(Py_ssize_t s, Py_ssize_t e, PyObject *v) {
+    PyObject *t = PyTuple_New(3), *a = PyLong_FromSsize_t(s), *b = PyLong_FromSsize_t(e);
+    if (!t || !a || !b) {
+        Py_XDECREF(t);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, a);
+    PyTuple_SET_ITEM(t, 1, b);
+    PyTuple_SET_ITEM(t, 2, Py_NewRef(v));
+    return t;
+}
+
+/* items[from:to] as a list of (start, end, value) tuples. */
+static PyObject *items_list(const Items *it, Py_ssize_t from, Py_ssize_t to) {
+    PyObject *out = PyList_New(to - from);
+    for (Py_ssize_t k = from; out && k < to; k++) {
+        PyObject *item = item_tuple(it->p[k].s, it->p[k].e, it->p[k].v);
+        if (!item) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, k - from, item);
+    }
+    return out;
 }
 
 /* One region of a detector: the matches of its precise pattern in data[start:stop], at most
    *budget of them (decremented), appended to out. */
 typedef int (*RegionFn)(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *budget,
-                        PyObject *out);
+                        Items *out);
 
 /* (data, spans, limit) -> the matches of every span in turn, at most `limit` in all. */
 static PyObject *matches(PyObject *args, const char *fmt, RegionFn region) {
@@ -46,23 +101,26 @@ static PyObject *matches(PyObject *args, const char *fmt, RegionFn region) {
     Py_ssize_t limit;
     if (!PyArg_ParseTuple(args, fmt, &view, &spans, &limit)) return NULL;
     PyObject *out = NULL;
+    Items items = {0};
+    int ok = 1;
     if (spans.len % 16) {
         PyErr_SetString(PyExc_ValueError, "spans must be int64 (start, stop) pairs");
         goto done;
     }
-    out = PyList_New(0);
-    for (Py_ssize_t k = 0; out && k < spans.len / 16 && limit > 0; k++) {
+    for (Py_ssize_t k = 0; ok && k < spans.len / 16 && limit > 0; k++) {
         int64_t se[2];
         memcpy(se, (const char *)spans.buf + 16 * k, 16);
         if (se[0] < 0 || se[1] > view.len || se[0] > se[1]) {
             PyErr_SetString(PyExc_ValueError, "bad slice");
-            Py_CLEAR(out);
+            ok = 0;
         } else if (region((const uint8_t *)view.buf, (Py_ssize_t)se[0], (Py_ssize_t)se[1], &limit,
-                          out) < 0) {
-            Py_CLEAR(out);
+                          &items) < 0) {
+            ok = 0;
         }
     }
+    if (ok) out = items_list(&items, 0, items.n);
 done:
+    items_free(&items);
     PyBuffer_Release(&view);
     PyBuffer_Release(&spans);
     return out;
@@ -84,28 +142,16 @@ static void line_region(const uint8_t *d, Py_ssize_t size, Py_ssize_t start, Py_
     *le = nl ? nl - d : hi;
 }
 
-PyObject *native_regions(PyObject *mod, PyObject *args) {
-    (void)mod;
-    Py_buffer data, ends;
-    int lines;
-    Py_ssize_t reach, after;
-    if (!PyArg_ParseTuple(args, "y*y*pnn:regions", &data, &ends, &lines, &reach, &after))
-        return NULL;
-    PyObject *result = NULL;
-    Buf out = {0};
-    Py_ssize_t size = data.len;
-    const uint8_t *d = (const uint8_t *)data.buf;
-    if (ends.len % 8) {
-        PyErr_SetString(PyExc_ValueError, "ends must be an int64 array");
-        goto done;
-    }
+/* The merged regions around the sorted trigger ends[0:n] (int64 (start, stop) pairs appended
+   to out); -1 with an exception set. */
+static int regions_into(const uint8_t *d, Py_ssize_t size, const int64_t *ends, Py_ssize_t n,
+                        int lines, Py_ssize_t reach, Py_ssize_t after, Buf *out) {
     Py_ssize_t rs = -1, re = -1;
-    for (Py_ssize_t k = 0; k < ends.len / 8; k++) {
-        int64_t e;
-        memcpy(&e, (const char *)ends.buf + 8 * k, 8);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int64_t e = ends[k];
         if (e < 0 || e > size) {
             PyErr_SetString(PyExc_ValueError, "an end lies outside the data");
-            goto done;
+            return -1;
         }
         Py_ssize_t s2, e2;
         if (lines) {
@@ -118,12 +164,38 @@ PyObject *native_regions(PyObject *mod, PyObject *args) {
             if (e2 > re) re = e2;
             continue;
         }
-        if (re >= 0 && (buf_i64(&out, rs) < 0 || buf_i64(&out, re) < 0)) goto done;
+        if (re >= 0 && (buf_i64(out, rs) < 0 || buf_i64(out, re) < 0)) return -1;
         rs = s2;
         re = e2;
     }
-    if (re >= 0 && (buf_i64(&out, rs) < 0 || buf_i64(&out, re) < 0)) goto done;
-    result = buf_bytes(&out);
+    if (re >= 0 && (buf_i64(out, rs) < 0 || buf_i64(out, re) < 0)) return -1;
+    return 0;
+}
+
+PyObject *native_regions(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer data, ends;
+    int lines;
+    Py_ssize_t reach, after;
+    if (!PyArg_ParseTuple(args, "y*y*pnn:regions", &data, &ends, &lines, &reach, &after))
+        return NULL;
+    PyObject *result = NULL;
+    Buf out = {0};
+    if (ends.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "ends must be an int64 array");
+        goto done;
+    }
+    /* a copy: the buffer of an array('q') need not be aligned for int64 reads */
+    Py_ssize_t n = ends.len / 8;
+    int64_t *e = PyMem_Malloc(n ? (size_t)ends.len : 1);
+    if (!e) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(e, ends.buf, (size_t)ends.len);
+    if (regions_into((const uint8_t *)data.buf, data.len, e, n, lines, reach, after, &out) == 0)
+        result = buf_bytes(&out);
+    PyMem_Free(e);
 done:
     buf_free(&out);
     PyBuffer_Release(&data);
@@ -200,7 +272,7 @@ static int nir_valid(const char *c) {
 }
 
 static int nir_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *budget,
-                      PyObject *out) {
+                      Items *out) {
     for (Py_ssize_t p = start; p < stop && *budget > 0;) {
         char c[16];
         Py_ssize_t e = nir_at(d, p, stop, c);
@@ -232,12 +304,44 @@ PyObject *native_nir_matches(PyObject *mod, PyObject *args) {
    the '@', ending in a dot and 2-24 letters; a match always ends at the line end. */
 typedef struct {
     Py_ssize_t user, user_end, pw, pw_end;
+    int email; /* the user is an e-mail (it holds the '@') */
 } Combo;
+
+/* Bytes that end a run: STOP_PW those of [^\s:;|] (a password), STOP_USER also '@' (the
+   user of an e-mail). Filled once (combo_tables), on the first combo_region. */
+#define STOP_PW 1
+#define STOP_USER 2
+#define LOCAL_OK 4 /* a byte of an e-mail's local part: alnum or _!#$%&'*+/=?^`{|}~.- */
+static uint8_t COMBO_STOP[256];
+
+static void combo_tables(void) {
+    static int ready = 0;
+    if (ready) return;
+    for (int c = 0; c < 256; c++) {
+        int stop = IS_RE_SPACE(c) || IS_FIELD_SEP(c);
+        int local = IS_ALNUM(c) || (c && strchr("_!#$%&'*+/=?^`{|}~.-", c));
+        COMBO_STOP[c] = (uint8_t)((stop ? STOP_PW : 0) | (stop || c == '@' ? STOP_USER : 0) |
+                                  (local ? LOCAL_OK : 0));
+    }
+    ready = 1;
+}
+
+/* Has d[a:b] a byte >= 0x80? Eight bytes at a time. */
+static int has_high(const uint8_t *d, Py_ssize_t a, Py_ssize_t b) {
+    for (; a + 8 <= b; a += 8) {
+        uint64_t w;
+        memcpy(&w, d + a, 8);
+        if (w & 0x8080808080808080ull) return 1;
+    }
+    for (; a < b; a++)
+        if (d[a] & 0x80) return 1;
+    return 0;
+}
 
 static int combo_password(const uint8_t *d, Py_ssize_t ps, Py_ssize_t le, Combo *m) {
     if (ps + 2 <= le && d[ps] == '/' && d[ps + 1] == '/') return 0;
     Py_ssize_t r = ps;
-    while (r < le && !IS_RE_SPACE(d[r]) && !IS_FIELD_SEP(d[r])) r++;
+    while (r < le && !(COMBO_STOP[d[r]] & STOP_PW)) r++;
     if (r - ps < 3 || r - ps > 128) return 0;
     Py_ssize_t t = r;
     while (t < le && (d[t] == ' ' || d[t] == '\t')) t++;
@@ -255,7 +359,7 @@ static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
     while (p < le && (d[p] == ' ' || d[p] == '\t')) p++;
     /* user@domain */
     Py_ssize_t r = p;
-    while (r < le && !IS_RE_SPACE(d[r]) && !IS_FIELD_SEP(d[r]) && d[r] != '@') r++;
+    while (r < le && !(COMBO_STOP[d[r]] & STOP_USER)) r++;
     if (r - p >= 1 && r - p <= 64 && r < le && d[r] == '@') {
         Py_ssize_t a = r + 1, e = a, dot = -1;
         while (e < le && (CLS[d[e]] & C_DOMAIN)) {
@@ -268,6 +372,7 @@ static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
         if (tld_ok && e < le && IS_FIELD_SEP(d[e]) && combo_password(d, e + 1, le, m)) {
             m->user = p;
             m->user_end = e;
+            m->email = 1;
             return 1;
         }
     }
@@ -279,6 +384,7 @@ static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
             combo_password(d, r + 1, le, m)) {
             m->user = p;
             m->user_end = r;
+            m->email = 0;
             return 1;
         }
     }
@@ -303,7 +409,7 @@ static int email_ok(const uint8_t *d, Py_ssize_t s, Py_ssize_t e) {
     if (at == s || at >= e) return 0;
     for (Py_ssize_t k = s; k < at; k++) {
         uint8_t c = d[k];
-        if (!(IS_ALNUM(c) || (c && strchr("_!#$%&'*+/=?^`{|}~.-", c)))) return 0;
+        if (!(COMBO_STOP[c] & LOCAL_OK)) return 0;
     }
     Py_ssize_t label = at + 1, last = -1;
     for (Py_ssize_t k = at + 1; k <= e; k++) {
@@ -347,9 +453,7 @@ static int scheme_or_digits(const uint8_t *d, const Combo *m) {
 /* detectors._combo on an ASCII line: None when rejected, else the line stripped and
    lower-cased. */
 static PyObject *combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, const Combo *m) {
-    int has_at = 0;
-    for (Py_ssize_t k = m->user; k < m->user_end; k++) has_at |= d[k] == '@';
-    if (has_at ? !email_ok(d, m->user, m->user_end) : scheme_or_digits(d, m))
+    if (m->email ? !email_ok(d, m->user, m->user_end) : scheme_or_digits(d, m))
         Py_RETURN_NONE;
     uint8_t first = d[m->pw];
     int distinct = 0;
@@ -365,7 +469,8 @@ static PyObject *combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, cons
 }
 
 static int combo_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop,
-                        Py_ssize_t *budget, PyObject *out) {
+                        Py_ssize_t *budget, Items *out) {
+    combo_tables();
     Py_ssize_t q = start;
     if (q > 0 && d[q - 1] != '\n') { /* ^ matches after a newline only */
         const uint8_t *nl = q < stop ? memchr(d + q, '\n', (size_t)(stop - q)) : NULL;
@@ -376,9 +481,7 @@ static int combo_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop,
         Py_ssize_t le = nl ? nl - d : stop;
         Combo m;
         if (combo_at(d, q, le, &m)) {
-            int ascii = 1;
-            for (Py_ssize_t k = q; k < le && ascii; k++) ascii = d[k] < 0x80;
-            PyObject *value = ascii ? combo_value(d, q, le, &m) : Py_NewRef(Py_True);
+            PyObject *value = has_high(d, q, le) ? Py_NewRef(Py_True) : combo_value(d, q, le, &m);
             if (append(out, q, le, value) < 0) return -1;
             --*budget;
         }
@@ -473,7 +576,7 @@ static PyObject *card_value(const uint8_t *d, Py_ssize_t p, Py_ssize_t e) {
 }
 
 static int card_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *budget,
-                       PyObject *out) {
+                       Items *out) {
     for (Py_ssize_t p = start; p < stop && *budget > 0;) {
         Py_ssize_t e = card_at(d, p, stop);
         if (e < 0) {
@@ -490,4 +593,174 @@ static int card_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_s
 PyObject *native_card_matches(PyObject *mod, PyObject *args) {
     (void)mod;
     return matches(args, "y*y*n:card_matches", card_region);
+}
+
+/* ---------------------------------------------------------------- bulk_find */
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The sorted trigger ends of the ids in `mask` (a new array of *n; NULL with *n = 0 when
+   there are none, or on MemoryError with *n = -1). */
+static int64_t *spec_ends(const Triggers *t, int mask, Py_ssize_t *n) {
+    Py_ssize_t total = 0;
+    int parts = 0;
+    for (int k = 0; k < TRIGGER_COUNT; k++)
+        if (mask & (1 << k) && t->ends[k].len) {
+            total += (Py_ssize_t)(t->ends[k].len / 8);
+            parts++;
+        }
+    *n = total;
+    if (!total) return NULL;
+    int64_t *e = PyMem_Malloc((size_t)total * 8);
+    if (!e) {
+        PyErr_NoMemory();
+        *n = -1;
+        return NULL;
+    }
+    size_t at = 0;
+    for (int k = 0; k < TRIGGER_COUNT; k++)
+        if (mask & (1 << k) && t->ends[k].len) {
+            memcpy((char *)e + at, t->ends[k].p, t->ends[k].len);
+            at += t->ends[k].len;
+        }
+    if (parts > 1) qsort(e, (size_t)total, 8, cmp_i64); /* each id's ends are in order */
+    return e;
+}
+
+static PyObject *ends_list(const int64_t *e, Py_ssize_t n) {
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t k = 0; out && k < n; k++) {
+        PyObject *v = PyLong_FromLongLong(e[k]);
+        if (!v) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, k, v);
+    }
+    return out;
+}
+
+static const RegionFn MATCHERS[] = {nir_region, combo_region, card_region};
+
+/* One detector of bulk_find: None, (ends, unseen) for Python, or (found, scale). */
+static PyObject *bulk_one(const uint8_t *d, Py_ssize_t size, const Triggers *t, int mask,
+                          int matcher, int lines, Py_ssize_t reach, Py_ssize_t after,
+                          Py_ssize_t limit) {
+    Py_ssize_t n;
+    int64_t *ends = spec_ends(t, mask, &n);
+    if (n < 0) return NULL;
+    if (n == 0) Py_RETURN_NONE;
+    Py_ssize_t unseen = 0;
+    for (int k = 0; k < TRIGGER_COUNT; k++)
+        if (mask & (1 << k)) unseen += t->over[k];
+    PyObject *result = NULL;
+    Buf spans = {0};
+    Items items = {0};
+    if (matcher < 0) goto python;
+    if (regions_into(d, size, ends, n, lines, reach, after, &spans) < 0) goto done;
+    Py_ssize_t budget = limit;
+    for (size_t k = 0; k < spans.len / 16 && budget > 0; k++) {
+        int64_t se[2];
+        memcpy(se, spans.p + 16 * k, 16);
+        if (MATCHERS[matcher](d, (Py_ssize_t)se[0], (Py_ssize_t)se[1], &budget, &items) < 0)
+            goto done;
+    }
+    Py_ssize_t valid = 0;
+    for (Py_ssize_t k = 0; k < items.n; k++) {
+        if (items.p[k].v == Py_True) goto python; /* a line only Python decides */
+        valid += items.p[k].v != Py_None;
+    }
+    /* detectors._native_find and find with enough=None: starts increase strictly (regions
+       are disjoint and in order), so every valid match is kept */
+    Py_ssize_t stop = items.n >= limit ? items.p[items.n - 1].e : -1;
+    double scale = 1.0;
+    if (stop >= 0 || unseen) {
+        Py_ssize_t seen = n;
+        if (stop >= 0) { /* bisect_right(ends, stop) */
+            seen = 0;
+            while (seen < n && ends[seen] <= stop) seen++;
+        }
+        scale = (double)(n + unseen) / (double)(seen > 1 ? seen : 1);
+    }
+    PyObject *found = PyList_New(valid);
+    for (Py_ssize_t k = 0, j = 0; found && k < items.n; k++) {
+        if (items.p[k].v == Py_None) continue;
+        PyObject *item = item_tuple(items.p[k].s, items.p[k].e, items.p[k].v);
+        if (!item) Py_CLEAR(found);
+        else PyList_SET_ITEM(found, j++, item);
+    }
+    if (found) result = Py_BuildValue("(Nd)", found, scale);
+    goto done;
+python:
+    result = Py_BuildValue("(Nn)", ends_list(ends, n), unseen);
+done:
+    items_free(&items);
+    buf_free(&spans);
+    PyMem_Free(ends);
+    return result;
+}
+
+/* bulk_find(data, cap, limit, specs) -> None | [None | (found, scale) | (ends, unseen)]:
+   the small-document path of the bulk detectors (engine/bulk.py) in one call. The triggers
+   of every spec (trigger_mask, matcher, lines, reach, after) are found in one pass (at most
+   `cap` ends per trigger id, like triggers()); None when there is none at all. For each
+   spec in turn: None when none of its triggers matched; with a C matcher (0 fr_nir, 1
+   combo, 2 card) the findings of detectors.find(enough=None, max_validations=limit):
+   (start, end, value) of its valid matches and the scale; with matcher -1, or when a match
+   needs Python (a non-ASCII combo line), its sorted ends and uncounted triggers for
+   detectors.find. */
+PyObject *native_bulk_find(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer view;
+    Py_ssize_t cap, limit;
+    PyObject *specs;
+    if (!PyArg_ParseTuple(args, "y*nnO!:bulk_find", &view, &cap, &limit, &PyTuple_Type, &specs))
+        return NULL;
+    PyObject *result = NULL;
+    Triggers t;
+    memset(&t, 0, sizeof t);
+    t.cap = cap < 0 ? 0 : cap;
+    if (limit < 1) limit = 1;
+    Py_ssize_t nspec = PyTuple_GET_SIZE(specs);
+    int wanted = 0;
+    int (*sp)[5] = PyMem_Malloc((size_t)(nspec ? nspec : 1) * sizeof *sp);
+    Py_ssize_t (*ra)[2] = PyMem_Malloc((size_t)(nspec ? nspec : 1) * sizeof *ra);
+    if (!sp || !ra) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nspec; k++) {
+        int lines;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(specs, k), "iipnn:bulk_find spec", &sp[k][0],
+                              &sp[k][1], &lines, &ra[k][0], &ra[k][1]))
+            goto done;
+        sp[k][2] = lines;
+        if (sp[k][0] < 0 || sp[k][0] >= (1 << TRIGGER_COUNT) || sp[k][1] < -1 ||
+            sp[k][1] >= (int)(sizeof MATCHERS / sizeof MATCHERS[0])) {
+            PyErr_SetString(PyExc_ValueError, "bulk_find: bad trigger mask or matcher");
+            goto done;
+        }
+        wanted |= sp[k][0];
+    }
+    const uint8_t *d = (const uint8_t *)view.buf;
+    if (trigger_scan(d, view.len, 0, wanted, &t) < 0) goto done;
+    int any = 0;
+    for (int k = 0; k < TRIGGER_COUNT; k++) any |= t.ends[k].len > 0;
+    if (!any) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    result = PyList_New(nspec);
+    for (Py_ssize_t k = 0; result && k < nspec; k++) {
+        PyObject *one = bulk_one(d, view.len, &t, sp[k][0], sp[k][1], sp[k][2], ra[k][0],
+                                 ra[k][1], limit);
+        if (!one) Py_CLEAR(result);
+        else PyList_SET_ITEM(result, k, one);
+    }
+done:
+    PyMem_Free(sp);
+    PyMem_Free(ra);
+    triggers_free(&t);
+    PyBuffer_Release(&view);
+    return result;
 }

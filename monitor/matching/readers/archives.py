@@ -109,19 +109,34 @@ class _Blocks:
         return out
 
 
+# How much of the first member a candidate password must decrypt without error.
+_PROBE_BYTES = 16 * 1024 * 1024
+
+
 def _probe(data: bytes, password: str | None) -> bool:
-    """Can the first encrypted-looking entry be read with `password`?"""
+    """Can the first file entry be read without a password (None), or with `password`?
+
+    Without one, only a lock error says no: an archive broken for another reason is
+    reported by the real pass. A candidate password must read the first member through
+    (its CRC or AES authentication checked at the end; up to _PROBE_BYTES of it) without
+    any error: ZipCrypto checks a password against one byte of its header, so about one
+    wrong password in 256 gets past that check and only the data then shows it wrong (as
+    a failed decompression or a bad CRC, not as a lock error)."""
     import libarchive
 
     try:
         with libarchive.memory_reader(data, passphrase=password) as arc:
             for entry in arc:
                 if entry.isfile:
-                    for _block in entry.get_blocks():
-                        break
+                    got = 0
+                    for block in entry.get_blocks():
+                        got += len(block)
+                        if password is None or got >= _PROBE_BYTES:
+                            break
+                    break
         return True
     except Exception as e:  # libarchive raises ArchiveError on anything hostile
-        return not _is_lock_error(e)  # broken for another reason: the real pass reports it
+        return password is None and not _is_lock_error(e)
 
 
 def libarchive_entries(data: bytes, kind: str, passwords: Sequence[Password],
