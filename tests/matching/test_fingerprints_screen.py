@@ -162,3 +162,20 @@ def test_screen_needs_its_tables_and_checks_them():
     uninitialized = _native.CandidateReader.__new__(_native.CandidateReader)
     with pytest.raises(RuntimeError, match="not initialized"):
         uninitialized.screen(b"x")
+
+
+def test_a_dump_bigger_than_screen_max_skips_the_screen(fs, monkeypatch):
+    """Dumps (bigger than SCREEN_MAX) go straight to the matcher: the screen's combos of
+    every dated row cost more there than they save, and the answer is the same."""
+    from monitor.matching.fingerprints import matcher
+
+    row = f"DUPONT;Jean-Pierre;12/03/1985;{SPACED_NIR};Brest\n".encode()
+    dump = row * (matcher.SCREEN_MAX // len(row) + 1)
+    small = row * 3
+    want_dump, want_small = _unscreened(fs, dump), _unscreened(fs, small)
+    calls: list[int] = []
+    screen = fs._screen
+    monkeypatch.setattr(fs, "_screen", lambda data: calls.append(len(data)) or screen(data))
+    assert fs.match(dump) == want_dump and want_dump
+    assert calls == []
+    assert fs.match(small) == want_small and calls == [len(small)]
