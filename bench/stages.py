@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     stage("  bulk detectors", lambda: [engine.bulk.findings(p) for p in parts])
     for name, fp_set in engine.fingerprint_sets.items():
         stage(f"  fingerprint set {name!r} (match)", lambda s=fp_set: [s.match(p) for p in parts])
-    stage("scan_document (extraction + engine + merge)",
+    stage("scan_document (+ merge of parts)",
           lambda: [scan_document(engine, d, item.label, limits)
                    for d, item in zip(datas, inputs, strict=True)])
     stage("--json line", lambda: [scan_cli._json_line(item.label, r, r.hits)
