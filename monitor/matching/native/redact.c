@@ -9,6 +9,13 @@
  */
 #include "native.h"
 
+/* The functions here take one str: anything else is a TypeError naming the function. */
+static int need_str(PyObject *arg, const char *fn) {
+    if (PyUnicode_Check(arg)) return 1;
+    PyErr_Format(PyExc_TypeError, "%s: a str is needed", fn);
+    return 0;
+}
+
 PyObject *native_mask_fields(PyObject *mod, PyObject *args) {
     (void)mod;
     PyObject *text, *sep_obj;
@@ -108,10 +115,7 @@ static void mask_quoted(int kind, void *dst, Py_ssize_t a, Py_ssize_t b) {
    its first letter or digit (mask_fields). Lengths never change. */
 PyObject *native_redact_rows(PyObject *mod, PyObject *arg) {
     (void)mod;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "redact_rows: a str is needed");
-        return NULL;
-    }
+    if (!need_str(arg, "redact_rows")) return NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     int kind = PyUnicode_KIND(arg);
     const void *src = PyUnicode_DATA(arg);
@@ -220,10 +224,7 @@ static int combo_line_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t ls, P
    eight '*'. */
 PyObject *native_mask_combos(PyObject *mod, PyObject *arg) {
     (void)mod;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "mask_combos: a str is needed");
-        return NULL;
-    }
+    if (!need_str(arg, "mask_combos")) return NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     int kind = PyUnicode_KIND(arg);
     const void *s = PyUnicode_DATA(arg);
@@ -303,10 +304,7 @@ static int email_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t i, Py_ssiz
    an e-mail address keeps the first character of its local part and its domain. */
 PyObject *native_mask_emails(PyObject *mod, PyObject *arg) {
     (void)mod;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "mask_emails: a str is needed");
-        return NULL;
-    }
+    if (!need_str(arg, "mask_emails")) return NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     int kind = PyUnicode_KIND(arg);
     const void *s = PyUnicode_DATA(arg);
@@ -420,10 +418,7 @@ static Py_ssize_t nir_text_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t 
    a NIR keeps its first digit and its separators. */
 PyObject *native_mask_nirs(PyObject *mod, PyObject *arg) {
     (void)mod;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "mask_nirs: a str is needed");
-        return NULL;
-    }
+    if (!need_str(arg, "mask_nirs")) return NULL;
     Masked m = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), NULL};
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     for (Py_ssize_t i = 0; i < n;) {
@@ -447,10 +442,7 @@ PyObject *native_mask_nirs(PyObject *mod, PyObject *arg) {
    as many as there are; the first two are kept. */
 PyObject *native_mask_long_numbers(PyObject *mod, PyObject *arg) {
     (void)mod;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "mask_long_numbers: a str is needed");
-        return NULL;
-    }
+    if (!need_str(arg, "mask_long_numbers")) return NULL;
     Masked m = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), NULL};
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     const void *s = m.src;
@@ -528,10 +520,7 @@ PyObject *native_contains_any(PyObject *mod, PyObject *args) {
 /* longest_word(text) -> int: max(map(len, text.split()), default=0), without the list. */
 PyObject *native_longest_word(PyObject *mod, PyObject *arg) {
     (void)mod;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "longest_word: a str is needed");
-        return NULL;
-    }
+    if (!need_str(arg, "longest_word")) return NULL;
     int kind = PyUnicode_KIND(arg);
     const void *s = PyUnicode_DATA(arg);
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg), best = 0, run = 0;
@@ -601,10 +590,7 @@ static int is_excerpt_blank(Py_UCS4 c) {
    end: excerpts._BLANKS.sub(" ", text).strip() in one pass. */
 PyObject *native_one_line(PyObject *mod, PyObject *arg) {
     (void)mod;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "one_line: a str is needed");
-        return NULL;
-    }
+    if (!need_str(arg, "one_line")) return NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     int kind = PyUnicode_KIND(arg);
     const void *s = PyUnicode_DATA(arg);
