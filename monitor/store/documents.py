@@ -51,8 +51,8 @@ class DocumentsMixin(StoreMixin):
                       content_key: str | None = None, evidence_path: str | None = None,
                       scan_error: str | None = None, now: datetime | None = None) -> int:
         """Insert the document, or update it in place when the source item was edited."""
-        row = _document_row(doc, sha256, excerpt, content_key, evidence_path, scan_error,
-                            iso(now or utcnow()))
+        row = self.document_row(doc, sha256=sha256, excerpt=excerpt, content_key=content_key,
+                                evidence_path=evidence_path, scan_error=scan_error, now=now)
         with self.transaction():
             return self.db.execute(_SAVE_DOCUMENT + " RETURNING id", row).fetchone()[0]
 
@@ -69,8 +69,10 @@ class DocumentsMixin(StoreMixin):
                      content_key: str | None = None, evidence_path: str | None = None,
                      scan_error: str | None = None, now: datetime | None = None) -> tuple:
         """The parameters of one `save_documents` row (same arguments as `save_document`)."""
-        return _document_row(doc, sha256, excerpt, content_key, evidence_path, scan_error,
-                             iso(now or utcnow()))
+        return (doc.platform, doc.url, doc.author, doc.title, doc.filename, iso(doc.posted_at),
+                iso(doc.fetched_at), iso(doc.edited_at), sha256, doc.size, excerpt,
+                doc.parent_id, doc.forwarded_from, content_key, evidence_path, scan_error,
+                iso(now or utcnow()), doc.source, doc.external_id)
 
     def set_document_incident(self, document_id: int, incident_id: int | None) -> None:
         with self.transaction():
@@ -119,11 +121,3 @@ _SAVE_DOCUMENT = (
     "content_key = excluded.content_key, evidence_path = excluded.evidence_path, "
     "scan_error = excluded.scan_error, updated_at = excluded.updated_at, "
     "versions = documents.versions + 1")
-
-
-def _document_row(doc: Document, sha256: str, excerpt: str | None, content_key: str | None,
-                  evidence_path: str | None, scan_error: str | None, now_s: str | None) -> tuple:
-    return (doc.platform, doc.url, doc.author, doc.title, doc.filename, iso(doc.posted_at),
-            iso(doc.fetched_at), iso(doc.edited_at), sha256, doc.size, excerpt, doc.parent_id,
-            doc.forwarded_from, content_key, evidence_path, scan_error, now_s, doc.source,
-            doc.external_id)

@@ -115,8 +115,6 @@ class BulkDetectors:
         self.groups = [tuple(g) for g in groups.values()]
         self._plans = {tuple(g): NativePlan.of(tuple(g)) for key, g in groups.items()
                        if key == "(native)"}
-        # the shipped bulk detectors: one group, all C-triggered
-        self._only = self._plans.get(self.groups[0]) if len(self.groups) == 1 else None
         self._passes: dict[frozenset[str], TriggerPass] = {}
         self._lock = threading.Lock()
         for g in self.groups:  # every subset: a group shrinks as detectors stop
@@ -160,8 +158,8 @@ class BulkDetectors:
         bytes over the rest of the document. The excerpt is unaffected (chunks go in
         document order, so the first valid value is always found).
         """
-        if self._only is not None and len(data) <= BULK_CHUNK:  # the usual case: one C call
-            return self._only.findings(data, self.phone_region)
+        if len(self.groups) == 1:  # the shipped bulk detectors: one group (one C call)
+            return self._group(self.groups[0], data)
         out: dict[str, det.Findings] = {}
         for group in self.groups:
             out.update(self._group(group, data))
