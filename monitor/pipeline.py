@@ -245,11 +245,11 @@ class Pipeline:
         after the pending rows, so the ids keep the batch's order."""
         store, doc = self.store, item.doc
         previous = known.get((doc.source, doc.external_id))
-        known[(doc.source, doc.external_id)] = (item.sha256, None)  # final value at the end
         result.documents += 1
         if item.error:
             result.errors += 1
         if not item.hits and previous is None:
+            known[(doc.source, doc.external_id)] = (item.sha256, None)
             pending.append(store.document_row(doc, sha256=item.sha256, excerpt=None,
                                               scan_error=item.error, now=now))
             return
@@ -280,7 +280,6 @@ class Pipeline:
                 result.incident_ids.append(incident_id)
         elif previous_incident is not None:
             incident_id = previous_incident  # an edit removed the hits: keep the link
-        if item.hits or previous is not None:  # a new document without hits has none to write
-            store.replace_hits(doc_id, item.hits, incident_id)
-            store.set_document_incident(doc_id, incident_id)
+        store.replace_hits(doc_id, item.hits, incident_id)
+        store.set_document_incident(doc_id, incident_id)
         known[(doc.source, doc.external_id)] = (item.sha256, incident_id)
