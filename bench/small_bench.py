@@ -245,8 +245,14 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
                 result, seconds, cpu = asyncio.run(run())
                 # the page reader's child process (telegram_web reads pages in one when
                 # there is a second CPU): its CPU counts too
-                reader_cpu = getattr(getattr(collector, "feed", None), "child_cpu_s", None)
+                feed = getattr(collector, "feed", None)
+                reader_cpu = getattr(feed, "child_cpu_s", None)
+                # who waited for whom: the reader on a full pipe, this side for pages
+                waits = {"reader_blocked_s": getattr(feed, "child_blocked_s", None),
+                         "consumer_starved_s": getattr(feed, "starved_s", None),
+                         "pipeline_busy_s": runner.metrics.scan_seconds}
                 stored = shared.get().count_documents()
+                server_cpu = srv.cpu_s()
             finally:
                 thread.close()
                 shared.close()
@@ -254,7 +260,7 @@ def daemon_path(messages: list[str], rules: list[str], state: Path, sets: list[s
         srv.close()
     return {"messages": result.items, "documents": result.documents, "stored": stored,
             "seconds": seconds, "msg_s": result.items / seconds, "cpu_s": cpu + (reader_cpu or 0),
-            "main_cpu_s": cpu, "reader_cpu_s": reader_cpu,
+            "main_cpu_s": cpu, "reader_cpu_s": reader_cpu, "server_cpu_s": server_cpu, **waits,
             "msg_per_cpu_s": result.items / (cpu + (reader_cpu or 0))}
 
 
@@ -399,7 +405,13 @@ def table(r: dict) -> str:
                      f"{d['main_cpu_s'] / d['messages'] * 1e6:.0f} µs CPU/msg here"
                      + (f" + {d['reader_cpu_s'] / d['messages'] * 1e6:.0f} in the page reader"
                         if d.get("reader_cpu_s") else "")
-                     + f"), load {d['load']:.2f}"))
+                     + (f"; loopback server {d['server_cpu_s'] / d['messages'] * 1e6:.0f}"
+                        if d.get("server_cpu_s") is not None else "")
+                     + f"), load {d['load']:.2f}"
+                     + (f"; of {d['seconds']:.2f} s: pipeline busy {d['pipeline_busy_s']:.2f} s, "
+                        f"waiting for pages {d['consumer_starved_s']:.2f} s, reader blocked "
+                        f"{d['reader_blocked_s']:.2f} s" if d.get("reader_blocked_s") is not None
+                        else "")))
     for n, s in r.get("store_dedup", {}).items():
         rows.append((f"store + dedup, {int(n):,} stored", f"{s['docs_s']:,} docs/s, "
                                                           f"load {s['load']:.2f}"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import http.server
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
@@ -107,6 +108,15 @@ class LoopbackServer:
 
     def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds (user + system) the server process used so far; None off Linux."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         self.proc.terminate()

@@ -72,7 +72,7 @@ class FetchResult:
 
 
 def is_onion(url: str | httpx.URL) -> bool:
-    host = httpx.URL(str(url)).host.lower().rstrip(".")
+    host = (url if isinstance(url, httpx.URL) else httpx.URL(url)).host.lower().rstrip(".")
     return host == "onion" or host.endswith(".onion")
 
 
@@ -124,7 +124,7 @@ class HttpClient:
             )
         return proxy
 
-    def client_for(self, url: str) -> tuple[httpx.AsyncClient, bool]:
+    def client_for(self, url: str | httpx.URL) -> tuple[httpx.AsyncClient, bool]:
         """The client a URL must use, and whether it goes through Tor. Raises before any
         connection when the Tor rule cannot be honored."""
         if self.tor or is_onion(url):
@@ -171,7 +171,8 @@ class HttpClient:
         if current.scheme not in ("http", "https"):
             raise CollectorError(f"source {self.source!r}: not an http(s) URL: {url[:200]!r}")
         for _ in range(MAX_REDIRECTS + 1):
-            result = await self._get_once(str(current), headers, cap, allow_truncated)
+            # the parsed URL all the way down (httpx parses a str again, ~25 µs a time)
+            result = await self._get_once(current, headers, cap, allow_truncated)
             if follow_redirects and result.status in (301, 302, 303, 307, 308) and \
                     "location" in result.headers:
                 history.append(str(current))
@@ -203,14 +204,16 @@ class HttpClient:
             f"source {self.source!r}: {_redact_url(result.url)} answered HTTP {result.status}")
 
     async def _get_once(
-        self, url: str, headers: Mapping[str, str] | None, cap: int, allow_truncated: bool,
+        self, target: httpx.URL, headers: Mapping[str, str] | None, cap: int,
+        allow_truncated: bool,
     ) -> FetchResult:
-        client, via_tor = self.client_for(url)
+        client, via_tor = self.client_for(target)
+        url = str(target)
         attempt = 0
         while True:
             self.requests += 1
             try:
-                async with client.stream("GET", url, headers=headers) as resp:
+                async with client.stream("GET", target, headers=headers) as resp:
                     if resp.status_code in RETRY_STATUSES and attempt < self.retries:
                         wait = parse_retry_after(resp.headers.get("retry-after"))
                         if wait is not None and wait > MAX_INLINE_WAIT:
