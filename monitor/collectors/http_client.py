@@ -19,8 +19,10 @@ request. Those are
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +71,15 @@ class FetchResult:
 
     def json(self) -> Any:
         return json.loads(self.content)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi's CAs; not the environment's, as the
+    clients do not trust it), one per process: loading the CAs costs ~20 ms a client, and a
+    page reader process makes a client each run (its forkserver builds this before forking,
+    `monitor.collectors.reader_preload`)."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def is_onion(url: str | httpx.URL) -> bool:
@@ -132,13 +143,13 @@ class HttpClient:
             if self._proxied is None:
                 self._proxied = httpx.AsyncClient(
                     proxy=proxy, headers=self._headers, timeout=self._timeout,
-                    follow_redirects=False, trust_env=False,
+                    follow_redirects=False, trust_env=False, verify=tls_context(),
                 )
             return self._proxied, True
         if self._direct is None:
             self._direct = httpx.AsyncClient(
                 headers=self._headers, timeout=self._timeout, follow_redirects=False,
-                trust_env=False,
+                trust_env=False, verify=tls_context(),
             )
         return self._direct, False
 

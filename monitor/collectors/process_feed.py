@@ -39,7 +39,7 @@ from monitor.errors import CollectorError
 log = logging.getLogger(__name__)
 
 # What the forkserver imports once, so that a child starts reading at once.
-PRELOAD = ["monitor.collectors.telegram_web", "httpcore", "anyio._backends._asyncio", "h11"]
+PRELOAD = ["monitor.collectors.reader_preload"]
 
 Reader = Callable[..., Awaitable[None]]  # async reader(*args, out) with `await out.put(item)`
 
