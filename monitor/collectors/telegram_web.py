@@ -529,9 +529,10 @@ class TelegramWebCollector(Collector):
 
 async def _read_in_child(source: SourceConfig, config: Config, state: _ReadState,
                          out: Any) -> None:
-    """The reader process's side (process_feed): the same page reading, its own client."""
-    collector = TelegramWebCollector(
-        source, config, client=make_client(config.network, source=source.name, tor=source.tor))
+    """The reader process's side (process_feed): the same page reading, its own client (a
+    blocking one: nothing else runs on this process's loop)."""
+    collector = TelegramWebCollector(source, config, client=make_client(
+        config.network, source=source.name, tor=source.tor, blocking=True))
     try:
         await collector._read_pages(state, None, out)
     finally:
