@@ -14,12 +14,14 @@ over the same bytes (one core, in this process):
    Hyperscan cache and with a warm one (best of 3);
 4. the daemon path: 1 KB Telegram messages served as t.me/s pages on 127.0.0.1, collected
    by the telegram_web collector, matched and stored by `Pipeline.process_batch` in a fresh
-   SQLite store, with and without the 1M set: messages/s;
+   SQLite store, with and without the 1M set, in a daemon already running (a warm-up run of
+   another source first): messages/s, CPU per message of each process (the loopback
+   server's apart: Telegram is not on the machine), and who waited for whom;
 5. store + dedup (bench.store_bench) with 100,000 and 1,000,000 documents already stored.
 
 The machine is shared: the load average is printed with the figures; compare ratios. The
 scans and the daemon path also give their CPU seconds (the scan's process and workers; the
-daemon path's process and its page reader process, the loopback server excluded) and MB or
+daemon path's process and its page reader process; the loopback server's apart) and MB or
 messages per CPU-second, which other load on the machine does not inflate the way it does
 wall time.
 Results also go to bench/out/small_results.json.
