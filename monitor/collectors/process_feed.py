@@ -39,7 +39,7 @@ from monitor.errors import CollectorError
 log = logging.getLogger(__name__)
 
 # What the forkserver imports once, so that a child starts reading at once.
-PRELOAD = ["monitor.collectors.telegram_web", "httpcore", "anyio._backends._asyncio", "h11"]
+PRELOAD = ["monitor.collectors.reader_preload"]
 
 Reader = Callable[..., Awaitable[None]]  # async reader(*args, out) with `await out.put(item)`
 
@@ -105,9 +105,11 @@ class _PipeLog(logging.Handler):
 
 @dataclass(frozen=True, slots=True)
 class _Done:
-    """The child's last message: it finished, and the CPU seconds it used."""
+    """The child's last message: it finished, the CPU seconds it used and the seconds it
+    waited for the consumer (its sends blocked on a full pipe)."""
 
     cpu_s: float
+    blocked_s: float = 0.0
 
 
 class _Sender:
@@ -116,6 +118,7 @@ class _Sender:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.blocked_s = 0.0  # wall seconds in send: the pipe was full (the consumer behind)
 
     async def put(self, item: Any) -> None:
         self.send(item)
@@ -126,7 +129,9 @@ class _Sender:
         except Exception as e:
             data = pickle.dumps(CollectorError(
                 f"reader process: cannot send a {type(item).__name__} back: {e}"))
+        t0 = time.perf_counter()
         self.conn.send_bytes(data)
+        self.blocked_s += time.perf_counter() - t0
 
 
 def _levels() -> dict[str, int]:
@@ -142,7 +147,7 @@ def _child(reader: Reader, args: tuple, conn: Connection, levels: dict[str, int]
 
     async def main() -> None:
         await reader(*args, out)
-        await out.put(_Done(time.process_time()))
+        await out.put(_Done(time.process_time(), out.blocked_s))
 
     try:
         asyncio.run(main())
@@ -164,6 +169,7 @@ class ProcessFeed:
         self._reading = False
         self._eof = False
         self._done: _Done | None = None
+        self.starved_s = 0.0  # wall seconds get() waited for the child (it was behind)
         self._conn: Connection | None = None
         self._proc: multiprocessing.process.BaseProcess | None = None
 
@@ -208,6 +214,11 @@ class ProcessFeed:
     def child_cpu_s(self) -> float | None:
         """CPU seconds the child used, once it has finished (for the benches' per-CPU figures)."""
         return self._done.cpu_s if self._done is not None else None
+
+    @property
+    def child_blocked_s(self) -> float | None:
+        """Seconds the child waited for this side (full pipe), once it has finished."""
+        return self._done.blocked_s if self._done is not None else None
 
     @property
     def exitcode(self) -> int | None:
@@ -260,10 +271,12 @@ class ProcessFeed:
             if self._eof:
                 raise await self._died()
             self._waiter = self._loop.create_future()
+            t0 = time.perf_counter()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
+                self.starved_s += time.perf_counter() - t0
         item = self._items.popleft()
         self._resume()
         return item

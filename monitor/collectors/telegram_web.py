@@ -149,15 +149,18 @@ class _Page:
                 "sticker_wrap", "location_wrap", "poll", "link_preview", "document",
                 "forwarded_from_name", "reply", "from_author")
 
-    def __init__(self, html: str) -> None:
+    def __init__(self, html: str, edited: bool) -> None:
         # one pass for the classes present, then `c in has` iff "tgme_widget_message_<c>"
         # is in the HTML (12 searches of the page before)
         found = set(_CLASS_TAIL.findall(html))
         self.has = {c for c in self.OPTIONAL if any(f.startswith(c) for f in found)}
-        self.edited = "edited" in html.lower()  # the meta's word, in any case
+        self.edited = edited  # a meta says "edited" (in any case) somewhere in the page
 
 
-_ALL = _Page("".join(f"tgme_widget_message_{c}" for c in _Page.OPTIONAL) + "edited")
+# The metas that can say "edited": what _parse_block reads, looked for in the whole page at
+# once (lexbor compares the text; lowering the page's HTML for it cost 3 times as much).
+_EDITED_META = ".tgme_widget_message_meta:lexbor-contains('edited' i)"
+_ALL = _Page("".join(f"tgme_widget_message_{c}" for c in _Page.OPTIONAL), edited=True)
 
 
 def _media(block: LexborNode, page: _Page = _ALL) -> list[str]:
@@ -223,7 +226,7 @@ def parse_page(html: str, channel: str) -> WebPage:
         if tree.css_first(".tgme_channel_info") is None:
             raise PreviewUnavailable(_classify_non_preview(tree))
         return WebPage([], None, page_title)
-    seen = _Page(html)
+    seen = _Page(html, tree.css_first(_EDITED_META) is not None)
     posts = [p for p in (_parse_block(b, channel, seen) for b in blocks) if p is not None]
     more = tree.css_first("a.tme_messages_more[data-before]")
     before = None
@@ -242,14 +245,15 @@ def _classify_non_preview(tree: LexborHTMLParser) -> str:
 
 
 def _parse_block(block: LexborNode, channel: str, page: _Page = _ALL) -> WebPost | None:
-    post_ref = block.attributes.get("data-post") or ""
+    attrs = block.attributes  # (a dict built at each use)
+    post_ref = attrs.get("data-post") or ""
     chan, _, num = post_ref.rpartition("/")
     try:
         post_id = int(num)
     except ValueError:
         log.warning("telegram_web %s: skipping a message with data-post=%r", channel, post_ref)
         return None
-    classes = (block.attributes.get("class") or "").split()
+    classes = (attrs.get("class") or "").split()
     service = "service_message" in classes
     text_node = block.css_first(".tgme_widget_message_text.js-message_text") or next(
         (n for n in block.css(".tgme_widget_message_text")
@@ -525,9 +529,10 @@ class TelegramWebCollector(Collector):
 
 async def _read_in_child(source: SourceConfig, config: Config, state: _ReadState,
                          out: Any) -> None:
-    """The reader process's side (process_feed): the same page reading, its own client."""
-    collector = TelegramWebCollector(
-        source, config, client=make_client(config.network, source=source.name, tor=source.tor))
+    """The reader process's side (process_feed): the same page reading, its own client (a
+    blocking one: nothing else runs on this process's loop)."""
+    collector = TelegramWebCollector(source, config, client=make_client(
+        config.network, source=source.name, tor=source.tor, blocking=True))
     try:
         await collector._read_pages(state, None, out)
     finally:

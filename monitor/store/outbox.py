@@ -26,12 +26,14 @@ class OutboxMixin(StoreMixin):
     def enqueue(self, notification: Notification, sinks: Iterable[Any],
                 *, now: datetime | None = None) -> int:
         """Queue `notification` for each sink (objects with `.name`, or names); returns rows added."""
+        names = [sink if isinstance(sink, str) else sink.name for sink in sinks]
+        if not names:  # no sink takes it: no row, and no body to build (asdict + JSON)
+            return 0
         now_s = iso(now or utcnow())
         body = dumps(notification.to_dict())
         added = 0
         with self.transaction():
-            for sink in sinks:
-                name = sink if isinstance(sink, str) else sink.name
+            for name in names:
                 cur = self.db.execute(
                     "INSERT INTO outbox (sink, idempotency_key, incident_id, event, "
                     "notification, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?) "

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import email.utils
+import functools
+import socket
 import time
 
 import pytest
 
-from monitor.collectors import CollectorDeferred
-from monitor.collectors.http_client import make_client
+from monitor.collectors import CollectorDeferred, http_client
+from monitor.collectors.http_client import BlockingTransport, make_client
 from monitor.config import parse_config
 from monitor.errors import CollectorError
 from monitor.net import parse_retry_after
@@ -14,6 +16,16 @@ from tests.support.collect import run
 from tests.support.http import Reply, gzip_reply
 from tests.support.net import free_port
 from tests.support.socks import Socks5Proxy
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["async", "blocking"])
+def blocking(request, monkeypatch):
+    """Every test twice: with httpx's async transport, and with its sync one behind the async
+    API (`blocking`, the clients of the page reader processes): the same requests, answers,
+    errors, retries, caps and Tor routing."""
+    monkeypatch.setitem(globals(), "make_client",
+                        functools.partial(http_client.make_client, blocking=request.param))
+    return request.param
 
 
 async def fetch(client, url, **kw):
@@ -187,3 +199,27 @@ def test_bad_urls_are_collector_errors(server, config):
         run(fetch(make_client(config.network, source="s"), server.url("/ftp")))
     with pytest.raises(CollectorError, match="invalid URL"):
         run(fetch(make_client(config.network, source="s"), "http://[::1"))
+
+
+def test_a_blocking_client_sends_through_the_sync_transport(server, config, blocking):
+    server.route("/x", Reply(body="hello"))
+    client = make_client(config.network, source="s")
+
+    async def go():
+        try:
+            res = await client.get(server.url("/x"))
+            return res, client.client_for(server.url("/x"))[0]
+        finally:
+            await client.aclose()
+
+    res, httpx_client = run(go())
+    assert res.content == b"hello"
+    assert isinstance(httpx_client._transport, BlockingTransport) is blocking
+
+
+def test_a_server_that_never_answers_is_a_timeout_error():
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never reads nor answers
+        config = parse_config({"network": {"timeout": 0.2, "retries": 0}})
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/x"
+        with pytest.raises(CollectorError, match=r"/x timed out after"):
+            run(fetch(make_client(config.network, source="s"), url))
