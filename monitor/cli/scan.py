@@ -9,12 +9,13 @@ errors, warnings and the progress bar go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import gc
 import io
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import re
 import shutil
@@ -22,13 +23,12 @@ import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from monitor.errors import LeakmonError
+from monitor.matching import forkpool
 from monitor.matching.extract import MB, Limits, printable
 from monitor.matching.readers.passwords import Password
 from monitor.models import SEVERITIES, Hit, severity_rank
@@ -163,8 +163,9 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     jobs = 1 if "-" in args.paths else _jobs(args.jobs, first)
     inputs = itertools.chain(first, listing)
     with Progress(sum(i.size for i in first), label="scanning",
-                  min_total=PROGRESS_MIN_BYTES) as bar:
-        for done in _outcomes(job, inputs, jobs):
+                  min_total=PROGRESS_MIN_BYTES) as bar, \
+            contextlib.closing(_outcomes(job, inputs, jobs)) as outcomes:
+        for done in outcomes:
             bar.close()
             for message in done.errors:
                 _error(message)
@@ -266,35 +267,44 @@ def _scan_one(job: _Job, item: _Input, totals: _Totals) -> str:
     return buf.getvalue()
 
 
-_WORKER_JOB: _Job | None = None  # set in the parent just before the pool forks
 _SLICE_FILES = 64  # inputs per task: small enough to balance, large enough to amortize IPC
 _SLICE_BYTES = 8 * MB  # ... and fewer when they are big, so the progress bar keeps moving
+_SLICE_NAMES = 16 * 1024  # ... and when their paths are long: a task stays well within a pipe
 
 
 def _slices(inputs: Iterable[_Input]) -> Iterator[list[_Input]]:
     """Consecutive runs of inputs of at most _SLICE_FILES files and about _SLICE_BYTES
     bytes (a single bigger file is a slice of its own), taken as the inputs come."""
     run: list[_Input] = []
-    size = 0
+    size = names = 0
     for item in inputs:
         run.append(item)
         size += item.size
-        if len(run) >= _SLICE_FILES or size >= _SLICE_BYTES:
+        names += len(item.label)
+        if len(run) >= _SLICE_FILES or size >= _SLICE_BYTES or names >= _SLICE_NAMES:
             yield run
-            run, size = [], 0
+            run, size, names = [], 0, 0
     if run:
         yield run
 
 
-def _scan_worker_slice(items: list[_Input]) -> _Slice:
-    assert _WORKER_JOB is not None
-    return _scan_slice(_WORKER_JOB, items)
+def _task(items: list[_Input]) -> tuple[str, list[int]]:
+    """A slice of files as a worker is sent it: their paths joined by NUL (which no path
+    holds) and their sizes; pickling one dataclass per file cost more than scanning it."""
+    return "\0".join([i.path for i in items if i.path is not None]), [i.size for i in items]
+
+
+def _scan_task(job: _Job, task: tuple[str, list[int]]) -> _Slice:
+    """A worker's scan of a slice sent by `_task` (files only: stdin is scanned serially)."""
+    paths, sizes = task
+    return _scan_slice(job, [_Input(p, p, n) for p, n in zip(paths.split("\0"), sizes,
+                                                              strict=True)])
 
 
 def _jobs(requested: int | None, inputs: list[_Input]) -> int:
     """Worker processes to use: --jobs, else one per usable CPU; 1 (serial) for stdin, for
     a handful of inputs, or where processes cannot be forked."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not forkpool.fork_available():
         return 1
     if any(i.path is None for i in inputs) or len(inputs) < 2 * _SLICE_FILES:
         return 1
@@ -309,30 +319,29 @@ def _jobs(requested: int | None, inputs: list[_Input]) -> int:
 def _outcomes(job: _Job, inputs: Iterable[_Input], jobs: int) -> Iterator[_Slice]:
     """The scanned inputs, slice after slice in input order. With jobs > 1, forked workers
     (each inheriting the compiled engine and the mmapped fingerprint sets, shared
-    copy-on-write) scan the slices, handed out as the walk finds them; `map` gives the
-    results back in order, so the output is the serial one."""
+    copy-on-write) scan the slices, handed out as the walk finds them, and the results come
+    back in order, so the output is the serial one."""
     if jobs <= 1:
         for items in _slices(inputs):
             yield _scan_slice(job, items)
         return
-    global _WORKER_JOB
-    _WORKER_JOB = job
     gc.freeze()  # the engine's objects stay in shared pages: the collector does not touch them
     try:
-        # Not multiprocessing.Pool: its worker-handler thread also waits on the result pipe,
-        # so it spins while results wait to be read (0.45 CPU-s of a 2-core scan of 30,000
-        # messages, taken from the workers). The executor forks all its workers at the first
-        # submit, before starting its own thread.
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            yield from pool.map(_scan_worker_slice, _slices(inputs))
-    except BrokenProcessPool:
+        # Neither multiprocessing.Pool (its handler thread spins on the result pipe while
+        # results wait: 0.45 CPU-s of a 2-core scan of 30,000 messages, taken from the
+        # workers) nor ProcessPoolExecutor (its threads and per-task futures: 0.3 CPU-s):
+        # forkpool's parent only sleeps in select between slices.
+        with contextlib.closing(forkpool.ordered_map(functools.partial(_scan_task, job),
+                                                     map(_task, _slices(inputs)),
+                                                     jobs)) as results:
+            yield from results
+    except forkpool.WorkerDied:
         raise LeakmonError(
             "a scan worker process died (killed by a signal, or out of memory?): the results "
             "printed so far are complete, the inputs after them were not scanned; --jobs 1 "
             "scans in this process") from None
     finally:
         gc.unfreeze()
-        _WORKER_JOB = None
 
 
 def _bar_wanted() -> bool:
@@ -353,8 +362,8 @@ def _error(message: str) -> None:
 
 
 def _stderr_line(line: str) -> None:
-    """One whole line to stderr in one write: the walk may report from the pool's feeding
-    thread while the main thread reports documents."""
+    """One whole line to stderr in one write (a warning of the walk between the documents'
+    errors)."""
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
 
