@@ -22,7 +22,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -212,18 +212,21 @@ class _Slice:
 def _scan_slice(job: _Job, items: Sequence[_Input]) -> _Slice:
     """Read, scan and render `items` in order: the same code in the serial and the pooled
     scan."""
+    from monitor.matching import document_scan  # scan_document looked up per slice: tests wrap it
+
+    scan = document_scan.scan_document
     out = _Slice()
     texts: list[str] = []
-    for item in items:
+    for item, got in zip(items, _read_slice(items, job.read_cap), strict=True):
         try:
-            text = _scan_one(job, item, out.totals)
+            if isinstance(got, str):
+                raise _DocumentError(got)
+            texts.append(_scan_one(job, item, got, scan, out.totals))
         except _DocumentError as e:
             out.errors.append(str(e))
             out.totals.errors += 1
-        else:
-            texts.append(text)
-        out.bytes += item.size
-        out.last = item.label
+    out.bytes = sum(i.size for i in items)
+    out.last = items[-1].label if items else ""
     out.text = "".join(texts)
     return out
 
@@ -232,34 +235,35 @@ class _DocumentError(Exception):
     """One input could not be read or scanned (the message is the error line)."""
 
 
-def _scan_one(job: _Job, item: _Input, totals: _Totals) -> str:
-    """Read, scan and render one input, counting it in `totals`; its output text."""
-    from monitor.matching.document_scan import scan_document  # looked up per call: tests wrap it
-
+def _scan_one(job: _Job, item: _Input, got: tuple[bytes, int, bool],
+              scan: Callable[..., DocumentScan], totals: _Totals) -> str:
+    """Scan and render one input read by `_read_slice`, counting it in `totals`; its output
+    text."""
+    data, size, cut = got
     try:
-        data, size, cut = _read(item, job.read_cap)
-    except OSError as e:
-        raise _DocumentError(f"cannot read {item.label}: {e.strerror or e}") from None
-    try:
-        result = scan_document(job.engine, data, item.label, job.limits,
-                               passwords=job.passwords)
+        result = scan(job.engine, data, item.label, job.limits, passwords=job.passwords)
     except Exception as e:  # one document must not end the scan of all the others
         log.debug("scan of %s failed", item.label, exc_info=True)
         raise _DocumentError(f"scanning {item.label} failed: {type(e).__name__}: {e} "
                              "(a bug: please report it; --log-level debug shows the "
                              "traceback)") from None
+    result.bytes = size
+    hits = result.hits
+    parts = result.parts
+    if not (hits or cut or result.skipped) and len(parts) == 1 and not parts[0].truncated:
+        totals.documents += 1  # most documents: one clean text part (totals.count, in short)
+        totals.bytes += size
+        return _json_line(item.label, result, hits) if job.json else ""
     if cut:
         result.skipped.append((item.label, f"only the first {len(data)} bytes were read "
                                            "(the larger of max_document_mb and "
                                            "max_unpacked_mb)"))
-    result.bytes = size
-    hits = result.hits
     if hits:
         hits = sorted((h for h in hits if _rank(h.severity) >= job.min_rank),
                       key=lambda h: (-_rank(h.severity), h.rule_id))
     for name, reason in result.skipped:
         log.info("skipped %s: %s", name, reason)
-    totals.count(size, hits, len(result.skipped), sum(p.truncated for p in result.parts))
+    totals.count(size, hits, len(result.skipped), sum(p.truncated for p in parts))
     if job.json:
         return _json_line(item.label, result, hits)
     buf = io.StringIO()
@@ -432,6 +436,31 @@ def _walk_dir(root: str, totals: _Totals) -> Iterator[_Input]:
         stack.extend(reversed(subdirs))
 
 
+def _read_slice(items: Sequence[_Input], cap: int) -> list[tuple[bytes, int, bool] | str]:
+    """`_read` of each input (its data, size and whether it was cut), or the error line that
+    stopped it. The files are read by one C call for the slice (open, read, close each);
+    only a file that turns out bigger than the walk saw, or than the cap, is read again
+    here, by `_read`."""
+    from monitor.matching import _native
+
+    paths = [i.path for i in items if i.path is not None]
+    sizes = [i.size for i in items if i.path is not None]
+    raw = iter(_native.read_files(os.fsencode("\0".join(paths)), sizes, cap) if paths else ())
+    out: list[tuple[bytes, int, bool] | str] = []
+    for item in items:
+        got = next(raw) if item.path is not None else None
+        if isinstance(got, int):
+            out.append(f"cannot read {item.label}: {os.strerror(got)}")
+        elif got is not None and len(got) <= item.size and len(got) <= cap:
+            out.append((got, len(got), False))
+        else:  # stdin, or a file that grew or is bigger than the cap
+            try:
+                out.append(_read(item, cap))
+            except OSError as e:
+                out.append(f"cannot read {item.label}: {e.strerror or e}")
+    return out
+
+
 def _read(item: _Input, cap: int) -> tuple[bytes, int, bool]:
     """At most `cap` bytes of the input, its size (files: the full size) and whether there
     was more than was read. A file is opened once and read with one `read` call of the
@@ -484,6 +513,17 @@ def _json_line(label: str, result: DocumentScan, hits: list[Hit]) -> str:
     the fixed frame written directly (most documents are a small message with no hit, and
     building then encoding their dict cost as much as scanning them)."""
     s = _JSON_STR
+    if not hits and not result.skipped and len(result.parts) == 1:
+        p = result.parts[0]  # most documents: one clean text part, no hit
+        if not p.truncated and p.encoding is not None and p.note is None:
+            path = s(label)
+            line = (f'{{"path": {path}, "bytes": {result.bytes}, "hits": [], "parts": '
+                    f'[{{"name": {path if p.name == label else s(p.name)}, "bytes": {p.bytes}, '
+                    f'"encoding": {s(p.encoding)}, "truncated": false}}], "skipped": [], '
+                    '"truncated": false}')
+            if not line.isascii() and _JSON_UNSAFE_CHAR.search(line):
+                line = line.translate(_JSON_UNSAFE)
+            return line + "\n"
     parts = ", ".join(
         f'{{"name": {s(p.name)}, "bytes": {p.bytes}, '
         f'"encoding": {"null" if p.encoding is None else s(p.encoding)}, '
