@@ -22,7 +22,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -320,7 +320,8 @@ def _jobs(requested: int | None, inputs: list[_Input]) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _outcomes(job: _Job, inputs: Iterable[_Input], jobs: int) -> Iterator[_Slice]:
+def _outcomes(job: _Job, inputs: Iterable[_Input],
+              jobs: int) -> Generator[_Slice, None, None]:
     """The scanned inputs, slice after slice in input order. With jobs > 1, forked workers
     (each inheriting the compiled engine and the mmapped fingerprint sets, shared
     copy-on-write) scan the slices, handed out as the walk finds them, and the results come
@@ -441,11 +442,11 @@ def _read_slice(items: Sequence[_Input], cap: int) -> list[tuple[bytes, int, boo
     stopped it. The files are read by one C call for the slice (open, read, close each);
     only a file that turns out bigger than the walk saw, or than the cap, is read again
     here, by `_read`."""
-    from monitor.matching import _native
+    from monitor.matching.document_scan import read_files
 
     paths = [i.path for i in items if i.path is not None]
     sizes = [i.size for i in items if i.path is not None]
-    raw = iter(_native.read_files(os.fsencode("\0".join(paths)), sizes, cap) if paths else ())
+    raw = iter(read_files(os.fsencode("\0".join(paths)), sizes, cap) if paths else ())
     out: list[tuple[bytes, int, bool] | str] = []
     for item in items:
         got = next(raw) if item.path is not None else None

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from monitor.matching import _native
 from monitor.matching.extract import (
     PLAIN_ENCODINGS,
     Limits,
@@ -146,3 +147,9 @@ def _rank(severity: str) -> int:
         return severity_rank(severity)
     except ValueError:
         return -1
+
+
+def read_files(paths: bytes, sizes: list[int], cap: int) -> list[bytes | int]:
+    """At most min(cap, size) + 1 bytes of each NUL-separated path (its size as listed), or
+    the errno that stopped it: a slice of `leakmon scan` inputs read by one C call."""
+    return _native.read_files(paths, sizes, cap)

@@ -23,7 +23,7 @@ import multiprocessing
 import pickle
 import signal
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -39,7 +39,7 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def ordered_map(fn: Callable[[Any], Any], tasks: Iterable[Any], jobs: int) -> Iterator[Any]:
+def ordered_map(fn: Callable[[Any], Any], tasks: Iterable[Any], jobs: int) -> Generator[Any, None, None]:
     """`fn(task)` for every task, computed by `jobs` forked processes, yielded in task order.
 
     `tasks` is consumed lazily, as workers need more (the caller may still be finding
@@ -71,7 +71,7 @@ def ordered_map(fn: Callable[[Any], Any], tasks: Iterable[Any], jobs: int) -> It
 
         for w in workers:
             feed(w)
-        by_conn = {w.results: w for w in workers}
+        by_conn: dict[Any, _Worker] = {w.results: w for w in workers}
         end = None  # the first task a dead worker took with it
         while given < (sent if end is None else end):
             busy = [w.results for w in workers if w.pending and w.alive]
