@@ -9,26 +9,26 @@ errors, warnings and the progress bar go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import gc
 import io
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import re
 import shutil
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from monitor.errors import LeakmonError
+from monitor.matching import forkpool
 from monitor.matching.extract import MB, Limits, printable
 from monitor.matching.readers.passwords import Password
 from monitor.models import SEVERITIES, Hit, severity_rank
@@ -163,8 +163,9 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     jobs = 1 if "-" in args.paths else _jobs(args.jobs, first)
     inputs = itertools.chain(first, listing)
     with Progress(sum(i.size for i in first), label="scanning",
-                  min_total=PROGRESS_MIN_BYTES) as bar:
-        for done in _outcomes(job, inputs, jobs):
+                  min_total=PROGRESS_MIN_BYTES) as bar, \
+            contextlib.closing(_outcomes(job, inputs, jobs)) as outcomes:
+        for done in outcomes:
             bar.close()
             for message in done.errors:
                 _error(message)
@@ -211,18 +212,21 @@ class _Slice:
 def _scan_slice(job: _Job, items: Sequence[_Input]) -> _Slice:
     """Read, scan and render `items` in order: the same code in the serial and the pooled
     scan."""
+    from monitor.matching import document_scan  # scan_document looked up per slice: tests wrap it
+
+    scan = document_scan.scan_document
     out = _Slice()
     texts: list[str] = []
-    for item in items:
+    for item, got in zip(items, _read_slice(items, job.read_cap), strict=True):
         try:
-            text = _scan_one(job, item, out.totals)
+            if isinstance(got, str):
+                raise _DocumentError(got)
+            texts.append(_scan_one(job, item, got, scan, out.totals))
         except _DocumentError as e:
             out.errors.append(str(e))
             out.totals.errors += 1
-        else:
-            texts.append(text)
-        out.bytes += item.size
-        out.last = item.label
+    out.bytes = sum(i.size for i in items)
+    out.last = items[-1].label if items else ""
     out.text = "".join(texts)
     return out
 
@@ -231,34 +235,35 @@ class _DocumentError(Exception):
     """One input could not be read or scanned (the message is the error line)."""
 
 
-def _scan_one(job: _Job, item: _Input, totals: _Totals) -> str:
-    """Read, scan and render one input, counting it in `totals`; its output text."""
-    from monitor.matching.document_scan import scan_document  # looked up per call: tests wrap it
-
+def _scan_one(job: _Job, item: _Input, got: tuple[bytes, int, bool],
+              scan: Callable[..., DocumentScan], totals: _Totals) -> str:
+    """Scan and render one input read by `_read_slice`, counting it in `totals`; its output
+    text."""
+    data, size, cut = got
     try:
-        data, size, cut = _read(item, job.read_cap)
-    except OSError as e:
-        raise _DocumentError(f"cannot read {item.label}: {e.strerror or e}") from None
-    try:
-        result = scan_document(job.engine, data, item.label, job.limits,
-                               passwords=job.passwords)
+        result = scan(job.engine, data, item.label, job.limits, passwords=job.passwords)
     except Exception as e:  # one document must not end the scan of all the others
         log.debug("scan of %s failed", item.label, exc_info=True)
         raise _DocumentError(f"scanning {item.label} failed: {type(e).__name__}: {e} "
                              "(a bug: please report it; --log-level debug shows the "
                              "traceback)") from None
+    result.bytes = size
+    hits = result.hits
+    parts = result.parts
+    if not (hits or cut or result.skipped) and len(parts) == 1 and not parts[0].truncated:
+        totals.documents += 1  # most documents: one clean text part (totals.count, in short)
+        totals.bytes += size
+        return _json_line(item.label, result, hits) if job.json else ""
     if cut:
         result.skipped.append((item.label, f"only the first {len(data)} bytes were read "
                                            "(the larger of max_document_mb and "
                                            "max_unpacked_mb)"))
-    result.bytes = size
-    hits = result.hits
     if hits:
         hits = sorted((h for h in hits if _rank(h.severity) >= job.min_rank),
                       key=lambda h: (-_rank(h.severity), h.rule_id))
     for name, reason in result.skipped:
         log.info("skipped %s: %s", name, reason)
-    totals.count(size, hits, len(result.skipped), sum(p.truncated for p in result.parts))
+    totals.count(size, hits, len(result.skipped), sum(p.truncated for p in parts))
     if job.json:
         return _json_line(item.label, result, hits)
     buf = io.StringIO()
@@ -266,35 +271,44 @@ def _scan_one(job: _Job, item: _Input, totals: _Totals) -> str:
     return buf.getvalue()
 
 
-_WORKER_JOB: _Job | None = None  # set in the parent just before the pool forks
 _SLICE_FILES = 64  # inputs per task: small enough to balance, large enough to amortize IPC
 _SLICE_BYTES = 8 * MB  # ... and fewer when they are big, so the progress bar keeps moving
+_SLICE_NAMES = 16 * 1024  # ... and when their paths are long: a task stays well within a pipe
 
 
 def _slices(inputs: Iterable[_Input]) -> Iterator[list[_Input]]:
     """Consecutive runs of inputs of at most _SLICE_FILES files and about _SLICE_BYTES
     bytes (a single bigger file is a slice of its own), taken as the inputs come."""
     run: list[_Input] = []
-    size = 0
+    size = names = 0
     for item in inputs:
         run.append(item)
         size += item.size
-        if len(run) >= _SLICE_FILES or size >= _SLICE_BYTES:
+        names += len(item.label)
+        if len(run) >= _SLICE_FILES or size >= _SLICE_BYTES or names >= _SLICE_NAMES:
             yield run
-            run, size = [], 0
+            run, size, names = [], 0, 0
     if run:
         yield run
 
 
-def _scan_worker_slice(items: list[_Input]) -> _Slice:
-    assert _WORKER_JOB is not None
-    return _scan_slice(_WORKER_JOB, items)
+def _task(items: list[_Input]) -> tuple[str, list[int]]:
+    """A slice of files as a worker is sent it: their paths joined by NUL (which no path
+    holds) and their sizes; pickling one dataclass per file cost more than scanning it."""
+    return "\0".join([i.path for i in items if i.path is not None]), [i.size for i in items]
+
+
+def _scan_task(job: _Job, task: tuple[str, list[int]]) -> _Slice:
+    """A worker's scan of a slice sent by `_task` (files only: stdin is scanned serially)."""
+    paths, sizes = task
+    return _scan_slice(job, [_Input(p, p, n) for p, n in zip(paths.split("\0"), sizes,
+                                                              strict=True)])
 
 
 def _jobs(requested: int | None, inputs: list[_Input]) -> int:
     """Worker processes to use: --jobs, else one per usable CPU; 1 (serial) for stdin, for
     a handful of inputs, or where processes cannot be forked."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not forkpool.fork_available():
         return 1
     if any(i.path is None for i in inputs) or len(inputs) < 2 * _SLICE_FILES:
         return 1
@@ -306,33 +320,33 @@ def _jobs(requested: int | None, inputs: list[_Input]) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _outcomes(job: _Job, inputs: Iterable[_Input], jobs: int) -> Iterator[_Slice]:
+def _outcomes(job: _Job, inputs: Iterable[_Input],
+              jobs: int) -> Generator[_Slice, None, None]:
     """The scanned inputs, slice after slice in input order. With jobs > 1, forked workers
     (each inheriting the compiled engine and the mmapped fingerprint sets, shared
-    copy-on-write) scan the slices, handed out as the walk finds them; `map` gives the
-    results back in order, so the output is the serial one."""
+    copy-on-write) scan the slices, handed out as the walk finds them, and the results come
+    back in order, so the output is the serial one."""
     if jobs <= 1:
         for items in _slices(inputs):
             yield _scan_slice(job, items)
         return
-    global _WORKER_JOB
-    _WORKER_JOB = job
     gc.freeze()  # the engine's objects stay in shared pages: the collector does not touch them
     try:
-        # Not multiprocessing.Pool: its worker-handler thread also waits on the result pipe,
-        # so it spins while results wait to be read (0.45 CPU-s of a 2-core scan of 30,000
-        # messages, taken from the workers). The executor forks all its workers at the first
-        # submit, before starting its own thread.
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            yield from pool.map(_scan_worker_slice, _slices(inputs))
-    except BrokenProcessPool:
+        # Neither multiprocessing.Pool (its handler thread spins on the result pipe while
+        # results wait: 0.45 CPU-s of a 2-core scan of 30,000 messages, taken from the
+        # workers) nor ProcessPoolExecutor (its threads and per-task futures: 0.3 CPU-s):
+        # forkpool's parent only sleeps in select between slices.
+        with contextlib.closing(forkpool.ordered_map(functools.partial(_scan_task, job),
+                                                     map(_task, _slices(inputs)),
+                                                     jobs)) as results:
+            yield from results
+    except forkpool.WorkerDied:
         raise LeakmonError(
             "a scan worker process died (killed by a signal, or out of memory?): the results "
             "printed so far are complete, the inputs after them were not scanned; --jobs 1 "
             "scans in this process") from None
     finally:
         gc.unfreeze()
-        _WORKER_JOB = None
 
 
 def _bar_wanted() -> bool:
@@ -353,8 +367,8 @@ def _error(message: str) -> None:
 
 
 def _stderr_line(line: str) -> None:
-    """One whole line to stderr in one write: the walk may report from the pool's feeding
-    thread while the main thread reports documents."""
+    """One whole line to stderr in one write (a warning of the walk between the documents'
+    errors)."""
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
 
@@ -423,6 +437,31 @@ def _walk_dir(root: str, totals: _Totals) -> Iterator[_Input]:
         stack.extend(reversed(subdirs))
 
 
+def _read_slice(items: Sequence[_Input], cap: int) -> list[tuple[bytes, int, bool] | str]:
+    """`_read` of each input (its data, size and whether it was cut), or the error line that
+    stopped it. The files are read by one C call for the slice (open, read, close each);
+    only a file that turns out bigger than the walk saw, or than the cap, is read again
+    here, by `_read`."""
+    from monitor.matching.document_scan import read_files
+
+    paths = [i.path for i in items if i.path is not None]
+    sizes = [i.size for i in items if i.path is not None]
+    raw = iter(read_files(os.fsencode("\0".join(paths)), sizes, cap) if paths else ())
+    out: list[tuple[bytes, int, bool] | str] = []
+    for item in items:
+        got = next(raw) if item.path is not None else None
+        if isinstance(got, int):
+            out.append(f"cannot read {item.label}: {os.strerror(got)}")
+        elif got is not None and len(got) <= item.size and len(got) <= cap:
+            out.append((got, len(got), False))
+        else:  # stdin, or a file that grew or is bigger than the cap
+            try:
+                out.append(_read(item, cap))
+            except OSError as e:
+                out.append(f"cannot read {item.label}: {e.strerror or e}")
+    return out
+
+
 def _read(item: _Input, cap: int) -> tuple[bytes, int, bool]:
     """At most `cap` bytes of the input, its size (files: the full size) and whether there
     was more than was read. A file is opened once and read with one `read` call of the
@@ -475,6 +514,17 @@ def _json_line(label: str, result: DocumentScan, hits: list[Hit]) -> str:
     the fixed frame written directly (most documents are a small message with no hit, and
     building then encoding their dict cost as much as scanning them)."""
     s = _JSON_STR
+    if not hits and not result.skipped and len(result.parts) == 1:
+        p = result.parts[0]  # most documents: one clean text part, no hit
+        if not p.truncated and p.encoding is not None and p.note is None:
+            path = s(label)
+            line = (f'{{"path": {path}, "bytes": {result.bytes}, "hits": [], "parts": '
+                    f'[{{"name": {path if p.name == label else s(p.name)}, "bytes": {p.bytes}, '
+                    f'"encoding": {s(p.encoding)}, "truncated": false}}], "skipped": [], '
+                    '"truncated": false}')
+            if not line.isascii() and _JSON_UNSAFE_CHAR.search(line):
+                line = line.translate(_JSON_UNSAFE)
+            return line + "\n"
     parts = ", ".join(
         f'{{"name": {s(p.name)}, "bytes": {p.bytes}, '
         f'"encoding": {"null" if p.encoding is None else s(p.encoding)}, '

@@ -11,7 +11,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from monitor.matching.extract import Limits, Part, iter_parts
+from monitor.matching import _native
+from monitor.matching.extract import (
+    PLAIN_ENCODINGS,
+    Limits,
+    Part,
+    full_parts,
+    plain_kind,
+    printable,
+)
 from monitor.matching.readers.passwords import Password
 from monitor.models import Hit, RecordMatch, severity_rank
 
@@ -65,9 +73,23 @@ def scan_document(engine: EngineLike, data: bytes, name: str | None, limits: Lim
     part (scanned or skipped), e.g. to drive a progress bar. `passwords` are tried on locked
     archives (readers.passwords.candidates builds them from a post and a source).
     """
+    label = printable(name) if name else "-"
+    kind = plain_kind(data, limits)
+    if kind:  # the common case, a plain text message: iter_parts's one part, made here
+        result = DocumentScan(parts=[PartInfo(label, len(data), PLAIN_ENCODINGS[kind], False)],
+                              bytes=len(data))
+        hits = engine.scan(data)
+        if hits:
+            merged: dict[str, Hit] = {}
+            for hit in hits:
+                _merge(merged, hit)
+            result.hits = list(merged.values())
+        if on_part is not None:
+            on_part(Part(label, data, encoding=PLAIN_ENCODINGS[kind]))
+        return result
     result = DocumentScan(bytes=len(data))
-    merged: dict[str, Hit] = {}
-    for part in iter_parts(data, name, limits, passwords):
+    merged = {}
+    for part in full_parts(data, label, limits, passwords):
         if part.skipped is not None:
             result.skipped.append((part.name, part.skipped))
         else:
@@ -125,3 +147,9 @@ def _rank(severity: str) -> int:
         return severity_rank(severity)
     except ValueError:
         return -1
+
+
+def read_files(paths: bytes, sizes: list[int], cap: int) -> list[bytes | int]:
+    """At most min(cap, size) + 1 bytes of each NUL-separated path (its size as listed), or
+    the errno that stopped it: a slice of `leakmon scan` inputs read by one C call."""
+    return _native.read_files(paths, sizes, cap)

@@ -163,35 +163,47 @@ def iter_parts(data: bytes, name: str | None, limits: Limits,
     if plain is not None:
         yield plain
         return
-    yield from _walk(data, label, 0, _Budget(limits, tuple(passwords)))
+    yield from full_parts(data, label, limits, passwords)
+
+
+def full_parts(data: bytes, label: str, limits: Limits,
+               passwords: Sequence[Password] = ()) -> Iterator[Part]:
+    """`iter_parts` past its fast path: for a caller that has seen `plain_kind` say no
+    (`label` is the document's printable name)."""
+    return _walk(data, label, 0, _Budget(limits, tuple(passwords)))
 
 
 _ANY_MAGIC = (*(m for m, _ in _ARCHIVE_MAGIC), *(m for m, _ in _BINARY_MAGIC), *_BOMS,
-              *archives.MAGIC_PREFIXES)
+              *archives.MAGIC_PREFIXES, b"RIFF")
+_XML_LEAD = frozenset(b"<\xef\xbb\xbf \t\r\n")  # what xmlrows.looks_like's dump starts with
 
 
 def plain_text_part(data: bytes, name: str, limits: Limits) -> Part | None:
-    """The whole of `data` as one part when it is plain ASCII or UTF-8 text, else None.
+    """The whole of `data` as one part when it is plain ASCII or UTF-8 text (`plain_kind`),
+    else None."""
+    kind = plain_kind(data, limits)
+    return Part(name, data, encoding=PLAIN_ENCODINGS[kind]) if kind else None
+
+
+def plain_kind(data: bytes, limits: Limits) -> int:
+    """1 when `data` is plain ASCII text that `iter_parts` gives whole as one part, 2 when
+    plain UTF-8 text, 0 when it must take the full path.
 
     The common case (a message, a paste) in a few C calls: no NUL byte (so no UTF-16 to
     guess), no magic number of any format we open or skip, no control byte in the samples
     `binary_reason` looks at, valid UTF-8 (the bytes tests in one pass, `_native.plain_text`).
-    Whenever any of these does not hold, None sends the document down the full path
+    Whenever any of these does not hold, 0 sends the document down the full path
     (`_walk`), which gives the same result for the documents accepted here."""
     if not data or len(data) > limits.max_document_bytes:
-        return None
-    if data.startswith(_ANY_MAGIC) or data[:4] == b"RIFF" or data[4:8] == b"ftyp" \
-            or data[257:262] == b"ustar":
-        return None
-    if archives.is_iso(data) or xmlrows.looks_like(data):
-        return None  # an ISO image and mysql XML rows take the full path
-    kind = _native.plain_text(data, _SAMPLE)
-    if kind:
-        return Part(name, data, encoding=_PLAIN_ENCODINGS[kind])
-    return None
+        return 0
+    if data.startswith(_ANY_MAGIC) or data[4:8] == b"ftyp" or data[257:262] == b"ustar":
+        return 0
+    if archives.is_iso(data) or (data[0] in _XML_LEAD and xmlrows.looks_like(data)):
+        return 0  # an ISO image and mysql XML rows take the full path
+    return _native.plain_text(data, _SAMPLE)
 
 
-_PLAIN_ENCODINGS = (None, "ascii", "utf-8")  # by _native.plain_text's answer
+PLAIN_ENCODINGS = (None, "ascii", "utf-8")  # by plain_kind's answer
 
 
 def printable(text: str) -> str:

@@ -3,7 +3,9 @@ serial scan, with the work really done in other processes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -12,6 +14,7 @@ import pytest
 
 from monitor.cli import scan as scan_cli
 from monitor.matching import document_scan as scan_mod
+from monitor.matching import forkpool
 from tests.matching.test_scan_cli import HIT_TEXT, NIR_SPACED, RULES
 from tests.support.cli import run_cli
 
@@ -136,3 +139,103 @@ def test_a_worker_killed_mid_scan_ends_the_scan_with_a_clear_error(folder, capsy
     rows = [json.loads(line) for line in out.splitlines()]  # only whole lines, in order
     assert all(not r["path"].endswith("m0100.txt") for r in rows)
     assert len(rows) % scan_cli._SLICE_FILES == 0 and len(rows) < N_FILES
+
+
+# --- forkpool, the pool under the scan ------------------------------------------------------
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def _fds_left(before: set[str]) -> set[str]:
+    """The fds open now that were not before (other tests' threads may close theirs)."""
+    return _open_fds() - before
+
+
+def _no_children_left() -> bool:
+    """No worker process left unreaped (other tests' children are not ours to check)."""
+    return not [p for p in multiprocessing.active_children() if p.name == "leakmon-worker"]
+
+
+def _square_with_pid(n: int) -> tuple[int, int]:
+    return n * n, os.getpid()
+
+
+def test_ordered_map_gives_every_result_in_task_order_from_other_processes():
+    before = _open_fds()
+    # uneven work: later tasks often finish first in the other worker
+    out = list(forkpool.ordered_map(_square_with_pid, iter(range(200)), 2))
+    assert [v for v, _ in out] == [n * n for n in range(200)]
+    pids = {pid for _, pid in out}
+    assert os.getpid() not in pids and len(pids) == 2
+    assert not _fds_left(before) and _no_children_left()
+
+
+def test_an_exception_in_a_task_is_raised_in_its_place():
+    def fn(n):
+        if n == 50:
+            raise KeyError("task 50")
+        return n
+
+    got = []
+    with pytest.raises(KeyError, match="task 50"):
+        for v in forkpool.ordered_map(fn, range(100), 2):
+            got.append(v)
+    assert got == list(range(50)) and _no_children_left()
+
+
+def test_a_killed_worker_ends_the_map_after_the_results_before_its_task():
+    before = _open_fds()
+
+    def fn(n):
+        if n == 30:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return n
+
+    got = []
+    with pytest.raises(forkpool.WorkerDied):
+        for v in forkpool.ordered_map(fn, range(100), 2):
+            got.append(v)
+    assert got == list(range(30))
+    assert not _fds_left(before) and _no_children_left()
+
+
+def test_workers_ignore_ctrl_c_and_a_consumer_that_stops_stops_them():
+    """Ctrl-C reaches every process of the terminal's group: the workers leave it to the
+    parent, whose KeyboardInterrupt ends the map and ends the workers, mid-task or not."""
+    before = _open_fds()
+    r, w = os.pipe()
+
+    def fn(n):
+        if n >= 10:
+            os.read(r, 1)  # blocks for good: nobody writes
+        return os.getpid()
+
+    got = []
+    with pytest.raises(KeyboardInterrupt), \
+            contextlib.closing(forkpool.ordered_map(fn, range(100), 2)) as results:
+        for pid in results:
+            os.kill(pid, signal.SIGINT)  # ignored: the worker answers on
+            got.append(pid)
+            if len(got) == 10:
+                raise KeyboardInterrupt
+    os.close(r)
+    os.close(w)
+    assert len(got) == 10 and os.getpid() not in got
+    assert not _fds_left(before) and _no_children_left()
+
+
+def test_tasks_are_taken_from_the_source_only_as_workers_need_them():
+    taken = []
+
+    def source():
+        for n in range(1000):
+            taken.append(n)
+            yield n
+
+    results = forkpool.ordered_map(_square_with_pid, source(), 1)
+    assert next(results)[0] == 0
+    assert len(taken) == forkpool.AHEAD + 1  # in flight, and the one sent for the answer
+    results.close()
+    assert _no_children_left()

@@ -121,6 +121,9 @@ static PyMethodDef module_methods[] = {
     {"lookup_owners", native_lookup_owners, METH_VARARGS,
      "lookup_owners(table, index, shift, owners, queries) -> [(query_index, [owner])]: lookup "
      "with the uint32 owners of each query found, as ints (see matcher.py)."},
+    {"read_files", native_read_files, METH_VARARGS,
+     "read_files(paths, sizes, cap) -> [bytes | int]: at most min(cap, size) + 1 bytes of each "
+     "NUL-separated path, or the errno that stopped it (see files.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

@@ -5,6 +5,7 @@
  *
  *   module.c    the module: its functions and types, limits and kind codes for Python;
  *               growable buffers and the byte classes the units share
+ *   files.c     read_files(): open, read and close a slice of `leakmon scan` inputs
  *   hmac.c      Hmac(key): HMAC-SHA-256 truncated to 64 bits (sha256.h), for fingerprints
  *   reader.c    CandidateReader: the fingerprint candidate reader (numbers, NIRs, IBANs,
  *               e-mails, dates, name grams), wrapped by fingerprints/candidates.py
@@ -114,6 +115,9 @@ PyObject *native_sha_impl(PyObject *mod, PyObject *unused);
 /* reader.c */
 extern PyTypeObject ReaderType;
 void reader_init_tables(void);
+
+/* files.c */
+PyObject *native_read_files(PyObject *mod, PyObject *args);
 
 /* table.c */
 PyObject *native_bucket_index(PyObject *mod, PyObject *args);
