@@ -121,6 +121,9 @@ static PyMethodDef module_methods[] = {
     {"lookup_owners", native_lookup_owners, METH_VARARGS,
      "lookup_owners(table, index, shift, owners, queries) -> [(query_index, [owner])]: lookup "
      "with the uint32 owners of each query found, as ints (see matcher.py)."},
+    {"bulk_summary", native_bulk_summary, METH_VARARGS,
+     "bulk_summary(data, cap, limit, specs) -> None | list: bulk_find with (first, distinct, "
+     "scale) for a detector validated in C, not its whole list (see validate.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {
