@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import re
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -27,8 +27,8 @@ from monitor.matching.secrets.placeholders import random_enough
 
 # DIGITS_START, HS_DIGITS_START, digits_free: the digit-start rule of the identifier kinds
 # (kinds/_common.py), importable from here too.
-__all__ = ["DETECTORS", "DIGITS_START", "HS_DIGITS_START", "Detector", "Findings", "Found",
-           "digits_free", "find", "kind_detector"]
+__all__ = ["DETECTORS", "DIGITS_START", "HS_DIGITS_START", "AnyFindings", "CountedFindings",
+           "Detector", "Findings", "Found", "digits_free", "find", "kind_detector"]
 
 # A dump can hold millions of candidates and a checksum costs microseconds (an IBAN through
 # python-stdnum ~25 us). Past this many validations per detector and document the detector
@@ -192,6 +192,45 @@ class Findings:
     found: list[Found]
     scale: float = 1.0
     disjoint: bool = False  # found is sorted by start, no two overlap, no value None (see find)
+
+    def first(self) -> Found | None:
+        """The first finding (by start when `disjoint`), None without any."""
+        return self.found[0] if self.found else None
+
+    def distinct(self) -> int:
+        """How many different values were found."""
+        return len({f[2] for f in self.found})
+
+
+@dataclass(slots=True)
+class CountedFindings:
+    """Findings validated in C that are only counted (engine/bulk.py, `_native.bulk_summary`):
+    the first one and the number of distinct values, which is all a rule that counts one
+    detector's values needs, without a Python object for every other match; `found` builds
+    the whole list on first use (the same `_native.bulk_find` gives), for a rule that mixes
+    them with other matches."""
+
+    head: Found | None
+    values: int
+    scale: float
+    rest: Callable[[], list[Found]]  # the whole list, called once when `found` is read
+    _found: list[Found] | None = None
+    disjoint: bool = True
+
+    @property
+    def found(self) -> list[Found]:
+        if self._found is None:
+            self._found = self.rest()
+        return self._found
+
+    def first(self) -> Found | None:
+        return self.head
+
+    def distinct(self) -> int:
+        return self.values
+
+
+AnyFindings = Findings | CountedFindings  # what a detector found in a document
 
 
 def _native_find(detector: Detector, matches: NativeMatches, data: bytes, ends: list[int],

@@ -118,6 +118,7 @@ _SECRET_HINT = re.compile(
 _IBAN_HINT = re.compile(r"[A-Z]{2}[0-9]{2}")
 _PHONE_HINT = re.compile(r"\+[1-9]|00[1-9]")
 _DMY_HINT = re.compile(r"[/.\-](?:19|20)[0-9]{2}")  # the year of _DATE_DMY
+_YMD_HINT = re.compile(r"(?:19|20)[0-9]{2}[/.\-]")  # the year of _DATE_YMD and its separator
 _DIGIT_RUN = re.compile(r"[0-9][0-9 .\-()]{5,}[0-9]")
 
 
@@ -245,12 +246,13 @@ def redact(text: str, *, mask_names: bool = False) -> str:
     if longest_word(text) >= 20:
         if longest_run(text, _MIXED_EXTRA) >= 20:  # a run of _MIXED_TOKEN's class (in C)
             text = _MIXED_TOKEN.sub(_mask_mixed, text)
-        if longest_word(text) >= 40:
+        # a blob is 40+ of [A-Za-z0-9+/]: a run of \w, '+' and '/' at least that long
+        if longest_word(text) >= 40 and longest_run(text, "+/") >= 40:
             text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
     if "19" in text or "20" in text:  # both date patterns hold a year 19xx or 20xx
         if _DMY_HINT.search(text):
             text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
-        if "19" in text or "20" in text:
+        if ("19" in text or "20" in text) and _YMD_HINT.search(text):
             text = _DATE_YMD.sub(lambda m: f"{m[1]}{m[2]}**{m[2]}**", text)
     text = redact_rows(text)
     if mask_names:

@@ -2,7 +2,8 @@
 the path it replaces: _native.triggers, then detectors.find on each detector's trigger ends.
 
 Same findings, scale and disjointness for every document: matches at the very start and end,
-non-ASCII combo lines (handed back to Python), the validation cap and the trigger cap.
+non-ASCII combo lines (handed back to Python), the validation cap and the trigger cap; and
+_native.bulk_summary's first finding and count of distinct values are those of the same list.
 """
 
 from __future__ import annotations
@@ -71,6 +72,28 @@ def test_bulk_find_gives_the_findings_of_find(names, seed):
                                                 det.MAX_VALIDATIONS), data[:200]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_the_summary_counts_the_distinct_values_find_finds(seed):
+    """bulk_summary's first finding and distinct values, before any list is built, are those
+    of find's list; repeated values (combo lines again, in capitals too, one NIR on many rows)
+    count once."""
+    rng = random.Random(seed)
+    twice = "".join(f"user{rng.randint(0, 20)}@example.fr:secret{i % 7}\n" for i in range(60))
+    docs = [*documents(rng), (twice + twice.upper()).encode(),
+            "\n".join(nirs(5, seed=seed) * 7).encode()]
+    for data in docs:
+        want = reference(GROUP, data, bulk.MAX_MATCHES_PER_PATTERN, det.MAX_VALIDATIONS)
+        got = bulk.NativePlan.of(GROUP).findings(data, "FR")
+        assert got.keys() == want.keys()
+        for name, f in got.items():
+            found = want[name][0]
+            assert (f.first(), f.distinct()) == (found[0] if found else None,
+                                                 len({v for _, _, v in found})), (name, data[:80])
+    for data, name in ((docs[-2], "combo"), (docs[-1], "fr_nir")):  # counted in C, repeats
+        f = bulk.NativePlan.of(GROUP).findings(data, "FR")[name]
+        assert isinstance(f, det.CountedFindings) and 0 < f.distinct() < len(f.found)
+
+
 @pytest.mark.parametrize("limit", [1, 2, 7, 40])
 def test_the_validation_cap_and_scale_are_those_of_find(monkeypatch, limit):
     monkeypatch.setattr(det, "MAX_VALIDATIONS", limit)
@@ -78,6 +101,9 @@ def test_the_validation_cap_and_scale_are_those_of_find(monkeypatch, limit):
     for data in documents(rng):
         want = reference(GROUP, data, bulk.MAX_MATCHES_PER_PATTERN, limit)
         assert native(GROUP, data) == want
+        for name, f in bulk.NativePlan.of(GROUP).findings(data, "FR").items():
+            found = want[name][0]
+            assert f.distinct() == len({v for _, _, v in found}), name
     many = "\n".join(nirs(60, seed=4)).encode()
     assert native(("fr_nir",), many)["fr_nir"][1] > 1.0  # capped: the count is extrapolated
 

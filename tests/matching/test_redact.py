@@ -59,6 +59,14 @@ def test_long_base64_blob_masked():
     assert blob not in redact(f"hash {blob} end")
 
 
+def test_blob_and_short_date_past_their_cheap_guards():
+    """A blob no mixed-token mask takes ('/' cuts it into short runs) and a year-first date
+    too short for the long-number mask: each is masked by its own pattern, behind a cheap
+    necessary test (a run of 40 of \\w + /, a year then a separator)."""
+    assert redact("key " + "abcdefgh/" * 6 + " end") == "key abcdef************ end"
+    assert redact("vu le 2020.1.5, puis 1999/12/3") == "vu le 2020.**.**, puis 1999/**/**"
+
+
 def test_idempotent_and_plain_text_untouched():
     plain = "Réunion jeudi à 14h, salle 3 : ordre du jour en pièce jointe."
     assert redact(plain) == plain

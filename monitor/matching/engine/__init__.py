@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from monitor.errors import RuleFileError
-from monitor.matching.detectors import Findings
+from monitor.matching.detectors import AnyFindings
 from monitor.matching.engine.bulk import BULK_CHUNK, BULK_CHUNK_MAX, BulkDetectors
 from monitor.matching.engine.compile import MAX_BULK_DETECTORS, CompiledRules, compile_rules
 from monitor.matching.engine.evaluate import FingerprintSetLike, ScanState, evaluate
@@ -98,7 +98,7 @@ class Engine:
 
     def _state(self, data: bytes, by_pid: Mapping[int, list[tuple[int, int]]],
                overflow: Mapping[int, int] | None = None,
-               bulk: Mapping[str, Findings] | None = None,
+               bulk: Mapping[str, AnyFindings] | None = None,
                fingerprints: Mapping[str, list[RecordMatch]] | None = None) -> ScanState:
         return ScanState(self.compiled, data, by_pid, fingerprint_sets=self.fingerprint_sets,
                          phone_region=self.phone_region, overflow=overflow, bulk=bulk,
@@ -133,7 +133,7 @@ class Engine:
         records = self._records(data) if c.fingerprint_rules else {}
         touched: set[int] = set(c.fingerprint_rules) if any(records.values()) else set()
         for name, findings in bulk.items():
-            if findings.found:
+            if findings.first() is not None:
                 touched.update(c.rules_by_detector[name])
         pid_rules = c.pid_rules
         for pid in by_pid:

@@ -12,6 +12,7 @@ triggers, regions and validation (NativePlan, _native.bulk_find).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.matching import _native
@@ -82,23 +83,39 @@ class NativePlan:
             specs.append((mask, matcher, d.lines, d.reach, d.after))
         return cls(names, tuple(specs))
 
-    def findings(self, data: bytes, region: str) -> dict[str, det.Findings]:
+    def findings(self, data: bytes, region: str) -> dict[str, det.AnyFindings]:
         """What detectors.find gives for each detector over the whole of `data` (no `enough`,
-        MAX_VALIDATIONS validations), for those whose triggers matched."""
+        MAX_VALIDATIONS validations), for those whose triggers matched. A detector validated
+        in C is only counted (its first finding and distinct values, CountedFindings): its
+        whole list is built again by `_native.bulk_find` if a rule reads it."""
         limit = max(1, det.MAX_VALIDATIONS)
-        got = _native.bulk_find(data, MAX_MATCHES_PER_PATTERN, limit, self.specs)
+        cap = MAX_MATCHES_PER_PATTERN
+        got = _native.bulk_summary(data, cap, limit, self.specs)
         if got is None:
             return {}
-        out: dict[str, det.Findings] = {}
-        for name, one in zip(self.names, got, strict=True):
+        out: dict[str, det.AnyFindings] = {}
+        for name, spec, one in zip(self.names, self.specs, got, strict=True):
             if one is None:
                 continue
-            if isinstance(one[1], float):  # validated in C: (found, scale)
-                out[name] = det.Findings(one[0], one[1], True)  # type: ignore[arg-type]
+            if len(one) == 3:  # validated in C: (first, distinct, scale)
+                first, values, scale = one
+                out[name] = det.CountedFindings(first, values, scale,
+                                                _whole(data, cap, limit, spec))
             else:  # (sorted trigger ends, uncounted triggers): Python validates
-                out[name] = det.find(det.DETECTORS[name], data, one[0], region,  # type: ignore[arg-type]
-                                     one[1], max_validations=limit)
+                out[name] = det.find(det.DETECTORS[name], data, one[0], region, one[1],
+                                     max_validations=limit)
         return out
+
+
+def _whole(data: bytes, cap: int, limit: int,
+           spec: tuple[int, int, bool, int, int]) -> Callable[[], list[det.Found]]:
+    """The whole list of C-validated findings that bulk_summary counted: bulk_find on the
+    detector's spec alone (its triggers do not depend on the other detectors')."""
+    def whole() -> list[det.Found]:
+        got = _native.bulk_find(data, cap, limit, (spec,))
+        assert got is not None and got[0] is not None
+        return got[0][0]  # type: ignore[return-value]
+    return whole
 
 
 class BulkDetectors:
@@ -145,7 +162,7 @@ class BulkDetectors:
             n += sum(map(len, buckets.values())) + sum(overflow.values())
         return n
 
-    def findings(self, data: bytes) -> dict[str, det.Findings]:
+    def findings(self, data: bytes) -> dict[str, det.AnyFindings]:
         """Findings of the bulk detectors, one pass per scan group: the C triggers of the
         shipped bulk detectors share one (`Detector.native`, triggers.py); a detector without
         them gets a Hyperscan database of its own (`Detector.scan_group`).
@@ -160,12 +177,12 @@ class BulkDetectors:
         """
         if len(self.groups) == 1:  # the shipped bulk detectors: one group (one C call)
             return self._group(self.groups[0], data)
-        out: dict[str, det.Findings] = {}
+        out: dict[str, det.AnyFindings] = {}
         for group in self.groups:
             out.update(self._group(group, data))
         return out
 
-    def _group(self, group: tuple[str, ...], data: bytes) -> dict[str, det.Findings]:
+    def _group(self, group: tuple[str, ...], data: bytes) -> dict[str, det.AnyFindings]:
         region = self.phone_region
         size = len(data)
         if size <= BULK_CHUNK:
@@ -208,7 +225,7 @@ class BulkDetectors:
                     open_.discard(name)
                     closed_at[name] = stop
             pos, chunk = stop, min(chunk * 2, BULK_CHUNK_MAX)
-        out: dict[str, det.Findings] = {}
+        out: dict[str, det.AnyFindings] = {}
         for name, got in have.items():
             if not got:
                 continue

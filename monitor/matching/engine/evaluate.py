@@ -44,13 +44,13 @@ class ScanState:
                  by_pid: Mapping[int, list[tuple[int, int]]], *,
                  fingerprint_sets: Mapping[str, FingerprintSetLike], phone_region: str,
                  overflow: Mapping[int, int] | None = None,
-                 bulk: Mapping[str, det.Findings] | None = None,
+                 bulk: Mapping[str, det.AnyFindings] | None = None,
                  fingerprints: Mapping[str, list[RecordMatch]] | None = None):
         self.compiled, self.data, self.by_pid = compiled, data, by_pid
         self.fingerprint_sets, self.phone_region = fingerprint_sets, phone_region
         self.overflow = overflow or {}
         self._words: dict[int, list[int]] | None = None  # whole-document positions
-        self._dets: dict[str, det.Findings] = dict(bulk or {})
+        self._dets: dict[str, det.AnyFindings] = dict(bulk or {})
         self._fps: dict[str, list[RecordMatch]] = dict(fingerprints or {})
         self._text: str | None = None
         self.mask_names = False  # set when our records are in the document: see Engine.scan
@@ -83,7 +83,7 @@ class ScanState:
             v.sort()
         return out
 
-    def detector(self, name: str) -> det.Findings:
+    def detector(self, name: str) -> det.AnyFindings:
         if name not in self._dets:
             ends: list[int] = []
             unseen = 0
@@ -134,6 +134,15 @@ def evaluate(cr: CompiledRule, state: ScanState) -> Hit | None:
                    excerpt=f"{len(records)} record(s) of fingerprint set "
                            f"{rule.fingerprints!r} recognized")
     spans = _text_spans(cr, state)
+    names = rule.detectors
+    if not spans and len(names) == 1 and not cr.near:
+        one = state.detector(names[0])
+        if one.disjoint:  # one detector's findings, every value set: counted, no list needed
+            first = one.first()
+            if first is None or any(state.word_positions(w) for w in cr.exclude):
+                return None
+            unchecked = sum(state.overflow.get(pid, 0) for pid in cr.pids) if cr.pids else 0
+            return _counted(cr, state, one.distinct(), unchecked, max(1.0, one.scale), first)
     det_spans, scale, disjoint = _detector_spans(cr, state)
     disjoint = disjoint and not spans  # one detector's findings alone: nothing to sort out
     spans.extend(det_spans)
@@ -155,12 +164,19 @@ def evaluate(cr: CompiledRule, state: ScanState) -> Hit | None:
         kept = _non_overlapping(spans)
         values = {v for _, _, v in kept if v is not None}
         unchecked += sum(1 for _, _, v in kept if v is None)
+    return _counted(cr, state, len(values), unchecked, scale, kept[0])
+
+
+def _counted(cr: CompiledRule, state: ScanState, distinct: int, unchecked: int, scale: float,
+             first: Span) -> Hit | None:
+    """The hit of a rule whose matches hold `distinct` values (scaled by `scale`) and
+    `unchecked` more, the first of them `first`; None under its min_count."""
+    rule = cr.rule
     # The threshold needs that many distinct values really seen: an extrapolated count
     # (one test card repeated 5,000 times) must not make a bulk rule fire.
-    if len(values) + unchecked < rule.min_count:
+    if distinct + unchecked < rule.min_count:
         return None
-    count = round(len(values) * scale) + unchecked
-    first = kept[0]
+    count = round(distinct * scale) + unchecked
     return Hit(rule_id=rule.id, title=rule.title, severity=rule.severity, count=count,
                excerpt=excerpt(state.data, first[0], first[1], mask_names=state.mask_names),
                tags=rule.tags)

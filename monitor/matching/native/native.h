@@ -163,5 +163,6 @@ PyObject *native_nir_matches(PyObject *mod, PyObject *args);
 PyObject *native_combo_matches(PyObject *mod, PyObject *args);
 PyObject *native_card_matches(PyObject *mod, PyObject *args);
 PyObject *native_bulk_find(PyObject *mod, PyObject *args);
+PyObject *native_bulk_summary(PyObject *mod, PyObject *args);
 
 #endif /* LM_NATIVE_H */

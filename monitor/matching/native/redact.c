@@ -9,6 +9,10 @@
  */
 #include "native.h"
 
+/* str.isalnum() of one character: a table for ASCII (most of an excerpt), where
+   Py_UNICODE_ISALNUM makes up to four calls into the Unicode database. */
+#define ALNUM(c) ((c) < 128 ? IS_ALNUM(c) != 0 : Py_UNICODE_ISALNUM(c))
+
 /* The functions here take one str: anything else is a TypeError naming the function. */
 static int need_str(PyObject *arg, const char *fn) {
     if (PyUnicode_Check(arg)) return 1;
@@ -38,7 +42,7 @@ PyObject *native_mask_fields(PyObject *mod, PyObject *args) {
         Py_UCS4 c = PyUnicode_READ(kind, src, i);
         if (c == sep) {
             kept = 0;
-        } else if (Py_UNICODE_ISALNUM(c)) {
+        } else if (ALNUM(c)) {
             if (kept) c = '*';
             kept = 1;
         }
@@ -62,7 +66,7 @@ PyObject *native_longest_run(PyObject *mod, PyObject *args) {
     Py_ssize_t best = 0, run = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, src, i);
-        int in = c == '_' || Py_UNICODE_ISALNUM(c);
+        int in = c == '_' || ALNUM(c);
         for (Py_ssize_t k = 0; !in && k < ne; k++) in = PyUnicode_READ(ekind, ex, k) == c;
         run = in ? run + 1 : 0;
         if (run > best) best = run;
@@ -77,7 +81,7 @@ static void mask_span(int kind, void *dst, Py_ssize_t a, Py_ssize_t b, Py_UCS4 s
         Py_UCS4 c = PyUnicode_READ(kind, dst, i);
         if (c == sep) {
             kept = 0;
-        } else if (Py_UNICODE_ISALNUM(c)) {
+        } else if (ALNUM(c)) {
             if (kept) PyUnicode_WRITE(kind, dst, i, '*');
             kept = 1;
         }
@@ -481,17 +485,19 @@ PyObject *native_mask_long_numbers(PyObject *mod, PyObject *arg) {
 /* contains_any(text, needles) -> bool: any(n in text for n in needles), for a tuple of str
    (redact.py's substring tests before its pattern families), without a generator step per
    needle. */
-/* Is the ASCII needle (UCS1 data nd[0:nn]) in text? Without widening the needle to the
-   text's kind, which PyUnicode_Contains does on every call for a non-Latin-1 text. */
-static int contains_ascii(int kind, const void *s, Py_ssize_t n, const Py_UCS1 *nd,
-                          Py_ssize_t nn) {
-    if (nn == 0) return 1;
-    if (kind == PyUnicode_1BYTE_KIND) return memmem(s, (size_t)n, nd, (size_t)nn) != NULL;
-    for (Py_ssize_t i = 0; i + nn <= n; i++) {
-        if (PyUnicode_READ(kind, s, i) != nd[0]) continue;
-        Py_ssize_t k = 1;
-        while (k < nn && PyUnicode_READ(kind, s, i + k) == nd[k]) k++;
-        if (k == nn) return 1;
+/* Does one of the non-empty ASCII needles of the tuple start at text[i]? */
+static int ascii_needle_at(PyObject *needles, int kind, const void *s, Py_ssize_t n,
+                           Py_ssize_t i) {
+    Py_UCS4 c = PyUnicode_READ(kind, s, i);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(needles); k++) {
+        PyObject *needle = PyTuple_GET_ITEM(needles, k);
+        if (!PyUnicode_Check(needle) || !PyUnicode_IS_ASCII(needle)) continue;
+        const Py_UCS1 *nd = PyUnicode_1BYTE_DATA(needle);
+        Py_ssize_t nn = PyUnicode_GET_LENGTH(needle);
+        if (nn == 0 || nd[0] != c || i + nn > n) continue;
+        Py_ssize_t j = 1;
+        while (j < nn && PyUnicode_READ(kind, s, i + j) == nd[j]) j++;
+        if (j == nn) return 1;
     }
     return 0;
 }
@@ -502,18 +508,50 @@ PyObject *native_contains_any(PyObject *mod, PyObject *args) {
     if (!PyArg_ParseTuple(args, "UO!:contains_any", &text, &PyTuple_Type, &needles)) return NULL;
     int kind = PyUnicode_KIND(text);
     const void *s = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(needles); k++) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), count = PyTuple_GET_SIZE(needles);
+    /* The ASCII needles: memmem each in a Latin-1 text; in a wider one (an excerpt with its
+       '…'), one pass over the text: at each character that starts one of them (a bit of
+       `first`), those starting with it are compared there, instead of a pass per needle
+       that reads each code unit through PyUnicode_READ. Others, and an empty one, are asked
+       of Python. */
+    uint64_t first[2] = {0, 0};
+    int ascii = 0;
+    for (Py_ssize_t k = 0; k < count; k++) {
         PyObject *needle = PyTuple_GET_ITEM(needles, k);
-        int found;
-        if (PyUnicode_Check(needle) && PyUnicode_IS_ASCII(needle))
-            found = contains_ascii(kind, s, n, PyUnicode_1BYTE_DATA(needle),
-                                   PyUnicode_GET_LENGTH(needle));
-        else
-            found = PyUnicode_Contains(text, needle);
+        if (PyUnicode_Check(needle) && PyUnicode_IS_ASCII(needle) &&
+            PyUnicode_GET_LENGTH(needle) > 0) {
+            Py_UCS1 c = PyUnicode_1BYTE_DATA(needle)[0];
+            first[c >> 6] |= 1ull << (c & 63);
+            ascii++;
+            continue;
+        }
+        int found = PyUnicode_Contains(text, needle);
         if (found < 0) return NULL;
         if (found) Py_RETURN_TRUE;
     }
+    if (!ascii) Py_RETURN_FALSE;
+    /* one loop per code unit width, so that the test of each character is a load, a compare
+       and a bit test */
+#define CONTAINS_SCAN(T)                                                                      \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                     \
+        Py_UCS4 c = ((const T *)s)[i];                                                       \
+        if (c < 128 && (first[c >> 6] >> (c & 63) & 1) && ascii_needle_at(needles, kind, s, n, i)) \
+            Py_RETURN_TRUE;                                                                  \
+    }
+    if (kind == PyUnicode_1BYTE_KIND) { /* memmem is quicker there, a needle at a time */
+        for (Py_ssize_t k = 0; k < count; k++) {
+            PyObject *needle = PyTuple_GET_ITEM(needles, k);
+            if (PyUnicode_Check(needle) && PyUnicode_IS_ASCII(needle) &&
+                memmem(s, (size_t)n, PyUnicode_1BYTE_DATA(needle),
+                       (size_t)PyUnicode_GET_LENGTH(needle)))
+                Py_RETURN_TRUE;
+        }
+    } else if (kind == PyUnicode_2BYTE_KIND) {
+        CONTAINS_SCAN(Py_UCS2)
+    } else {
+        CONTAINS_SCAN(Py_UCS4)
+    }
+#undef CONTAINS_SCAN
     Py_RETURN_FALSE;
 }
 
@@ -524,10 +562,19 @@ PyObject *native_longest_word(PyObject *mod, PyObject *arg) {
     int kind = PyUnicode_KIND(arg);
     const void *s = PyUnicode_DATA(arg);
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg), best = 0, run = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        run = Py_UNICODE_ISSPACE(PyUnicode_READ(kind, s, i)) ? 0 : run + 1;
-        if (run > best) best = run;
+#define WORD_SCAN(T)                                                                          \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                     \
+        run = Py_UNICODE_ISSPACE(((const T *)s)[i]) ? 0 : run + 1;                           \
+        if (run > best) best = run;                                                          \
     }
+    if (kind == PyUnicode_1BYTE_KIND) {
+        WORD_SCAN(Py_UCS1)
+    } else if (kind == PyUnicode_2BYTE_KIND) {
+        WORD_SCAN(Py_UCS2)
+    } else {
+        WORD_SCAN(Py_UCS4)
+    }
+#undef WORD_SCAN
     return PyLong_FromSsize_t(best);
 }
 
@@ -548,17 +595,17 @@ PyObject *native_mask_capitalised(PyObject *mod, PyObject *args) {
     const void *s = m.src;
     for (Py_ssize_t i = 0; i < n;) {
         Py_UCS4 c = PyUnicode_READ(kind, s, i);
-        if (!Py_UNICODE_ISALNUM(c) || Py_UNICODE_ISDECIMAL(c) ||
-            (i > 0 && Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, i - 1)))) {
+        if (!ALNUM(c) || Py_UNICODE_ISDECIMAL(c) ||
+            (i > 0 && ALNUM(PyUnicode_READ(kind, s, i - 1)))) {
             i++;
             continue;
         }
         Py_ssize_t e = i + 1;
-        while (e < n && Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, e))) e++;
+        while (e < n && ALNUM(PyUnicode_READ(kind, s, e))) e++;
         while (e + 1 < n && PyUnicode_READ(kind, s, e) == '-' &&
-               Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, e + 1))) {
+               ALNUM(PyUnicode_READ(kind, s, e + 1))) {
             e += 2;
-            while (e < n && Py_UNICODE_ISALNUM(PyUnicode_READ(kind, s, e))) e++;
+            while (e < n && ALNUM(PyUnicode_READ(kind, s, e))) e++;
         }
         int mask = (Py_UNICODE_ISUPPER(c) || Py_UNICODE_ISTITLE(c)) &&
                    !(e < n && PyUnicode_READ(kind, s, e) == '*');

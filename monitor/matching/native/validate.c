@@ -29,53 +29,80 @@
 #define IS_STR_SPACE(c) (IS_RE_SPACE(c) || ((c) >= 0x1c && (c) <= 0x1f))
 
 /* The matches of a detector's regions, before they become Python tuples: (start, end, value)
-   with value a new reference (a str, None or True). */
+   with value V_NONE (rejected), V_TRUE (only Python can decide) or V_STR: the ASCII bytes
+   vals[voff:voff + vlen] of the str the validator returns (no Python object until the list
+   is built, and none at all for the matches bulk_summary only counts). */
+enum { V_NONE = 0, V_TRUE = 1, V_STR = 2 };
+
 typedef struct {
-    Py_ssize_t s, e;
-    PyObject *v;
+    Py_ssize_t s, e, voff, vlen;
+    int kind;
 } Item;
 
 typedef struct {
     Item *p;
     Py_ssize_t n, cap;
+    Buf vals; /* the bytes of the V_STR values */
 } Items;
 
-static int append(Items *out, Py_ssize_t s, Py_ssize_t e, PyObject *value) { /* steals value */
-    if (!value) return -1;
+static Item *append(Items *out, Py_ssize_t s, Py_ssize_t e, int kind) {
     if (out->n == out->cap) {
         Py_ssize_t cap = out->cap ? 2 * out->cap : 64;
         Item *p = PyMem_Realloc(out->p, (size_t)cap * sizeof(Item));
         if (!p) {
-            Py_DECREF(value);
             PyErr_NoMemory();
-            return -1;
+            return NULL;
         }
         out->p = p;
         out->cap = cap;
     }
-    out->p[out->n++] = (Item){s, e, value};
+    Item *it = &out->p[out->n++];
+    *it = (Item){s, e, (Py_ssize_t)out->vals.len, 0, kind};
+    return it;
+}
+
+/* A match whose value is the n bytes at v (V_STR), or has none (V_NONE, V_TRUE). */
+static int append_value(Items *out, Py_ssize_t s, Py_ssize_t e, int kind, const char *v,
+                        Py_ssize_t n) {
+    Item *it = append(out, s, e, kind);
+    if (!it) return -1;
+    if (kind == V_STR) {
+        if (buf_put(&out->vals, v, (size_t)n) < 0) return -1;
+        it->vlen = n;
+    }
     return 0;
 }
 
 static void items_free(Items *it) {
-    for (Py_ssize_t k = 0; k < it->n; k++) Py_DECREF(it->p[k].v);
     PyMem_Free(it->p);
+    buf_free(&it->vals);
     it->p = NULL;
     it->n = it->cap = 0;
 }
 
-/* (s, e, v) as a tuple (v borrowed): no format string to parse, one per match. */
-static PyObject *item_tuple(Py_ssize_t s, Py_ssize_t e, PyObject *v) {
-    PyObject *t = PyTuple_New(3), *a = PyLong_FromSsize_t(s), *b = PyLong_FromSsize_t(e);
-    if (!t || !a || !b) {
+/* The Python value of an item: its str, None or True. */
+static PyObject *item_value(const Items *it, const Item *x) {
+    if (x->kind == V_NONE) Py_RETURN_NONE;
+    if (x->kind == V_TRUE) Py_RETURN_TRUE;
+    PyObject *v = PyUnicode_New(x->vlen, 127);
+    if (v) memcpy(PyUnicode_1BYTE_DATA(v), it->vals.p + x->voff, (size_t)x->vlen);
+    return v;
+}
+
+/* (s, e, value) of an item as a tuple: no format string to parse, one per match. */
+static PyObject *item_tuple(const Items *it, const Item *x) {
+    PyObject *t = PyTuple_New(3), *a = PyLong_FromSsize_t(x->s), *b = PyLong_FromSsize_t(x->e);
+    PyObject *v = item_value(it, x);
+    if (!t || !a || !b || !v) {
         Py_XDECREF(t);
         Py_XDECREF(a);
         Py_XDECREF(b);
+        Py_XDECREF(v);
         return NULL;
     }
     PyTuple_SET_ITEM(t, 0, a);
     PyTuple_SET_ITEM(t, 1, b);
-    PyTuple_SET_ITEM(t, 2, Py_NewRef(v));
+    PyTuple_SET_ITEM(t, 2, v);
     return t;
 }
 
@@ -83,11 +110,67 @@ static PyObject *item_tuple(Py_ssize_t s, Py_ssize_t e, PyObject *v) {
 static PyObject *items_list(const Items *it, Py_ssize_t from, Py_ssize_t to) {
     PyObject *out = PyList_New(to - from);
     for (Py_ssize_t k = from; out && k < to; k++) {
-        PyObject *item = item_tuple(it->p[k].s, it->p[k].e, it->p[k].v);
+        PyObject *item = item_tuple(it, &it->p[k]);
         if (!item) Py_CLEAR(out);
         else PyList_SET_ITEM(out, k - from, item);
     }
     return out;
+}
+
+/* The number of distinct values among the V_STR items: an exact set (open addressing on a
+   64-bit hash, the bytes compared when two hashes are equal). -1: MemoryError. */
+static uint64_t value_hash(const char *p, Py_ssize_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, (size_t)n);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    }
+    h ^= h >> 29;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 32);
+}
+
+static Py_ssize_t distinct_values(const Items *it) {
+    size_t size = 16;
+    while (size < 2 * (size_t)it->n) size *= 2;
+    Py_ssize_t *slot = PyMem_Malloc(size * sizeof *slot); /* item index + 1, 0: empty */
+    uint64_t *hash = PyMem_Malloc(size * sizeof *hash);
+    if (!slot || !hash) {
+        PyMem_Free(slot);
+        PyMem_Free(hash);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(slot, 0, size * sizeof *slot);
+    Py_ssize_t distinct = 0;
+    for (Py_ssize_t k = 0; k < it->n; k++) {
+        const Item *x = &it->p[k];
+        if (x->kind != V_STR) continue;
+        const char *v = it->vals.p + x->voff;
+        uint64_t h = value_hash(v, x->vlen);
+        for (size_t j = (size_t)h & (size - 1);; j = (j + 1) & (size - 1)) {
+            if (!slot[j]) {
+                slot[j] = k + 1;
+                hash[j] = h;
+                distinct++;
+                break;
+            }
+            const Item *y = &it->p[slot[j] - 1];
+            if (hash[j] == h && y->vlen == x->vlen &&
+                memcmp(it->vals.p + y->voff, v, (size_t)x->vlen) == 0)
+                break;
+        }
+    }
+    PyMem_Free(slot);
+    PyMem_Free(hash);
+    return distinct;
 }
 
 /* One region of a detector: the matches of its precise pattern in data[start:stop], at most
@@ -280,8 +363,7 @@ static int nir_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_ss
             p++;
             continue;
         }
-        PyObject *value = nir_valid(c) ? PyUnicode_FromStringAndSize(c, 15) : Py_NewRef(Py_None);
-        if (append(out, p, e, value) < 0) return -1;
+        if (append_value(out, p, e, nir_valid(c) ? V_STR : V_NONE, c, 15) < 0) return -1;
         --*budget;
         p = e;
     }
@@ -450,22 +532,29 @@ static int scheme_or_digits(const uint8_t *d, const Combo *m) {
     return 1;
 }
 
-/* detectors._combo on an ASCII line: None when rejected, else the line stripped and
-   lower-cased. */
-static PyObject *combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, const Combo *m) {
-    if (m->email ? !email_ok(d, m->user, m->user_end) : scheme_or_digits(d, m))
-        Py_RETURN_NONE;
-    uint8_t first = d[m->pw];
-    int distinct = 0;
-    for (Py_ssize_t k = m->pw + 1; k < m->pw_end && !distinct; k++) distinct = d[k] != first;
-    if (!distinct) Py_RETURN_NONE;
-    while (q < le && IS_STR_SPACE(d[q])) q++;
-    while (le > q && IS_STR_SPACE(d[le - 1])) le--;
-    PyObject *value = PyUnicode_New(le - q, 127);
-    if (!value) return NULL;
-    Py_UCS1 *dst = PyUnicode_1BYTE_DATA(value);
-    for (Py_ssize_t k = q; k < le; k++) dst[k - q] = (Py_UCS1)ascii_lower(d[k]);
-    return value;
+/* detectors._combo on an ASCII line [q, le) matched as m: appended to out, as rejected
+   (V_NONE) or with the line stripped and lower-cased as its value. */
+static int combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, const Combo *m,
+                       Items *out) {
+    int ok = m->email ? email_ok(d, m->user, m->user_end) : !scheme_or_digits(d, m);
+    if (ok) {
+        uint8_t first = d[m->pw];
+        int distinct = 0;
+        for (Py_ssize_t k = m->pw + 1; k < m->pw_end && !distinct; k++) distinct = d[k] != first;
+        ok = distinct;
+    }
+    Item *it = append(out, q, le, ok ? V_STR : V_NONE);
+    if (!it) return -1;
+    if (!ok) return 0;
+    Py_ssize_t a = q, b = le;
+    while (a < b && IS_STR_SPACE(d[a])) a++;
+    while (b > a && IS_STR_SPACE(d[b - 1])) b--;
+    if (buf_reserve(&out->vals, (size_t)(b - a)) < 0) return -1;
+    uint8_t *dst = (uint8_t *)out->vals.p + out->vals.len;
+    for (Py_ssize_t k = a; k < b; k++) dst[k - a] = (uint8_t)ascii_lower(d[k]);
+    out->vals.len += (size_t)(b - a);
+    it->vlen = b - a;
+    return 0;
 }
 
 static int combo_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop,
@@ -481,8 +570,8 @@ static int combo_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop,
         Py_ssize_t le = nl ? nl - d : stop;
         Combo m;
         if (combo_at(d, q, le, &m)) {
-            PyObject *value = has_high(d, q, le) ? Py_NewRef(Py_True) : combo_value(d, q, le, &m);
-            if (append(out, q, le, value) < 0) return -1;
+            if (has_high(d, q, le) ? !append(out, q, le, V_TRUE) : combo_value(d, q, le, &m, out) < 0)
+                return -1;
             --*budget;
         }
         q = le + 1;
@@ -560,17 +649,17 @@ static int card_valid(const char *c, int n) {
 
 /* kinds._common.shrinking(m, normalize, region, 12) on the match d[p:e]: the match, then its
    prefixes cut before each separator from the right, while the cut is at 12 bytes or more. */
-static PyObject *card_value(const uint8_t *d, Py_ssize_t p, Py_ssize_t e) {
+static int card_value(const uint8_t *d, Py_ssize_t p, Py_ssize_t e, Items *out) {
     char c[20];
     Py_ssize_t len = e - p;
     for (;;) {
         int n = 0;
         for (Py_ssize_t k = p; k < p + len; k++)
             if (IS_DIGIT(d[k]) && n < 20) c[n++] = (char)d[k];
-        if (n <= 19 && card_valid(c, n)) return PyUnicode_FromStringAndSize(c, n);
+        if (n <= 19 && card_valid(c, n)) return append_value(out, p, e, V_STR, c, n);
         Py_ssize_t cut = len - 1;
         while (cut >= 0 && d[p + cut] != ' ' && d[p + cut] != '-') cut--;
-        if (cut < 12) return Py_NewRef(Py_None);
+        if (cut < 12) return append_value(out, p, e, V_NONE, NULL, 0);
         len = cut;
     }
 }
@@ -583,7 +672,7 @@ static int card_region(const uint8_t *d, Py_ssize_t start, Py_ssize_t stop, Py_s
             p++;
             continue;
         }
-        if (append(out, p, e, card_value(d, p, e)) < 0) return -1;
+        if (card_value(d, p, e, out) < 0) return -1;
         --*budget;
         p = e;
     }
@@ -642,10 +731,11 @@ static PyObject *ends_list(const int64_t *e, Py_ssize_t n) {
 
 static const RegionFn MATCHERS[] = {nir_region, combo_region, card_region};
 
-/* One detector of bulk_find: None, (ends, unseen) for Python, or (found, scale). */
+/* One detector of bulk_find: None, (ends, unseen) for Python, or (found, scale); with
+   `summary` (bulk_summary), (first, distinct, scale) instead of (found, scale). */
 static PyObject *bulk_one(const uint8_t *d, Py_ssize_t size, const Triggers *t, int mask,
                           int matcher, int lines, Py_ssize_t reach, Py_ssize_t after,
-                          Py_ssize_t limit) {
+                          Py_ssize_t limit, int summary) {
     Py_ssize_t n;
     int64_t *ends = spec_ends(t, mask, &n);
     if (n < 0) return NULL;
@@ -665,10 +755,13 @@ static PyObject *bulk_one(const uint8_t *d, Py_ssize_t size, const Triggers *t, 
         if (MATCHERS[matcher](d, (Py_ssize_t)se[0], (Py_ssize_t)se[1], &budget, &items) < 0)
             goto done;
     }
-    Py_ssize_t valid = 0;
+    Py_ssize_t valid = 0, first = -1;
     for (Py_ssize_t k = 0; k < items.n; k++) {
-        if (items.p[k].v == Py_True) goto python; /* a line only Python decides */
-        valid += items.p[k].v != Py_None;
+        if (items.p[k].kind == V_TRUE) goto python; /* a line only Python decides */
+        if (items.p[k].kind == V_STR) {
+            if (first < 0) first = k;
+            valid++;
+        }
     }
     /* detectors._native_find and find with enough=None: starts increase strictly (regions
        are disjoint and in order), so every valid match is kept */
@@ -682,10 +775,17 @@ static PyObject *bulk_one(const uint8_t *d, Py_ssize_t size, const Triggers *t, 
         }
         scale = (double)(n + unseen) / (double)(seen > 1 ? seen : 1);
     }
+    if (summary) {
+        Py_ssize_t distinct = distinct_values(&items);
+        if (distinct < 0) goto done;
+        PyObject *head = first < 0 ? Py_NewRef(Py_None) : item_tuple(&items, &items.p[first]);
+        if (head) result = Py_BuildValue("(Nnd)", head, distinct, scale);
+        goto done;
+    }
     PyObject *found = PyList_New(valid);
     for (Py_ssize_t k = 0, j = 0; found && k < items.n; k++) {
-        if (items.p[k].v == Py_None) continue;
-        PyObject *item = item_tuple(items.p[k].s, items.p[k].e, items.p[k].v);
+        if (items.p[k].kind == V_NONE) continue;
+        PyObject *item = item_tuple(&items, &items.p[k]);
         if (!item) Py_CLEAR(found);
         else PyList_SET_ITEM(found, j++, item);
     }
@@ -709,12 +809,11 @@ done:
    (start, end, value) of its valid matches and the scale; with matcher -1, or when a match
    needs Python (a non-ASCII combo line), its sorted ends and uncounted triggers for
    detectors.find. */
-PyObject *native_bulk_find(PyObject *mod, PyObject *args) {
-    (void)mod;
+static PyObject *bulk(PyObject *args, const char *fmt, int summary) {
     Py_buffer view;
     Py_ssize_t cap, limit;
     PyObject *specs;
-    if (!PyArg_ParseTuple(args, "y*nnO!:bulk_find", &view, &cap, &limit, &PyTuple_Type, &specs))
+    if (!PyArg_ParseTuple(args, fmt, &view, &cap, &limit, &PyTuple_Type, &specs))
         return NULL;
     PyObject *result = NULL;
     Triggers t;
@@ -753,7 +852,7 @@ PyObject *native_bulk_find(PyObject *mod, PyObject *args) {
     result = PyList_New(nspec);
     for (Py_ssize_t k = 0; result && k < nspec; k++) {
         PyObject *one = bulk_one(d, view.len, &t, sp[k][0], sp[k][1], sp[k][2], ra[k][0],
-                                 ra[k][1], limit);
+                                 ra[k][1], limit, summary);
         if (!one) Py_CLEAR(result);
         else PyList_SET_ITEM(result, k, one);
     }
@@ -763,4 +862,19 @@ done:
     triggers_free(&t);
     PyBuffer_Release(&view);
     return result;
+}
+
+PyObject *native_bulk_find(PyObject *mod, PyObject *args) {
+    (void)mod;
+    return bulk(args, "y*nnO!:bulk_find", 0);
+}
+
+/* bulk_summary(data, cap, limit, specs): bulk_find, with (first, distinct, scale) for a
+   detector validated in C instead of (found, scale): its first valid match (or None) and
+   the number of distinct values of its valid matches, which is all a rule counting
+   distinct values needs (engine/evaluate.py); no Python object for the other matches.
+   bulk_find gives the whole list when a consumer asks for it (detectors.CountedFindings). */
+PyObject *native_bulk_summary(PyObject *mod, PyObject *args) {
+    (void)mod;
+    return bulk(args, "y*nnO!:bulk_summary", 1);
 }
