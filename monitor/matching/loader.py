@@ -144,4 +144,5 @@ def _log_problem(problem: RuleProblem) -> None:
     embedded example) at info, where `leakmon rules check` shows it but a scan does not."""
     level = logging.WARNING if problem.severity == "error" or "not used" in problem.message \
         else logging.INFO
-    log.log(level, "rule problem: %s", problem.format())
+    if log.isEnabledFor(level):  # a thousand rules without examples: format none of them
+        log.log(level, "rule problem: %s", problem.format())
