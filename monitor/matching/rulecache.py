@@ -226,6 +226,6 @@ def _load(path: Path, magic: bytes, key: bytes, persistent: Sequence[Any]) -> An
         return None
     try:
         return _Unpickler(io.BytesIO(body), persistent).load()
-    except Exception as e:  # noqa: BLE001 - any failure to rebuild is a miss
+    except Exception as e:  # any failure to rebuild the entry is a miss
         log.info("rule cache %s cannot be loaded (%s): rebuilding it", path, e)
         return None
