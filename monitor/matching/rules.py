@@ -9,7 +9,6 @@ rules at all (the daemon keeps its last good set) while other files still load.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,6 +211,8 @@ def _is_parsed(value: object) -> bool:
 
 def _parse_file(name: str, data: bytes, detectors: set[str], known_sets: Collection[str] | None,
                 check_regex) -> tuple[list[Rule], list[RuleProblem]]:
+    import tomllib  # a warm start takes the parsed rules from the cache
+
     try:
         # as open() in text mode reads it: universal newlines
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
