@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import platform
-import tempfile
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -73,7 +71,13 @@ def platform_tag() -> str:
                     break
     except OSError:
         pass
-    return f"{platform.machine()} {platform.system()} {flags}"
+    if hasattr(os, "uname"):  # what platform.machine()/system() answer, without its import
+        machine, system = os.uname().machine, os.uname().sysname
+    else:  # pragma: no cover (Windows)
+        import platform
+
+        machine, system = platform.machine(), platform.system()
+    return f"{machine} {system} {flags}"
 
 
 def cache_key(expressions: Sequence[bytes], ids: Sequence[int], flags: Sequence[int],
@@ -147,6 +151,8 @@ def _load(path: Path, key: bytes, mode: int) -> hyperscan.Database | None:
 def write_entry(folder: Path, path: Path, magic: bytes, key: bytes, body: bytes) -> None:
     """Write `magic` + `key` + SHA-256(body) + `body` to `path` atomically, mode 0600 (the
     folder made 0700); a cache that cannot be written is only logged."""
+    import tempfile  # only when writing an entry
+
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".entry-", suffix=".tmp")
