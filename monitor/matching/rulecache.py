@@ -86,7 +86,7 @@ class _Pickler(pickle.Pickler):
         super().__init__(file, _PROTOCOL)
 
     def reducer_override(self, obj: Any) -> Any:
-        values = _record_fields(type(obj))
+        values = _record_fields(type(obj))  # type: ignore[arg-type]  # classes hash
         if values is None:
             return NotImplemented
         return type(obj), values(obj)
