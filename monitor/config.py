@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -224,6 +223,8 @@ def load_config(path: str | Path | None) -> Config:
     """Load and validate a config file; `None` gives the built-in defaults."""
     if path is None:
         return parse_config({})
+    import tomllib  # only with a config file: not at start-up of `leakmon scan`
+
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

@@ -17,6 +17,7 @@ from monitor import __version__
 from monitor.cli._context import Context
 from monitor.errors import LeakmonError
 from monitor.log import setup_logging
+from monitor.matching.loader import gc_paused
 
 # The order here is the order of `leakmon --help`.
 COMMAND_MODULES = (
@@ -123,7 +124,8 @@ class Commands:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(only=command_in(argv))
+    with gc_paused():  # start-up: the command's modules are imported here
+        parser = build_parser(only=command_in(argv))
     args = parser.parse_args(argv)
     ctx = Context.from_args(args)
     try:

@@ -16,8 +16,6 @@ matching and was slower on real text: organization names are made of common word
 
 from __future__ import annotations
 
-from rapidfuzz import fuzz
-
 from monitor.matching.normalize import canon, char_after, char_before, fold, hs_escape, is_word_char
 
 # Substitutes seen in obfuscated leak posts. Kept small: every extra class widens matches.
@@ -88,7 +86,9 @@ def comparable(text: str) -> str:
 
 def score(candidate: str, keyword: str) -> float:
     """rapidfuzz similarity 0..100 of a candidate span and a keyword, both folded."""
-    return fuzz.ratio(comparable(candidate), comparable(keyword))
+    import rapidfuzz.fuzz  # imported on first use: not at start-up
+
+    return rapidfuzz.fuzz.ratio(comparable(candidate), comparable(keyword))
 
 
 

@@ -4,10 +4,15 @@ Compiling 1,000 keywords plus the shipped rules takes seconds; loading the seria
 database takes milliseconds. A cache file is named by the SHA-256 of everything that goes
 into the database (expressions, ids, flags, extended parameters, mode) plus the Hyperscan
 library version and the machine (architecture and CPU features, which Hyperscan tunes the
-bytecode to). A file is used only when its header repeats that key and the SHA-256 of its
-body matches; anything else (truncated, corrupt, written by another version or another
-machine) is ignored and rebuilt, never trusted. Files are written atomically (temporary file
-and rename) with mode 0600 in a 0700 folder: a partial write is never seen by a reader.
+bytecode to). A file is used only when its header repeats that key and Hyperscan accepts
+the body; anything else (truncated, corrupt, written by another version or another machine)
+is ignored and rebuilt, never trusted. The header also carries the SHA-256 of the body, but
+a database is not hashed again on load (3.5 MB cost 5 ms of a 0.1 s start-up): Hyperscan's
+own deserializer checks the length, version, platform and a CRC32C of the bytecode, which
+refuses every flipped bit and truncation (tests/matching/test_hscache.py). Files are written
+atomically (temporary file and rename) with mode 0600 in a 0700 folder: a partial write is
+never seen by a reader. `read_entry` / `write_entry` are that framing for other caches
+(rulecache.py), which do check the body's hash.
 
 The folder is `$LEAKMON_CACHE_DIR`, else `$XDG_CACHE_HOME/leakmon`, else `~/.cache/leakmon`;
 `LEAKMON_CACHE_DIR=off` turns the cache off. A cache that cannot be written only costs the
@@ -19,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import platform
-import tempfile
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -68,7 +71,13 @@ def platform_tag() -> str:
                     break
     except OSError:
         pass
-    return f"{platform.machine()} {platform.system()} {flags}"
+    if hasattr(os, "uname"):  # what platform.machine()/system() answer, without its import
+        machine, system = os.uname().machine, os.uname().sysname
+    else:  # pragma: no cover (Windows)
+        import platform
+
+        machine, system = platform.machine(), platform.system()
+    return f"{machine} {system} {flags}"
 
 
 def cache_key(expressions: Sequence[bytes], ids: Sequence[int], flags: Sequence[int],
@@ -85,56 +94,74 @@ def cache_key(expressions: Sequence[bytes], ids: Sequence[int], flags: Sequence[
 
 def load_or_compile(expressions: Sequence[bytes], ids: Sequence[int], flags: Sequence[int],
                     ext: Sequence[tuple] | None, mode: int,
-                    compile_db: Callable[[], hyperscan.Database]) -> hyperscan.Database:
+                    compile_db: Callable[[], hyperscan.Database], *,
+                    key: bytes | None = None) -> tuple[hyperscan.Database, bytes | None]:
     """The database from the cache when a valid entry exists, else `compile_db()` (stored
-    for next time). Compile errors propagate from `compile_db` unchanged."""
+    for next time), and its cache key (None when the cache is off). `key`, when the caller
+    already knows it (a compiled rule set remembers the keys of its databases), spares
+    hashing every pattern again; it must be `cache_key` of these same inputs.
+    Compile errors propagate from `compile_db` unchanged."""
     folder = cache_dir()
     if folder is None:
-        return compile_db()
-    key = cache_key(expressions, ids, flags, ext, mode)
+        return compile_db(), None
+    if key is None:
+        key = cache_key(expressions, ids, flags, ext, mode)
     path = folder / f"{key.hex()}.hsdb"
     db = _load(path, key, mode)
     if db is not None:
-        return db
+        return db, key
     db = compile_db()
-    _store(folder, path, key, hyperscan.dumpb(db))
-    return db
+    write_entry(folder, path, MAGIC, key, hyperscan.dumpb(db))
+    return db, key
 
 
-def _load(path: Path, key: bytes, mode: int) -> hyperscan.Database | None:
+def read_entry(path: Path, magic: bytes, key: bytes, *, check_body: bool = True) -> bytes | None:
+    """The body of the cache file at `path` when its header is `magic` + `key` (and, with
+    `check_body`, the body's SHA-256 matches), else None (missing, foreign or corrupt)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as e:
-        log.debug("Hyperscan cache %s unreadable: %s", path, e)
+        log.debug("cache file %s unreadable: %s", path, e)
         return None
-    head = len(MAGIC)
-    if (len(raw) < head + 2 * _DIGEST or raw[:head] != MAGIC
+    head = len(magic)
+    if (len(raw) < head + 2 * _DIGEST or raw[:head] != magic
             or raw[head:head + _DIGEST] != key):
-        log.info("Hyperscan cache %s is not ours (foreign or corrupt): rebuilding it", path)
+        log.info("cache file %s is not ours (foreign or corrupt): rebuilding it", path)
         return None
     body = raw[head + 2 * _DIGEST:]
-    if hashlib.sha256(body).digest() != raw[head + _DIGEST:head + 2 * _DIGEST]:
-        log.info("Hyperscan cache %s is corrupt: rebuilding it", path)
+    if check_body and hashlib.sha256(body).digest() != raw[head + _DIGEST:head + 2 * _DIGEST]:
+        log.info("cache file %s is corrupt: rebuilding it", path)
+        return None
+    return body
+
+
+def _load(path: Path, key: bytes, mode: int) -> hyperscan.Database | None:
+    body = read_entry(path, MAGIC, key, check_body=False)  # Hyperscan checks its CRC32C
+    if body is None:
         return None
     try:
         return hyperscan.loadb(body, mode)
-    except hyperscan.error as e:  # another library build despite the key: rebuild
+    except hyperscan.error as e:  # corrupt, or another library build despite the key
         log.info("Hyperscan cache %s cannot be loaded (%s): rebuilding it", path, e)
         return None
 
 
-def _store(folder: Path, path: Path, key: bytes, body: bytes) -> None:
+def write_entry(folder: Path, path: Path, magic: bytes, key: bytes, body: bytes) -> None:
+    """Write `magic` + `key` + SHA-256(body) + `body` to `path` atomically, mode 0600 (the
+    folder made 0700); a cache that cannot be written is only logged."""
+    import tempfile  # only when writing an entry
+
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".hsdb-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".entry-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC + key + hashlib.sha256(body).digest() + body)
+                fh.write(magic + key + hashlib.sha256(body).digest() + body)
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
             raise
     except OSError as e:
-        log.debug("Hyperscan cache %s not written: %s", path, e)
+        log.debug("cache file %s not written: %s", path, e)

@@ -44,8 +44,10 @@ def _ext(p: Pattern) -> tuple[int, int, int, int, int, int]:
     return (0, 0, 0, 0, 0, 0)
 
 
-def _compile(patterns: Sequence[Pattern], *, cached: bool = False) -> hyperscan.Database:
-    """Compile `patterns` (ids = their indexes); with `cached`, through the disk cache."""
+def _compile(patterns: Sequence[Pattern], *, cached: bool = False,
+             key: bytes | None = None) -> tuple[hyperscan.Database, bytes | None]:
+    """Compile `patterns` (ids = their indexes); with `cached`, through the disk cache
+    (`key`: the entry's key when known). Returns the database and its cache key."""
     mode = hyperscan.HS_MODE_BLOCK
     expressions = [p.expression for p in patterns]
     ids = list(range(len(patterns)))
@@ -58,8 +60,8 @@ def _compile(patterns: Sequence[Pattern], *, cached: bool = False) -> hyperscan.
         return db
 
     if cached:
-        return hscache.load_or_compile(expressions, ids, flags, ext, mode, build)
-    return build()
+        return hscache.load_or_compile(expressions, ids, flags, ext, mode, build, key=key)
+    return build(), None
 
 
 def compile_error(pattern: Pattern) -> str | None:
@@ -74,14 +76,17 @@ def compile_error(pattern: Pattern) -> str | None:
 class Scanner:
     """A compiled database and its per-thread scratch spaces."""
 
-    def __init__(self, patterns: Sequence[Pattern]) -> None:
+    def __init__(self, patterns: Sequence[Pattern], *, cache_key: bytes | None = None) -> None:
+        """`cache_key`: the disk cache's key for these patterns when the caller kept it
+        (rulecache.py), so they are not hashed again; `self.cache_key` is the key used."""
         self.patterns = list(patterns)
         self._local = threading.local()
         self._db: hyperscan.Database | None = None
+        self.cache_key: bytes | None = None
         if not self.patterns:
             return
         try:
-            self._db = _compile(self.patterns, cached=True)
+            self._db, self.cache_key = _compile(self.patterns, cached=True, key=cache_key)
         except hyperscan.error as e:
             # Name the culprit: the combined error does not say which expression failed.
             for p in self.patterns:

@@ -9,7 +9,6 @@ rules at all (the daemon keeps its last good set) while other files still load.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,25 +186,50 @@ class _Lines:
 
 def _load_file(path: Path, detectors: set[str], known_sets: Collection[str] | None,
                check_regex) -> tuple[list[Rule], list[RuleProblem]]:
+    """One file's rules and problems, from the rule cache when this very file (path and
+    bytes) was parsed before in this environment (rulecache.py)."""
+    from monitor.matching import rulecache
+
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        return [], [RuleProblem(name, None, None, f"not UTF-8 text ({e.reason} at byte {e.start})")]
+        data = path.read_bytes()
     except OSError as e:
         return [], [RuleProblem(name, None, None, f"cannot read: {e.strerror}")]
+    sets = None if known_sets is None else sorted(known_sets)
+    key = rulecache.entry_key(b"rules", name.encode(), repr(sets).encode(), data)
+    return rulecache.cached(rulecache.MAGIC_RULES, ".rules", key,
+                            lambda: _parse_file(name, data, detectors, known_sets, check_regex),
+                            check=_is_parsed)
+
+
+def _is_parsed(value: object) -> bool:
+    return (isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(v, list) for v in value)
+            and all(isinstance(r, Rule) for r in value[0])
+            and all(isinstance(p, RuleProblem) for p in value[1]))
+
+
+def _parse_file(name: str, data: bytes, detectors: set[str], known_sets: Collection[str] | None,
+                check_regex) -> tuple[list[Rule], list[RuleProblem]]:
+    import tomllib  # a warm start takes the parsed rules from the cache
+
     try:
-        data = tomllib.loads(text)
+        # as open() in text mode reads it: universal newlines
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as e:
+        return [], [RuleProblem(name, None, None, f"not UTF-8 text ({e.reason} at byte {e.start})")]
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = _TOML_LINE.search(str(e))
         line = int(m.group(1)) if m else max(1, len(text.splitlines()))  # "at end of document"
         return [], [RuleProblem(name, None, line, f"invalid TOML: {e}")]
     problems: list[RuleProblem] = []
-    unknown_top = sorted(set(data) - {"rules"})
+    unknown_top = sorted(set(doc) - {"rules"})
     if unknown_top:
         problems.append(RuleProblem(name, None, 1, f"unknown top-level key(s) {', '.join(unknown_top)};"
                                     " rules are written as [[rules]] tables"))
-    tables = data.get("rules", [])
+    tables = doc.get("rules", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         problems.append(RuleProblem(name, None, 1, "rules must be written as [[rules]] tables"))
         return [], problems

@@ -93,7 +93,8 @@ def test_a_body_hyperscan_refuses_is_rebuilt(tmp_path):
     key = hscache.cache_key([p.expression for p in PATTERNS], [0, 1],
                             [p.flags for p in PATTERNS], None, hyperscan.HS_MODE_BLOCK)
     assert path.name == f"{key.hex()}.hsdb"
-    hscache._store(path.parent, path, key, b"not a hyperscan database" * 10)
+    hscache.write_entry(path.parent, path, hscache.MAGIC, key,
+                        b"not a hyperscan database" * 10)
     assert _scan(Scanner(PATTERNS)) == WANT
 
 

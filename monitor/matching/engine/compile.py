@@ -9,6 +9,7 @@ they become *bulk* detectors, scanned apart (bulk.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -149,7 +150,47 @@ class CompiledRules:
 
 
 def compile_rules(rules: Iterable[Rule]) -> CompiledRules:
-    """Compile `rules` (the ones the engine keeps) into both databases."""
+    """Compile `rules` (the ones the engine keeps) into both databases: from the rule cache
+    (rulecache.py) when rules of the same content were compiled before in this environment,
+    with the caller's Rule objects put back in place."""
+    from monitor.matching import rulecache
+
+    rules = list(rules)
+    made: list[CompiledRules] = []
+
+    def build() -> tuple[CompiledRules, bytes | None, bytes | None]:
+        out = _compile_rules(rules)
+        made.append(out)
+        return _stored(out)
+
+    def check(entry: object) -> bool:
+        return (isinstance(entry, tuple) and len(entry) == 3
+                and isinstance(entry[0], CompiledRules) and len(entry[0].rules) == len(rules)
+                and all(cr.rule is r for cr, r in zip(entry[0].rules, rules, strict=True)))
+
+    key = rulecache.entry_key(b"compiled", rulecache.content_digest(rules))
+    out, main_key, words_key = rulecache.cached(
+        rulecache.MAGIC_COMPILED, ".compiled", key, build, persistent=rules, check=check,
+        keep=lambda entry: entry[1] is not None or not entry[0].patterns)
+    if made:  # compiled here: its scanners are already built
+        out.scanner, out.words.scanner = made[0].scanner, made[0].words.scanner
+        return out
+    out.scanner = Scanner(out.patterns, cache_key=main_key) if out.patterns else None
+    out.words.scanner = (Scanner(out.words.patterns, cache_key=words_key)
+                         if out.words.patterns else None)
+    return out
+
+
+def _stored(out: CompiledRules) -> tuple[CompiledRules, bytes | None, bytes | None]:
+    """What the rule cache keeps of `out`: a copy without its Hyperscan scanners (those are
+    in the Hyperscan cache), and their keys there."""
+    main, words = out.scanner, out.words.scanner
+    copy = dataclasses.replace(out, scanner=None,
+                               words=dataclasses.replace(out.words, scanner=None))
+    return (copy, main.cache_key if main else None, words.cache_key if words else None)
+
+
+def _compile_rules(rules: list[Rule]) -> CompiledRules:
     out = CompiledRules()
     for rule in rules:
         out.add_rule(rule)

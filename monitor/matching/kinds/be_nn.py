@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from stdnum.be import nn
-
 from monitor.matching.kinds._common import DIGITS_START, HS_DIGITS_START, text_of
 from monitor.matching.kinds.base import DetectorSpec, Kind
 
@@ -22,6 +20,9 @@ _PRECISE = re.compile(DIGITS_START + _NN + rb"(?![0-9A-Za-z])")
 
 def normalize(value: str, region: str = "FR") -> str | None:
     """The 11 digits when the number is a valid NN (date part, counter, check digits)."""
+    import stdnum.be.nn  # imported on first use: not at start-up
+
+    nn = stdnum.be.nn
     return nn.compact(value) if nn.is_valid(value) else None
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 
-from stdnum import luhn
-
 from monitor.matching import _native, triggers
 from monitor.matching.kinds._common import (
     DIGITS_START,
@@ -48,7 +46,9 @@ def normalize(value: str, region: str = "FR") -> str | None:
         return None
     if len(set(number)) == 1:  # 0000 0000 0000 0000 passes Luhn; no issuer uses it
         return None
-    if not luhn.is_valid(number) or not issuer_ok(number):
+    import stdnum.luhn  # imported on first use: not at start-up
+
+    if not stdnum.luhn.is_valid(number) or not issuer_ok(number):
         return None
     return number
 

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import re
 
-from stdnum import iban as _iban
-from stdnum.exceptions import ValidationError
-
 from monitor.matching import triggers
 from monitor.matching.kinds._common import SEPARATORS, shrinking
 from monitor.matching.kinds.base import DetectorSpec, Kind
 
 
 def normalize(value: str, region: str = "FR") -> str | None:
+    import stdnum.exceptions  # imported on first use: not at start-up
+    import stdnum.iban
+
     try:
-        return _iban.validate(SEPARATORS.sub("", value).upper())
-    except ValidationError:
+        return stdnum.iban.validate(SEPARATORS.sub("", value).upper())
+    except stdnum.exceptions.ValidationError:
         return None
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 
-import phonenumbers
-
 from monitor.matching.kinds._common import digits_free
 from monitor.matching.kinds.base import DetectorSpec, Found, Kind
 
@@ -31,6 +29,8 @@ def normalize(value: str, region: str = "FR") -> str | None:
     if (prefixes is not None and not text.startswith("+")
             and prefixes.match("".join(c for c in text if c.isdigit()))):
         peers = NATIONAL_PEERS[region]
+    import phonenumbers  # imported on first use: not at start-up
+
     for r in (region, *peers):
         try:
             parsed = phonenumbers.parse(text, r)
@@ -67,6 +67,8 @@ def find_phones(data: bytes, start: int, end: int, region: str) -> list[Found]:
 
 
 def _region_phones(data: bytes, start: int, text: str, region: str) -> list[Found]:
+    import phonenumbers  # imported on first use: not at start-up
+
     out: list[Found] = []
     for pm in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
         s = start + len(text[:pm.start].encode("utf-8"))
