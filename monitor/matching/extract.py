@@ -21,16 +21,11 @@ newlines or terminal escapes into logs and command output.
 
 from __future__ import annotations
 
-import bz2
 import codecs
 import dataclasses
 import functools
-import gzip
 import io
-import lzma
 import struct
-import tarfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
@@ -40,6 +35,8 @@ from monitor.matching.readers import ReaderError, archives, xmlrows
 from monitor.matching.readers.passwords import Password
 
 if TYPE_CHECKING:
+    import zipfile
+
     from monitor.config import MatchingConfig
 
 MB = 1024 * 1024
@@ -570,6 +567,8 @@ def _zip_parts(data: bytes, name: str, level: int, budget: _Budget) -> Iterator[
         yield _skip(name, f"zip archive declares {declared} entries (more than {limit}): "
                           "not opened, likely a zip bomb")
         return
+    import zipfile  # here, not at the top: most scans open no archive (start-up time)
+
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except _PARSE_ERRORS as e:
@@ -617,10 +616,28 @@ def _zip_members(zf: zipfile.ZipFile, name: str, level: int, budget: _Budget) ->
             yield from _member(meter.read, meter, member_name, level + 1, budget)
 
 
+def _gzip_reader(f: io.BytesIO) -> io.BufferedIOBase:
+    import gzip  # the stream modules are imported when a stream is met (start-up time)
+
+    return gzip.GzipFile(fileobj=f, mode="rb")
+
+
+def _bzip2_reader(f: io.BytesIO) -> io.BufferedIOBase:
+    import bz2
+
+    return bz2.BZ2File(f, mode="rb")
+
+
+def _xz_reader(f: io.BytesIO) -> io.BufferedIOBase:
+    import lzma
+
+    return lzma.LZMAFile(f, mode="rb")
+
+
 _OPENERS: dict[str, Callable[[io.BytesIO], io.BufferedIOBase | BinaryIO]] = {
-    "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
-    "bzip2": lambda f: bz2.BZ2File(f, mode="rb"),
-    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115 (closed by the caller)
+    "gzip": _gzip_reader,
+    "bzip2": _bzip2_reader,
+    "xz": _xz_reader,
     "zstd": lambda f: _zstd_reader(f),
 }
 _SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2", ".tbz"), "xz": (".xz", ".txz"),
@@ -674,6 +691,8 @@ def _compressed_parts(data: bytes, kind: str, name: str, level: int,
 def _tar_parts(reader: _BytesReader | _Prefixed, name: str, level: int,
                budget: _Budget) -> Iterator[Part]:
     """Members of a tar read as a stream (never seeks, so it works over a decompressor)."""
+    import tarfile  # here, not at the top: most scans open no archive (start-up time)
+
     try:
         tf = tarfile.open(fileobj=reader, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115
     except _PARSE_ERRORS as e:

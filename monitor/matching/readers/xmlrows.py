@@ -8,7 +8,10 @@ them. A record is an element whose children are all leaves: its fields become on
 
 from __future__ import annotations
 
-from xml.etree import ElementTree as ET
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xml.etree import ElementTree as ET
 
 _HEAD = 4096
 
@@ -25,6 +28,8 @@ def looks_like(head: bytes) -> bool:
 def to_rows(data: bytes) -> bytes | None:
     """The records of `data`, one per line (values tab-separated), or None when `data` is not
     well-formed XML or holds no record (then the text is scanned as it is)."""
+    from xml.etree import ElementTree as ET  # only for an XML dump: not in every start-up
+
     parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
     lines: list[str] = []
     try:
