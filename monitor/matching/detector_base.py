@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from monitor.matching.hyperscan_db import Pattern
 from monitor.matching.kinds._common import text_of
 from monitor.matching.kinds.base import Found, NativeMatches  # Found: values stay in memory
+from monitor.matching.lazy_re import LazyPattern
 
 __all__ = ["Detector", "Found", "text_of", "trigger"]
 
@@ -28,7 +29,7 @@ class Detector:
     name: str
     description: str
     triggers: tuple[Pattern, ...]
-    precise: re.Pattern[bytes] | None
+    precise: re.Pattern[bytes] | LazyPattern[bytes] | None
     validate: Callable[[re.Match[bytes], str], str | None] | None
     reach: int = 32
     after: int = 8

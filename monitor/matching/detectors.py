@@ -22,6 +22,7 @@ from monitor.matching.hyperscan_db import CASELESS, MULTILINE
 from monitor.matching.kinds import Kind
 from monitor.matching.kinds._common import DIGITS_START, HS_DIGITS_START, digits_free
 from monitor.matching.kinds.base import NativeMatches
+from monitor.matching.lazy_re import lazy
 from monitor.matching.secrets import SECRET_DETECTORS
 from monitor.matching.secrets.placeholders import random_enough
 
@@ -92,14 +93,14 @@ _OTHERS: dict[str, Detector] = {
         Detector(
             "private_key", "private key block (-----BEGIN ... PRIVATE KEY-----)",
             (_t(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"),),
-            re.compile(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?\n"
+            lazy(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?\n"
                        rb"(?:[A-Za-z\-]+:[^\n]*\r?\n)*\s*(?P<body>[A-Za-z0-9+/=]{32,})"),
             _private_key, reach=80, after=600,
         ),
         Detector(
             "aws_access_key", "AWS access key id (AKIA…, ASIA…)",
             (_t(rb"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z2-7]{16}\b"),),
-            re.compile(rb"(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)"
+            lazy(rb"(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)"
                        rb"[A-Z2-7]{16}(?![A-Za-z0-9])"),
             _secret(0, 2.8), reach=22, after=2,
         ),
@@ -107,27 +108,27 @@ _OTHERS: dict[str, Detector] = {
             "aws_secret_key", "AWS secret access key assigned to an aws…secret… name",
             (_t(rb"aws[A-Za-z0-9_\-]{0,20}secret[A-Za-z0-9_\-]{0,20}[\"']?[ \t]*[:=][ \t]*[\"']?"
                 rb"[A-Za-z0-9/+]{40}", CASELESS),),
-            re.compile(rb"(?i)aws[a-z0-9_\-]{0,20}secret[a-z0-9_\-]{0,20}[\"']?[ \t]*[:=][ \t]*"
+            lazy(rb"(?i)aws[a-z0-9_\-]{0,20}secret[a-z0-9_\-]{0,20}[\"']?[ \t]*[:=][ \t]*"
                        rb"[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"),
             _secret(1, 4.0), reach=140, after=4,
         ),
         Detector(
             "google_api_key", "Google API key (AIza…)",
             (_t(rb"AIza[0-9A-Za-z_\-]{35}"),),
-            re.compile(rb"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"),
+            lazy(rb"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"),
             _secret(0, 3.5), reach=40, after=2,
         ),
         Detector(
             "stripe_key", "Stripe live secret or restricted key (sk_live_, rk_live_)",
             (_t(rb"\b[sr]k_live_[0-9A-Za-z]{24}"),),
-            re.compile(rb"(?<![A-Za-z0-9_])[sr]k_live_[0-9A-Za-z]{24,247}(?![A-Za-z0-9])"),
+            lazy(rb"(?<![A-Za-z0-9_])[sr]k_live_[0-9A-Za-z]{24,247}(?![A-Za-z0-9])"),
             _secret(0, 3.5), reach=34, after=256,
         ),
         Detector(
             "combo", "credential combo line: email:password or user:password (also ; and |)",
             (_t(rb"@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}[:;|][^\s:;|]"),
              _t(rb"^[ \t]*[A-Za-z0-9][A-Za-z0-9._\-]{2,}:[^\s:]{4,}[ \t]*\r?$", MULTILINE)),
-            re.compile(rb"^[ \t]*(?P<user>[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|"
+            lazy(rb"^[ \t]*(?P<user>[^\s:;|@]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}|"
                        rb"[A-Za-z0-9][A-Za-z0-9._\-]{2,63})[:;|](?P<pw>(?!//)[^\s:;|]{3,128})"
                        rb"(?:[ \t]*[:;|][^\n]*)?[ \t]*\r?$", re.MULTILINE),
             _combo, lines=True,

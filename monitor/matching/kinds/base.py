@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from monitor.matching.lazy_re import LazyPattern
+
 Found = tuple[int, int, str]  # (start, end, normalized value) of a detector match
 
 Normalizer = Callable[[str, str], str | None]  # (value, phone region) -> canonical form
@@ -36,7 +38,7 @@ class DetectorSpec:
 
     description: str
     triggers: tuple[bytes, ...]
-    precise: re.Pattern[bytes] | None = None
+    precise: re.Pattern[bytes] | LazyPattern[bytes] | None = None
     validate: Validator | None = None
     reach: int = 32
     after: int = 8

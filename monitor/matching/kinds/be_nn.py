@@ -7,15 +7,14 @@ reads its candidates in Python (one regular expression over the document).
 
 from __future__ import annotations
 
-import re
-
 from monitor.matching.kinds._common import DIGITS_START, HS_DIGITS_START, text_of
 from monitor.matching.kinds.base import DetectorSpec, Kind
+from monitor.matching.lazy_re import lazy
 
 _SEP = rb"[ .\-]?"
 _NN = rb"[0-9]{2}" + _SEP + rb"[0-9]{2}" + _SEP + rb"[0-9]{2}" + _SEP + rb"[0-9]{3}" + _SEP + \
     rb"[0-9]{2}"
-_PRECISE = re.compile(DIGITS_START + _NN + rb"(?![0-9A-Za-z])")
+_PRECISE = lazy(DIGITS_START + _NN + rb"(?![0-9A-Za-z])")
 
 
 def normalize(value: str, region: str = "FR") -> str | None:

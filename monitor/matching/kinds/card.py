@@ -5,8 +5,6 @@ The C reader reads it among digit runs (code 2).
 
 from __future__ import annotations
 
-import re
-
 from monitor.matching import _native, triggers
 from monitor.matching.kinds._common import (
     DIGITS_START,
@@ -15,6 +13,7 @@ from monitor.matching.kinds._common import (
     shrinking,
 )
 from monitor.matching.kinds.base import DetectorSpec, Kind
+from monitor.matching.lazy_re import lazy
 
 
 def issuer_ok(number: str) -> bool:
@@ -60,7 +59,7 @@ KIND = Kind(
     detector=DetectorSpec(
         "payment card number: Luhn and a plausible issuer and length",
         (HS_DIGITS_START + rb"[2-6][0-9]{3}(?:[ \-]?[0-9]){8}",),
-        re.compile(DIGITS_START + _CARD + rb"(?![0-9])"),
+        lazy(DIGITS_START + _CARD + rb"(?![0-9])"),
         lambda m, r: shrinking(m, normalize, r, 12),
         reach=22, after=12, native=(triggers.CARD,), native_matches=_native.card_matches,
     ),

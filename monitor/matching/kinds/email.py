@@ -10,6 +10,7 @@ import re
 
 from monitor.matching.kinds._common import text_of
 from monitor.matching.kinds.base import DetectorSpec, Kind
+from monitor.matching.lazy_re import lazy
 
 # The local part may hold non-ASCII letters (RFC 6531: "chlipała@..."); domains are ASCII/IDNA.
 _EMAIL = re.compile(r"^[\w!#$%&'*+/=?^`{|}~.-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}$")
@@ -31,7 +32,7 @@ KIND = Kind(
     detector=DetectorSpec(
         "e-mail address",
         (rb"@[A-Za-z0-9\-]+\.[A-Za-z]{2}",),
-        re.compile(_PRECISE),
+        lazy(_PRECISE),
         lambda m, r: normalize(text_of(m)),
         reach=140, after=200,
     ),

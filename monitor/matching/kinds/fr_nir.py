@@ -6,11 +6,10 @@ NIR without its key still matches. The C reader reads it among digit runs (code 
 
 from __future__ import annotations
 
-import re
-
 from monitor.matching import _native, triggers
 from monitor.matching.kinds._common import DIGITS_START, HS_DIGITS_START, SEPARATORS, text_of
 from monitor.matching.kinds.base import DetectorSpec, Kind
+from monitor.matching.lazy_re import lazy
 
 _DIGITS = frozenset("0123456789")
 
@@ -63,7 +62,7 @@ KIND = Kind(
     detector=DetectorSpec(
         "French social security number (NIR), key checked, 2A/2B Corsica",
         (HS_DIGITS_START + _NIR + rb"\b",),
-        re.compile(DIGITS_START + _NIR + rb"(?![0-9A-Za-z])"),
+        lazy(DIGITS_START + _NIR + rb"(?![0-9A-Za-z])"),
         lambda m, r: normalize(text_of(m)),
         reach=24, after=2, native=(triggers.NIR,), native_matches=_native.nir_matches,
     ),

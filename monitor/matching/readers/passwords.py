@@ -8,10 +8,10 @@ order; the part notes say which *origin* worked, never the password itself.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from monitor.matching.lazy_re import lazy
 from monitor.telegram_links import channel_name
 
 
@@ -27,7 +27,7 @@ class Password:
 # "密码：x"; the value is the next token (quotes and trailing punctuation removed).
 _WORD_LABEL = (r"(?:archive\s+)?pass(?:word|wd|phrase)?|pwd|pw|mdp|mot\s+de\s+passe|"
                r"пароль|passwort|contraseña|senha|密码")
-_CAPTION = re.compile(
+_CAPTION = lazy(
     rf"(?i)(?:(?:^|(?<=[\s(\[|*_]))(?:{_WORD_LABEL})\s*(?:[:=：\-–—>]+\s*|\s+(?:is|est)\s+)"
     r"|[🔑🔐🗝]\ufe0f?\s*[:=：\-]?\s*)"
     r"[`'\"«“]?([^\s`'\"»”]{1,128})")

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from monitor.matching.detector_base import Detector, text_of, trigger
+from monitor.matching.lazy_re import lazy
 from monitor.matching.secrets.placeholders import random_enough
 
 Check = Callable[[str], bool]
@@ -28,4 +29,4 @@ def token_detector(name: str, description: str, triggers: tuple[bytes, ...], pre
         return value if random_enough(value, min_bits) else None
 
     return Detector(name, description, tuple(trigger(t, flags) for t in triggers),
-                    re.compile(precise), validate, reach=reach, after=after)
+                    lazy(precise), validate, reach=reach, after=after)

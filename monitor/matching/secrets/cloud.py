@@ -8,6 +8,7 @@ import re
 
 from monitor.matching.detector_base import Detector, trigger
 from monitor.matching.hyperscan_db import CASELESS
+from monitor.matching.lazy_re import lazy
 from monitor.matching.secrets._spec import EDGE_L, EDGE_R, token_detector
 from monitor.matching.secrets.placeholders import random_enough
 
@@ -39,7 +40,7 @@ DETECTORS = (
     Detector(
         "gcp_service_account", "GCP service-account key file (JSON with an escaped PEM)",
         (trigger(rb"\"private_key\"[ \t]*:[ \t]*\"-----BEGIN (?:RSA )?PRIVATE KEY-----\\n"),),
-        re.compile(rb"\"private_key\"\s*:\s*\"-----BEGIN (?:RSA )?PRIVATE KEY-----\\n"
+        lazy(rb"\"private_key\"\s*:\s*\"-----BEGIN (?:RSA )?PRIVATE KEY-----\\n"
                    rb"(?P<body>(?:[A-Za-z0-9+/=]|\\n){200,})"),
         _gcp_service_account, reach=80, after=4096,
     ),

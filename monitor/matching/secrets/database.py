@@ -6,6 +6,7 @@ import re
 
 from monitor.matching.detector_base import Detector, text_of, trigger
 from monitor.matching.hyperscan_db import CASELESS
+from monitor.matching.lazy_re import lazy
 from monitor.matching.secrets.placeholders import is_placeholder
 
 _SCHEMES = rb"(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver)"
@@ -13,7 +14,7 @@ _SCHEMES = rb"(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|
 _NOT_PASSWORDS = frozenset({"password", "passwd", "pass", "pwd", "secret", "changeme", "user",
                             "username", "mypassword", "yourpassword", "dbpassword", "db_password",
                             "admin", "root", "test", "postgres", "mysql", "guest", "redis"})
-_EXAMPLE_HOSTS = re.compile(r"(?i)(?:^|\.)(?:example\.(?:com|org|net)|host|hostname|your[-_]?host"
+_EXAMPLE_HOSTS = lazy(r"(?i)(?:^|\.)(?:example\.(?:com|org|net)|host|hostname|your[-_]?host"
                             r"|server|db-host|dbhost)$")
 
 
@@ -31,7 +32,7 @@ DETECTORS = (
     Detector(
         "database_url", "database URL with a password (postgres, mysql, mongodb+srv, redis, amqp…)",
         (trigger(_SCHEMES + rb"://[^\s/:@]{0,64}:[^\s/@]{3,128}@", CASELESS),),
-        re.compile(rb"(?i)(?<![a-z0-9+])" + _SCHEMES + rb"://(?P<user>[^\s:/@\"']{0,64}):"
+        lazy(rb"(?i)(?<![a-z0-9+])" + _SCHEMES + rb"://(?P<user>[^\s:/@\"']{0,64}):"
                    rb"(?P<pw>[^\s@/\"']{3,128})@(?P<host>[a-z0-9](?:[a-z0-9.\-_]{0,253}))"),
         _validate, reach=220, after=260,
     ),

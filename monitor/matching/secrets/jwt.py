@@ -8,6 +8,7 @@ import json
 import re
 
 from monitor.matching.detector_base import Detector, text_of, trigger
+from monitor.matching.lazy_re import lazy
 
 
 def _json_part(part: bytes) -> dict | None:
@@ -32,7 +33,7 @@ DETECTORS = (
     Detector(
         "jwt", "JSON Web Token (header with alg, JSON payload; signed, or unsigned alg none)",
         (trigger(rb"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ"),),
-        re.compile(rb"(?<![A-Za-z0-9_\-])(?P<head>eyJ[A-Za-z0-9_\-]{8,})\."
+        lazy(rb"(?<![A-Za-z0-9_\-])(?P<head>eyJ[A-Za-z0-9_\-]{8,})\."
                    rb"(?P<payload>eyJ[A-Za-z0-9_\-]{8,})\.(?P<sig>[A-Za-z0-9_\-]{16,})?"
                    rb"(?![A-Za-z0-9_\-])"),
         _validate, reach=1024, after=8192,
