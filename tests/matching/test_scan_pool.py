@@ -276,3 +276,22 @@ def test_the_pool_does_not_import_multiprocessing():
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert got.stdout.strip() == "False"
+
+
+def test_pooled_output_through_a_real_stdout_is_the_serial_output(folder):
+    """Workers hand the parent bytes, encoded as the parent's stdout encodes: the same
+    characters in a pipe, non-ASCII names and excerpts included, as the serial scan writes."""
+    import subprocess
+    import sys
+    for i in range(0, 40, 3):
+        (folder / "docs" / f"café_{i}_ü.txt").write_text("Ça fuit : " + HIT_TEXT, encoding="utf-8")
+    timing = re.compile(r" in [0-9.]+ s;")
+    outs = []
+    for jobs, fmt in (("1", []), ("2", []), ("1", ["--json"]), ("2", ["--json"])):
+        got = subprocess.run([sys.executable, "-m", "monitor", "scan", "--rules", "rules.toml",
+                              "--jobs", jobs, *fmt, "docs"], cwd=folder, capture_output=True,
+                             env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+        assert got.returncode == 0, got.stderr
+        outs.append(timing.sub("", got.stdout.decode("utf-8")))
+    assert outs[0] == outs[1] and outs[2] == outs[3]
+    assert "café_3_ü.txt" in outs[1] and outs[1].count("café_") >= 14
