@@ -425,42 +425,72 @@ def _expand(paths: list[str], totals: _Totals) -> Iterator[_Input]:
 
 def _walk_dir(root: str, totals: _Totals) -> Iterator[_Input]:
     """Every regular file under `root`: a folder's files (sorted by name) first, then its
-    subfolders in sorted order, as `os.walk` would give them. One `os.scandir` per folder
-    and one stat per file (the size), no pathlib: a folder of 30,000 messages must not
-    cost more to list than to scan.
+    subfolders in sorted order, as `os.walk` would give them. One C call per folder
+    (`list_folder`: its entries listed, classified, stat'ed and sorted as `os.scandir` and
+    its DirEntry would give them) and runs of plain files made inputs by `map`: a folder of
+    30,000 messages must not cost more to list than to scan.
 
     Symlinked folders are not followed: a link loop must not make the scan endless. Linked
     files are read only when they stay inside the folder given (no /etc/shadow by a link)."""
+    from monitor.matching.document_scan import (
+        LISTED_DIR,
+        LISTED_ERROR,
+        LISTED_FILE,
+        LISTED_LINKED_FILE,
+        list_folder,
+    )
+
+    not_a_file = re.compile(b"[^%c]" % LISTED_FILE).finditer
     top = Path(root).resolve()
     stack = [root]
     while stack:
         folder = stack.pop()
         try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            paths, codes, values = list_folder(folder)
         except OSError as e:
             totals.errors += 1
             _error(f"cannot read {e.filename}: {e.strerror or e}")
             continue
         subdirs = []
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    subdirs.append(entry.path)
+        done = 0  # the entries before this one are yielded or set aside
+        for found in not_a_file(codes):
+            i = found.start()
+            if done < i:
+                run = paths[done:i]
+                yield from map(_Input, run, run, values[done:i])
+            done = i + 1
+            code, path = codes[i], paths[i]
+            if code == LISTED_DIR:
+                subdirs.append(path)
+            elif code == LISTED_LINKED_FILE:
+                try:
+                    inside = _linked_file(path, top, root)
+                except OSError as e:
+                    totals.errors += 1
+                    _error(f"cannot read {path}: {e.strerror or e}")
                     continue
-                if not entry.is_file():
-                    continue  # sockets, fifos, dangling links, links to folders
-                if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(top):
-                    _stderr_line(f"leakmon: warning: skipped {printable(entry.path)}: a link "
-                                 f"to a file outside {printable(root)}")
-                    continue
-                size = entry.stat().st_size
-            except OSError as e:
+                if inside:
+                    yield _Input(path, path, values[i])
+            elif code == LISTED_ERROR:
                 totals.errors += 1
-                _error(f"cannot read {entry.path}: {e.strerror or e}")
-                continue
-            yield _Input(entry.path, entry.path, size)
+                _error(f"cannot read {path}: {os.strerror(values[i])}")
+            # else sockets, fifos, dangling links, links to folders
+        if done == 0:
+            yield from map(_Input, paths, paths, values)
+        elif done < len(paths):
+            run = paths[done:]
+            yield from map(_Input, run, run, values[done:])
         stack.extend(reversed(subdirs))
+
+
+def _linked_file(path: str, top: Path, root: str) -> bool:
+    """Whether the link `path` to a file may be read: the file it resolves to is inside the
+    folder given (`top`, `root` resolved), else a warning."""
+    if Path(path).resolve().is_relative_to(top):
+        return True
+    _stderr_line(f"leakmon: warning: skipped {printable(path)}: a link "
+                 f"to a file outside {printable(root)}")
+    return False
 
 
 def _read_slice(items: Sequence[_Input], cap: int) -> list[tuple[bytes, int, bool] | str]:

@@ -15,6 +15,11 @@ MAX_ROW: int
 MAX_PHRASES_PER_ROW: int
 EMAIL_KIND: int
 STRONG_KIND_NAMES: tuple[str, ...]
+LISTED_FILE: int
+LISTED_DIR: int
+LISTED_LINKED_FILE: int
+LISTED_OTHER: int
+LISTED_ERROR: int
 
 class Hmac:
     def __init__(self, key: _Buffer) -> None: ...
@@ -72,6 +77,8 @@ def one_line(text: str) -> str: ...
 def lookup_owners(table: _Buffer, index: _Buffer, shift: int, owners: _Buffer,
                   queries: _Buffer) -> list[tuple[int, list[int]]]: ...
 def read_files(paths: bytes, sizes: list[int], cap: int) -> list[bytes | int]: ...
+def list_folder(folder: str, ignore_d_type: bool = ...,
+                /) -> tuple[list[str], bytes, list[int], bool]: ...
 def bulk_summary(data: _Buffer, cap: int, limit: int,
                  specs: tuple[tuple[int, int, bool, int, int], ...],
                  ) -> list[tuple[tuple[int, int, str] | None, int, float] | tuple[list[int], int]

@@ -153,3 +153,31 @@ def read_files(paths: bytes, sizes: list[int], cap: int) -> list[bytes | int]:
     """At most min(cap, size) + 1 bytes of each NUL-separated path (its size as listed), or
     the errno that stopped it: a slice of `leakmon scan` inputs read by one C call."""
     return _native.read_files(paths, sizes, cap)
+
+
+# What list_folder says of an entry: a regular file (its value: the size), a folder, a link
+# to a regular file (the size of the file), something else (fifos, sockets, devices, links to
+# folders or to nothing), or an entry that could not be looked at (the errno).
+LISTED_FILE: int = _native.LISTED_FILE  # 0
+LISTED_DIR: int = _native.LISTED_DIR
+LISTED_LINKED_FILE: int = _native.LISTED_LINKED_FILE
+LISTED_OTHER: int = _native.LISTED_OTHER
+LISTED_ERROR: int = _native.LISTED_ERROR
+
+
+def list_folder(folder: str) -> tuple[list[str], bytes, list[int]]:
+    """The entries of `folder`, in the order of `sorted(os.scandir(folder), key=lambda e:
+    e.name)`: their paths (os.DirEntry.path), their LISTED_* codes (one byte each) and
+    values (a file's size, an error's errno, else 0), as os.DirEntry's is_dir(follow_symlinks
+    =False), is_file(), is_symlink() and stat() would find them, listed by one C call.
+    OSError (its filename: `folder`) when the folder cannot be listed."""
+    paths, codes, values, ascii_only = _native.list_folder(folder)
+    if not ascii_only:
+        # C sorted the names' bytes; a str compares code points, and surrogateescape puts an
+        # undecodable byte at U+DC80-U+DCFF, before U+E000 but after U+D000 (3 bytes from
+        # 0xED): sorted again by the str (the paths share their folder, so by name)
+        order = sorted(range(len(paths)), key=paths.__getitem__)
+        paths = [paths[i] for i in order]
+        codes = bytes([codes[i] for i in order])
+        values = [values[i] for i in order]
+    return paths, codes, values

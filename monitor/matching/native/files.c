@@ -1,12 +1,16 @@
 /*
  * files.c: read_files(paths, sizes, cap), the reading of a slice of `leakmon scan` inputs in
  * one call: open, read and close per file in C instead of three Python calls and an OSError
- * per unreadable file (cli/scan.py, _read_slice).
+ * per unreadable file (cli/scan.py, _read_slice); list_folder(folder), one folder of the walk
+ * (cli/scan.py, _walk_dir) listed, classified and sorted in one call.
  */
 #include "native.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* One file: at most `want` bytes of it (fewer at its end, or when `size` bytes came and
@@ -99,4 +103,225 @@ fail:
     PyBuffer_Release(&view);
     Py_DECREF(out);
     return NULL;
+}
+
+/* ---------------------------------------------------------------- list_folder */
+
+/* What list_folder says of an entry, one byte each (exported as LISTED_*; the walk finds the
+   entries that are not LISTED_FILE with one regular expression over the codes). */
+enum { LISTED_FILE = 0, LISTED_DIR = 1, LISTED_LINKED_FILE = 2, LISTED_OTHER = 3,
+       LISTED_ERROR = 4 };
+
+typedef struct {
+    size_t name;        /* offset of its NUL-terminated name in the names arena */
+    const char *s;      /* the name, once the arena is complete (for the sort) */
+    size_t len;         /* the name's length */
+    unsigned char type; /* d_type, then the LISTED_* code */
+    long long value;    /* the size (files), the errno (errors), else 0 */
+} Listed;
+
+typedef struct {
+    char *names;
+    size_t names_len, names_cap;
+    Listed *items;
+    size_t count, cap;
+} Listing;
+
+static void listing_free(Listing *l) {
+    free(l->names);
+    free(l->items);
+}
+
+/* -1 when out of memory */
+static int listing_add(Listing *l, const char *name, size_t len, unsigned char type) {
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        Listed *items = realloc(l->items, cap * sizeof *items);
+        if (!items) return -1;
+        l->items = items;
+        l->cap = cap;
+    }
+    if (l->names_len + len + 1 > l->names_cap) {
+        size_t cap = l->names_cap ? l->names_cap : 4096;
+        while (cap < l->names_len + len + 1) cap *= 2;
+        char *names = realloc(l->names, cap);
+        if (!names) return -1;
+        l->names = names;
+        l->names_cap = cap;
+    }
+    memcpy(l->names + l->names_len, name, len + 1);
+    l->items[l->count++] = (Listed){l->names_len, NULL, len, type, 0};
+    l->names_len += len + 1;
+    return 0;
+}
+
+/* strcmp: the order of the names' bytes (unsigned), which is the order of their str for
+   ASCII names only (see list_folder in document_scan.py) */
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const Listed *)a)->s, ((const Listed *)b)->s);
+}
+
+/* The code of one entry, as os.DirEntry's is_dir(follow_symlinks=False), is_file(),
+   is_symlink() and stat() would find it (cli/scan.py's walk before list_folder): d_type when
+   the file system gives it, else an lstat; a stat through a link (a dangling link, ENOENT, is
+   not a file: no error); the lstat of a regular file for its size (its error is one, even
+   ENOENT: the file went away). `too_long`: the entry's path is longer than the path-based
+   stat of os.DirEntry would take (ENAMETOOLONG); these stats are relative to the folder's
+   descriptor, which has no such limit. */
+static void classify(int dfd, const char *name, Listed *e, int too_long) {
+    struct stat st;
+    unsigned char type = e->type;
+    e->value = 0;
+    if (type == DT_DIR) {
+        e->type = LISTED_DIR;
+        return;
+    }
+    if (type != DT_REG && type != DT_LNK && type != DT_UNKNOWN) {
+        e->type = LISTED_OTHER; /* fifos, sockets, devices */
+        return;
+    }
+    if (too_long) {
+        e->type = LISTED_ERROR;
+        e->value = ENAMETOOLONG;
+        return;
+    }
+    if (type != DT_LNK) {
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            /* os.DirEntry.is_dir of an entry of no type takes a vanished file for none */
+            e->type = (type == DT_UNKNOWN && errno == ENOENT) ? LISTED_OTHER : LISTED_ERROR;
+            e->value = e->type == LISTED_ERROR ? errno : 0;
+            return;
+        }
+        if (S_ISDIR(st.st_mode) && type == DT_UNKNOWN) {
+            e->type = LISTED_DIR;
+            return;
+        }
+        if (!S_ISLNK(st.st_mode) || type == DT_REG) {
+            /* DT_REG: the size, whatever the lstat says (os.DirEntry trusts d_type too) */
+            e->type = (type == DT_REG || S_ISREG(st.st_mode)) ? LISTED_FILE : LISTED_OTHER;
+            e->value = e->type == LISTED_FILE ? (long long)st.st_size : 0;
+            return;
+        }
+    }
+    /* a link: what it leads to */
+    if (fstatat(dfd, name, &st, 0) < 0) {
+        e->type = errno == ENOENT ? LISTED_OTHER : LISTED_ERROR; /* dangling; loops: ELOOP */
+        e->value = e->type == LISTED_ERROR ? errno : 0;
+        return;
+    }
+    e->type = S_ISREG(st.st_mode) ? LISTED_LINKED_FILE : LISTED_OTHER;
+    e->value = e->type == LISTED_LINKED_FILE ? (long long)st.st_size : 0;
+}
+
+/* The entries of one folder, classified and sorted by their bytes, without the GIL. 0, or
+   the errno of opendir/readdir (-1: out of memory). `prefix_len`: the length of the folder's
+   path with its '/', for the ENAMETOOLONG rule. */
+static int list_entries(const char *folder, size_t prefix_len, int ignore_d_type,
+                        Listing *l, int *ascii) {
+    DIR *dir = opendir(folder);
+    if (!dir) return errno;
+    int err = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *d = readdir(dir);
+        if (!d) {
+            err = errno;
+            break;
+        }
+        const char *n = d->d_name;
+        if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+        if (listing_add(l, n, strlen(n), ignore_d_type ? DT_UNKNOWN : d->d_type) < 0) {
+            err = -1;
+            break;
+        }
+    }
+    if (!err) {
+        int dfd = dirfd(dir);
+        for (size_t i = 0; i < l->count; i++) {
+            Listed *e = &l->items[i];
+            const unsigned char *n = (const unsigned char *)l->names + e->name;
+            e->s = (const char *)n;
+            for (size_t k = 0; k < e->len; k++)
+                if (n[k] >= 0x80) *ascii = 0;
+            classify(dfd, (const char *)n, e, prefix_len + e->len >= PATH_MAX);
+        }
+    }
+    closedir(dir);
+    return err;
+}
+
+/* list_folder(folder, ignore_d_type=False) -> (paths, codes, values, ascii): see module.c. */
+PyObject *native_list_folder(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *folder, *encoded;
+    int ignore_d_type = 0;
+    if (!PyArg_ParseTuple(args, "U|p:list_folder", &folder, &ignore_d_type)) return NULL;
+    if (!PyUnicode_FSConverter(folder, &encoded)) return NULL;
+    const char *path = PyBytes_AS_STRING(encoded);
+    size_t plen = (size_t)PyBytes_GET_SIZE(encoded);
+    /* os.DirEntry.path: the folder, '/' unless it ends with one, the name */
+    size_t prefix_len = plen + (plen > 0 && path[plen - 1] != '/');
+    Listing l = {0};
+    int ascii = 1, err;
+    Py_BEGIN_ALLOW_THREADS
+    err = list_entries(path, prefix_len, ignore_d_type, &l, &ascii);
+    if (!err) qsort(l.items, l.count, sizeof *l.items, by_name);
+    Py_END_ALLOW_THREADS
+    PyObject *paths = NULL, *codes = NULL, *values = NULL, *out = NULL;
+    char *full = NULL;
+    if (err) {
+        if (err < 0) PyErr_NoMemory();
+        else {
+            errno = err;
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, folder);
+        }
+        goto done;
+    }
+    size_t longest = 0;
+    for (size_t i = 0; i < l.count; i++)
+        if (l.items[i].len > longest) longest = l.items[i].len;
+    Py_ssize_t count = (Py_ssize_t)l.count;
+    paths = PyList_New(count);
+    values = PyList_New(count);
+    codes = PyBytes_FromStringAndSize(NULL, count);
+    full = PyMem_Malloc(prefix_len + longest + 1);
+    if (!paths || !values || !codes || !full) {
+        if (!full) PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(full, path, plen);
+    if (prefix_len > plen) full[plen] = '/';
+    char *code = PyBytes_AS_STRING(codes);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const Listed *e = &l.items[i];
+        memcpy(full + prefix_len, e->s, e->len);
+        /* decoded as os.scandir decodes a DirEntry's path (the file system encoding,
+           surrogateescape) */
+        PyObject *p = PyUnicode_DecodeFSDefaultAndSize(full, (Py_ssize_t)(prefix_len + e->len));
+        PyObject *v = p ? PyLong_FromLongLong(e->value) : NULL;
+        if (!v) {
+            Py_XDECREF(p);
+            goto done;
+        }
+        PyList_SET_ITEM(paths, i, p);
+        PyList_SET_ITEM(values, i, v);
+        code[i] = (char)e->type;
+    }
+    out = Py_BuildValue("(OOOO)", paths, codes, values, ascii ? Py_True : Py_False);
+done:
+    PyMem_Free(full);
+    Py_XDECREF(paths);
+    Py_XDECREF(codes);
+    Py_XDECREF(values);
+    Py_DECREF(encoded);
+    listing_free(&l);
+    return out;
+}
+
+int files_add_constants(PyObject *m) {
+    return (PyModule_AddIntConstant(m, "LISTED_FILE", LISTED_FILE) < 0 ||
+            PyModule_AddIntConstant(m, "LISTED_DIR", LISTED_DIR) < 0 ||
+            PyModule_AddIntConstant(m, "LISTED_LINKED_FILE", LISTED_LINKED_FILE) < 0 ||
+            PyModule_AddIntConstant(m, "LISTED_OTHER", LISTED_OTHER) < 0 ||
+            PyModule_AddIntConstant(m, "LISTED_ERROR", LISTED_ERROR) < 0) ? -1 : 0;
 }

@@ -124,6 +124,13 @@ static PyMethodDef module_methods[] = {
     {"read_files", native_read_files, METH_VARARGS,
      "read_files(paths, sizes, cap) -> [bytes | int]: at most min(cap, size) + 1 bytes of each "
      "NUL-separated path, or the errno that stopped it (see files.c)."},
+    {"list_folder", native_list_folder, METH_VARARGS,
+     "list_folder(folder, ignore_d_type=False) -> (paths, codes, values, ascii): the entries "
+     "of a folder as os.scandir's DirEntry.path, sorted by their names' bytes, each with its "
+     "LISTED_* code (one byte each) and value (a file's size, an error's errno, else 0); "
+     "ascii: every name is ASCII (the order is then the names' str order). ignore_d_type: "
+     "lstat every entry, as on a file system without d_type (tests). OSError naming the "
+     "folder when it cannot be listed (see files.c)."},
     {"bulk_summary", native_bulk_summary, METH_VARARGS,
      "bulk_summary(data, cap, limit, specs) -> None | list: bulk_find with (first, distinct, "
      "scale) for a detector validated in C, not its whole list (see validate.c)."},
@@ -153,7 +160,8 @@ PyMODINIT_FUNC PyInit__native(void) {
         PyModule_AddObject(m, "STRONG_KIND_NAMES", kinds) < 0 ||
         PyModule_AddIntConstant(m, "MAX_ROW", MAX_ROW) < 0 ||
         PyModule_AddIntConstant(m, "MAX_PHRASES_PER_ROW", MAX_PHRASES_PER_ROW) < 0 ||
-        PyModule_AddIntConstant(m, "EMAIL_KIND", K_EMAIL) < 0) {
+        PyModule_AddIntConstant(m, "EMAIL_KIND", K_EMAIL) < 0 ||
+        files_add_constants(m) < 0) {
         Py_XDECREF(kinds);
         Py_DECREF(m);
         return NULL;

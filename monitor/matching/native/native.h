@@ -5,7 +5,8 @@
  *
  *   module.c    the module: its functions and types, limits and kind codes for Python;
  *               growable buffers and the byte classes the units share
- *   files.c     read_files(): open, read and close a slice of `leakmon scan` inputs
+ *   files.c     read_files(): open, read and close a slice of `leakmon scan` inputs;
+ *               list_folder(): one folder of its walk, classified and sorted
  *   hmac.c      Hmac(key): HMAC-SHA-256 truncated to 64 bits (sha256.h), for fingerprints
  *   reader.c    CandidateReader: the fingerprint candidate reader (numbers, NIRs, IBANs,
  *               e-mails, dates, name grams), wrapped by fingerprints/candidates.py
@@ -17,8 +18,8 @@
  *               two detectors' precise matches and validation in them; bulk_find: the
  *               triggers, regions and validation of a small document in one call
  *
- * Only utf8_valid and plain_text release the GIL (a whole document, no Python object
- * touched); the other
+ * Only utf8_valid, plain_text and list_folder (its readdir and stats) release the GIL (a
+ * whole document or folder, no Python object touched); the other
  * functions hold it: they are short per call, or call back into Python (fold_word, e-mails
  * with a UTF-8 local part) and build Python objects as they go.
  */
@@ -118,6 +119,8 @@ void reader_init_tables(void);
 
 /* files.c */
 PyObject *native_read_files(PyObject *mod, PyObject *args);
+PyObject *native_list_folder(PyObject *mod, PyObject *args);
+int files_add_constants(PyObject *m); /* LISTED_*: list_folder's codes; -1 on error */
 
 /* table.c */
 PyObject *native_bucket_index(PyObject *mod, PyObject *args);
