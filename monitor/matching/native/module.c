@@ -127,6 +127,9 @@ static PyMethodDef module_methods[] = {
     {"bulk_summary", native_bulk_summary, METH_VARARGS,
      "bulk_summary(data, cap, limit, specs) -> None | list: bulk_find with (first, distinct, "
      "scale) for a detector validated in C, not its whole list (see validate.c)."},
+    {"redact_hints", native_redact_hints, METH_O,
+     "redact_hints(text) -> int: the bit mask of the cheap tests redact.redact() asks before "
+     "its passes, in one pass over text (redact.py's HINT_*; see redact.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {
