@@ -31,6 +31,7 @@ from monitor.matching._native import (
     mask_long_numbers,
     mask_nirs,
     redact_hints,
+    redact_hints_late,
     redact_rows,
 )
 
@@ -208,7 +209,8 @@ def _mask_mixed(m: re.Match[str]) -> str:
 
 # The bits of redact_hints(text) (native/redact.c, one pass over the text): each is one of the
 # cheap tests redact() asks before a pass; tests/matching/test_redact_hints.py checks each
-# against its Python expression.
+# against its Python expression. redact_hints_late(text) has only the bits from
+# HINT_COMBO_PUNCT on (the others 0), a little quicker.
 HINT_PRIVATE_KEY = 1 << 0  # "PRIVATE KEY" in text
 HINT_AUTH_WORD = 1 << 1  # contains_any(text.lower(), _AUTH_WORDS)
 HINT_TOKEN_PREFIX = 1 << 2  # contains_any(text, _TOKEN_PREFIXES)
@@ -277,7 +279,9 @@ def redact(text: str, *, mask_names: bool = False) -> str:
     redacted once per hit, on the scan path. The tests are the bits of one redact_hints(text)
     call (C, one pass), asked again of the text each pass changed, so that each is what it
     would be on the text at that point. `mask_names` also masks capitalised words, street
-    addresses and the day and month of dates (see the module docstring).
+    addresses and the day and month of dates (see the module docstring). After the secrets'
+    passes, only the later tests are asked again (redact_hints_late, the bits from
+    HINT_COMBO_PUNCT on).
     """
     h = redact_hints(text)
     if h & HINT_PRIVATE_KEY:
@@ -300,50 +304,50 @@ def redact(text: str, *, mask_names: bool = False) -> str:
     if h & HINT_SECRET:
         new = _SECRET_SPACED.sub(_label_and_8, _SECRET_ASSIGN.sub(_label_and_8, text))
         if new != text:
-            text, h = new, redact_hints(new)
+            text, h = new, redact_hints_late(new)
     if card:
         new = _CARD_CODE.sub(_card_code, text)
         if new != text:
-            text, h = new, redact_hints(new)
+            text, h = new, redact_hints_late(new)
     if h & HINT_COMBO_PUNCT:
         new = mask_combos(text)
         if new != text:
-            text, h = new, redact_hints(new)
+            text, h = new, redact_hints_late(new)
     if h & HINT_AT:
         new = mask_emails(text)
         if new != text:
-            text, h = new, redact_hints(new)
+            text, h = new, redact_hints_late(new)
     if h & HINT_DIGIT_RUN:
         if h & HINT_IBAN:
             new = _IBAN.sub(_iban, text)
             if new != text:
-                text, h = new, redact_hints(new)
+                text, h = new, redact_hints_late(new)
         new = mask_nirs(text)
         if new != text:
-            text, h = new, redact_hints(new)
+            text, h = new, redact_hints_late(new)
         if h & HINT_PHONE:
             new = _PHONE_INTL.sub(_phone, text)
             if new != text:
-                text, h = new, redact_hints(new)
+                text, h = new, redact_hints_late(new)
         new = mask_long_numbers(text)
         if new != text:
-            text, h = new, redact_hints(new)
+            text, h = new, redact_hints_late(new)
     # cheap: a token never spans a blank, a blob is a token of 40+ characters
     if h & HINT_WORD20:
         if h & HINT_RUN20:  # a run of _MIXED_TOKEN's class
             new = _MIXED_TOKEN.sub(_mask_mixed, text)
             if new != text:
-                text, h = new, redact_hints(new)
+                text, h = new, redact_hints_late(new)
         # a blob is 40+ of [A-Za-z0-9+/]: a run of \w, '+' and '/' at least that long
         if h & HINT_WORD40 and h & HINT_BLOB40:
             new = _BASE64_BLOB.sub(_blob, text)
             if new != text:
-                text, h = new, redact_hints(new)
+                text, h = new, redact_hints_late(new)
     # both date patterns hold a year 19xx or 20xx (HINT_DMY and HINT_YMD imply HINT_YEAR)
     if h & HINT_DMY:
         new = _DATE_DMY.sub(_date_dmy, text)
         if new != text:
-            text, h = new, redact_hints(new)
+            text, h = new, redact_hints_late(new)
     if h & HINT_YMD:
         text = _DATE_YMD.sub(_date_ymd, text)
     text = redact_rows(text)

@@ -26,6 +26,7 @@ from monitor.matching._native import (
     mask_long_numbers,
     mask_nirs,
     redact_hints,
+    redact_hints_late,
     redact_rows,
 )
 from monitor.matching.redact import MASK, redact
@@ -93,6 +94,10 @@ def _hint_text(rng: random.Random) -> str:
     return "".join(parts)
 
 
+# the bits redact_hints_late has (the others are 0 there)
+LATE = sum(getattr(r, n) for n in ORACLES) & -r.HINT_COMBO_PUNCT
+
+
 def test_bits_are_the_module_constants() -> None:
     names = [n for n in dir(r) if n.startswith("HINT_")]
     assert sorted(names) == sorted(ORACLES)
@@ -111,6 +116,7 @@ def test_each_bit_is_its_python_test(seed: int) -> None:
             want = bool(oracle(text))
             assert bool(h & getattr(r, name)) == want, (name, text)
             seen[name][want] += 1
+        assert redact_hints_late(text) == h & LATE, text
     # every bit was seen both ways, often: the comparison above tested something
     assert all(no > 100 and yes > 100 for no, yes in seen.values()), str(seen)
 
@@ -126,11 +132,14 @@ def test_edge_cases(text: str) -> None:
     h = redact_hints(text)
     for name, oracle in ORACLES.items():
         assert bool(h & getattr(r, name)) == bool(oracle(text)), (name, text)
+    assert redact_hints_late(text) == h & LATE
 
 
 def test_not_a_str() -> None:
     with pytest.raises(TypeError):
         redact_hints(b"PRIVATE KEY")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        redact_hints_late(None)  # type: ignore[arg-type]
 
 
 def old_redact(text: str, *, mask_names: bool = False) -> str:

@@ -715,8 +715,9 @@ enum {
     T_NUMSEP = 16,  /* _DIGIT_RUN's class besides digits: ' ' . - ( ) */
     T_PUNCT = 32,   /* : ; | */
     T_AT = 64,      /* @ */
-    T_UPPER = 128,  /* A-Z */
-    T_ISDIGIT = 256, /* str.isdigit() */
+    T_ISDIGIT = 128, /* str.isdigit() */
+    T_IBAN_UPPER = 1 << 9, /* A-Z; (t >> 9) is 1 for an upper-case letter, 2 for a digit */
+    T_IBAN_DIGIT = 2 << 9,
 };
 static uint16_t hint_class[256];
 /* What text.lower() has for a character of Latin-1 (see native_redact_hints). */
@@ -724,6 +725,8 @@ static uint8_t hint_lower[256];
 /* hint_check[low[i]]: may a test of hints_at start at i? The lower-cased letters and signs
    it switches on ('a' for an upper-case 'A' too, 'p' for 'P'). */
 static uint8_t hint_check[256];
+/* The same for the late hints (redact_hints_late): the phone's and the years' tests. */
+static uint8_t hint_check_late[256];
 
 static void hint_class_init(void) {
     for (int c = 0; c < 256; c++) {
@@ -732,15 +735,16 @@ static void hint_class_init(void) {
         if (space) t |= T_SPACE;
         if (w || (c && strchr("-.~+=%", c))) t |= T_RUN;
         if (w || c == '+' || c == '/') t |= T_BLOB;
-        if (IS_A_DIGIT(c)) t |= T_DIGIT;
+        if (IS_A_DIGIT(c)) t |= T_DIGIT | T_IBAN_DIGIT;
         if (Py_UNICODE_ISDIGIT((Py_UCS4)c)) t |= T_ISDIGIT;
         if (c && strchr(" .-()", c)) t |= T_NUMSEP;
         if (c && strchr(":;|", c)) t |= T_PUNCT;
         if (c == '@') t |= T_AT;
-        if (c >= 'A' && c <= 'Z') t |= T_UPPER;
+        if (c >= 'A' && c <= 'Z') t |= T_IBAN_UPPER;
         hint_class[c] = t;
         hint_lower[c] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c < 128 ? c : space ? 0x1f : 0x80);
         hint_check[c] = c && strchr("abcegkmpstx:+012", c) != NULL;
+        hint_check_late[c] = c && strchr("+012", c) != NULL;
     }
 }
 
@@ -831,9 +835,9 @@ static long hints_at(const uint8_t *raw, const uint8_t *low, Py_ssize_t n, Py_ss
     return bits;
 }
 
-PyObject *native_redact_hints(PyObject *mod, PyObject *arg) {
-    (void)mod;
-    if (!need_str(arg, "redact_hints")) return NULL;
+/* redact_hints(text), or with late, only its bits from H_COMBO_PUNCT on (the others 0). */
+static PyObject *hints(PyObject *arg, int late) {
+    if (!need_str(arg, late ? "redact_hints_late" : "redact_hints")) return NULL;
     if (!hint_lower['a']) hint_class_init();
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     int kind = PyUnicode_KIND(arg);
@@ -841,11 +845,12 @@ PyObject *native_redact_hints(PyObject *mod, PyObject *arg) {
     /* raw: the text as Latin-1 codes: a Latin-1 text itself; in a copy otherwise, a wider
        character as one of its classes (hint_class): U+0085 for white space, U+00AA for a
        letter or digit, U+00D7 for any other. No ASCII test matches a code of 0x80 or more.
-       low: what the tests on text.lower() see: ASCII lower-cased; the Kelvin sign, which
-       lowers to 'k', as 'k'; other white space as 0x1f (white space to \s, neither ' ' nor
-       '\t'); any other character as 0x80: str.lower() maps it to non-ASCII characters only,
-       but for U+0130, which lowers to 'i' and U+0307: no word or root tested has an 'i' that
-       may end it or precede a mark, so that 'i' ends every test it is in, as 0x80 does. */
+       low (not for the late hints): what the tests on text.lower() see: ASCII lower-cased;
+       the Kelvin sign, which lowers to 'k', as 'k'; other white space as 0x1f (white space
+       to \s, neither ' ' nor '\t'); any other character as 0x80: str.lower() maps it to
+       non-ASCII characters only, but for U+0130, which lowers to 'i' and U+0307: no word or
+       root tested has an 'i' that may end it or precede a mark, so that 'i' ends every test
+       it is in, as 0x80 does. */
     uint8_t stack[2 * 1024];
     uint8_t *buf = stack;
     if (n > (Py_ssize_t)sizeof stack / 2) {
@@ -857,7 +862,8 @@ PyObject *native_redact_hints(PyObject *mod, PyObject *arg) {
     long bits = 0;
     if (kind == PyUnicode_1BYTE_KIND) {
         raw = (const uint8_t *)s;
-        for (Py_ssize_t i = 0; i < n; i++) low[i] = hint_lower[raw[i]];
+        if (!late)
+            for (Py_ssize_t i = 0; i < n; i++) low[i] = hint_lower[raw[i]];
     } else {
         for (Py_ssize_t i = 0; i < n; i++) {
             Py_UCS4 c = PyUnicode_READ(kind, s, i);
@@ -878,7 +884,7 @@ PyObject *native_redact_hints(PyObject *mod, PyObject *arg) {
     Py_ssize_t ws = 0, rs = 0, bs = 0, wbest = 0, rbest = 0, bbest = 0;
     Py_ssize_t first_digit = -1; /* in the current run of _DIGIT_RUN's class */
     int digit_run = 0;
-    unsigned iban = 0; /* the classes of the last 4 characters: 1 upper-case, 2 digit */
+    unsigned iban = 0, iban_seen = 0; /* t >> 9 of the last 4 characters */
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned t = hint_class[raw[i]];
         seen |= t;
@@ -897,15 +903,15 @@ PyObject *native_redact_hints(PyObject *mod, PyObject *arg) {
         if (t & T_DIGIT) {
             if (first_digit < 0) first_digit = i;
             digit_run |= i - first_digit >= 6;
-        } else if (!(t & T_NUMSEP)) {
-            first_digit = -1;
         }
-        iban = (iban << 2 | (t & T_UPPER ? 1u : 0u) | (t & T_DIGIT ? 2u : 0u)) & 0xff;
-        if (iban == 0x5a) bits |= H_IBAN; /* upper, upper, digit, digit */
+        first_digit = t & (T_DIGIT | T_NUMSEP) ? first_digit : -1;
+        iban = (iban << 2 | t >> 9) & 0xff;
+        iban_seen |= iban == 0x5a; /* upper, upper, digit, digit */
     }
     if (n - ws > wbest) wbest = n - ws;
     if (n - rs > rbest) rbest = n - rs;
     if (n - bs > bbest) bbest = n - bs;
+    if (iban_seen) bits |= H_IBAN;
     if (seen & T_ISDIGIT) bits |= H_DIGIT;
     if (seen & T_PUNCT) bits |= H_COMBO_PUNCT;
     if (seen & T_AT) bits |= H_AT;
@@ -914,8 +920,25 @@ PyObject *native_redact_hints(PyObject *mod, PyObject *arg) {
     if (wbest >= 40) bits |= H_WORD40;
     if (rbest >= 20) bits |= H_RUN20;
     if (bbest >= 40) bits |= H_BLOB40;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (hint_check[low[i]]) bits |= hints_at(raw, low, n, i);
+    if (!late) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (hint_check[low[i]]) bits |= hints_at(raw, low, n, i);
+    } else if (seen & T_DIGIT) { /* raw's '+', '0', '1' and '2' are low's */
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (hint_check_late[raw[i]]) bits |= hints_at(raw, raw, n, i);
+    }
     if (buf != stack) PyMem_Free(buf);
     return PyLong_FromLong(bits);
+}
+
+PyObject *native_redact_hints(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    return hints(arg, 0);
+}
+
+/* redact_hints_late(text) -> int: the bits of redact_hints(text) from H_COMBO_PUNCT on, the
+   tests redact() asks after the secrets' and card codes' passes; the others are 0. */
+PyObject *native_redact_hints_late(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    return hints(arg, 1);
 }
