@@ -15,7 +15,9 @@ every capitalised word keeps only its first letter, street addresses and the day
 any date are masked as well.
 Works on short texts (excerpts): Python `re` for most families; the passes that cost a
 callback per match (dump rows, combo lines, e-mails, NIRs, long numbers, capitalised words)
-are one C call each (native/redact.c), equal to the regular expressions they replace.
+are one C call each (native/redact.c), equal to the regular expressions they replace. The
+cheap tests that say which passes can change an excerpt are the bits of one C pass as well
+(redact_hints, HINT_* below).
 """
 
 from __future__ import annotations

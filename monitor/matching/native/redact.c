@@ -835,6 +835,25 @@ static long hints_at(const uint8_t *raw, const uint8_t *low, Py_ssize_t n, Py_ss
     return bits;
 }
 
+/* The longest run of _MIXED_TOKEN's class and of the blob's in raw[a:b] (one word). */
+static void long_runs(const uint8_t *raw, Py_ssize_t a, Py_ssize_t b, Py_ssize_t *rbest,
+                      Py_ssize_t *bbest) {
+    Py_ssize_t rs = a, bs = a;
+    for (Py_ssize_t i = a; i < b; i++) {
+        unsigned t = hint_class[raw[i]];
+        if (!(t & T_RUN)) {
+            if (i - rs > *rbest) *rbest = i - rs;
+            rs = i + 1;
+        }
+        if (!(t & T_BLOB)) {
+            if (i - bs > *bbest) *bbest = i - bs;
+            bs = i + 1;
+        }
+    }
+    if (b - rs > *rbest) *rbest = b - rs;
+    if (b - bs > *bbest) *bbest = b - bs;
+}
+
 /* redact_hints(text), or with late, only its bits from H_COMBO_PUNCT on (the others 0). */
 static PyObject *hints(PyObject *arg, int late) {
     if (!need_str(arg, late ? "redact_hints_late" : "redact_hints")) return NULL;
@@ -879,9 +898,10 @@ static PyObject *hints(PyObject *arg, int late) {
         }
     }
     unsigned seen = 0; /* the classes met */
-    /* where the current word, run and blob started (i + 1 after a character outside), and
-       the longest of each that ended */
-    Py_ssize_t ws = 0, rs = 0, bs = 0, wbest = 0, rbest = 0, bbest = 0;
+    /* where the current word started (i + 1 after white space), the longest word, and the
+       longest run and blob in the words of 20 or more (no run or blob holds white space, so
+       those of shorter words are shorter than 20, the least length tested) */
+    Py_ssize_t ws = 0, wbest = 0, rbest = 0, bbest = 0;
     Py_ssize_t first_digit = -1; /* in the current run of _DIGIT_RUN's class */
     int digit_run = 0;
     unsigned iban = 0, iban_seen = 0; /* t >> 9 of the last 4 characters */
@@ -890,15 +910,8 @@ static PyObject *hints(PyObject *arg, int late) {
         seen |= t;
         if (t & T_SPACE) {
             if (i - ws > wbest) wbest = i - ws;
+            if (i - ws >= 20) long_runs(raw, ws, i, &rbest, &bbest);
             ws = i + 1;
-        }
-        if (!(t & T_RUN)) {
-            if (i - rs > rbest) rbest = i - rs;
-            rs = i + 1;
-        }
-        if (!(t & T_BLOB)) {
-            if (i - bs > bbest) bbest = i - bs;
-            bs = i + 1;
         }
         if (t & T_DIGIT) {
             if (first_digit < 0) first_digit = i;
@@ -909,8 +922,7 @@ static PyObject *hints(PyObject *arg, int late) {
         iban_seen |= iban == 0x5a; /* upper, upper, digit, digit */
     }
     if (n - ws > wbest) wbest = n - ws;
-    if (n - rs > rbest) rbest = n - rs;
-    if (n - bs > bbest) bbest = n - bs;
+    if (n - ws >= 20) long_runs(raw, ws, n, &rbest, &bbest);
     if (iban_seen) bits |= H_IBAN;
     if (seen & T_ISDIGIT) bits |= H_DIGIT;
     if (seen & T_PUNCT) bits |= H_COMBO_PUNCT;
