@@ -293,12 +293,16 @@ PyObject *native_mask_combos(PyObject *mod, PyObject *arg) {
    is the run of its class up to the '@'; the domain's last label is found as the regex's
    backtracking does: the right-most '.' of the domain run with two letters after it (then
    up to 24 of them). */
+/* On no match, *next is where the next one may start: past the local part's run (no match
+   starts inside it, after a character of its class). */
 static int email_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *at,
-                    Py_ssize_t *end) {
+                    Py_ssize_t *end, Py_ssize_t *next) {
+    *next = i + 1;
     Py_UCS4 c = PyUnicode_READ(kind, s, i);
     if (!IS_A_ALNUM(c) || (i > 0 && IS_LOCAL(PyUnicode_READ(kind, s, i - 1)))) return 0;
     Py_ssize_t r = i + 1;
     while (r < n && IS_LOCAL(PyUnicode_READ(kind, s, r))) r++;
+    *next = r;
     if (r >= n || PyUnicode_READ(kind, s, r) != '@') return 0;
     Py_ssize_t e = r + 1;
     while (e < n) {
@@ -330,8 +334,8 @@ PyObject *native_mask_emails(PyObject *mod, PyObject *arg) {
     Buf marks = {0}; /* (start, '@', end) of each match, int64 */
     Py_ssize_t outlen = n;
     for (Py_ssize_t i = 0; i < n;) {
-        Py_ssize_t at, end;
-        if (email_at(kind, s, n, i, &at, &end)) {
+        Py_ssize_t at, end, next;
+        if (email_at(kind, s, n, i, &at, &end, &next)) {
             if (buf_i64(&marks, i) < 0 || buf_i64(&marks, at) < 0 || buf_i64(&marks, end) < 0) {
                 buf_free(&marks);
                 return NULL;
@@ -339,7 +343,7 @@ PyObject *native_mask_emails(PyObject *mod, PyObject *arg) {
             outlen += 3 - (at - i - 1);
             i = end;
         } else {
-            i++;
+            i = next;
         }
     }
     if (!marks.len) return Py_NewRef(arg);
