@@ -15,7 +15,9 @@ every capitalised word keeps only its first letter, street addresses and the day
 any date are masked as well.
 Works on short texts (excerpts): Python `re` for most families; the passes that cost a
 callback per match (dump rows, combo lines, e-mails, NIRs, long numbers, capitalised words)
-are one C call each (native/redact.c), equal to the regular expressions they replace.
+are one C call each (native/redact.c), equal to the regular expressions they replace. The
+cheap tests that say which passes can change an excerpt are the bits of one C pass as well
+(redact_hints, HINT_* below).
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ import re
 
 from monitor.matching._native import (
     contains_any,
-    longest_run,
-    longest_word,
     mask_capitalised,
     mask_combos,
     mask_emails,
     mask_fields,
     mask_long_numbers,
     mask_nirs,
+    redact_hints,
+    redact_hints_late,
     redact_rows,
 )
 
@@ -207,53 +209,149 @@ def _mask_mixed(m: re.Match[str]) -> str:
     return token[:keep] + MASK * 12
 
 
+# The bits of redact_hints(text) (native/redact.c, one pass over the text): each is one of the
+# cheap tests redact() asks before a pass; tests/matching/test_redact_hints.py checks each
+# against its Python expression. redact_hints_late(text) has only the bits from
+# HINT_COMBO_PUNCT on (the others 0), a little quicker.
+HINT_PRIVATE_KEY = 1 << 0  # "PRIVATE KEY" in text
+HINT_AUTH_WORD = 1 << 1  # contains_any(text.lower(), _AUTH_WORDS)
+HINT_TOKEN_PREFIX = 1 << 2  # contains_any(text, _TOKEN_PREFIXES)
+HINT_URL = 1 << 3  # "://" in text
+HINT_SECRET = 1 << 4  # contains_any(lower, _SECRET_WORDS) and _SECRET_HINT.search(lower)
+HINT_CARD_WORD = 1 << 5  # contains_any(text.lower(), _CARD_WORDS)
+HINT_COMBO_PUNCT = 1 << 6  # ":" in text or ";" in text or "|" in text
+HINT_AT = 1 << 7  # "@" in text
+HINT_DIGIT_RUN = 1 << 8  # _DIGIT_RUN.search(text)
+HINT_IBAN = 1 << 9  # _IBAN_HINT.search(text)
+HINT_PHONE = 1 << 10  # _PHONE_HINT.search(text)
+HINT_WORD20 = 1 << 11  # longest_word(text) >= 20
+HINT_RUN20 = 1 << 12  # longest_run(text, _MIXED_EXTRA) >= 20
+HINT_WORD40 = 1 << 13  # longest_word(text) >= 40
+HINT_BLOB40 = 1 << 14  # longest_run(text, "+/") >= 40
+HINT_YEAR = 1 << 15  # "19" in text or "20" in text
+HINT_DMY = 1 << 16  # _DMY_HINT.search(text)
+HINT_YMD = 1 << 17  # _YMD_HINT.search(text)
+HINT_DIGIT = 1 << 18  # any(map(str.isdigit, text))
+
+
+def _pem_block(m: re.Match[str]) -> str:
+    return f"{m[1]} [REDACTED] {m[3]}" if m[3] else f"{m[1]} [REDACTED]"
+
+
+def _label_and_8(m: re.Match[str]) -> str:
+    return m[1] + MASK * 8
+
+
+def _token(m: re.Match[str]) -> str:
+    return m[1] + MASK * min(len(m[2]), 12)
+
+
+def _url_password(m: re.Match[str]) -> str:
+    return m[1] + MASK * 8 + m[3]
+
+
+def _card_code(m: re.Match[str]) -> str:
+    return m[1] + MASK * len(m[2])
+
+
+def _iban(m: re.Match[str]) -> str:
+    return m[1] + _mask(m[2], " ")
+
+
+def _phone(m: re.Match[str]) -> str:
+    return m[1] + _mask(m[2])
+
+
+def _blob(m: re.Match[str]) -> str:
+    return m[1] + MASK * 12
+
+
+def _date_dmy(m: re.Match[str]) -> str:
+    return f"**{m[1]}**{m[1]}{m[2]}"
+
+
+def _date_ymd(m: re.Match[str]) -> str:
+    return f"{m[1]}{m[2]}**{m[2]}**"
+
+
 def redact(text: str, *, mask_names: bool = False) -> str:
     """`text` with identifiers, secrets and passwords masked. Idempotent.
 
-    Each family is only looked for when a cheap substring test says it can be there:
-    excerpts are redacted once per hit, on the scan path. `mask_names` also masks capitalised
-    words, street addresses and the day and month of dates (see the module docstring).
+    Each family is only looked for when a cheap test says it can be there: excerpts are
+    redacted once per hit, on the scan path. The tests are the bits of one redact_hints(text)
+    call (C, one pass), asked again of the text each pass changed, so that each is what it
+    would be on the text at that point. `mask_names` also masks capitalised words, street
+    addresses and the day and month of dates (see the module docstring). After the secrets'
+    passes, only the later tests are asked again (redact_hints_late, the bits from
+    HINT_COMBO_PUNCT on).
     """
-    if "PRIVATE KEY" in text:
-        text = _PEM.sub(lambda m: f"{m[1]} [REDACTED] {m[3]}" if m[3] else f"{m[1]} [REDACTED]",
-                        text)
-    lower = text.lower()
-    if contains_any(lower, _AUTH_WORDS):  # before tokens: a JWT is masked as a whole
-        text = _AUTH_HEADER.sub(lambda m: m[1] + MASK * 8, text)
-        text = _AUTH_SCHEME.sub(lambda m: m[1] + MASK * 8, text)
-    if contains_any(text, _TOKEN_PREFIXES):
-        text = _TOKENS.sub(lambda m: m[1] + MASK * min(len(m[2]), 12), text)
-    if "://" in text:
-        text = _URL_PASSWORD.sub(lambda m: m[1] + MASK * 8 + m[3], text)
-    lower = text.lower()
-    if contains_any(lower, _SECRET_WORDS) and _SECRET_HINT.search(lower):
-        text = _SECRET_ASSIGN.sub(lambda m: m[1] + MASK * 8, text)
-        text = _SECRET_SPACED.sub(lambda m: m[1] + MASK * 8, text)
-    if contains_any(lower, _CARD_WORDS):
-        text = _CARD_CODE.sub(lambda m: m[1] + MASK * len(m[2]), text)
-    if ":" in text or ";" in text or "|" in text:
-        text = mask_combos(text)
-    if "@" in text:
-        text = mask_emails(text)
-    if _DIGIT_RUN.search(text):
-        if _IBAN_HINT.search(text):
-            text = _IBAN.sub(lambda m: m[1] + _mask(m[2], " "), text)
-        text = mask_nirs(text)
-        if _PHONE_HINT.search(text):
-            text = _PHONE_INTL.sub(lambda m: m[1] + _mask(m[2]), text)
-        text = mask_long_numbers(text)
+    h = redact_hints(text)
+    if h & HINT_PRIVATE_KEY:
+        new = _PEM.sub(_pem_block, text)
+        if new != text:
+            text, h = new, redact_hints(new)
+    if h & HINT_AUTH_WORD:  # before tokens: a JWT is masked as a whole
+        new = _AUTH_SCHEME.sub(_label_and_8, _AUTH_HEADER.sub(_label_and_8, text))
+        if new != text:
+            text, h = new, redact_hints(new)
+    if h & HINT_TOKEN_PREFIX:
+        new = _TOKENS.sub(_token, text)
+        if new != text:
+            text, h = new, redact_hints(new)
+    if h & HINT_URL:
+        new = _URL_PASSWORD.sub(_url_password, text)
+        if new != text:
+            text, h = new, redact_hints(new)
+    card = h & HINT_CARD_WORD  # of the text before the secrets' passes, as they were
+    if h & HINT_SECRET:
+        new = _SECRET_SPACED.sub(_label_and_8, _SECRET_ASSIGN.sub(_label_and_8, text))
+        if new != text:
+            text, h = new, redact_hints_late(new)
+    if card:
+        new = _CARD_CODE.sub(_card_code, text)
+        if new != text:
+            text, h = new, redact_hints_late(new)
+    if h & HINT_COMBO_PUNCT:
+        new = mask_combos(text)
+        if new != text:
+            text, h = new, redact_hints_late(new)
+    if h & HINT_AT:
+        new = mask_emails(text)
+        if new != text:
+            text, h = new, redact_hints_late(new)
+    if h & HINT_DIGIT_RUN:
+        if h & HINT_IBAN:
+            new = _IBAN.sub(_iban, text)
+            if new != text:
+                text, h = new, redact_hints_late(new)
+        new = mask_nirs(text)
+        if new != text:
+            text, h = new, redact_hints_late(new)
+        if h & HINT_PHONE:
+            new = _PHONE_INTL.sub(_phone, text)
+            if new != text:
+                text, h = new, redact_hints_late(new)
+        new = mask_long_numbers(text)
+        if new != text:
+            text, h = new, redact_hints_late(new)
     # cheap: a token never spans a blank, a blob is a token of 40+ characters
-    if longest_word(text) >= 20:
-        if longest_run(text, _MIXED_EXTRA) >= 20:  # a run of _MIXED_TOKEN's class (in C)
-            text = _MIXED_TOKEN.sub(_mask_mixed, text)
+    if h & HINT_WORD20:
+        if h & HINT_RUN20:  # a run of _MIXED_TOKEN's class
+            new = _MIXED_TOKEN.sub(_mask_mixed, text)
+            if new != text:
+                text, h = new, redact_hints_late(new)
         # a blob is 40+ of [A-Za-z0-9+/]: a run of \w, '+' and '/' at least that long
-        if longest_word(text) >= 40 and longest_run(text, "+/") >= 40:
-            text = _BASE64_BLOB.sub(lambda m: m[1] + MASK * 12, text)
-    if "19" in text or "20" in text:  # both date patterns hold a year 19xx or 20xx
-        if _DMY_HINT.search(text):
-            text = _DATE_DMY.sub(lambda m: f"**{m[1]}**{m[1]}{m[2]}", text)
-        if ("19" in text or "20" in text) and _YMD_HINT.search(text):
-            text = _DATE_YMD.sub(lambda m: f"{m[1]}{m[2]}**{m[2]}**", text)
+        if h & HINT_WORD40 and h & HINT_BLOB40:
+            new = _BASE64_BLOB.sub(_blob, text)
+            if new != text:
+                text, h = new, redact_hints_late(new)
+    # both date patterns hold a year 19xx or 20xx (HINT_DMY and HINT_YMD imply HINT_YEAR)
+    if h & HINT_DMY:
+        new = _DATE_DMY.sub(_date_dmy, text)
+        if new != text:
+            text, h = new, redact_hints_late(new)
+    if h & HINT_YMD:
+        text = _DATE_YMD.sub(_date_ymd, text)
     text = redact_rows(text)
     if mask_names:
         text = _redact_names(text)

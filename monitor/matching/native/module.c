@@ -134,6 +134,12 @@ static PyMethodDef module_methods[] = {
     {"bulk_summary", native_bulk_summary, METH_VARARGS,
      "bulk_summary(data, cap, limit, specs) -> None | list: bulk_find with (first, distinct, "
      "scale) for a detector validated in C, not its whole list (see validate.c)."},
+    {"redact_hints", native_redact_hints, METH_O,
+     "redact_hints(text) -> int: the bit mask of the cheap tests redact.redact() asks before "
+     "its passes, in one pass over text (redact.py's HINT_*; see redact.c)."},
+    {"redact_hints_late", native_redact_hints_late, METH_O,
+     "redact_hints_late(text) -> int: redact_hints(text)'s bits from HINT_COMBO_PUNCT on (the "
+     "tests after the secrets' passes), the others 0; quicker (see redact.c)."},
     {NULL}};
 
 static struct PyModuleDef native_module = {

@@ -168,4 +168,8 @@ PyObject *native_card_matches(PyObject *mod, PyObject *args);
 PyObject *native_bulk_find(PyObject *mod, PyObject *args);
 PyObject *native_bulk_summary(PyObject *mod, PyObject *args);
 
+/* redact.c: redact() hints */
+PyObject *native_redact_hints(PyObject *mod, PyObject *arg);
+PyObject *native_redact_hints_late(PyObject *mod, PyObject *arg);
+
 #endif /* LM_NATIVE_H */

@@ -128,16 +128,31 @@ PyObject *native_redact_rows(PyObject *mod, PyObject *arg) {
         Py_ssize_t le = ls;
         Py_ssize_t semi = 0, pipe = 0, tab = 0, comma = 0;
         int key = 0, quote = 0;
-        for (; le < n; le++) {
-            Py_UCS4 c = PyUnicode_READ(kind, src, le);
-            if (c == '\n') break;
-            semi += c == ';';
-            pipe += c == '|';
-            tab += c == '\t';
-            comma += c == ',';
-            quote |= c == '"' || c == '\'';
-            key |= c == ':' && le > ls && PyUnicode_READ(kind, src, le - 1) == '"';
+        /* one loop per code unit width; most characters are none of those counted (a bit
+           of ROWS_MASK: \t \n " ' , : ; |), one test */
+#define ROWS_MASK ((1ull << '\t') | (1ull << '\n') | (1ull << '"') | (1ull << '\'') | \
+                   (1ull << ',') | (1ull << ':') | (1ull << ';'))
+#define ROWS_SCAN(T)                                                                          \
+        for (; le < n; le++) {                                                               \
+            Py_UCS4 c = ((const T *)src)[le];                                                \
+            if (c >= 64 ? c != '|' : !(ROWS_MASK >> c & 1)) continue;                        \
+            if (c == '\n') break;                                                            \
+            semi += c == ';';                                                                \
+            pipe += c == '|';                                                                \
+            tab += c == '\t';                                                                \
+            comma += c == ',';                                                               \
+            quote |= c == '"' || c == '\'';                                                  \
+            key |= c == ':' && le > ls && ((const T *)src)[le - 1] == '"';                   \
         }
+        if (kind == PyUnicode_1BYTE_KIND) {
+            ROWS_SCAN(Py_UCS1)
+        } else if (kind == PyUnicode_2BYTE_KIND) {
+            ROWS_SCAN(Py_UCS2)
+        } else {
+            ROWS_SCAN(Py_UCS4)
+        }
+#undef ROWS_SCAN
+#undef ROWS_MASK
         Py_UCS4 sep = semi >= 2 ? ';' : pipe >= 2 ? '|' : tab >= 2 ? '\t' : comma >= 3 ? ',' : 0;
         if (sep || key) { /* key: a '"' is there, so quote too */
             if (!dst) {
@@ -278,12 +293,16 @@ PyObject *native_mask_combos(PyObject *mod, PyObject *arg) {
    is the run of its class up to the '@'; the domain's last label is found as the regex's
    backtracking does: the right-most '.' of the domain run with two letters after it (then
    up to 24 of them). */
+/* On no match, *next is where the next one may start: past the local part's run (no match
+   starts inside it, after a character of its class). */
 static int email_at(int kind, const void *s, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *at,
-                    Py_ssize_t *end) {
+                    Py_ssize_t *end, Py_ssize_t *next) {
+    *next = i + 1;
     Py_UCS4 c = PyUnicode_READ(kind, s, i);
     if (!IS_A_ALNUM(c) || (i > 0 && IS_LOCAL(PyUnicode_READ(kind, s, i - 1)))) return 0;
     Py_ssize_t r = i + 1;
     while (r < n && IS_LOCAL(PyUnicode_READ(kind, s, r))) r++;
+    *next = r;
     if (r >= n || PyUnicode_READ(kind, s, r) != '@') return 0;
     Py_ssize_t e = r + 1;
     while (e < n) {
@@ -315,8 +334,8 @@ PyObject *native_mask_emails(PyObject *mod, PyObject *arg) {
     Buf marks = {0}; /* (start, '@', end) of each match, int64 */
     Py_ssize_t outlen = n;
     for (Py_ssize_t i = 0; i < n;) {
-        Py_ssize_t at, end;
-        if (email_at(kind, s, n, i, &at, &end)) {
+        Py_ssize_t at, end, next;
+        if (email_at(kind, s, n, i, &at, &end, &next)) {
             if (buf_i64(&marks, i) < 0 || buf_i64(&marks, at) < 0 || buf_i64(&marks, end) < 0) {
                 buf_free(&marks);
                 return NULL;
@@ -324,7 +343,7 @@ PyObject *native_mask_emails(PyObject *mod, PyObject *arg) {
             outlen += 3 - (at - i - 1);
             i = end;
         } else {
-            i++;
+            i = next;
         }
     }
     if (!marks.len) return Py_NewRef(arg);
@@ -658,4 +677,299 @@ PyObject *native_one_line(PyObject *mod, PyObject *arg) {
     PyObject *res = PyUnicode_FromKindAndData(kind, dst, out);
     PyMem_Free(dst);
     return res;
+}
+
+/* redact_hints(text) -> int: in one pass, a bit mask of the cheap tests redact.py's redact()
+   asks before each of its passes (their Python expressions in redact.py's HINT_* comments and
+   tests/matching/test_redact_hints.py). The bits must match redact.py's HINT_* constants. */
+enum {
+    H_PRIVATE_KEY = 1 << 0,  /* "PRIVATE KEY" in text */
+    H_AUTH_WORD = 1 << 1,    /* contains_any(text.lower(), _AUTH_WORDS) */
+    H_TOKEN_PREFIX = 1 << 2, /* contains_any(text, _TOKEN_PREFIXES) */
+    H_URL = 1 << 3,          /* "://" in text */
+    H_SECRET = 1 << 4,       /* _SECRET_HINT.search(text.lower()) (which holds a _SECRET_WORDS) */
+    H_CARD_WORD = 1 << 5,    /* contains_any(text.lower(), _CARD_WORDS) */
+    H_COMBO_PUNCT = 1 << 6,  /* ":" or ";" or "|" in text */
+    H_AT = 1 << 7,           /* "@" in text */
+    H_DIGIT_RUN = 1 << 8,    /* _DIGIT_RUN.search(text) */
+    H_IBAN = 1 << 9,         /* _IBAN_HINT.search(text) */
+    H_PHONE = 1 << 10,       /* _PHONE_HINT.search(text) */
+    H_WORD20 = 1 << 11,      /* longest_word(text) >= 20 */
+    H_RUN20 = 1 << 12,       /* longest_run(text, "-.~+=%") >= 20 */
+    H_WORD40 = 1 << 13,      /* longest_word(text) >= 40 */
+    H_BLOB40 = 1 << 14,      /* longest_run(text, "+/") >= 40 */
+    H_YEAR = 1 << 15,        /* "19" in text or "20" in text */
+    H_DMY = 1 << 16,         /* _DMY_HINT.search(text) */
+    H_YMD = 1 << 17,         /* _YMD_HINT.search(text) */
+    H_DIGIT = 1 << 18,       /* any(map(str.isdigit, text)) */
+};
+
+/* str.isspace() of an ASCII code (\t \n \v \f \r, \x1c-\x1f, ' '), as `re`'s \s. */
+#define A_SPACE(b) ((b) == ' ' || ((b) >= 9 && (b) <= 13) || ((b) >= 0x1c && (b) <= 0x1f))
+/* Is the literal lit at buf[i] (n bytes)? A memcmp of a constant size, inlined. */
+#define AT_LIT(buf, n, i, lit) ((i) + (Py_ssize_t)sizeof(lit) - 1 <= (n) && \
+                                memcmp((buf) + (i), (lit), sizeof(lit) - 1) == 0)
+
+/* After a root of _SECRET_HINT's first branch ending at e (in the lower-cased bytes):
+   [a-z0-9_\-]{0,24}["']?\s*[:=]. The class run is disjoint from what follows it, so the
+   regex matches there iff the whole run is at most 24 long. */
+static int secret_tail(const uint8_t *low, Py_ssize_t n, Py_ssize_t e) {
+    Py_ssize_t j = e;
+    while (j < n && j - e <= 24 && (IS_A_ALNUM(low[j]) || low[j] == '_' || low[j] == '-')) j++;
+    if (j - e > 24) return 0;
+    if (j < n && (low[j] == '"' || low[j] == '\'')) j++;
+    while (j < n && A_SPACE(low[j])) j++;
+    return j < n && (low[j] == ':' || low[j] == '=');
+}
+
+/* After a root of _SECRET_HINT's second branch ending at e: [ \t]. */
+#define SPACED_AT(low, n, e) ((e) < (n) && ((low)[e] == ' ' || (low)[e] == '\t'))
+
+/* The classes of a character of raw (see native_redact_hints) for redact_hints. */
+enum {
+    T_SPACE = 1,    /* str.isspace() */
+    T_RUN = 2,      /* _MIXED_TOKEN's class: \w, - . ~ + = % */
+    T_BLOB = 4,     /* \w, + / */
+    T_DIGIT = 8,    /* 0-9 */
+    T_NUMSEP = 16,  /* _DIGIT_RUN's class besides digits: ' ' . - ( ) */
+    T_PUNCT = 32,   /* : ; | */
+    T_AT = 64,      /* @ */
+    T_ISDIGIT = 128, /* str.isdigit() */
+    T_IBAN_UPPER = 1 << 9, /* A-Z; (t >> 9) is 1 for an upper-case letter, 2 for a digit */
+    T_IBAN_DIGIT = 2 << 9,
+};
+static uint16_t hint_class[256];
+/* What text.lower() has for a character of Latin-1 (see native_redact_hints). */
+static uint8_t hint_lower[256];
+/* hint_check[low[i]]: may a test of hints_at start at i? The lower-cased letters and signs
+   it switches on ('a' for an upper-case 'A' too, 'p' for 'P'). */
+static uint8_t hint_check[256];
+/* The same for the late hints (redact_hints_late): the phone's and the years' tests. */
+static uint8_t hint_check_late[256];
+
+static void hint_class_init(void) {
+    for (int c = 0; c < 256; c++) {
+        uint16_t t = 0;
+        int space = Py_UNICODE_ISSPACE((Py_UCS4)c), w = Py_UNICODE_ISALNUM((Py_UCS4)c) || c == '_';
+        if (space) t |= T_SPACE;
+        if (w || (c && strchr("-.~+=%", c))) t |= T_RUN;
+        if (w || c == '+' || c == '/') t |= T_BLOB;
+        if (IS_A_DIGIT(c)) t |= T_DIGIT | T_IBAN_DIGIT;
+        if (Py_UNICODE_ISDIGIT((Py_UCS4)c)) t |= T_ISDIGIT;
+        if (c && strchr(" .-()", c)) t |= T_NUMSEP;
+        if (c && strchr(":;|", c)) t |= T_PUNCT;
+        if (c == '@') t |= T_AT;
+        if (c >= 'A' && c <= 'Z') t |= T_IBAN_UPPER;
+        hint_class[c] = t;
+        hint_lower[c] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c < 128 ? c : space ? 0x1f : 0x80);
+        hint_check[c] = c && strchr("abcegkmpstx:+012", c) != NULL;
+        hint_check_late[c] = c && strchr("+012", c) != NULL;
+    }
+}
+
+/* The tests starting at i, on raw (the text's ASCII, 0x80 for others) and low (what
+   text.lower() has there; see native_redact_hints). */
+static long hints_at(const uint8_t *raw, const uint8_t *low, Py_ssize_t n, Py_ssize_t i) {
+    static const char aws[][5] = {"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA",
+                                  "AIPA", "ABIA", "ACCA", "AIza"};
+    long bits = 0;
+    uint8_t b = raw[i];
+    if (b == 'A' && i + 4 <= n)
+        for (size_t k = 0; k < sizeof aws / sizeof *aws; k++)
+            if (memcmp(raw + i, aws[k], 4) == 0) bits |= H_TOKEN_PREFIX;
+    if (b == 'P' && AT_LIT(raw, n, i, "PRIVATE KEY")) bits |= H_PRIVATE_KEY;
+    switch (low[i]) {
+    case 'a':
+        if (AT_LIT(low, n, i, "authorization")) bits |= H_AUTH_WORD;
+        break;
+    case 'b':
+        if (AT_LIT(low, n, i, "bearer") || AT_LIT(low, n, i, "basic")) bits |= H_AUTH_WORD;
+        break;
+    case 'c':
+        if (AT_LIT(low, n, i, "cvv") || AT_LIT(low, n, i, "cvc") ||
+            AT_LIT(low, n, i, "cryptogramme"))
+            bits |= H_CARD_WORD;
+        break;
+    case 'e':
+        if (b == 'e' && AT_LIT(raw, n, i, "eyJ")) bits |= H_TOKEN_PREFIX;
+        break;
+    case 'g':
+        if (b == 'g' && i + 1 < n && raw[i + 1] == 'h') bits |= H_TOKEN_PREFIX;
+        break;
+    case 'x':
+        if (b == 'x' && AT_LIT(raw, n, i, "xox")) bits |= H_TOKEN_PREFIX;
+        break;
+    case 'k':
+        if (b == 'k' && (AT_LIT(raw, n, i, "k_live_") || AT_LIT(raw, n, i, "k_test_")))
+            bits |= H_TOKEN_PREFIX;
+        if (AT_LIT(low, n, i, "key") && secret_tail(low, n, i + 3)) bits |= H_SECRET;
+        break;
+    case 's':
+        if (AT_LIT(low, n, i, "secret") && secret_tail(low, n, i + 6)) bits |= H_SECRET;
+        break;
+    case 't':
+        if (AT_LIT(low, n, i, "token") && secret_tail(low, n, i + 5)) bits |= H_SECRET;
+        break;
+    case 'p':
+        if (AT_LIT(low, n, i, "pass")) {
+            if (secret_tail(low, n, i + 4) ||
+                (AT_LIT(low, n, i, "password") && SPACED_AT(low, n, i + 8)) ||
+                (AT_LIT(low, n, i, "passwd") && SPACED_AT(low, n, i + 6)))
+                bits |= H_SECRET;
+        } else if (AT_LIT(low, n, i, "pwd") &&
+                   (secret_tail(low, n, i + 3) || SPACED_AT(low, n, i + 3))) {
+            bits |= H_SECRET;
+        }
+        break;
+    case 'm':
+        if ((AT_LIT(low, n, i, "mdp") && (secret_tail(low, n, i + 3) || SPACED_AT(low, n, i + 3)))
+            || (AT_LIT(low, n, i, "mot de passe") && SPACED_AT(low, n, i + 12)))
+            bits |= H_SECRET;
+        break;
+    case ':':
+        if (AT_LIT(raw, n, i, "://")) bits |= H_URL;
+        break;
+    case '+':
+        if (i + 1 < n && raw[i + 1] >= '1' && raw[i + 1] <= '9') bits |= H_PHONE;
+        break;
+    case '0':
+        if (i + 2 < n && raw[i + 1] == '0' && raw[i + 2] >= '1' && raw[i + 2] <= '9')
+            bits |= H_PHONE;
+        break;
+    case '1':
+    case '2':
+        /* a year: "19" or "20", then two digits, after or before one of / . - */
+        if (i + 1 < n && ((b == '1' && raw[i + 1] == '9') || (b == '2' && raw[i + 1] == '0'))) {
+            bits |= H_YEAR;
+            if (i + 3 < n && IS_A_DIGIT(raw[i + 2]) && IS_A_DIGIT(raw[i + 3])) {
+                uint8_t before = i > 0 ? raw[i - 1] : 0, after = i + 4 < n ? raw[i + 4] : 0;
+                if (before == '/' || before == '.' || before == '-') bits |= H_DMY;
+                if (after == '/' || after == '.' || after == '-') bits |= H_YMD;
+            }
+        }
+        break;
+    default:
+        break;
+    }
+    return bits;
+}
+
+/* The longest run of _MIXED_TOKEN's class and of the blob's in raw[a:b] (one word). */
+static void long_runs(const uint8_t *raw, Py_ssize_t a, Py_ssize_t b, Py_ssize_t *rbest,
+                      Py_ssize_t *bbest) {
+    Py_ssize_t rs = a, bs = a;
+    for (Py_ssize_t i = a; i < b; i++) {
+        unsigned t = hint_class[raw[i]];
+        if (!(t & T_RUN)) {
+            if (i - rs > *rbest) *rbest = i - rs;
+            rs = i + 1;
+        }
+        if (!(t & T_BLOB)) {
+            if (i - bs > *bbest) *bbest = i - bs;
+            bs = i + 1;
+        }
+    }
+    if (b - rs > *rbest) *rbest = b - rs;
+    if (b - bs > *bbest) *bbest = b - bs;
+}
+
+/* redact_hints(text), or with late, only its bits from H_COMBO_PUNCT on (the others 0). */
+static PyObject *hints(PyObject *arg, int late) {
+    if (!need_str(arg, late ? "redact_hints_late" : "redact_hints")) return NULL;
+    if (!hint_lower['a']) hint_class_init();
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *s = PyUnicode_DATA(arg);
+    /* raw: the text as Latin-1 codes: a Latin-1 text itself; in a copy otherwise, a wider
+       character as one of its classes (hint_class): U+0085 for white space, U+00AA for a
+       letter or digit, U+00D7 for any other. No ASCII test matches a code of 0x80 or more.
+       low (not for the late hints): what the tests on text.lower() see: ASCII lower-cased;
+       the Kelvin sign, which lowers to 'k', as 'k'; other white space as 0x1f (white space
+       to \s, neither ' ' nor '\t'); any other character as 0x80: str.lower() maps it to
+       non-ASCII characters only, but for U+0130, which lowers to 'i' and U+0307: no word or
+       root tested has an 'i' that may end it or precede a mark, so that 'i' ends every test
+       it is in, as 0x80 does. */
+    uint8_t stack[2 * 1024];
+    uint8_t *buf = stack;
+    if (n > (Py_ssize_t)sizeof stack / 2) {
+        buf = PyMem_Malloc((size_t)n * 2);
+        if (!buf) return PyErr_NoMemory();
+    }
+    uint8_t *low = buf, *copy = buf + n;
+    const uint8_t *raw = copy;
+    long bits = 0;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        raw = (const uint8_t *)s;
+        if (!late)
+            for (Py_ssize_t i = 0; i < n; i++) low[i] = hint_lower[raw[i]];
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, s, i);
+            if (c < 256) {
+                copy[i] = (uint8_t)c;
+                low[i] = hint_lower[c];
+            } else {
+                int space = Py_UNICODE_ISSPACE(c);
+                if (Py_UNICODE_ISDIGIT(c)) bits |= H_DIGIT;
+                copy[i] = space ? 0x85 : Py_UNICODE_ISALNUM(c) ? 0xaa : 0xd7;
+                low[i] = c == 0x212A ? 'k' : space ? 0x1f : 0x80;
+            }
+        }
+    }
+    unsigned seen = 0; /* the classes met */
+    /* where the current word started (i + 1 after white space), the longest word, and the
+       longest run and blob in the words of 20 or more (no run or blob holds white space, so
+       those of shorter words are shorter than 20, the least length tested) */
+    Py_ssize_t ws = 0, wbest = 0, rbest = 0, bbest = 0;
+    Py_ssize_t first_digit = -1; /* in the current run of _DIGIT_RUN's class */
+    int digit_run = 0;
+    unsigned iban = 0, iban_seen = 0; /* t >> 9 of the last 4 characters */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned t = hint_class[raw[i]];
+        seen |= t;
+        if (t & T_SPACE) {
+            if (i - ws > wbest) wbest = i - ws;
+            if (i - ws >= 20) long_runs(raw, ws, i, &rbest, &bbest);
+            ws = i + 1;
+        }
+        if (t & T_DIGIT) {
+            if (first_digit < 0) first_digit = i;
+            digit_run |= i - first_digit >= 6;
+        }
+        first_digit = t & (T_DIGIT | T_NUMSEP) ? first_digit : -1;
+        iban = (iban << 2 | t >> 9) & 0xff;
+        iban_seen |= iban == 0x5a; /* upper, upper, digit, digit */
+    }
+    if (n - ws > wbest) wbest = n - ws;
+    if (n - ws >= 20) long_runs(raw, ws, n, &rbest, &bbest);
+    if (iban_seen) bits |= H_IBAN;
+    if (seen & T_ISDIGIT) bits |= H_DIGIT;
+    if (seen & T_PUNCT) bits |= H_COMBO_PUNCT;
+    if (seen & T_AT) bits |= H_AT;
+    if (digit_run) bits |= H_DIGIT_RUN;
+    if (wbest >= 20) bits |= H_WORD20;
+    if (wbest >= 40) bits |= H_WORD40;
+    if (rbest >= 20) bits |= H_RUN20;
+    if (bbest >= 40) bits |= H_BLOB40;
+    if (!late) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (hint_check[low[i]]) bits |= hints_at(raw, low, n, i);
+    } else if (seen & T_DIGIT) { /* raw's '+', '0', '1' and '2' are low's */
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (hint_check_late[raw[i]]) bits |= hints_at(raw, raw, n, i);
+    }
+    if (buf != stack) PyMem_Free(buf);
+    return PyLong_FromLong(bits);
+}
+
+PyObject *native_redact_hints(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    return hints(arg, 0);
+}
+
+/* redact_hints_late(text) -> int: the bits of redact_hints(text) from H_COMBO_PUNCT on, the
+   tests redact() asks after the secrets' and card codes' passes; the others are 0. */
+PyObject *native_redact_hints_late(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    return hints(arg, 1);
 }
