@@ -8,6 +8,7 @@ import pytest
 
 from monitor.matching import hscache
 from monitor.matching.hyperscan_db import CASELESS, SOM, Pattern, Scanner
+from tests.support.damage import DAMAGES, damage
 
 PATTERNS = [Pattern(b"dedalus biologie", CASELESS | SOM), Pattern(rb"\d{3}-\d{4}", SOM)]
 TEXT = b"fuite Dedalus Biologie, appeler 555-1234"
@@ -45,23 +46,14 @@ def test_other_patterns_or_flags_get_another_entry(tmp_path):
     assert len(_files(tmp_path)) == 3
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty"])
-def test_corrupt_cache_is_rebuilt(tmp_path, damage):
+@pytest.mark.parametrize("how", DAMAGES)
+def test_corrupt_cache_is_rebuilt(tmp_path, how):
     Scanner(PATTERNS)
     [path] = _files(tmp_path)
-    raw = bytearray(path.read_bytes())
-    if damage == "flip":
-        raw[len(raw) // 2] ^= 0xFF
-    elif damage == "truncate":
-        raw = raw[: len(raw) // 2]
-    elif damage == "garbage":
-        raw = bytearray(b"\xdb" * len(raw))
-    else:
-        raw = bytearray()
-    path.write_bytes(bytes(raw))
+    raw = damage(path, how)
     assert _scan(Scanner(PATTERNS)) == WANT
     good = path.read_bytes()
-    assert good != bytes(raw)  # rewritten with a valid entry
+    assert good != raw  # rewritten with a valid entry
     assert _scan(Scanner(PATTERNS)) == WANT
 
 

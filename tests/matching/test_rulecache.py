@@ -16,6 +16,7 @@ from monitor.matching import hscache, rulecache
 from monitor.matching.engine import Engine
 from monitor.matching.engine.compile import CompiledRules, compile_rules
 from monitor.matching.rules import load_rules
+from tests.support.damage import DAMAGES, damage
 
 RULES = """\
 [[rules]]
@@ -100,22 +101,13 @@ def test_entries_are_private(rule_file, tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".rules", ".compiled"])
-@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty"])
-def test_corrupt_entry_is_rebuilt(rule_file, tmp_path, suffix, damage):
+@pytest.mark.parametrize("how", DAMAGES)
+def test_corrupt_entry_is_rebuilt(rule_file, tmp_path, suffix, how):
     want = _hits(rule_file)
     [path] = _entries(tmp_path, suffix)
-    raw = bytearray(path.read_bytes())
-    if damage == "flip":
-        raw[len(raw) // 2] ^= 0xFF
-    elif damage == "truncate":
-        raw = raw[: len(raw) // 2]
-    elif damage == "garbage":
-        raw = bytearray(b"\xdb" * len(raw))
-    else:
-        raw = bytearray()
-    path.write_bytes(bytes(raw))
+    raw = damage(path, how)
     assert _hits(rule_file) == want
-    assert path.read_bytes() != bytes(raw)  # rewritten with a valid entry
+    assert path.read_bytes() != raw  # rewritten with a valid entry
 
 
 def test_entry_of_another_leakmon_version_is_not_used(rule_file, tmp_path, monkeypatch):
