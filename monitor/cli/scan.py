@@ -453,12 +453,13 @@ def _walk_dir(root: str, totals: _Totals) -> Iterator[_Input]:
             continue
         subdirs = []
         done = 0  # the entries before this one are yielded or set aside
-        for found in not_a_file(codes):
-            i = found.start()
-            if done < i:
+        for i in [*(m.start() for m in not_a_file(codes)), len(paths)]:
+            if done < i:  # a run of plain files
                 run = paths[done:i]
                 yield from map(_Input, run, run, values[done:i])
             done = i + 1
+            if i == len(paths):
+                break
             code, path = codes[i], paths[i]
             if code == LISTED_DIR:
                 subdirs.append(path)
@@ -475,11 +476,6 @@ def _walk_dir(root: str, totals: _Totals) -> Iterator[_Input]:
                 totals.errors += 1
                 _error(f"cannot read {path}: {os.strerror(values[i])}")
             # else sockets, fifos, dangling links, links to folders
-        if done == 0:
-            yield from map(_Input, paths, paths, values)
-        elif done < len(paths):
-            run = paths[done:]
-            yield from map(_Input, run, run, values[done:])
         stack.extend(reversed(subdirs))
 
 

@@ -36,6 +36,7 @@ from monitor.matching._native import (
     redact_hints_late,
     redact_rows,
 )
+from monitor.matching.lazy_re import lazy
 
 MASK = "*"
 
@@ -112,16 +113,19 @@ _TOKEN_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA
 _AUTH_WORDS = ("authorization", "bearer", "basic")
 _CARD_WORDS = ("cvv", "cvc", "cryptogramme")
 _SECRET_WORDS = ("secret", "pass", "pwd", "token", "key", "mdp")
+# The hint patterns below define bits of redact_hints (native/redact.c computes them in its
+# one pass; tests/matching/test_redact_hints.py holds it to them): redact() never runs them,
+# so they are compiled only when a test asks (lazy_re), not at every start.
 # On the lower-cased text: _SECRET_ASSIGN or _SECRET_SPACED can match. A label's root here, then
 # what is left of the longest label ("password": "word", 4) plus its 20-character suffix.
-_SECRET_HINT = re.compile(
+_SECRET_HINT = lazy(
     r"(?:secret|pass|pwd|token|key|mdp)[a-z0-9_\-]{0,24}[\"']?\s*[:=]"
     r"|(?:password|passwd|pwd|mdp|mot de passe)[ \t]")
-_IBAN_HINT = re.compile(r"[A-Z]{2}[0-9]{2}")
-_PHONE_HINT = re.compile(r"\+[1-9]|00[1-9]")
-_DMY_HINT = re.compile(r"[/.\-](?:19|20)[0-9]{2}")  # the year of _DATE_DMY
-_YMD_HINT = re.compile(r"(?:19|20)[0-9]{2}[/.\-]")  # the year of _DATE_YMD and its separator
-_DIGIT_RUN = re.compile(r"[0-9][0-9 .\-()]{5,}[0-9]")
+_IBAN_HINT = lazy(r"[A-Z]{2}[0-9]{2}")
+_PHONE_HINT = lazy(r"\+[1-9]|00[1-9]")
+_DMY_HINT = lazy(r"[/.\-](?:19|20)[0-9]{2}")  # the year of _DATE_DMY
+_YMD_HINT = lazy(r"(?:19|20)[0-9]{2}[/.\-]")  # the year of _DATE_YMD and its separator
+_DIGIT_RUN = lazy(r"[0-9][0-9 .\-()]{5,}[0-9]")
 
 
 # Rows of a dump (CSV/TSV/pipe lines, SQL tuples, JSON objects) carry names, addresses and

@@ -13,6 +13,18 @@
    Py_UNICODE_ISALNUM makes up to four calls into the Unicode database. */
 #define ALNUM(c) ((c) < 128 ? IS_ALNUM(c) != 0 : Py_UNICODE_ISALNUM(c))
 
+/* SCAN(T) written once, compiled for each width of a str's code units (T: Py_UCS1, Py_UCS2
+   or Py_UCS4) and run for the width `kind` says: a loop over the units, not PyUnicode_READ's
+   switch per character. */
+#define PER_KIND(kind, SCAN)                 \
+    if ((kind) == PyUnicode_1BYTE_KIND) {    \
+        SCAN(Py_UCS1)                        \
+    } else if ((kind) == PyUnicode_2BYTE_KIND) { \
+        SCAN(Py_UCS2)                        \
+    } else {                                 \
+        SCAN(Py_UCS4)                        \
+    }
+
 /* The functions here take one str: anything else is a TypeError naming the function. */
 static int need_str(PyObject *arg, const char *fn) {
     if (PyUnicode_Check(arg)) return 1;
@@ -144,13 +156,7 @@ PyObject *native_redact_rows(PyObject *mod, PyObject *arg) {
             quote |= c == '"' || c == '\'';                                                  \
             key |= c == ':' && le > ls && ((const T *)src)[le - 1] == '"';                   \
         }
-        if (kind == PyUnicode_1BYTE_KIND) {
-            ROWS_SCAN(Py_UCS1)
-        } else if (kind == PyUnicode_2BYTE_KIND) {
-            ROWS_SCAN(Py_UCS2)
-        } else {
-            ROWS_SCAN(Py_UCS4)
-        }
+        PER_KIND(kind, ROWS_SCAN)
 #undef ROWS_SCAN
 #undef ROWS_MASK
         Py_UCS4 sep = semi >= 2 ? ';' : pipe >= 2 ? '|' : tab >= 2 ? '\t' : comma >= 3 ? ',' : 0;
@@ -586,13 +592,7 @@ PyObject *native_longest_word(PyObject *mod, PyObject *arg) {
         run = Py_UNICODE_ISSPACE(((const T *)s)[i]) ? 0 : run + 1;                           \
         if (run > best) best = run;                                                          \
     }
-    if (kind == PyUnicode_1BYTE_KIND) {
-        WORD_SCAN(Py_UCS1)
-    } else if (kind == PyUnicode_2BYTE_KIND) {
-        WORD_SCAN(Py_UCS2)
-    } else {
-        WORD_SCAN(Py_UCS4)
-    }
+    PER_KIND(kind, WORD_SCAN)
 #undef WORD_SCAN
     return PyLong_FromSsize_t(best);
 }
