@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import string
 
@@ -113,6 +114,25 @@ def test_excerpt_of_a_combo_list_keeps_every_address_whole_and_every_password_ma
     assert "motdepasse" not in out
     assert out.count("@gmail.com:********") >= 4  # no address loses a character to the cut
     assert "@gmail.om" not in out
+
+
+def test_excerpt_never_shows_the_user_of_an_address_the_window_cut():
+    # Masking shortens what it masks, so the final cut reached into the window's margin,
+    # where an address cut by the window's edge ("lydia.chatys@wanadoo.f", no e-mail any
+    # more) had been left as it was: the cut must never show a token the edge cut.
+    from monitor.matching.engine import excerpt
+
+    rng = random.Random(7)
+    users = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 14))) + "."
+             + "".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 12)))
+             for _ in range(60)]
+    domains = ["wanadoo.fr", "proton.me", "sfr.fr", "laposte.net", "yahoo.fr"]
+    data = "\n".join(f"{u}@{rng.choice(domains)}:{rng.choice(['admit', 'risk'])}{rng.randint(10, 9999)}?"
+                     for u in users).encode()
+    for start in range(0, len(data) - 40, 37):
+        out = excerpt(data, start, start + 10)
+        for u in users:
+            assert u[:6] not in out, (start, u, out)
 
 
 @pytest.mark.parametrize(("text", "kept", "secret"), [

@@ -23,8 +23,7 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS, *,
     # recognising it: move them out to the surrounding white space first.
     start, end = _snap_to_blanks(data, start, end)
     ctx = max(0, (width - (end - start)) // 2)
-    a = max(0, start - ctx - _MARGIN)
-    b = min(len(data), end + ctx + _MARGIN)
+    a, b = _widen_to_blanks(data, max(0, start - ctx - _MARGIN), min(len(data), end + ctx + _MARGIN))
     text = (data[a:start].decode("utf-8", "replace") + "\x02"
             + data[start:end].decode("utf-8", "replace") + "\x03"
             + data[end:b].decode("utf-8", "replace"))
@@ -35,6 +34,13 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS, *,
         left, mid, right = text[:half], "", text[half:]
     else:
         left, mid, right = text[:i], text[i + 1:j], text[j + 1:]
+    # A token the window's edge cuts (no blank near it) was not recognised by redaction
+    # ("lydia.chatys@wanadoo.f" is no e-mail): it goes, whatever is cut off in the end. The
+    # margin alone does not keep it out: masking shortens the text it redacts.
+    if a > 0:
+        left = left[_first_blank(left) + 1:]
+    if b < len(data):
+        right = right[:_last_blank(right)]
     if len(left) > ctx:
         left = left[-ctx:]
         cut = left.find(" ")
@@ -48,6 +54,32 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS, *,
     # markers still split is whole again here.
     return one_line(redact(out, mask_names=mask_names))
 
+
+
+def _widen_to_blanks(data: bytes, a: int, b: int) -> tuple[int, int]:
+    """The window [a, b) widened to a blank at each end that is not the data's (within
+    _SNAP_LIMIT bytes), blank included: the text redacted then holds whole tokens only."""
+    if a > 0:
+        lo = max(0, a - _SNAP_LIMIT)
+        cut = max(data.rfind(b" ", lo, a), data.rfind(b"\n", lo, a), data.rfind(b"\t", lo, a))
+        a = cut if cut >= 0 else lo
+    if b < len(data):
+        hi = min(len(data), b + _SNAP_LIMIT)
+        stops = [i for i in (data.find(b" ", b, hi), data.find(b"\n", b, hi),
+                             data.find(b"\t", b, hi)) if i >= 0]
+        b = min(stops) + 1 if stops else hi
+    return a, b
+
+
+def _first_blank(text: str) -> int:
+    """The index of the first blank (space, newline, tab) of `text`, len(text) if none."""
+    found = [i for i in (text.find(" "), text.find("\n"), text.find("\t")) if i >= 0]
+    return min(found) if found else len(text)
+
+
+def _last_blank(text: str) -> int:
+    """The index of the last blank of `text`, 0 if none."""
+    return max(0, text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
 
 
 def _snap_to_blanks(data: bytes, start: int, end: int) -> tuple[int, int]:
