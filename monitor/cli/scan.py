@@ -54,8 +54,9 @@ encodings (UTF-16, cp1252, broken UTF-8) are decoded best-effort. Excerpts are
 redacted. No config file is needed.
 
 exit status: 0 done (hits or not), 1 with --fail-on-hit when anything matched,
-2 on usage errors, unusable rules, or when an input could not be read or
-scanned (the others are still scanned)."""
+2 on usage errors, on a rule file with errors (the usable rules are still run:
+`leakmon rules check` lists every problem), or when an input could not be read
+or scanned (the others are still scanned)."""
 
 EPILOG = """\
 examples:
@@ -110,6 +111,7 @@ class _Totals:
     skipped: int = 0
     truncated: int = 0
     errors: int = 0
+    rule_errors: int = 0  # problems of the rule files (errors, not warnings)
     by_severity: dict[str, int] = field(default_factory=dict)
 
     def count(self, size: int, hits: list[Hit], skipped: int, truncated: int) -> None:
@@ -151,7 +153,9 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
                severity_rank(args.min_severity) if args.min_severity else 0, args.json,
                tuple(Password(pw, "--password") for pw in dict.fromkeys(args.password)))
     out = sys.stdout
-    totals = _Totals()
+    # A broken rule file among good ones: its rules are missing from this scan, which must
+    # not pass for a clean one (a --fail-on-hit script would see 0); the loader logged why.
+    totals = _Totals(rule_errors=sum(p.severity == "error" for p in loaded.problems))
     started = time.monotonic()
 
     # The walk of a big folder runs on into the scan (the pool takes slices as they are
@@ -179,7 +183,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     out.flush()
     if args.fail_on_hit and totals.hits:
         return 1
-    return 2 if totals.errors else 0
+    return 2 if totals.errors or totals.rule_errors else 0
 
 
 # --- one document, and the worker pool -----------------------------------------------------
@@ -678,4 +682,7 @@ def _print_summary(out: TextIO, t: _Totals, seconds: float) -> None:
         parts.append(f"{t.truncated} part(s) truncated")
     if t.errors:
         parts.append(f"{t.errors} input(s) unreadable")
+    if t.rule_errors:
+        parts.append(f"{t.rule_errors} rule error(s), the rules concerned not run "
+                     "(leakmon rules check lists them)")
     out.write("; ".join(parts) + "\n")

@@ -307,9 +307,23 @@ def test_broken_rule_file_does_not_stop_the_good_one(work, capsys):
     (work / "hit.txt").write_text(HIT_TEXT)
     rc = scan("--rules", "broken.toml", "--rules", "rules.toml", "--json", "hit.txt")
     out, err = capsys.readouterr()
-    assert rc == 0
+    assert rc == 2  # a scan with rules missing must not pass for a clean one
     assert len(json_lines(out)[0]["hits"]) == 2
     assert "broken.toml:" in err and "rule x" in err
+    (work / "clean.txt").write_text("clean")
+    assert scan("--rules", "broken.toml", "--rules", "rules.toml", "--fail-on-hit",
+                "clean.txt") == 2
+    assert "1 rule error(s), the rules concerned not run" in capsys.readouterr().out
+    assert scan("--rules", "broken.toml", "--rules", "rules.toml", "--fail-on-hit",
+                "hit.txt") == 1  # as with an unreadable input: hits first
+    assert scan("--rules", "rules.toml", "clean.txt") == 0
+
+
+def test_a_rule_warning_does_not_fail_the_scan(work, capsys):
+    (work / "noexample.toml").write_text(
+        '[[rules]]\nid = "org.other"\ntitle = "t"\nseverity = "low"\nkeywords = ["zorglub"]\n')
+    (work / "clean.txt").write_text("clean")
+    assert scan("--rules", "noexample.toml", "--rules", "rules.toml", "clean.txt") == 0
 
 
 def test_only_broken_rules_is_an_error_naming_the_file(work, capsys):
