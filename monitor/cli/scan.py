@@ -38,7 +38,7 @@ from monitor.progress import Progress
 if TYPE_CHECKING:
     from monitor.cli import Commands
     from monitor.cli._context import Context
-    from monitor.matching.document_scan import DocumentScan, EngineLike
+    from monitor.matching.document_scan import DocumentScan, EngineLike, PrelistedFolders
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +142,17 @@ class _Totals:
 def run(ctx: Context, args: argparse.Namespace) -> int:
     """Scan every input and print one result per document; see DESCRIPTION for the exit
     status."""
+    from monitor.matching.document_scan import PrelistedFolders
     from monitor.matching.loader import load_engine
 
+    # The folders are listed on the other core while this one loads the engine.
+    prelisted = PrelistedFolders([p for p in args.paths if p != "-"])
     config = ctx.config
     limits = Limits.from_config(config.matching)
     state_dir = resolve_state_dir(ctx.state_dir_arg, config.state_dir)
     loaded = load_engine(config, state_dir, rule_paths=args.rules,
                          fingerprint_names=args.fingerprints)
+    prelisted.join()  # before any worker is forked
     job = _Job(loaded.engine, limits, max(limits.max_document_bytes, limits.max_unpacked_bytes) + 1,
                severity_rank(args.min_severity) if args.min_severity else 0, args.json,
                tuple(Password(pw, "--password") for pw in dict.fromkeys(args.password)))
@@ -162,7 +166,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     # found, the workers scan the first ones meanwhile) unless a progress bar will be drawn:
     # the bar needs the total first.
     walked = _Totals()  # the walk's errors
-    listing = _expand(args.paths, walked)
+    listing = _expand(args.paths, walked, prelisted)
     first = list(itertools.islice(listing, None if _bar_wanted() else 2 * _SLICE_FILES))
     jobs = 1 if "-" in args.paths else _jobs(args.jobs, first)
     inputs = itertools.chain(first, listing)
@@ -406,8 +410,10 @@ def _stderr_line(line: str) -> None:
 # --- inputs --------------------------------------------------------------------------------
 
 
-def _expand(paths: list[str], totals: _Totals) -> Iterator[_Input]:
-    """Files in the order given; folders walked recursively in sorted order; `-` is stdin."""
+def _expand(paths: list[str], totals: _Totals,
+            prelisted: PrelistedFolders | None = None) -> Iterator[_Input]:
+    """Files in the order given; folders walked recursively in sorted order (their listings
+    taken from `prelisted` when it has them); `-` is stdin."""
     for raw in paths:
         if raw == "-":
             yield _Input("-", None, 0)
@@ -419,7 +425,7 @@ def _expand(paths: list[str], totals: _Totals) -> Iterator[_Input]:
             _error(f"cannot read {raw}: {e.strerror or e}")
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk_dir(raw, totals)
+            yield from _walk_dir(raw, totals, prelisted)
         elif stat.S_ISREG(st.st_mode):
             yield _Input(raw, raw, st.st_size)
         else:
@@ -427,7 +433,8 @@ def _expand(paths: list[str], totals: _Totals) -> Iterator[_Input]:
             _error(f"cannot scan {raw}: not a regular file or folder")
 
 
-def _walk_dir(root: str, totals: _Totals) -> Iterator[_Input]:
+def _walk_dir(root: str, totals: _Totals,
+              prelisted: PrelistedFolders | None = None) -> Iterator[_Input]:
     """Every regular file under `root`: a folder's files (sorted by name) first, then its
     subfolders in sorted order, as `os.walk` would give them. One C call per folder
     (`list_folder`: its entries listed, classified, stat'ed and sorted as `os.scandir` and
@@ -450,7 +457,8 @@ def _walk_dir(root: str, totals: _Totals) -> Iterator[_Input]:
     while stack:
         folder = stack.pop()
         try:
-            paths, codes, values = list_folder(folder)
+            listed = prelisted.take(folder) if prelisted is not None and folder is root else None
+            paths, codes, values = listed or list_folder(folder)
         except OSError as e:
             totals.errors += 1
             _error(f"cannot read {e.filename}: {e.strerror or e}")

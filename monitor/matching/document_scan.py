@@ -7,6 +7,9 @@ content; skipped parts come back with their reasons for the caller to log and re
 
 from __future__ import annotations
 
+import os
+import stat
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -171,7 +174,12 @@ def list_folder(folder: str) -> tuple[list[str], bytes, list[int]]:
     values (a file's size, an error's errno, else 0), as os.DirEntry's is_dir(follow_symlinks
     =False), is_file(), is_symlink() and stat() would find them, listed by one C call.
     OSError (its filename: `folder`) when the folder cannot be listed."""
-    paths, codes, values, ascii_only = _native.list_folder(folder)
+    return _in_str_order(_native.list_folder(folder))
+
+
+def _in_str_order(listed: tuple[list[str], bytes, list[int], bool]
+                  ) -> tuple[list[str], bytes, list[int]]:
+    paths, codes, values, ascii_only = listed
     if not ascii_only:
         # C sorted the names' bytes; a str compares code points, and surrogateescape puts an
         # undecodable byte at U+DC80-U+DCFF, before U+E000 but after U+D000 (3 bytes from
@@ -181,3 +189,37 @@ def list_folder(folder: str) -> tuple[list[str], bytes, list[int]]:
         codes = bytes([codes[i] for i in order])
         values = [values[i] for i in order]
     return paths, codes, values
+
+
+class PrelistedFolders:
+    """`list_folder` of some folders, started at once in a thread and taken later: the C
+    listing (getdents, a stat per entry, the sort) runs without the GIL, so `leakmon scan
+    FOLDER` lists a folder of 30,000 messages while it loads its engine on the other core.
+
+    Anything that goes wrong in the thread (a path that is no folder, an unreadable one) is
+    left for the caller's own `list_folder`, which meets it again and reports it as usual.
+    Call `join` before forking: a forked worker must not start with a listing half made."""
+
+    def __init__(self, folders: Sequence[str]) -> None:
+        self._folders = list(dict.fromkeys(folders))
+        self._listed: dict[str, tuple[list[str], bytes, list[int], bool]] = {}
+        self._thread = threading.Thread(target=self._list, name="leakmon-prelist", daemon=True)
+        self._thread.start()
+
+    def _list(self) -> None:
+        for folder in self._folders:
+            try:
+                if stat.S_ISDIR(os.stat(folder).st_mode):
+                    self._listed[folder] = _native.list_folder(folder)
+            except Exception:  # the caller lists it again, and says why
+                continue
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def take(self, folder: str) -> tuple[list[str], bytes, list[int]] | None:
+        """What `list_folder(folder)` gives, listed in the thread (once: None after, and
+        for a folder the thread did not list)."""
+        self.join()
+        listed = self._listed.pop(folder, None)
+        return None if listed is None else _in_str_order(listed)

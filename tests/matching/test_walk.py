@@ -27,6 +27,7 @@ from monitor.matching.document_scan import (
     LISTED_FILE,
     LISTED_LINKED_FILE,
     LISTED_OTHER,
+    PrelistedFolders,
     list_folder,
 )
 from monitor.matching.extract import printable
@@ -96,6 +97,10 @@ def assert_same_walk(root: str, capsys) -> tuple[list[tuple[str, str | None, int
     got = walk_with(_walk_dir, root, capsys)
     assert got[0] == want[0]  # the inputs, in order
     assert got[1:] == want[1:]  # the errors counted, the stderr lines
+    # the folder listed in a thread first (`leakmon scan` while it loads its engine)
+    prelisted = PrelistedFolders([root])
+    assert walk_with(lambda r, t: _walk_dir(r, t, prelisted), root, capsys) == got
+    assert prelisted.take(root) is None  # taken once
     return got
 
 
@@ -329,6 +334,18 @@ def test_list_folder_codes_and_values(tmp_path):
     # a trailing '/' is not doubled (os.DirEntry.path)
     assert list_folder(str(tmp_path) + "/")[0] == paths
     assert list_folder(str(tmp_path / "a")) == ([], b"", [])
+
+
+def test_prelisted_folders_leave_what_they_cannot_list_to_the_caller(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("b")
+    folder, file, missing = str(tmp_path), str(tmp_path / "a.txt"), str(tmp_path / "nope")
+    prelisted = PrelistedFolders([file, missing, folder, folder])
+    assert prelisted.take(folder) == list_folder(folder)
+    assert prelisted.take(file) is None and prelisted.take(missing) is None
+    assert prelisted.take(str(tmp_path / "sub")) is None  # only the folders it was given
+    assert not prelisted._thread.is_alive()
 
 
 def test_list_folder_errors_name_the_folder(tmp_path):
