@@ -598,12 +598,24 @@ def _json_line(label: str, result: DocumentScan, hits: list[Hit]) -> str:
     skipped = ", ".join(f'{{"part": {s(name)}, "reason": {s(reason)}}}'
                         for name, reason in result.skipped)
     line = (f'{{"path": {s(label)}, "bytes": {result.bytes}, '
-            f'"hits": {_JSON.encode([h.to_json() for h in hits]) if hits else "[]"}, '
+            f'"hits": [{", ".join(map(_hit_json, hits))}], '
             f'"parts": [{parts}], "skipped": [{skipped}], '
             f'"truncated": {"true" if result.truncated else "false"}}}')
     if not line.isascii() and _JSON_UNSAFE_CHAR.search(line):
         line = line.translate(_JSON_UNSAFE)  # rare: one C search spares the translate
     return line + "\n"
+
+
+def _hit_json(hit: Hit) -> str:
+    """`Hit.to_json` as JSON, written directly for a hit without records (the common one:
+    a keyword, a combo list, a dump of NIRs)."""
+    if hit.fingerprint_set is not None or type(hit.count) is not int \
+            or not isinstance(hit.excerpt, str):
+        return _JSON.encode(hit.to_json())
+    s = _JSON_STR
+    return (f'{{"rule": {s(hit.rule_id)}, "severity": {s(hit.severity)}, "count": {hit.count}, '
+            f'"excerpt": {s(hit.excerpt)}, "title": {s(hit.title)}, '
+            f'"tags": [{", ".join(map(s, hit.tags))}]}}')
 
 
 def _json_object(label: str, result: DocumentScan, hits: list[Hit]) -> dict:

@@ -82,7 +82,9 @@ def scan_document(engine: EngineLike, data: bytes, name: str | None, limits: Lim
         result = DocumentScan(parts=[PartInfo(label, len(data), PLAIN_ENCODINGS[kind], False)],
                               bytes=len(data))
         hits = engine.scan(data)
-        if hits:
+        if len(hits) == 1:  # one part, one hit: nothing to merge, the engine's own object
+            result.hits = hits
+        elif hits:
             merged: dict[str, Hit] = {}
             for hit in hits:
                 _merge(merged, hit)

@@ -496,6 +496,12 @@ def test_json_line_is_json_dumps_of_the_document_object(label):
                      hits=[Hit("r.1", "T\u00eftre", "high", 2, "excerpt \u009b [", ("a", "b"),
                                fingerprint_set="ours",
                                records=[RecordMatch("P-1", ("email", "fr_nir"), 0.97, True)])]),
+        # hits without records (keywords, combo lists, NIR dumps): written by hand too
+        DocumentScan(bytes=7, parts=[PartInfo(label, 7, "utf-8", False)],
+                     hits=[Hit("credentials.combo_list", "Credential combo list (10+ \"lines\")",
+                               "high", 49, "m***@sfr.fr:******** \u2028 \\ \x7f \u00e9",
+                               ("credentials", "combo", "bulk")),
+                           Hit("org.kw1", "\u65e5\u672c", "low", 1, "", ())]),
     ]
     for result in shapes:
         line = scan_cli._json_line(label, result, result.hits)
