@@ -135,6 +135,52 @@ def test_excerpt_never_shows_the_user_of_an_address_the_window_cut():
             assert u[:6] not in out, (start, u, out)
 
 
+def _window_before_c(data: bytes, start: int, end: int, width: int, margin: int,
+                     snap: int) -> tuple[int, int, int, int, int]:
+    """excerpt()'s framing as Python did it before native excerpt_window (verbatim)."""
+    end = min(end, start + width)
+    lo = max(0, start - snap)
+    cut = max(data.rfind(b" ", lo, start), data.rfind(b"\n", lo, start),
+              data.rfind(b"\t", lo, start))
+    if cut >= 0 or lo == 0:
+        start = cut + 1
+    hi = min(len(data), end + snap)
+    stops = [i for i in (data.find(b" ", end, hi), data.find(b"\n", end, hi),
+                         data.find(b"\t", end, hi)) if i >= 0]
+    if stops:
+        end = min(stops)
+    elif hi == len(data):
+        end = hi
+    ctx = max(0, (width - (end - start)) // 2)
+    a, b = max(0, start - ctx - margin), min(len(data), end + ctx + margin)
+    if a > 0:
+        lo = max(0, a - snap)
+        cut = max(data.rfind(b" ", lo, a), data.rfind(b"\n", lo, a), data.rfind(b"\t", lo, a))
+        a = cut if cut >= 0 else lo
+    if b < len(data):
+        hi = min(len(data), b + snap)
+        stops = [i for i in (data.find(b" ", b, hi), data.find(b"\n", b, hi),
+                             data.find(b"\t", b, hi)) if i >= 0]
+        b = min(stops) + 1 if stops else hi
+    return a, start, end, b, ctx
+
+
+def test_excerpt_window_frames_as_python_did():
+    from monitor.matching._native import excerpt_window
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        n = rng.choice([0, 1, 5, 60, 300, 2000])
+        blanks = rng.choice([0.0, 0.01, 0.2])  # none (one long token), a few, many
+        data = bytes(rng.choice(b" \n\t") if rng.random() < blanks else rng.choice(b"ab@:.\xc3")
+                     for _ in range(n))
+        start = rng.randint(0, n)
+        end = rng.randint(start, min(n, start + rng.choice([0, 3, 40, 500])))
+        width, margin, snap = rng.choice([(200, 48, 64), (20, 5, 3), (0, 0, 0), (500, 100, 1)])
+        assert excerpt_window(data, start, end, width, margin, snap) == \
+            _window_before_c(data, start, end, width, margin, snap), (data, start, end)
+
+
 @pytest.mark.parametrize(("text", "kept", "secret"), [
     ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
      "Authorization: Bearer ********", "eyJhbGci"),

@@ -118,6 +118,10 @@ static PyMethodDef module_methods[] = {
     {"one_line", native_one_line, METH_O,
      "one_line(text) -> str: each run of white space, control or invisible characters in text "
      "as one space, none at either end (engine/excerpts.py)."},
+    {"excerpt_window", native_excerpt_window, METH_VARARGS,
+     "excerpt_window(data, start, end, width, margin, snap) -> (a, start, end, b, ctx): where "
+     "an excerpt cuts data: the match moved out to blanks, the characters shown on each side, "
+     "the window redacted, widened to blanks (engine/excerpts.py; see redact.c)."},
     {"lookup_owners", native_lookup_owners, METH_VARARGS,
      "lookup_owners(table, index, shift, owners, queries) -> [(query_index, [owner])]: lookup "
      "with the uint32 owners of each query found, as ints (see matcher.py)."},

@@ -143,6 +143,7 @@ PyObject *native_contains_any(PyObject *mod, PyObject *args);
 PyObject *native_mask_capitalised(PyObject *mod, PyObject *args);
 PyObject *native_longest_word(PyObject *mod, PyObject *arg);
 PyObject *native_one_line(PyObject *mod, PyObject *arg);
+PyObject *native_excerpt_window(PyObject *mod, PyObject *args);
 
 /* triggers.c */
 PyObject *native_triggers(PyObject *mod, PyObject *args);

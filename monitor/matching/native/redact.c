@@ -973,3 +973,69 @@ PyObject *native_redact_hints_late(PyObject *mod, PyObject *arg) {
     (void)mod;
     return hints(arg, 1);
 }
+
+/* ---------------------------------------------------------------- excerpt window */
+
+#define IS_BLANK_B(c) ((c) == ' ' || (c) == '\n' || (c) == '\t')
+
+/* The last blank (space, newline, tab) of d[lo:hi], or -1; the first, or -1. */
+static Py_ssize_t last_blank(const uint8_t *d, Py_ssize_t lo, Py_ssize_t hi) {
+    for (Py_ssize_t p = hi - 1; p >= lo; p--)
+        if (IS_BLANK_B(d[p])) return p;
+    return -1;
+}
+
+static Py_ssize_t first_blank(const uint8_t *d, Py_ssize_t lo, Py_ssize_t hi) {
+    for (Py_ssize_t p = lo; p < hi; p++)
+        if (IS_BLANK_B(d[p])) return p;
+    return -1;
+}
+
+/* excerpt_window(data, start, end, width, margin, snap) -> (a, start, end, b, ctx): where
+   engine/excerpts.py's excerpt cuts data. The match [start, end), at most `width` long, moved
+   out to the blanks around it (within `snap` bytes: a marker inside a token would hide it
+   from redaction); ctx, the characters to show on each side; the window [a, b) redacted:
+   ctx + margin bytes on each side, widened to a blank at each end that is not the data's
+   (within `snap` bytes, the blank included), so that it holds whole tokens only. */
+PyObject *native_excerpt_window(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer view;
+    Py_ssize_t start, end, width, margin, snap;
+    if (!PyArg_ParseTuple(args, "y*nnnnn:excerpt_window", &view, &start, &end, &width, &margin,
+                          &snap))
+        return NULL;
+    const uint8_t *d = view.buf;
+    Py_ssize_t n = view.len;
+    if (width < 0 || margin < 0 || snap < 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "excerpt_window: negative width, margin or snap");
+        return NULL;
+    }
+    /* offsets out of the data are taken as bytes.find and rfind take them */
+    start = start < 0 ? 0 : start > n ? n : start;
+    if (end > start + width) end = start + width;
+    end = end < start ? start : end > n ? n : end;
+    Py_ssize_t lo = start - snap > 0 ? start - snap : 0;
+    Py_ssize_t cut = last_blank(d, lo, start);
+    if (cut >= 0 || lo == 0) start = cut + 1;
+    Py_ssize_t hi = end + snap < n ? end + snap : n;
+    Py_ssize_t stop = first_blank(d, end, hi);
+    if (stop >= 0) end = stop;
+    else if (hi == n) end = hi;
+    Py_ssize_t ctx = (width - (end - start)) / 2;
+    if (ctx < 0) ctx = 0;
+    Py_ssize_t a = start - ctx - margin > 0 ? start - ctx - margin : 0;
+    Py_ssize_t b = end + ctx + margin < n ? end + ctx + margin : n;
+    if (a > 0) {
+        lo = a - snap > 0 ? a - snap : 0;
+        cut = last_blank(d, lo, a);
+        a = cut >= 0 ? cut : lo;
+    }
+    if (b < n) {
+        hi = b + snap < n ? b + snap : n;
+        stop = first_blank(d, b, hi);
+        b = stop >= 0 ? stop + 1 : hi;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nnnnn)", a, start, end, b, ctx);
+}
