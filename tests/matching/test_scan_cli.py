@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import io
 import json
@@ -529,3 +530,39 @@ def test_a_file_that_changed_since_the_walk_is_read_as_it_is_now(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
     assert scan_cli._read(scan_cli._Input(str(empty), str(empty), 0), 10) == (b"", 0, False)
+
+
+def test_read_files_reads_each_file_as_open_would_across_folders(tmp_path, monkeypatch):
+    """`read_files` opens a slice's files relative to their folder, opened once per run of
+    files in it: each file gives what open() + read() of its whole path give, bytes or errno,
+    whatever the folders, their order and their errors."""
+    from monitor.matching.document_scan import read_files
+
+    monkeypatch.chdir(tmp_path)
+    for folder in ("a", "a/b", "c", "a b"):
+        (tmp_path / folder).mkdir()
+    files = {"a/1.txt": b"one", "a/2.txt": b"two" * 50, "a/b/3.txt": b"three", "c/4.txt": b"",
+             "top.txt": b"top", "a b/5.txt": b"five"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "a/locked.txt").write_bytes(b"secret")
+    (tmp_path / "a/locked.txt").chmod(0)
+    paths = ["a/1.txt", "a/2.txt", "a/b/3.txt", "a/1.txt", "c/4.txt", "top.txt", "a b/5.txt",
+             "nope/x.txt", "a/nope.txt", "top.txt/x", "a/locked.txt", "a/b", "a//1.txt",
+             str(tmp_path / "a/2.txt"), "./c/4.txt", "a/b/../1.txt", "a/b/3.txt"]
+
+    def expected(path: str) -> bytes | int:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            return e.errno
+        try:
+            return os.read(fd, 1 << 20)
+        except OSError as e:
+            return e.errno
+        finally:
+            os.close(fd)
+
+    want = [expected(p) for p in paths]
+    assert read_files(os.fsencode("\0".join(paths)), [1000] * len(paths), 1 << 20) == want
+    assert isinstance(want[paths.index("a/nope.txt")], int) and want[11] == errno.EISDIR
