@@ -3,10 +3,14 @@ install` and CI install) and the installed environment agree."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -59,3 +63,26 @@ def test_the_installed_environment_is_the_constrained_one():
         assert metadata.version(req.name) == pins[name], (
             f"{req.name} {metadata.version(req.name)} is installed, constraints.txt pins "
             f"{pins[name]}: run `make install`")
+
+
+def _threads_after(code: str, env: dict[str, str]) -> tuple[int, str]:
+    """The threads of a Python process once it has run `code`, and its OPENBLAS_NUM_THREADS."""
+    out = subprocess.run(
+        [sys.executable, "-c", code + "; import os; "
+         "print(len(os.listdir('/proc/self/task')), os.environ.get('OPENBLAS_NUM_THREADS'))"],
+        env=env, capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()
+    return int(out[0]), out[1]
+
+
+def test_numpy_starts_no_blas_threads_under_leakmon():
+    """OpenBLAS's pool (a thread per core, spinning after numpy's import) took CPU from the
+    scan workers: importing leakmon's numpy users leaves the process with one thread, unless
+    the user chose OPENBLAS_NUM_THREADS."""
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("counts threads in /proc (Linux)")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    assert _threads_after("import monitor.matching.fingerprints, monitor.store.lsh", env) == (1, "1")
+    assert _threads_after("import monitor", {**env, "OPENBLAS_NUM_THREADS": "3"})[1] == "3"
+    if (os.cpu_count() or 1) > 1:  # what it guards against: numpy alone starts the pool
+        assert _threads_after("import numpy", env)[0] > 1
