@@ -741,11 +741,23 @@ enum {
 static uint16_t hint_class[256];
 /* What text.lower() has for a character of Latin-1 (see native_redact_hints). */
 static uint8_t hint_lower[256];
-/* hint_check[low[i]]: may a test of hints_at start at i? The lower-cased letters and signs
-   it switches on ('a' for an upper-case 'A' too, 'p' for 'P'). */
-static uint8_t hint_check[256];
-/* The same for the late hints (redact_hints_late): the phone's and the years' tests. */
+/* hint_check_late[raw[i]]: may a test of the late hints (redact_hints_late: the phone's and
+   the years') start at i? */
 static uint8_t hint_check_late[256];
+/* hint_pair[a] bit b (a 256-bit set per code): may a test of hints_at start at i when
+   low[i] is a and low[i + 1] is b? Every test reads at least two characters, and each of
+   them has one of these second characters (in low, which lower-cases raw's ASCII letters:
+   a superset of what the tests on raw take); hints_at itself decides. Most letters of a
+   text start no test: one lookup instead of a call. */
+static uint8_t hint_pair[256][32];
+
+static void hint_pair_add(uint8_t first, const char *seconds) {
+    for (const char *c = seconds; *c; c++)
+        hint_pair[first][(uint8_t)*c >> 3] |= (uint8_t)(1u << ((uint8_t)*c & 7));
+}
+
+#define HINT_PAIR(low, i) \
+    (hint_pair[(low)[i]][(low)[(i) + 1] >> 3] & (1u << ((low)[(i) + 1] & 7)))
 
 static void hint_class_init(void) {
     for (int c = 0; c < 256; c++) {
@@ -762,9 +774,24 @@ static void hint_class_init(void) {
         if (c >= 'A' && c <= 'Z') t |= T_IBAN_UPPER;
         hint_class[c] = t;
         hint_lower[c] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c < 128 ? c : space ? 0x1f : 0x80);
-        hint_check[c] = c && strchr("abcegkmpstx:+012", c) != NULL;
         hint_check_late[c] = c && strchr("+012", c) != NULL;
     }
+    hint_pair_add('a', "uksgirnbc"); /* authorization; AKIA ASIA AGPA AIDA AROA ANPA ... */
+    hint_pair_add('b', "ea");        /* bearer, basic */
+    hint_pair_add('c', "vr");        /* cvv, cvc, cryptogramme */
+    hint_pair_add('e', "y");         /* eyJ */
+    hint_pair_add('g', "h");         /* gh */
+    hint_pair_add('x', "o");         /* xox */
+    hint_pair_add('k', "_e");        /* k_live_, k_test_, key */
+    hint_pair_add('s', "e");         /* secret */
+    hint_pair_add('t', "o");         /* token */
+    hint_pair_add('p', "awr");       /* pass, pwd, PRIVATE KEY */
+    hint_pair_add('m', "do");        /* mdp, mot de passe */
+    hint_pair_add(':', "/");         /* :// */
+    hint_pair_add('+', "123456789"); /* a phone's +CC */
+    hint_pair_add('0', "0");         /* 00CC */
+    hint_pair_add('1', "9");         /* 19xx */
+    hint_pair_add('2', "0");         /* 20xx */
 }
 
 /* The tests starting at i, on raw (the text's ASCII, 0x80 for others) and low (what
@@ -952,11 +979,11 @@ static PyObject *hints(PyObject *arg, int late) {
     if (rbest >= 20) bits |= H_RUN20;
     if (bbest >= 40) bits |= H_BLOB40;
     if (!late) {
-        for (Py_ssize_t i = 0; i < n; i++)
-            if (hint_check[low[i]]) bits |= hints_at(raw, low, n, i);
+        for (Py_ssize_t i = 0; i + 1 < n; i++)
+            if (HINT_PAIR(low, i)) bits |= hints_at(raw, low, n, i);
     } else if (seen & T_DIGIT) { /* raw's '+', '0', '1' and '2' are low's */
-        for (Py_ssize_t i = 0; i < n; i++)
-            if (hint_check_late[raw[i]]) bits |= hints_at(raw, raw, n, i);
+        for (Py_ssize_t i = 0; i + 1 < n; i++)
+            if (hint_check_late[raw[i]] && HINT_PAIR(raw, i)) bits |= hints_at(raw, raw, n, i);
     }
     if (buf != stack) PyMem_Free(buf);
     return PyLong_FromLong(bits);
