@@ -19,9 +19,10 @@ def excerpt(data: bytes, start: int, end: int, width: int = EXCERPT_CHARS, *,
             mask_names: bool = False) -> str:
     """About `width` characters around data[start:end], redacted, on one line.
 
-    A wider window is redacted first (so an identifier cut by the window edge is still
-    recognized and masked), with markers around the match; the final cut is made around the
-    markers, since redaction may change lengths.
+    A wider window, its edges moved to blanks, is redacted first (every identifier in it is
+    whole when redaction looks for it; a token an edge still cuts is dropped), with markers
+    around the match; the final cut is made around the markers, since redaction changes
+    lengths.
     """
     # The match moved out to the blanks around it (markers inside a token, an e-mail or a
     # combo line, would stop the redaction patterns from recognising it), and the window
