@@ -7,8 +7,6 @@ content; skipped parts come back with their reasons for the caller to log and re
 
 from __future__ import annotations
 
-import os
-import stat
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -212,10 +210,9 @@ class PrelistedFolders:
         self._thread.start()
 
     def _list(self) -> None:
-        for folder in self._folders:
+        for folder in self._folders:  # a file or a missing path: the listing fails, no stat
             try:
-                if stat.S_ISDIR(os.stat(folder).st_mode):
-                    self._listed[folder] = _native.list_folder(folder)
+                self._listed[folder] = _native.list_folder(folder)
             except Exception:  # the caller lists it again, and says why
                 continue
 
