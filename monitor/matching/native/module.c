@@ -43,6 +43,7 @@ void init_classes(void) {
         if (c == ' ' || c == '.' || c == '-') k |= C_SEP;
         if (c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c >= 0x80) k |= C_LOCAL;
         if (c == '-' || c == '.') k |= C_DOMAIN;
+        if ((k & (C_DIGIT | C_UPPER | C_LOWER)) || c == '.' || c == '_' || c == '-') k |= C_USER;
         CLS[c] = k;
     }
 }

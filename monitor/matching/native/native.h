@@ -75,6 +75,7 @@ void buf_free(Buf *b);
 #define C_SEP 8     /* ' ' '.' '-' : separators inside a written number */
 #define C_LOCAL 16  /* e-mail local part: alnum ._%+- and UTF-8 bytes */
 #define C_DOMAIN 32 /* alnum - . */
+#define C_USER 64   /* a combo line's user name: alnum . _ - */
 
 extern uint8_t CLS[256];
 

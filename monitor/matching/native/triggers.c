@@ -94,7 +94,7 @@ static Py_ssize_t trigger_combo_line(const uint8_t *d, Py_ssize_t size, Py_ssize
     while (q < eol && (d[q] == ' ' || d[q] == '\t')) q++;
     if (q >= eol || !IS_ALNUM(d[q])) return -1;
     Py_ssize_t u = q + 1;
-    while (u < eol && (IS_ALNUM(d[u]) || d[u] == '.' || d[u] == '_' || d[u] == '-')) u++;
+    while (u < eol && (CLS[d[u]] & C_USER)) u++;
     if (u - q < 3 || u >= eol || d[u] != ':') return -1;
     Py_ssize_t w = u + 1;
     while (w < eol && !IS_HS_SPACE(d[w]) && d[w] != ':') w++;

@@ -214,10 +214,10 @@ done:
 /* detectors._line_region: the line around [start, end), at most 1024 bytes either side. */
 static void line_region(const uint8_t *d, Py_ssize_t size, Py_ssize_t start, Py_ssize_t end,
                         Py_ssize_t *ls, Py_ssize_t *le) {
-    Py_ssize_t lo = start - 1024 > 0 ? start - 1024 : 0, k = start;
-    while (k > lo && d[k - 1] != '\n') k--;
-    if (k > lo) /* the newline before start, within 1024 bytes */
-        *ls = k;
+    Py_ssize_t lo = start - 1024 > 0 ? start - 1024 : 0;
+    const uint8_t *before = start > lo ? memrchr(d + lo, '\n', (size_t)(start - lo)) : NULL;
+    if (before) /* the newline before start, within 1024 bytes */
+        *ls = before - d + 1;
     else
         *ls = start > 1024 ? start - 1024 : 0;
     Py_ssize_t hi = end + 1024 < size ? end + 1024 : size;
@@ -387,6 +387,9 @@ PyObject *native_nir_matches(PyObject *mod, PyObject *args) {
 typedef struct {
     Py_ssize_t user, user_end, pw, pw_end;
     int email; /* the user is an e-mail (it holds the '@') */
+    /* email_ok(user, user_end) when combo_at could tell it from its own scan of the line
+       (1 or 0), -1 when email_ok must read the user again (a quote or control byte in it) */
+    int email_valid;
 } Combo;
 
 /* Bytes that end a run: STOP_PW those of [^\s:;|] (a password), STOP_USER also '@' (the
@@ -441,11 +444,20 @@ static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
     while (p < le && (d[p] == ' ' || d[p] == '\t')) p++;
     /* user@domain */
     Py_ssize_t r = p;
-    while (r < le && !(COMBO_STOP[d[r]] & STOP_USER)) r++;
+    uint8_t local = LOCAL_OK; /* every byte of the user is one of an e-mail's local part */
+    while (r < le && !(COMBO_STOP[d[r]] & STOP_USER)) local &= COMBO_STOP[d[r++]];
     if (r - p >= 1 && r - p <= 64 && r < le && d[r] == '@') {
         Py_ssize_t a = r + 1, e = a, dot = -1;
+        /* email_ok's labels, read here: none empty, none starting or ending with '-' (the
+           domain bytes are alnum, '-' and '.', the last label is letters, tld_ok below) */
+        int labels = a < le && IS_ALNUM(d[a]);
         while (e < le && (CLS[d[e]] & C_DOMAIN)) {
-            if (d[e] == '.') dot = e;
+            if (d[e] == '.') {
+                dot = e;
+                if (d[e - 1] == '.' || d[e - 1] == '-') labels = 0;
+            } else if (d[e] == '-' && d[e - 1] == '.') {
+                labels = 0;
+            }
             e++;
         }
         int tld_ok = dot >= a + 1 && e - dot - 1 >= 2 && e - dot - 1 <= 24;
@@ -455,13 +467,18 @@ static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
             m->user = p;
             m->user_end = e;
             m->email = 1;
+            /* nothing for email_ok to strip (no space, quote or '<' at either end: the user
+               starts with a local-part byte other than a quote, the domain ends in a letter),
+               its '@' is this one: what is left is the local part's bytes (read above), the
+               labels and the length */
+            m->email_valid = local && d[p] != '\'' ? labels && e - p <= 254 : -1;
             return 1;
         }
     }
     /* user name */
     if (p < le && IS_ALNUM(d[p])) {
         r = p + 1;
-        while (r < le && (IS_ALNUM(d[r]) || d[r] == '.' || d[r] == '_' || d[r] == '-')) r++;
+        while (r < le && (CLS[d[r]] & C_USER)) r++;
         if (r - p >= 3 && r - p <= 64 && r < le && IS_FIELD_SEP(d[r]) &&
             combo_password(d, r + 1, le, m)) {
             m->user = p;
@@ -474,6 +491,22 @@ static int combo_at(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, Combo *m) {
 }
 
 static int ascii_lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? c | 0x20 : c; }
+
+/* dst[0:n] = src[0:n] lower-cased, for ASCII bytes (< 0x80): eight at a time, a byte's high
+   bit set by adding 0x80 - 'A' when it is >= 'A' and by adding 0x80 - 'Z' - 1 when > 'Z' (no
+   carry into the next byte below 0x80), 0x20 or-ed into the bytes of 'A'..'Z'. */
+static void ascii_lower_copy(uint8_t *restrict dst, const uint8_t *restrict src, Py_ssize_t n) {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    Py_ssize_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t w;
+        memcpy(&w, src + k, 8);
+        uint64_t upper = (w + (0x80 - 'A') * ones) & ~(w + (0x80 - 'Z' - 1) * ones) & high;
+        w |= upper >> 2;
+        memcpy(dst + k, &w, 8);
+    }
+    for (; k < n; k++) dst[k] = (uint8_t)ascii_lower(src[k]);
+}
 
 /* identifiers.normalize("email", user) is not None, for an ASCII user@domain of the pattern:
    str.strip(), strip("<>\"'"), lower, then kinds/email.py's pattern (local part of word
@@ -536,7 +569,9 @@ static int scheme_or_digits(const uint8_t *d, const Combo *m) {
    (V_NONE) or with the line stripped and lower-cased as its value. */
 static int combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, const Combo *m,
                        Items *out) {
-    int ok = m->email ? email_ok(d, m->user, m->user_end) : !scheme_or_digits(d, m);
+    int ok = !m->email                ? !scheme_or_digits(d, m)
+             : m->email_valid >= 0 ? m->email_valid
+                                   : email_ok(d, m->user, m->user_end);
     if (ok) {
         uint8_t first = d[m->pw];
         int distinct = 0;
@@ -550,8 +585,7 @@ static int combo_value(const uint8_t *d, Py_ssize_t q, Py_ssize_t le, const Comb
     while (a < b && IS_STR_SPACE(d[a])) a++;
     while (b > a && IS_STR_SPACE(d[b - 1])) b--;
     if (buf_reserve(&out->vals, (size_t)(b - a)) < 0) return -1;
-    uint8_t *dst = (uint8_t *)out->vals.p + out->vals.len;
-    for (Py_ssize_t k = a; k < b; k++) dst[k - a] = (uint8_t)ascii_lower(d[k]);
+    ascii_lower_copy((uint8_t *)out->vals.p + out->vals.len, d + a, b - a);
     out->vals.len += (size_t)(b - a);
     it->vlen = b - a;
     return 0;
