@@ -19,7 +19,7 @@
 
 /* The folder of the file at `path` (its part up to the last '/'), opened O_PATH as the
    descriptor the file is opened relative to: the kernel walks a slice's common folder once,
-   not its every component again for each of the 64 files (the open of a 3 KB message cost
+   not its every component again for each of its files (the open of a 3 KB message cost
    more in path lookup than in reading). `dir` holds the folder opened last and `*dfd` its
    descriptor; AT_FDCWD (the whole path, as open() takes it) for a path without '/' or a
    folder that will not open (the file's own open then says why, as before). */
