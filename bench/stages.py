@@ -40,6 +40,10 @@ def _best(passes: int, fn: Callable[[], object]) -> float:
     return best
 
 
+def _raise(message: str) -> None:
+    raise SystemExit(f"bench.stages: {message}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("LEAKMON_STATE_DIR", str(OUT / "small_state"))
     os.environ.setdefault("LEAKMON_CACHE_DIR", str(OUT / "hscache"))
 
-    from monitor.cli import scan as scan_cli
     from monitor.config import Config
+    from monitor.filescan import batch, inputs, render
     from monitor.matching.document_scan import scan_document
     from monitor.matching.extract import Limits, iter_parts
     from monitor.matching.loader import load_engine
@@ -67,14 +71,18 @@ def main(argv: list[str] | None = None) -> int:
                          fingerprint_names=args.fingerprints).engine
     limits = Limits.from_config(config.matching)
     cap = max(limits.max_document_bytes, limits.max_unpacked_bytes) + 1
-    job = scan_cli._Job(engine, limits, cap, 0, True)
-    inputs = list(scan_cli._expand([str(args.folder)], scan_cli._Totals()))
-    datas = [scan_cli._read(item, cap)[0] for item in inputs]
-    parts = [p.data for d, item in zip(datas, inputs, strict=True)
+    job = batch.ScanJob(engine, limits, cap, 0, True)
+
+    def walk() -> list[inputs.Input]:
+        return list(inputs.expand([str(args.folder)], _raise, _raise))
+
+    items = walk()
+    datas = [inputs.read_input(item, cap)[0] for item in items]
+    parts = [p.data for d, item in zip(datas, items, strict=True)
              for p in iter_parts(d, item.label, limits) if p.data]
     results = [scan_document(engine, d, item.label, limits)
-               for d, item in zip(datas, inputs, strict=True)]
-    n = len(inputs)
+               for d, item in zip(datas, items, strict=True)]
+    n = len(items)
     size = sum(map(len, datas))
     passes = args.passes
     rows: list[tuple[str, float]] = []
@@ -82,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     def stage(name: str, fn: Callable[[], object]) -> None:
         rows.append((name, 1e6 * _best(passes, fn) / n))
 
-    stage("walk", lambda: list(scan_cli._expand([str(args.folder)], scan_cli._Totals())))
-    stage("read", lambda: [scan_cli._read(item, cap) for item in inputs])
+    stage("walk", walk)
+    stage("read", lambda: [inputs.read_input(item, cap) for item in items])
     stage("extraction (iter_parts)",
           lambda: [list(iter_parts(d, item.label, limits))
-                   for d, item in zip(datas, inputs, strict=True)])
+                   for d, item in zip(datas, items, strict=True)])
     stage("Engine.scan", lambda: [engine.scan(p) for p in parts])
     scanner = engine.compiled.scanner
     if scanner is not None:
@@ -96,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         stage(f"  fingerprint set {name!r} (match)", lambda s=fp_set: [s.match(p) for p in parts])
     stage("scan_document (+ merge of parts)",
           lambda: [scan_document(engine, d, item.label, limits)
-                   for d, item in zip(datas, inputs, strict=True)])
-    stage("--json line", lambda: [scan_cli._json_line(item.label, r, r.hits)
-                                  for item, r in zip(inputs, results, strict=True)])
-    stage("whole per-document path", lambda: [scan_cli._scan_slice(job, s)
-                                              for s in scan_cli._slices(inputs)])
+                   for d, item in zip(datas, items, strict=True)])
+    stage("--json line", lambda: [render.json_line(item.label, r, r.hits)
+                                  for item, r in zip(items, results, strict=True)])
+    stage("whole per-document path", lambda: [batch.scan_slice(job, s)
+                                              for s in inputs.slices(items)])
     print(f"{n:,} documents, {size / 2**20:.1f} MB ({size / n / 1024:.1f} KB each), "
           f"{sum(bool(r.hits) for r in results):,} with hits; rules: {', '.join(args.rules)}"
           + (f"; sets: {', '.join(args.fingerprints)}" if args.fingerprints else "")

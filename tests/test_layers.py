@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"models", "paths", "log", "net", "progress", "tables", "telegram_links"},
     {"config"},
     {"matching", "collectors", "store"},
-    {"alerting"},
+    {"alerting", "filescan"},
     {"pipeline"},
     {"daemon"},
     {"web"},

@@ -481,9 +481,9 @@ def test_password_option_opens_a_locked_7z_and_names_only_the_option(work, capsy
 @pytest.mark.parametrize("label", ["docs/a.txt", "dossier/é \"quoted\" \\ tab\t.txt",
                                    "evil\u202e\u0085name.csv"])
 def test_json_line_is_json_dumps_of_the_document_object(label):
-    """`_json_line` writes its frame by hand for speed: it must be exactly what json.dumps of
+    """`json_line` writes its frame by hand for speed: it must be exactly what json.dumps of
     the document's object gives (then made inert), whatever the parts, notes and hits."""
-    from monitor.cli import scan as scan_cli
+    from monitor.filescan import render
     from monitor.matching.document_scan import DocumentScan, PartInfo
     from monitor.models import Hit, RecordMatch
 
@@ -505,38 +505,38 @@ def test_json_line_is_json_dumps_of_the_document_object(label):
                            Hit("org.kw1", "\u65e5\u672c", "low", 1, "", ())]),
     ]
     for result in shapes:
-        line = scan_cli._json_line(label, result, result.hits)
-        expected = json.dumps(scan_cli._json_object(label, result, result.hits),
-                              ensure_ascii=False).translate(scan_cli._JSON_UNSAFE) + "\n"
+        line = render.json_line(label, result, result.hits)
+        expected = json.dumps(render.json_object(label, result, result.hits),
+                              ensure_ascii=False).translate(render.JSON_UNSAFE) + "\n"
         assert line == expected
         assert json.loads(line) == json.loads(expected)
 
 
 def test_a_file_that_changed_since_the_walk_is_read_as_it_is_now(tmp_path):
-    """`_read` trusts the walk's size only to size its one read: a file that grew or shrank in
-    between is read whole as it is now, and the cap still holds."""
-    from monitor.cli import scan as scan_cli
+    """`read_input` trusts the walk's size only to size its one read: a file that grew or
+    shrank in between is read whole as it is now, and the cap still holds."""
+    from monitor.filescan.inputs import Input, read_input
 
     f = tmp_path / "paste.txt"
     f.write_bytes(b"x" * 100)
-    stale = scan_cli._Input(str(f), str(f), 10)  # the walk saw 10 bytes; it has 100 now
-    assert scan_cli._read(stale, 1000) == (b"x" * 100, 100, False)
-    assert scan_cli._read(stale, 50) == (b"x" * 50, 100, True)
-    shrunk = scan_cli._Input(str(f), str(f), 5000)
-    assert scan_cli._read(shrunk, 1000) == (b"x" * 100, 100, False)
-    exact = scan_cli._Input(str(f), str(f), 100)
-    assert scan_cli._read(exact, 100) == (b"x" * 100, 100, False)
-    assert scan_cli._read(exact, 99) == (b"x" * 99, 100, True)
+    stale = Input(str(f), str(f), 10)  # the walk saw 10 bytes; it has 100 now
+    assert read_input(stale, 1000) == (b"x" * 100, 100, False)
+    assert read_input(stale, 50) == (b"x" * 50, 100, True)
+    shrunk = Input(str(f), str(f), 5000)
+    assert read_input(shrunk, 1000) == (b"x" * 100, 100, False)
+    exact = Input(str(f), str(f), 100)
+    assert read_input(exact, 100) == (b"x" * 100, 100, False)
+    assert read_input(exact, 99) == (b"x" * 99, 100, True)
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
-    assert scan_cli._read(scan_cli._Input(str(empty), str(empty), 0), 10) == (b"", 0, False)
+    assert read_input(Input(str(empty), str(empty), 0), 10) == (b"", 0, False)
 
 
 def test_read_files_reads_each_file_as_open_would_across_folders(tmp_path, monkeypatch):
     """`read_files` opens a slice's files relative to their folder, opened once per run of
     files in it: each file gives what open() + read() of its whole path give, bytes or errno,
     whatever the folders, their order and their errors."""
-    from monitor.matching.document_scan import read_files
+    from monitor.matching.folders import read_files
 
     monkeypatch.chdir(tmp_path)
     for folder in ("a", "a/b", "c", "a b"):

@@ -11,13 +11,13 @@ import signal
 
 import pytest
 
-from monitor.cli import scan as scan_cli
+from monitor.filescan import batch, inputs
 from monitor.matching import document_scan as scan_mod
 from monitor.matching import forkpool
 from tests.matching.test_scan_cli import HIT_TEXT, NIR_SPACED, RULES
 from tests.support.cli import run_cli
 
-N_FILES = 2 * scan_cli._SLICE_FILES + 37  # enough for the pool, and a last partial chunk
+N_FILES = 2 * inputs.SLICE_FILES + 37  # enough for the pool, and a last partial chunk
 
 
 @pytest.fixture
@@ -97,12 +97,12 @@ def test_a_failing_document_is_reported_in_place_by_the_pool(folder, capsys, mon
 
 
 def test_stdin_and_few_inputs_scan_serially(tmp_path):
-    few = [scan_cli._Input(str(i), str(i), 1) for i in range(10)]
-    many = [scan_cli._Input(str(i), str(i), 1) for i in range(N_FILES)]
-    assert scan_cli._jobs(4, few) == 1
-    assert scan_cli._jobs(4, [*many, scan_cli._Input("-", None, 0)]) == 1
-    assert scan_cli._jobs(3, many) == 3
-    assert scan_cli._jobs(None, many) == len(os.sched_getaffinity(0))
+    few = [inputs.Input(str(i), str(i), 1) for i in range(10)]
+    many = [inputs.Input(str(i), str(i), 1) for i in range(N_FILES)]
+    assert batch.worker_count(4, few) == 1
+    assert batch.worker_count(4, [*many, inputs.Input("-", None, 0)]) == 1
+    assert batch.worker_count(3, many) == 3
+    assert batch.worker_count(None, many) == len(os.sched_getaffinity(0))
 
 
 def test_an_error_late_in_the_walk_is_reported_by_the_pool_run(folder, capsys):
@@ -137,7 +137,7 @@ def test_a_worker_killed_mid_scan_ends_the_scan_with_a_clear_error(folder, capsy
     assert "a scan worker process died" in err and "--jobs 1" in err
     rows = [json.loads(line) for line in out.splitlines()]  # only whole lines, in order
     assert all(not r["path"].endswith("m0100.txt") for r in rows)
-    assert len(rows) % scan_cli._SLICE_FILES == 0 and len(rows) < N_FILES
+    assert len(rows) % inputs.SLICE_FILES == 0 and len(rows) < N_FILES
 
 
 # --- forkpool, the pool under the scan ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The walk of `leakmon scan FOLDER` (cli/scan.py, `_walk_dir`, over the C `list_folder`)
+"""The walk of `leakmon scan FOLDER` (filescan/inputs.py, `walk_folder`, over the C `list_folder`)
 against the walk it replaced, kept here as the oracle: os.scandir, sorted by `entry.name`,
 DirEntry's is_dir / is_file / is_symlink / stat. Seeded random trees of nested folders, odd
 and non-UTF-8 names, links of every kind, fifos and sockets must give the same inputs (path,
@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import scan
-from monitor.cli.scan import _Input, _Totals, _walk_dir
+from monitor.filescan.inputs import Input, walk_folder
 from monitor.matching import _native
-from monitor.matching.document_scan import (
+from monitor.matching.extract import printable
+from monitor.matching.folders import (
     LISTED_DIR,
     LISTED_ERROR,
     LISTED_FILE,
@@ -30,7 +31,6 @@ from monitor.matching.document_scan import (
     PrelistedFolders,
     list_folder,
 )
-from monitor.matching.extract import printable
 
 
 def permissions_apply(base: Path) -> bool:
@@ -49,8 +49,25 @@ def permissions_apply(base: Path) -> bool:
     return False
 
 
-def oracle_walk(root: str, totals: _Totals):
-    """The walk before list_folder (leakmon 6caf399, cli/scan.py `_walk_dir`), verbatim."""
+class Count:
+    """The errors a walk met (what the old walk counted in its totals)."""
+
+    errors = 0
+
+
+def new_walk(root: str, totals: Count, prelisted: PrelistedFolders | None = None):
+    """`walk_folder` telling its errors and warnings as `leakmon scan` does, and counting
+    the errors in `totals`, as the oracle does."""
+    def on_error(message: str) -> None:
+        totals.errors += 1
+        scan._error(message)
+
+    return walk_folder(root, on_error, scan._warning, prelisted)
+
+
+def oracle_walk(root: str, totals: Count):
+    """The walk before list_folder (leakmon 6caf399, cli/scan.py `_walk_dir`), verbatim but
+    for the names of its input and totals classes."""
     top = Path(root).resolve()
     stack = [root]
     while stack:
@@ -79,13 +96,13 @@ def oracle_walk(root: str, totals: _Totals):
                 totals.errors += 1
                 scan._error(f"cannot read {entry.path}: {e.strerror or e}")
                 continue
-            yield _Input(entry.path, entry.path, size)
+            yield Input(entry.path, entry.path, size)
         stack.extend(reversed(subdirs))
 
 
 def walk_with(walker, root: str, capsys) -> tuple[list[tuple[str, str | None, int]], int, str]:
     capsys.readouterr()
-    totals = _Totals()
+    totals = Count()
     items = [(i.label, i.path, i.size) for i in walker(root, totals)]
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -94,12 +111,12 @@ def walk_with(walker, root: str, capsys) -> tuple[list[tuple[str, str | None, in
 
 def assert_same_walk(root: str, capsys) -> tuple[list[tuple[str, str | None, int]], int, str]:
     want = walk_with(oracle_walk, root, capsys)
-    got = walk_with(_walk_dir, root, capsys)
+    got = walk_with(new_walk, root, capsys)
     assert got[0] == want[0]  # the inputs, in order
     assert got[1:] == want[1:]  # the errors counted, the stderr lines
     # the folder listed in a thread first (`leakmon scan` while it loads its engine)
     prelisted = PrelistedFolders([root])
-    assert walk_with(lambda r, t: _walk_dir(r, t, prelisted), root, capsys) == got
+    assert walk_with(lambda r, t: new_walk(r, t, prelisted), root, capsys) == got
     assert prelisted.take(root) is None  # taken once
     return got
 
@@ -262,7 +279,7 @@ def test_random_trees_exercise_every_case(tmp_path, capsys):
             seen.update(codes)
             reordered += paths != sorted(paths)
             assert ascii_only == all(os.fsencode(os.path.basename(p)).isascii() for p in paths)
-        _, n, err = walk_with(_walk_dir, os.fsdecode(tree.root), capsys)
+        _, n, err = walk_with(new_walk, os.fsdecode(tree.root), capsys)
         errors += n
         warnings += err.count("a link to a file outside")
     assert seen == {LISTED_FILE, LISTED_DIR, LISTED_LINKED_FILE, LISTED_OTHER, LISTED_ERROR}
@@ -457,7 +474,7 @@ def test_the_walk_is_lazy_and_in_order_with_its_warnings(tmp_path, capsys):
     (root / "b").symlink_to(tmp_path / "outside.txt")
     (root / "c").write_text("c")
     capsys.readouterr()
-    walk = _walk_dir(str(root), _Totals())
+    walk = new_walk(str(root), Count())
     assert next(walk).label == str(root / "a")
     assert capsys.readouterr().err == ""
     assert next(walk).label == str(root / "c")

@@ -1,8 +1,8 @@
 /*
  * files.c: read_files(paths, sizes, cap), the reading of a slice of `leakmon scan` inputs in
  * one call: open, read and close per file in C instead of three Python calls and an OSError
- * per unreadable file (cli/scan.py, _read_slice); list_folder(folder), one folder of the walk
- * (cli/scan.py, _walk_dir) listed, classified and sorted in one call.
+ * per unreadable file (filescan/inputs.py, read_slice); list_folder(folder), one folder of the
+ * walk (filescan/inputs.py, walk_folder) listed, classified and sorted in one call.
  */
 #include "native.h"
 
