@@ -23,7 +23,9 @@ over the same bytes (one core, in this process):
 Each scan runs `--repeat` times (3), each run after the folder was read once (this VM's page
 cache lets go of files within minutes: a run that reads part of its input from the disk
 measures the disk), and the run of median wall time is reported, with the seconds of every
-run; every run must write the same output. The machine is shared: the load average is
+run; every run must write the same output. One more variant measures that disk: the
+keywords+rules scan with the folder's files dropped from the page cache before each run
+(posix_fadvise DONTNEED), as for the first scan of a folder copied from elsewhere. The machine is shared: the load average is
 printed with the figures; compare ratios. The
 scans and the daemon path also give their CPU seconds (the scan's process and workers; the
 daemon path's process and its page reader process; the loopback server's apart) and MB or
@@ -52,6 +54,7 @@ from bench.small_corpus import DEFAULT_OUT, ensure_small_corpus
 from bench.tme import PAGE, LoopbackServer, channel_route, message_posts
 
 MB = 1024 * 1024
+COLD = "keywords+rules, files not in the page cache"
 LEAKMON = [sys.executable, "-m", "monitor"]
 
 
@@ -177,14 +180,26 @@ def warm_page_cache(folder: Path) -> None:
                 pass
 
 
+def evict_page_cache(folder: Path) -> None:
+    """Drop every file of `folder` from the page cache (posix_fadvise DONTNEED: no privilege
+    needed), as for the first scan of a folder just copied from elsewhere or read long ago."""
+    for entry in os.scandir(folder):
+        fd = os.open(entry.path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def repeated_scan(argv: list[str], env: dict, total_bytes: int, folder: Path,
-                  repeat: int) -> tuple[dict, list[dict]]:
-    """`repeat` runs of run_scan, each after warm_page_cache: the run of median wall time
-    (its figures are the ones reported, with every run's seconds and the peak memory of
-    all), and the rows of its output, which must be the same in every run."""
+                  repeat: int, *, cold: bool = False) -> tuple[dict, list[dict]]:
+    """`repeat` runs of run_scan, each after warm_page_cache (`cold`: evict_page_cache):
+    the run of median wall time (its figures are the ones reported, with every run's
+    seconds and the peak memory of all), and the rows of its output, which must be the same
+    in every run."""
     runs = []
     for _ in range(max(1, repeat)):
-        warm_page_cache(folder)
+        (evict_page_cache if cold else warm_page_cache)(folder)
         runs.append(run_scan(argv, env, total_bytes))
     outputs = {r.pop("_output") for r in runs}
     if len(outputs) != 1:
@@ -391,8 +406,9 @@ def main(argv: list[str] | None = None) -> int:
                LEAKMON_CACHE_DIR=str(OUT / "hscache"))
     folder = str(args.corpus / "docs")
     scans = {}
-    variants = [("keywords", [str(org_rules)], []), ("keywords+rules", [str(org_rules), shipped], [])]
-    for _label, rules, _sets in variants:  # each variant's compiled rules cached before timing
+    variants = [("keywords", [str(org_rules)], []), ("keywords+rules", [str(org_rules), shipped], []),
+                (COLD, [str(org_rules), shipped], [])]
+    for _label, rules, _sets in variants[:2]:  # each variant's compiled rules cached before timing
         subprocess.run([*LEAKMON, "scan", *[a for r in rules for a in ("--rules", r)], "--json",
                         str(org_rules)], env=env, cwd=ROOT, check=True, capture_output=True)
     if "fingerprints" not in args.skip:
@@ -407,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
             argv_ = ["scan", "--json", "--jobs", jobs,
                      *[a for r in rules for a in ("--rules", r)],
                      *[a for s in sets for a in ("--fingerprints", s)], folder]
-            fig, rows = repeated_scan(argv_, env, total, args.corpus / "docs", args.repeat)
+            fig, rows = repeated_scan(argv_, env, total, args.corpus / "docs", args.repeat,
+                                      cold=label == COLD)
             fig["load"] = os.getloadavg()[0]
             fig["ratio_to_raw"] = fig["mb_s"] / raw["mb_s"]
             fig["keyword_check"] = check_keywords(rows, with_kw)

@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import os
+import random
 import sys
 from pathlib import Path
 
@@ -566,3 +567,47 @@ def test_read_files_reads_each_file_as_open_would_across_folders(tmp_path, monke
     want = [expected(p) for p in paths]
     assert read_files(os.fsencode("\0".join(paths)), [1000] * len(paths), 1 << 20) == want
     assert isinstance(want[paths.index("a/nope.txt")], int) and want[11] == errno.EISDIR
+
+
+def evict(path: Path) -> None:
+    """Drop `path`'s pages from the page cache (clean pages go; no privilege needed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_read_files_of_a_slice_not_in_the_page_cache(tmp_path, monkeypatch):
+    """The first file `read_files` finds out of the page cache has the kernel read the rest of
+    the slice ahead (posix_fadvise): every file still gives what open() + read() give (up to
+    its size as the walk saw it, + 1), sizes that changed since the walk, unreadable and
+    missing files, files bigger than the cap and empty ones included."""
+    from monitor.matching.folders import read_files
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    rng = random.Random(5)
+    files = {f"d/{i:03}.txt": bytes(rng.randrange(256) for _ in range(rng.choice((0, 9, 3000,
+                                                                                 70_000))))
+             for i in range(40)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "d/locked.txt").write_bytes(b"secret")
+    (tmp_path / "d/locked.txt").chmod(0)
+    paths = [*files, "d/locked.txt", "d/missing.txt", "d/007.txt"]
+    sizes = [len(files.get(p, b"")) for p in paths]
+    sizes[3] += 100  # grew or shrank since the walk: what it has now is read
+    sizes[5] = max(0, sizes[5] - 5)
+    cap = 64 * 1024
+    want = []  # at most min(cap, size) + 1 bytes (the +1 notices a file that grew)
+    for p, size in zip(paths, sizes, strict=True):
+        try:
+            want.append(Path(p).read_bytes()[:min(cap, size) + 1])
+        except OSError as e:
+            want.append(e.errno)
+    for _ in range(2):  # each time out of the cache
+        for name in files:
+            evict(tmp_path / name)
+        assert read_files(os.fsencode("\0".join(paths)), sizes, cap) == want

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef O_PATH /* not Linux: a folder opened for reading serves as well */
@@ -48,9 +49,39 @@ static const char *relative_to_folder(const char *path, char *dir, size_t dir_ca
     return slash + 1;
 }
 
+#ifdef RWF_NOWAIT
+/* 0 once a read with RWF_NOWAIT was refused (an old kernel, a file system without it). */
+static int nowait_works = 1;
+#endif
+
+/* The first read of a file: like read(), but when `*cold` is 0 and the file's first bytes are
+   not in the page cache, it sets `*cold` (its caller then starts the kernel reading the other
+   files of the slice, see prefetch) before it waits for them. */
+static ssize_t first_read(int fd, char *p, size_t n, int *cold) {
+#ifdef RWF_NOWAIT
+    if (!*cold && nowait_works) {
+        struct iovec iov = {p, n};
+        ssize_t got = preadv2(fd, &iov, 1, -1, RWF_NOWAIT); /* -1: at the file position */
+        if (got >= 0) return got;
+        if (errno == EAGAIN) {
+            *cold = 1;
+        } else if (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS) {
+            nowait_works = 0;
+        } else {
+            return got;
+        }
+    }
+#else
+    (void)cold;
+#endif
+    return read(fd, p, n);
+}
+
 /* One file: at most `want` bytes of it (fewer at its end, or when `size` bytes came and
-   size < want: what the walk announced, no read() for the EOF), or the errno as an int. */
-static PyObject *read_one(int dfd, const char *path, Py_ssize_t size, Py_ssize_t want) {
+   size < want: what the walk announced, no read() for the EOF), or the errno as an int.
+   `*cold`: see first_read. */
+static PyObject *read_one(int dfd, const char *path, Py_ssize_t size, Py_ssize_t want,
+                          int *cold) {
     int fd;
     do {
         fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
@@ -65,7 +96,8 @@ static PyObject *read_one(int dfd, const char *path, Py_ssize_t size, Py_ssize_t
     Py_ssize_t got = 0;
     int err = 0;
     while (got < want) {
-        ssize_t n = read(fd, p + got, (size_t)(want - got));
+        ssize_t n = got == 0 ? first_read(fd, p, (size_t)want, cold)
+                             : read(fd, p + got, (size_t)(want - got));
         if (n < 0) {
             if (errno == EINTR) {
                 if (PyErr_CheckSignals() == 0) continue;
@@ -89,9 +121,36 @@ static PyObject *read_one(int dfd, const char *path, Py_ssize_t size, Py_ssize_t
     return out;
 }
 
+/* Ask the kernel to read the files of paths[from:] (sizes[i:], the walk's) into the page cache
+   (posix_fadvise WILLNEED on each, at most `cap` bytes), without waiting: a slice of messages
+   not in memory is then read with many requests in flight, not one file after the other (on
+   this VM a 2-core scan of 100 MB in 31,646 files not cached took 2.2 s, 0.57 s cached).
+   Nothing is reported: read_files opens each file again and says what went wrong. */
+static void prefetch(const char *path, const char *end, PyObject *sizes, Py_ssize_t i,
+                     Py_ssize_t cap) {
+    char dir[PATH_MAX];
+    int dfd = -1;
+    dir[0] = 0;
+    for (; i < PyList_GET_SIZE(sizes) && path < end; i++, path += strlen(path) + 1) {
+        Py_ssize_t size = PyLong_AsSsize_t(PyList_GET_ITEM(sizes, i));
+        if (size <= 0) {
+            PyErr_Clear(); /* a bad size: read_files raises when it gets there */
+            continue;
+        }
+        const char *name = relative_to_folder(path, dir, sizeof dir, &dfd);
+        int fd = openat(name == path ? AT_FDCWD : dfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        (void)posix_fadvise(fd, 0, (off_t)(size < cap ? size : cap), POSIX_FADV_WILLNEED);
+        close(fd);
+    }
+    if (dfd >= 0) close(dfd);
+}
+
 /* read_files(paths, sizes, cap) -> [bytes | int]: for each NUL-separated path of `paths`
    (bytes) and its size as the walk saw it, at most min(cap, size) + 1 bytes of the file (the
-   +1 notices a file that grew), or the errno of the open or read that failed. */
+   +1 notices a file that grew), or the errno of the open or read that failed. The first file
+   whose bytes are not in the page cache has the kernel read all the files after it at once
+   (prefetch), in the background, while they are read in order here. */
 PyObject *native_read_files(PyObject *mod, PyObject *args) {
     (void)mod;
     Py_buffer view;
@@ -111,7 +170,7 @@ PyObject *native_read_files(PyObject *mod, PyObject *args) {
     paths[view.len] = 0;
     const char *path = paths, *end = paths + view.len;
     char dir[PATH_MAX];
-    int dfd = -1;
+    int dfd = -1, cold = 0;
     dir[0] = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         if (path > end) {
@@ -125,11 +184,13 @@ PyObject *native_read_files(PyObject *mod, PyObject *args) {
             goto fail;
         }
         const char *name = relative_to_folder(path, dir, sizeof dir, &dfd);
+        int was_cold = cold;
         PyObject *one = read_one(name == path ? AT_FDCWD : dfd, name, size,
-                                 (size < cap ? size : cap) + 1);
+                                 (size < cap ? size : cap) + 1, &cold);
         if (one == NULL) goto fail;
         PyList_SET_ITEM(out, i, one);
         path += strlen(path) + 1;
+        if (cold && !was_cold) prefetch(path, end, sizes, i + 1, cap);
     }
     if (path <= end) {
         PyErr_SetString(PyExc_ValueError, "read_files: more paths than sizes");
