@@ -121,6 +121,7 @@ static PyObject *read_one(int dfd, const char *path, Py_ssize_t size, Py_ssize_t
     return out;
 }
 
+#if defined(RWF_NOWAIT) && defined(POSIX_FADV_WILLNEED)
 /* Ask the kernel to read the files of paths[from:] (sizes[i:], the walk's) into the page cache
    (posix_fadvise WILLNEED on each, at most `cap` bytes), without waiting: a slice of messages
    not in memory is then read with many requests in flight, not one file after the other (on
@@ -145,6 +146,7 @@ static void prefetch(const char *path, const char *end, PyObject *sizes, Py_ssiz
     }
     if (dfd >= 0) close(dfd);
 }
+#endif
 
 /* read_files(paths, sizes, cap) -> [bytes | int]: for each NUL-separated path of `paths`
    (bytes) and its size as the walk saw it, at most min(cap, size) + 1 bytes of the file (the
@@ -190,7 +192,11 @@ PyObject *native_read_files(PyObject *mod, PyObject *args) {
         if (one == NULL) goto fail;
         PyList_SET_ITEM(out, i, one);
         path += strlen(path) + 1;
+#if defined(RWF_NOWAIT) && defined(POSIX_FADV_WILLNEED)
         if (cold && !was_cold) prefetch(path, end, sizes, i + 1, cap);
+#else
+        (void)was_cold; /* no cold file is noticed without RWF_NOWAIT */
+#endif
     }
     if (path <= end) {
         PyErr_SetString(PyExc_ValueError, "read_files: more paths than sizes");
