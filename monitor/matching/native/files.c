@@ -122,22 +122,19 @@ static PyObject *read_one(int dfd, const char *path, Py_ssize_t size, Py_ssize_t
 }
 
 #if defined(RWF_NOWAIT) && defined(POSIX_FADV_WILLNEED)
-/* Ask the kernel to read the files of paths[from:] (sizes[i:], the walk's) into the page cache
+/* Ask the kernel to read the `count` files from `path` (their sizes, the walk's) into the page cache
    (posix_fadvise WILLNEED on each, at most `cap` bytes), without waiting: a slice of messages
    not in memory is then read with many requests in flight, not one file after the other (on
    this VM a 2-core scan of 100 MB in 31,646 files not cached took 2.2 s, 0.57 s cached).
    Nothing is reported: read_files opens each file again and says what went wrong. */
-static void prefetch(const char *path, const char *end, PyObject *sizes, Py_ssize_t i,
-                     Py_ssize_t cap) {
+static void prefetch(const char *path, const char *end, const Py_ssize_t *sizes,
+                     Py_ssize_t count, Py_ssize_t cap) {
     char dir[PATH_MAX];
     int dfd = -1;
     dir[0] = 0;
-    for (; i < PyList_GET_SIZE(sizes) && path < end; i++, path += strlen(path) + 1) {
-        Py_ssize_t size = PyLong_AsSsize_t(PyList_GET_ITEM(sizes, i));
-        if (size <= 0) {
-            PyErr_Clear(); /* a bad size: read_files raises when it gets there */
-            continue;
-        }
+    for (Py_ssize_t i = 0; i < count && path < end; i++, path += strlen(path) + 1) {
+        Py_ssize_t size = sizes[i];
+        if (size == 0) continue;
         const char *name = relative_to_folder(path, dir, sizeof dir, &dfd);
         int fd = openat(name == path ? AT_FDCWD : dfd, name, O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
@@ -174,17 +171,26 @@ PyObject *native_read_files(PyObject *mod, PyObject *args) {
     char dir[PATH_MAX];
     int dfd = -1, cold = 0;
     dir[0] = 0;
+    /* the sizes as C numbers, read once: the reads and the prefetch both go through them */
+    Py_ssize_t *sz = PyMem_Malloc((size_t)(count ? count : 1) * sizeof *sz);
+    if (sz == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        sz[i] = PyLong_AsSsize_t(PyList_GET_ITEM(sizes, i));
+        if (sz[i] < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "read_files: a negative size");
+            goto fail;
+        }
+    }
     for (Py_ssize_t i = 0; i < count; i++) {
         if (path > end) {
             PyErr_SetString(PyExc_ValueError, "read_files: fewer paths than sizes");
             goto fail;
         }
-        Py_ssize_t size = PyLong_AsSsize_t(PyList_GET_ITEM(sizes, i));
-        if (size < 0) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "read_files: a negative size");
-            goto fail;
-        }
+        Py_ssize_t size = sz[i];
         const char *name = relative_to_folder(path, dir, sizeof dir, &dfd);
         int was_cold = cold;
         PyObject *one = read_one(name == path ? AT_FDCWD : dfd, name, size,
@@ -193,7 +199,7 @@ PyObject *native_read_files(PyObject *mod, PyObject *args) {
         PyList_SET_ITEM(out, i, one);
         path += strlen(path) + 1;
 #if defined(RWF_NOWAIT) && defined(POSIX_FADV_WILLNEED)
-        if (cold && !was_cold) prefetch(path, end, sizes, i + 1, cap);
+        if (cold && !was_cold) prefetch(path, end, sz + i + 1, count - i - 1, cap);
 #else
         (void)was_cold; /* no cold file is noticed without RWF_NOWAIT */
 #endif
@@ -203,11 +209,13 @@ PyObject *native_read_files(PyObject *mod, PyObject *args) {
         goto fail;
     }
     if (dfd >= 0) close(dfd);
+    PyMem_Free(sz);
     PyMem_Free(paths);
     PyBuffer_Release(&view);
     return out;
 fail:
     if (dfd >= 0) close(dfd);
+    PyMem_Free(sz);
     PyMem_Free(paths);
     PyBuffer_Release(&view);
     Py_DECREF(out);
