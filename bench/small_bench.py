@@ -25,8 +25,9 @@ cache lets go of files within minutes: a run that reads part of its input from t
 measures the disk), and the run of median wall time is reported, with the seconds of every
 run; every run must write the same output. One more variant measures that disk: the
 keywords+rules scan with the folder's files dropped from the page cache before each run
-(posix_fadvise DONTNEED), as for the first scan of a folder copied from elsewhere. The machine is shared: the load average is
-printed with the figures; compare ratios. The
+(posix_fadvise DONTNEED), as for the first scan of a folder copied from elsewhere.
+
+The machine is shared: the load average is printed with the figures; compare ratios. The
 scans and the daemon path also give their CPU seconds (the scan's process and workers; the
 daemon path's process and its page reader process; the loopback server's apart) and MB or
 messages per CPU-second, which other load on the machine does not inflate the way it does
@@ -54,7 +55,6 @@ from bench.small_corpus import DEFAULT_OUT, ensure_small_corpus
 from bench.tme import PAGE, LoopbackServer, channel_route, message_posts
 
 MB = 1024 * 1024
-COLD = "keywords+rules, files not in the page cache"
 LEAKMON = [sys.executable, "-m", "monitor"]
 
 
@@ -406,25 +406,27 @@ def main(argv: list[str] | None = None) -> int:
                LEAKMON_CACHE_DIR=str(OUT / "hscache"))
     folder = str(args.corpus / "docs")
     scans = {}
-    variants = [("keywords", [str(org_rules)], []), ("keywords+rules", [str(org_rules), shipped], []),
-                (COLD, [str(org_rules), shipped], [])]
-    for _label, rules, _sets in variants[:2]:  # each variant's compiled rules cached before timing
+    # (label, rule paths, fingerprint sets, the folder out of the page cache before each run)
+    variants = [("keywords", [str(org_rules)], [], False),
+                ("keywords+rules", [str(org_rules), shipped], [], False),
+                ("keywords+rules, files not in the page cache", [str(org_rules), shipped], [], True)]
+    for rules in dict.fromkeys(tuple(v[1]) for v in variants):  # compiled and cached untimed
         subprocess.run([*LEAKMON, "scan", *[a for r in rules for a in ("--rules", r)], "--json",
                         str(org_rules)], env=env, cwd=ROOT, check=True, capture_output=True)
     if "fingerprints" not in args.skip:
         state.mkdir(parents=True, exist_ok=True)
         os.environ["LEAKMON_FINGERPRINT_KEY"] = BENCH_KEY
         ensure_set(state, args.corpus, manifest)
-        variants.append(("keywords+rules+1M set", [str(org_rules), shipped], [SET_NAME]))
+        variants.append(("keywords+rules+1M set", [str(org_rules), shipped], [SET_NAME], False))
     truth = json.loads((args.corpus / "truth.json").read_text())["files"]
-    for label, rules, sets in variants if "scans" not in args.skip else []:
+    for label, rules, sets, cold in variants if "scans" not in args.skip else []:
         for jobs in ("1", str(res["cpus"])):
             log(f"leakmon scan --json, {label}, --jobs {jobs} ...")
             argv_ = ["scan", "--json", "--jobs", jobs,
                      *[a for r in rules for a in ("--rules", r)],
                      *[a for s in sets for a in ("--fingerprints", s)], folder]
             fig, rows = repeated_scan(argv_, env, total, args.corpus / "docs", args.repeat,
-                                      cold=label == COLD)
+                                      cold=cold)
             fig["load"] = os.getloadavg()[0]
             fig["ratio_to_raw"] = fig["mb_s"] / raw["mb_s"]
             fig["keyword_check"] = check_keywords(rows, with_kw)
