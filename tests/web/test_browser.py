@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -53,6 +54,18 @@ def _login(driver, base: str, name: str) -> WebDriverWait:
     return wait
 
 
+def _click_to_new_page(driver, element) -> None:
+    """Click what submits a form and wait until the page it loads has replaced this one: an
+    element found by id before then may be the old page's, and asking its text while that page
+    goes raises ("Node with given id does not belong to the document"), which a wait for its
+    text does not retry. The same error can come while this wait asks whether the old page is
+    gone: here it only means "not yet"."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(
+        ec.staleness_of(old))
+
+
 def test_analyst_acknowledges_with_a_note(browser, base, seeded, store):
     wait = _login(browser, base, "alice")
     assert browser.find_element(By.ID, "whoami").text == "alice (analyst)"
@@ -69,7 +82,7 @@ def test_analyst_acknowledges_with_a_note(browser, base, seeded, store):
     assert len(spread.find_elements(By.CSS_SELECTOR, "polyline.records")) == 1
     assert "PAT-0000" in browser.find_element(By.ID, "canaries").text
     browser.find_element(By.ID, "note").send_keys("sent to DPO, ticket SOC-481")
-    browser.find_element(By.ID, "action-ack").click()
+    _click_to_new_page(browser, browser.find_element(By.ID, "action-ack"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "acknowledged"))
     row = browser.find_element(By.CSS_SELECTOR, "#log tbody tr:last-child")
     assert row.find_element(By.CSS_SELECTOR, ".actor").text == "web:alice"
@@ -139,7 +152,7 @@ def test_operations_pages(browser, store, seeded, tmp_path):
         browser.find_element(By.LINK_TEXT, "Outbox").click()
         wait.until(ec.presence_of_element_located((By.ID, "dead")))
         _shot(browser, "outbox")
-        browser.find_element(By.ID, f"retry-{dead}").click()
+        _click_to_new_page(browser, browser.find_element(By.ID, f"retry-{dead}"))
         wait.until(ec.text_to_be_present_in_element((By.ID, "dead"), "none"))
         assert store.outbox_rows(status="dead") == []
     finally:
